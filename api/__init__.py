@@ -1,0 +1,16 @@
+"""The HTTP layer: flask-smorest Blueprints and marshmallow schemas, one module per resource family.
+
+Views parse input with schemas, call one service, and return what it gives;
+no SQL here, no rules here.
+"""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+
+def register_blueprints(api: Api) -> None:
+    from api import areas, audit, auth, health, institutions, users
+
+    for module in (health, auth, users, areas, institutions, audit):
+        api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -1,0 +1,68 @@
+"""The area tree as the caller's scope shows it."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from api.common import BEARER, Blueprint, ListArgs
+from api.geojson import GeometryField
+from gridserve.auth import current_principal
+from gridserve.models import AREA_LEVELS
+from gridserve.services import areas as area_service
+
+blp = Blueprint("areas", __name__, description="District, street and community boundaries")
+
+
+class AreaSummarySchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    name_en = fields.String(allow_none=True)
+    level = fields.String()
+    parent_id = fields.Integer(allow_none=True)
+
+
+class AreaSchema(AreaSummarySchema):
+    geometry = GeometryField(attribute="geom", allow_none=True)
+
+
+class AreaListArgs(ListArgs):
+    level = fields.String(validate=validate.OneOf(AREA_LEVELS))
+    parent = fields.Integer(metadata={"description": "Only the children of this area"})
+
+
+@blp.route("/areas")
+class Areas(MethodView):
+    @blp.arguments(AreaListArgs, location="query")
+    @blp.response(200, AreaSummarySchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, args):
+        """Areas in your scope, filtered by level or parent."""
+        return area_service.list_areas(
+            current_principal(),
+            level=args.get("level"),
+            parent_id=args.get("parent"),
+            sort=args.get("sort"),
+        )
+
+
+@blp.route("/areas/<int:area_id>")
+class AreaItem(MethodView):
+    @blp.response(200, AreaSchema)
+    @blp.doc(security=BEARER)
+    def get(self, area_id):
+        """One area with its boundary as GeoJSON."""
+        return area_service.get_area(current_principal(), area_id)
+
+
+@blp.route("/areas/<int:area_id>/children")
+class AreaChildren(MethodView):
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, AreaSummarySchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, args, area_id):
+        """The areas directly below one area."""
+        return area_service.children(current_principal(), area_id, sort=args.get("sort"))

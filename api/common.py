@@ -1,0 +1,33 @@
+"""Pieces every resource family uses: the list convention and the security note."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint as _Blueprint
+from marshmallow import Schema, fields
+
+from gridserve.pagination import SelectPage
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+BEARER = [{"bearerAuth": []}]
+
+
+class Blueprint(_Blueprint):
+    """A flask-smorest Blueprint whose endpoints need a bearer token unless @public."""
+
+    def paginate_select(self):
+        """``page``/``page_size`` over the SELECT a view returns (totals in X-Pagination)."""
+        return self.paginate(SelectPage, page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+
+
+class ListArgs(Schema):
+    sort = fields.String(
+        metadata={
+            "description": "Comma-separated field names; prefix with '-' for descending, "
+            "e.g. `-created_at,name`."
+        }
+    )
+
+
+class OkSchema(Schema):
+    ok = fields.Boolean(required=True)

@@ -1,0 +1,140 @@
+"""Request-side authentication: who is calling, and the checks every request passes.
+
+Every ``/api/v1`` endpoint needs a bearer token unless its view is marked
+:func:`public`. The caller becomes a :class:`~gridserve.scope.Principal` on
+``g`` and the audit actor for the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, current_app, g, request
+
+from gridserve import audit
+from gridserve.errors import AppError, Unauthorized
+from gridserve.scope import Principal
+from gridserve.services import auth as auth_service
+
+F = TypeVar("F", bound=Callable)
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+PUBLIC_BLUEPRINTS = {"api-docs", "docs_assets"}
+
+
+def public(view: F) -> F:
+    """Mark a view (function or MethodView method) as needing no token."""
+    view._gridserve_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def accepts(*mimetypes: str) -> Callable[[F], F]:
+    """Let a view take request bodies other than JSON (uploads)."""
+
+    def mark(view: F) -> F:
+        view._gridserve_accepts = mimetypes  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _view_attr(name: str, default: object) -> object:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return default
+    cls = getattr(view, "view_class", None)
+    if cls is not None:
+        method = getattr(cls, request.method.lower(), None)
+        return getattr(method, name, getattr(cls, name, default))
+    return getattr(view, name, default)
+
+
+def current_principal() -> Principal:
+    principal = g.get("principal")
+    if principal is None:  # a view that forgot it is public must still refuse
+        raise Unauthorized("Sign in first.", code="token_missing")
+    return principal
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized(
+            "This endpoint needs an access token: Authorization: Bearer <token>.",
+            code="token_missing",
+            headers={"WWW-Authenticate": 'Bearer realm="gridserve"'},
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "The Authorization header must be 'Bearer <token>'.",
+            code="token_invalid",
+            headers={"WWW-Authenticate": 'Bearer realm="gridserve", error="invalid_token"'},
+        )
+    return token.strip()
+
+
+def _check_body() -> None:
+    if request.method not in BODY_METHODS:
+        return
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if not has_body:
+        return
+    allowed = _view_attr("_gridserve_accepts", ("application/json",))
+    mimetype = request.mimetype
+    json_ok = "application/json" in allowed and (
+        mimetype == "application/json" or mimetype.endswith("+json")
+    )
+    if not json_ok and mimetype not in allowed:
+        raise AppError(
+            f"Send the body as {' or '.join(allowed)}, not {mimetype or 'an unnamed type'}.",
+            code="unsupported_media_type",
+            status=415,
+            details={"expected": list(allowed), "received": mimetype or None},
+        )
+    if json_ok:
+        request.get_data(cache=True)  # enforces MAX_CONTENT_LENGTH (413) before parsing
+        if request.get_json(silent=True) is None and request.get_data(cache=True).strip():
+            raise AppError("The request body is not valid JSON.", code="malformed_json", status=400)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _authenticate() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        g.actor_token = audit.set_actor(
+            audit.Actor(kind="anonymous", remote_addr=request.remote_addr, request_id=g.request_id)
+        )
+        if request.endpoint is None:
+            return  # unknown route: let the 404/405 through
+        blueprint = request.blueprint or ""
+        if not (blueprint in PUBLIC_BLUEPRINTS or _view_attr("_gridserve_public", False)):
+            principal = auth_service.authenticate(_bearer_token())
+            g.principal = principal
+            audit.set_actor(
+                audit.Actor(
+                    kind="user",
+                    id=principal.user_id,
+                    name=principal.username,
+                    remote_addr=request.remote_addr,
+                    request_id=g.request_id,
+                )
+            )
+        _check_body()
+
+    @app.after_request
+    def _request_id(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def _reset_actor(_exc: BaseException | None) -> None:
+        token = g.pop("actor_token", None)
+        if token is not None:
+            with contextlib.suppress(ValueError):  # set in another context (streamed)
+                audit.reset_actor(token)

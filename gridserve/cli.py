@@ -1,0 +1,220 @@
+"""The ``gridserve`` command: ``run``, ``db``, ``seed``, ``scheduler``, ``jobs``, ``users``."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import subprocess
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+
+from gridserve import audit
+from gridserve.db import transaction
+
+
+def _create_app():
+    from gridserve.app import create_app
+
+    return create_app()
+
+
+def _cli_actor() -> audit.Actor:
+    try:
+        who = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        who = str(os.getuid())
+    return audit.Actor(kind="cli", name=f"cli:{who}")
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+def main() -> None:
+    """gridserve: grid management and community outreach backend."""
+
+
+main.add_command(shell_command)
+main.add_command(routes_command)
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--with-scheduler/--without-scheduler",
+    default=False,
+    help="Also start `gridserve scheduler` as a child process (the quick start does).",
+)
+@click.option("--reload/--no-reload", default=False, help="Restart on code changes.")
+def run_command(host: str, port: int, with_scheduler: bool, reload: bool) -> None:
+    """Development server (use gunicorn in production). Ctrl-C stops it and its scheduler."""
+    from werkzeug.serving import run_simple
+
+    child: subprocess.Popen | None = None
+    if with_scheduler:
+        child = subprocess.Popen([sys.executable, "-m", "gridserve.cli", "scheduler"])
+        click.echo(f"scheduler started (pid {child.pid})")
+
+    def _stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        click.echo(f"gridserve API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)")
+        run_simple(host, port, _create_app(), use_reloader=reload, threaded=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        click.echo("stopped")
+
+
+@main.group("seed")
+def seed_group() -> None:
+    """Load demo or reference data."""
+
+
+@seed_group.command("demo")
+@click.option(
+    "--reset-passwords",
+    is_flag=True,
+    help="Set every demo user's password to GRIDSERVE_DEMO_PASSWORD (or a new one).",
+)
+@with_appcontext
+def seed_demo(reset_passwords: bool) -> None:
+    """Create the invented demo street, institutions and users. Re-running changes nothing."""
+    from seeds.loader import load_demo
+
+    with audit.acting_as(_cli_actor()), transaction():
+        report = load_demo(
+            password=current_app.config.get("GRIDSERVE_DEMO_PASSWORD"),
+            reset_passwords=reset_passwords,
+        )
+    for line in report.lines():
+        click.echo(line)
+
+
+@main.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduler process (one active at a time; others stand by)."""
+    from jobs.scheduler import run_scheduler
+
+    run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@main.group("jobs")
+def jobs_group() -> None:
+    """Inspect and run scheduled jobs by hand."""
+
+
+@jobs_group.command("list")
+@with_appcontext
+def jobs_list() -> None:
+    """Every job the scheduler runs, with its trigger."""
+    from jobs.registry import JOBS
+
+    for job in JOBS.values():
+        click.echo(f"{job.name:<20} {job.trigger_text:<28} {job.description}")
+
+
+@jobs_group.command("run")
+@click.argument("name")
+@with_appcontext
+def jobs_run(name: str) -> None:
+    """Run one job once, now, in its own transaction."""
+    from jobs.registry import JOBS, run_job
+
+    if name not in JOBS:
+        raise click.BadParameter(
+            f"unknown job {name!r}; known: {', '.join(JOBS)}", param_hint="NAME"
+        )
+    result = run_job(name, actor=_cli_actor())
+    click.echo(f"{name}: {result}")
+
+
+@main.group("users")
+def users_group() -> None:
+    """Manage accounts from the operator's shell."""
+
+
+@users_group.command("create")
+@click.option("--username", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(
+        [
+            "admin",
+            "district_centre",
+            "street_centre",
+            "station",
+            "worker",
+            "coordinator",
+            "institution_contact",
+        ]
+    ),
+)
+@click.option("--area", "area_code", help="Code of the area node the user is bound to.")
+@click.option("--institution", "institution_name", help="Institution (code or any alias).")
+@click.option("--full-name", default="")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="GRIDSERVE_NEW_USER_PASSWORD",
+    help="Prompted for when not given (or set GRIDSERVE_NEW_USER_PASSWORD).",
+)
+@with_appcontext
+def users_create(
+    username: str,
+    role: str,
+    area_code: str | None,
+    institution_name: str | None,
+    full_name: str,
+    password: str,
+) -> None:
+    """Create an account bound to an area (by code) or an institution."""
+    from gridserve.errors import AppError
+    from gridserve.services import areas, institutions, users
+
+    if len(password) < 8:
+        raise click.BadParameter("at least 8 characters", param_hint="--password")
+    try:
+        with audit.acting_as(_cli_actor()), transaction():
+            area = areas.find_by_code(area_code) if area_code else None
+            if area_code and area is None:
+                raise click.BadParameter(f"no area {area_code!r}", param_hint="--area")
+            inst = None
+            if institution_name:
+                inst = institutions.resolve(institution_name)
+                if inst is None:
+                    raise click.BadParameter(
+                        f"no institution {institution_name!r}", param_hint="--institution"
+                    )
+            user = users.create_user(
+                None,
+                {
+                    "username": username,
+                    "password": password,
+                    "role": role,
+                    "full_name": full_name,
+                    "area_id": area.id if area else None,
+                    "institution_id": inst.id if inst else None,
+                },
+            )
+            click.echo(f"created {user.role} {user.username} (id {user.id})")
+    except AppError as exc:
+        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip()) from exc
+
+
+if __name__ == "__main__":
+    main()

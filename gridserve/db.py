@@ -1,0 +1,150 @@
+"""Database plumbing: engines on both backends, types, and the transaction boundary.
+
+One transaction per request or job run. Services never commit; the boundary
+here does: :func:`init_app` commits a request whose response is a success and
+rolls back any other, and :func:`transaction` does the same for jobs and CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, Response, g
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from gridserve.extensions import db
+
+SPATIALITE_MODULE = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored in UTC, always returned timezone-aware.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC and made aware again on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; gridserve stores aware UTC times only")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def sqlite_engine_options() -> dict[str, object]:
+    """Engine options for SQLite: a sqlite3 build that can load SpatiaLite."""
+    try:
+        import pysqlite3.dbapi2 as sqlite_module  # built with extension loading
+    except ImportError:  # pragma: no cover - non-Linux fallback
+        import sqlite3 as sqlite_module
+    return {"module": sqlite_module, "connect_args": {"timeout": 30}}
+
+
+def setup_sqlite(engine: Engine) -> None:
+    """Load SpatiaLite on every connection and make transactions behave.
+
+    - SpatiaLite is loaded and its metadata initialised (WGS84 SRIDs only).
+    - WAL, so readers do not block the writer; foreign keys on.
+    - pysqlite's own transaction handling is turned off and every transaction
+      begins with ``BEGIN IMMEDIATE``: SQLite has one writer at a time, and
+      taking the write lock up front makes a second writer wait (busy timeout)
+      instead of failing half-way through.
+    """
+    from geoalchemy2.admin.dialects.sqlite import init_spatialite
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        dbapi_conn.enable_load_extension(True)
+        dbapi_conn.load_extension(SPATIALITE_MODULE)
+        dbapi_conn.enable_load_extension(False)
+        dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+        if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+            dbapi_conn.execute("PRAGMA journal_mode = WAL")
+        init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def backend_name() -> str:
+    return "sqlite" if db.engine.dialect.name == "sqlite" else "postgresql"
+
+
+def spatial_version() -> str:
+    if backend_name() == "sqlite":
+        return "SpatiaLite " + db.session.execute(text("SELECT spatialite_version()")).scalar_one()
+    return "PostGIS " + db.session.execute(text("SELECT postgis_lib_version()")).scalar_one()
+
+
+def schema_revision() -> str | None:
+    try:
+        return db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:
+        db.session.rollback()
+        return None
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """The boundary for jobs and CLI commands: commit on success, roll back on error."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def init_app(app: Flask) -> None:
+    """Commit each request that succeeded, roll back every other one.
+
+    The commit happens in ``after_request``, before the response leaves, so a
+    failed commit becomes an error response instead of a success the client
+    was told about but the database never kept.
+    """
+
+    from gridserve.errors import handle_integrity_error
+
+    @app.after_request
+    def _commit_or_rollback(response: Response) -> Response:
+        if response.status_code >= 400 and not g.get("persist_on_error"):
+            db.session.rollback()
+            return response
+        try:
+            db.session.commit()
+        except IntegrityError as exc:  # a race another request won: a conflict, not a 500
+            db.session.rollback()
+            return handle_integrity_error(exc)
+        return response
+
+    @app.teardown_request
+    def _cleanup(exc: BaseException | None) -> None:
+        if exc is not None:
+            db.session.rollback()

@@ -1,0 +1,54 @@
+"""The one list convention: ``page`` / ``page_size`` and ``sort``.
+
+flask-smorest's ``@blp.paginate(SelectPage)`` runs a service's SELECT one page
+at a time and puts the totals in the ``X-Pagination`` header. ``sort`` is a
+comma-separated list of field names, ``-`` before a name for descending; each
+service names the fields it allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_smorest import Page
+from sqlalchemy import Select, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridserve.errors import ValidationFailed
+from gridserve.extensions import db
+
+
+class SelectPage(Page):
+    """A page of a SQLAlchemy ``Select``: one COUNT, one LIMIT/OFFSET query."""
+
+    @property
+    def items(self):
+        stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
+        return list(db.session.execute(stmt).scalars())
+
+    @property
+    def item_count(self) -> int:
+        count = select(func.count()).select_from(self.collection.order_by(None).subquery())
+        return db.session.execute(count).scalar_one()
+
+
+def apply_sort(
+    stmt: Select,
+    sort: str | None,
+    allowed: Mapping[str, ColumnElement],
+    default: str,
+    tiebreak: ColumnElement,
+) -> Select:
+    """Order ``stmt`` by ``sort`` (e.g. ``"-created_at,name"``), refusing unknown fields."""
+    terms = [t.strip() for t in (sort or default).split(",") if t.strip()]
+    order = []
+    for term in terms:
+        name = term.lstrip("-+")
+        column = allowed.get(name)
+        if column is None:
+            raise ValidationFailed(
+                f"Cannot sort by {name!r}.",
+                details={"fields": {"sort": [f"Sortable fields: {', '.join(sorted(allowed))}."]}},
+            )
+        order.append(column.desc() if term.startswith("-") else column.asc())
+    return stmt.order_by(*order, tiebreak)

@@ -1,0 +1,119 @@
+"""The one scoping rule: who may see which rows.
+
+Every user is bound to a node of the area tree and sees that node's subtree;
+an institution contact is bound to an institution and sees that institution's
+rows. Services ask for rows through :func:`visible` / :func:`get_visible`, and
+each model says once, in ``__scope__``, how it hangs on the tree:
+
+- ``"area_path"``: the model is an :class:`Area` (its own path);
+- ``"area_id"``: the model has an ``area_id`` column;
+- ``"institution"``: reference data every area user may read; a contact only
+  its own institution's.
+
+Out of scope is indistinguishable from absent: :func:`get_visible` raises the
+same 404 for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, false, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridserve.errors import Forbidden, NotFound
+from gridserve.extensions import db
+from gridserve.models import Area, Institution, User
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller as services see it (no Flask in here)."""
+
+    user_id: int
+    username: str
+    role: str
+    area_id: int | None
+    area_path: str | None
+    institution_id: int | None
+    token_id: int | None = None
+
+    def require(self, *roles: str) -> None:
+        """Refuse (403) unless the caller has one of ``roles`` (admin always passes)."""
+        if self.role != "admin" and self.role not in roles:
+            raise Forbidden(
+                "Your role may not do this.",
+                code="forbidden_role",
+                details={"role": self.role, "allowed": sorted({"admin", *roles})},
+            )
+
+    @property
+    def is_area_bound(self) -> bool:
+        return self.area_path is not None
+
+
+# The operator at the shell (CLI, seeding): trusted, sees everything.
+OPERATOR = Principal(
+    user_id=0, username="operator", role="admin", area_id=None, area_path="/", institution_id=None
+)
+
+
+def _area_subtree_ids(principal: Principal) -> Select:
+    return select(Area.id).where(Area.path.startswith(principal.area_path or "\x00"))
+
+
+def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
+    """The WHERE clause that limits ``model`` to what ``principal`` may see."""
+    kind = getattr(model, "__scope__", None)
+    if kind is None:
+        raise TypeError(f"{model.__name__} declares no __scope__")
+    if principal.role == "admin":
+        return true()
+    if kind == "area_path":
+        if not principal.is_area_bound:
+            return false()
+        return model.path.startswith(principal.area_path)
+    if kind == "area_id":
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "institution":
+        if principal.institution_id is not None:
+            return model.id == principal.institution_id
+        return true() if principal.is_area_bound else false()
+    if kind == "user":
+        if principal.institution_id is not None:
+            return model.institution_id == principal.institution_id
+        clause = model.area_id.in_(_area_subtree_ids(principal))
+        if principal.role in {"admin", "coordinator"}:
+            clause = clause | model.institution_id.is_not(None)
+        return clause
+    raise TypeError(f"{model.__name__} declares no __scope__")
+
+
+def visible(model: type[T], principal: Principal) -> Select:
+    """``SELECT model`` limited to the caller's scope; add filters to it."""
+    return select(model).where(scope_clause(model, principal))
+
+
+def get_visible(model: type[T], ident: Any, principal: Principal) -> T:
+    """One row by primary key, or 404 if it does not exist or is out of scope."""
+    row = db.session.execute(
+        visible(model, principal).where(model.id == ident)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No {model.__tablename__.rstrip('s').replace('_', ' ')} {ident}.")  # type: ignore[attr-defined]
+    return row
+
+
+def area_in_scope(area: Area, principal: Principal) -> bool:
+    return principal.area_path is not None and area.path.startswith(principal.area_path)
+
+
+# How each model hangs on the tree (declared here so the rule stays in one file).
+Area.__scope__ = "area_path"  # type: ignore[attr-defined]
+Institution.__scope__ = "institution"  # type: ignore[attr-defined]
+User.__scope__ = "user"  # type: ignore[attr-defined]

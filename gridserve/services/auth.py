@@ -1,0 +1,210 @@
+"""Sign-in, bearer tokens, throttling and revocation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass, replace
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
+from flask import current_app
+from sqlalchemy import select, update
+
+from gridserve import audit
+from gridserve.db import utcnow
+from gridserve.errors import NotFound, TooManyRequests, Unauthorized
+from gridserve.extensions import db
+from gridserve.models import ApiToken, LoginFailure, User
+from gridserve.scope import Principal
+
+TOKEN_BYTES = 32
+_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _hasher() -> PasswordHasher:
+    # Tests use argon2's cheapest profile so that hundreds of logins stay fast;
+    # everything else the RFC 9106 low-memory profile (64 MiB, t=3).
+    testing = current_app.config.get("TESTING", False)
+    return PasswordHasher.from_parameters(CHEAPEST if testing else RFC_9106_LOW_MEMORY)
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    hasher = _hasher()
+    if password_hash is None:
+        # Unknown user: spend the same time as a real check, then fail.
+        hasher.hash(password)
+        return False
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: dt.datetime
+    user: User
+
+
+def _check_throttle(username: str, now: dt.datetime) -> None:
+    limit = current_app.config["GRIDSERVE_LOGIN_MAX_FAILURES"]
+    window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
+    recent = db.session.execute(
+        select(LoginFailure.at)
+        .where(LoginFailure.username == username, LoginFailure.at > now - window)
+        .order_by(LoginFailure.at.desc())
+        .limit(limit)
+    ).scalars()
+    recent = list(recent)
+    if len(recent) < limit:
+        return
+    # Locked until the oldest of the last `limit` failures leaves the window.
+    retry_after = max(1, math.ceil((recent[-1] + window - now).total_seconds()))
+    raise TooManyRequests(
+        "Too many failed sign-ins for this account; wait before trying again.",
+        code="login_throttled",
+        details={"retry_after_seconds": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def login(
+    username: str, password: str, *, remote_addr: str | None, user_agent: str | None
+) -> IssuedToken:
+    """Check the credentials and issue a token, or record the failure and refuse.
+
+    A wrong password and an unknown user fail alike (same 401, same work).
+    """
+    name = normalize_username(username)
+    now = utcnow()
+    _check_throttle(name, now)
+    user = db.session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        db.session.add(LoginFailure(username=name, at=now, remote_addr=remote_addr))
+        audit.record("login_failed", "users", user.id if user else None, {"username": name[:64]})
+        raise Unauthorized(
+            "Wrong username or password.",
+            code="invalid_credentials",
+            persist=True,  # the failure itself must be kept, for throttling and audit
+        )
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    expires_at = now + dt.timedelta(seconds=current_app.config["GRIDSERVE_TOKEN_TTL"])
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=expires_at,
+        remote_addr=remote_addr,
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    db.session.add(row)
+    user.last_login_at = now
+    db.session.flush()
+    audit.record(
+        "login",
+        "users",
+        user.id,
+        {"token_id": row.id},
+        actor=replace(audit.current_actor(), kind="user", id=user.id, name=user.username),
+    )
+    return IssuedToken(token=token, expires_at=expires_at, user=user)
+
+
+def authenticate(token: str) -> Principal:
+    """The principal behind a bearer token, or 401 saying why not."""
+    now = utcnow()
+    row = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+    ).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("The access token is not valid.", code="token_invalid")
+    if row.revoked_at is not None:
+        raise Unauthorized("The access token has been revoked.", code="token_revoked")
+    if row.expires_at <= now:
+        raise Unauthorized("The access token has expired.", code="token_expired")
+    user = row.user
+    if not user.is_active:
+        raise Unauthorized("The account is disabled.", code="account_disabled")
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+        row.last_used_at = now
+    return principal_for(user, token_id=row.id)
+
+
+def principal_for(user: User, token_id: int | None = None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        area_id=user.area_id,
+        area_path=user.area.path if user.area is not None else None,
+        institution_id=user.institution_id,
+        token_id=token_id,
+    )
+
+
+def logout(principal: Principal) -> None:
+    """Revoke the token this request came with."""
+    if principal.token_id is None:
+        return
+    db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == principal.token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    audit.record("logout", "api_tokens", principal.token_id)
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    return list(
+        db.session.execute(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        ).scalars()
+    )
+
+
+def revoke_tokens(user: User, token_id: int | None = None) -> int:
+    """Revoke one of ``user``'s tokens, or all of them; returns how many were live."""
+    stmt = update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    if token_id is not None:
+        owned = db.session.execute(
+            select(ApiToken.id).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+        ).first()
+        if owned is None:
+            raise NotFound(f"No token {token_id} for this account.")
+        stmt = stmt.where(ApiToken.id == token_id)
+    count = db.session.execute(stmt.values(revoked_at=utcnow())).rowcount
+    audit.record("token_revoked", "users", user.id, {"token_id": token_id, "revoked": count or 0})
+    return count or 0
+
+
+def purge_stale(now: dt.datetime | None = None) -> dict[str, int]:
+    """Drop tokens expired or revoked over 30 days ago and login failures past a day."""
+    now = now or utcnow()
+    old = now - dt.timedelta(days=30)
+    tokens = db.session.execute(
+        ApiToken.__table__.delete().where((ApiToken.expires_at < old) | (ApiToken.revoked_at < old))
+    ).rowcount
+    failures = db.session.execute(
+        LoginFailure.__table__.delete().where(LoginFailure.at < now - dt.timedelta(days=1))
+    ).rowcount
+    return {"tokens": tokens or 0, "login_failures": failures or 0}

@@ -1,0 +1,36 @@
+"""What the service is running on."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from gridserve.db import backend_name, schema_revision, spatial_version
+
+
+@cache
+def expected_revision(directory: str) -> str | None:
+    """The newest migration this code ships (what ``gridserve db upgrade`` reaches)."""
+    config = Config()
+    config.set_main_option("script_location", directory)
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def health(migrations_dir: str) -> dict[str, object]:
+    try:
+        ours = version("gridserve")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        ours = "dev"
+    current = schema_revision()
+    expected = expected_revision(migrations_dir)
+    return {
+        "status": "ok" if current == expected else "migrations_pending",
+        "database": backend_name(),
+        "spatial": spatial_version(),
+        "schema": current,
+        "schema_expected": expected,
+        "version": ours,
+    }

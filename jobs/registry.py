@@ -1,0 +1,57 @@
+"""Every scheduled job, by name: what it does and when it runs.
+
+``gridserve jobs list`` prints this table; ``gridserve jobs run NAME`` runs one
+entry once; the scheduler process installs each entry with its trigger. A job
+body is a plain function that calls services; :func:`run_job` gives it its
+transaction and its audit actor, the same way for the scheduler and by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridserve import audit
+from gridserve.db import transaction
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[[], Any]
+    description: str
+    trigger: str  # "cron" | "interval"
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trigger_text(self) -> str:
+        args = " ".join(f"{k}={v}" for k, v in self.trigger_args.items())
+        return f"{self.trigger} {args}".strip()
+
+
+def _purge_stale_auth() -> dict[str, int]:
+    from gridserve.services.auth import purge_stale
+
+    return purge_stale()
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(
+            name="auth-cleanup",
+            func=_purge_stale_auth,
+            description="Delete tokens expired or revoked over 30 days ago and old failed logins",
+            trigger="cron",
+            trigger_args={"hour": 3, "minute": 30},
+        ),
+    )
+}
+
+
+def run_job(name: str, actor: audit.Actor | None = None) -> Any:
+    """Run one job now in its own transaction (needs an app context)."""
+    job = JOBS[name]
+    with audit.acting_as(actor or audit.Actor(kind="job", name=name)), transaction():
+        return job.func()

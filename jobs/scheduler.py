@@ -1,0 +1,120 @@
+"""The scheduler process: APScheduler 3 with a SQLAlchemy job store, one leader at a time.
+
+Only one scheduler may fire. On PostgreSQL the leader holds a session-level
+advisory lock on a dedicated connection; on SQLite it holds an exclusive file
+lock next to the database. A second scheduler stands by and takes over when
+the first one dies (the lock goes with its connection or its process).
+Jobs are stored in the database, so a restart resumes their schedule.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+from sqlalchemy import text
+
+from gridserve.extensions import db
+from jobs.registry import JOBS, run_job
+
+log = logging.getLogger("gridserve.scheduler")
+
+ADVISORY_KEY = 0x67726964  # "grid"
+STANDBY_POLL_SECONDS = 5.0
+_app: Flask | None = None
+
+
+def execute(name: str) -> None:
+    """The callable the job store references (by text, so it survives restarts)."""
+    if _app is None:  # pragma: no cover - only reachable if misconfigured
+        raise RuntimeError("scheduler app not set")
+    with _app.app_context():
+        try:
+            result = run_job(name)
+            log.info("job %s done: %s", name, result)
+        finally:
+            db.session.remove()
+
+
+@contextmanager
+def leadership(app: Flask, stop: threading.Event) -> Iterator[bool]:
+    """Wait until this process is the only active scheduler; yield True once it is."""
+    if db.engine.dialect.name == "postgresql":
+        conn = db.engine.connect()
+        try:
+            while not stop.is_set():
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}
+                ).scalar()
+                conn.commit()
+                if got:
+                    break
+                log.info("another scheduler is active; standing by")
+                stop.wait(STANDBY_POLL_SECONDS)
+            yield not stop.is_set()
+        finally:
+            conn.close()  # closing the session releases the advisory lock
+        return
+    lock_path = Path(app.instance_path) / "scheduler.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        while not stop.is_set():
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                log.info("another scheduler is active; standing by")
+                stop.wait(STANDBY_POLL_SECONDS)
+        try:
+            yield not stop.is_set()
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_scheduler(app: Flask) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        timezone=app.config["GRIDSERVE_TIMEZONE"],
+    )
+    for job in JOBS.values():
+        scheduler.add_job(
+            "jobs.scheduler:execute",
+            trigger=job.trigger,
+            args=[job.name],
+            id=job.name,
+            name=job.description,
+            replace_existing=True,
+            **job.trigger_args,
+        )
+    return scheduler
+
+
+def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    global _app
+    _app = app
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    with leadership(app, stop) as leader:
+        if not leader:
+            return
+        scheduler = build_scheduler(app)
+        scheduler.start()
+        log.info("scheduler active: %s", ", ".join(sorted(JOBS)))
+        try:
+            while not stop.is_set():
+                stop.wait(1.0)
+        finally:
+            scheduler.shutdown(wait=True)
+            log.info("scheduler stopped")

@@ -1,0 +1,172 @@
+"""``gridserve seed demo``: the invented demo street, the institutions, one user per role.
+
+Idempotent: every row is looked up by its natural key (area code, institution
+code, username) and only created when missing, so re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon, shape
+
+from gridserve.scope import OPERATOR
+from gridserve.services import areas as area_service
+from gridserve.services import auth as auth_service
+from gridserve.services import institutions as inst_service
+from gridserve.services import users as user_service
+
+SEEDS = Path(__file__).resolve().parent
+DEMO = SEEDS / "demo"
+REFERENCE = SEEDS / "reference"
+
+
+@dataclass
+class SeedReport:
+    created: dict[str, int] = field(default_factory=dict)
+    password: str | None = None
+    password_file: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, kind: str, n: int = 1) -> None:
+        self.created[kind] = self.created.get(kind, 0) + n
+
+    def lines(self) -> list[str]:
+        made = ", ".join(f"{n} {kind}" for kind, n in self.created.items() if n) or "nothing"
+        out = [f"demo data: created {made}"]
+        out += self.notes
+        if self.password:
+            out.append(f"demo users' password: {self.password}")
+            if self.password_file:
+                out.append(f"(also saved to {self.password_file}, readable by you only)")
+        return out
+
+
+def _multipolygon(geometry: dict) -> MultiPolygon:
+    geom = shape(geometry)
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def load_areas(report: SeedReport, path: Path = DEMO / "areas.geojson") -> None:
+    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    order = {"district": 0, "street": 1, "community": 2}
+    for feat in sorted(
+        features, key=lambda f: (order[f["properties"]["level"]], f["properties"]["code"])
+    ):
+        props = feat["properties"]
+        if area_service.find_by_code(props["code"]) is not None:
+            continue
+        parent = (
+            area_service.find_by_code(props["parent_code"]) if props.get("parent_code") else None
+        )
+        area_service.add_area(
+            code=props["code"],
+            name=props["name"],
+            name_en=props.get("name_en"),
+            level=props["level"],
+            parent=parent,
+            geom=from_shape(_multipolygon(feat["geometry"]), srid=4326),
+        )
+        report.count("areas")
+
+
+def load_institutions(report: SeedReport, path: Path = REFERENCE / "institutions.csv") -> None:
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if inst_service.find_by_code(row["code"]) is not None:
+                continue
+            inst_service.create_institution(
+                OPERATOR,
+                {
+                    "code": row["code"],
+                    "name": row["name"],
+                    "short_name": row["short_name"],
+                    "name_en": row["name_en"],
+                    "level": row["level"],
+                    "kind": row["kind"],
+                    "aliases": [a for a in row["aliases"].split("|") if a],
+                    "contacts": [
+                        {
+                            "name": row["contact_name"],
+                            "title": row["contact_title"],
+                            "phone": row["contact_phone"],
+                        }
+                    ],
+                },
+            )
+            report.count("institutions")
+
+
+# (username, role, area code or institution code, full name)
+DEMO_USERS: list[tuple[str, str, str, str]] = [
+    ("admin", "admin", "XQ", "系统管理员"),
+    ("district", "district_centre", "XQ", "新区监管中心值班员"),
+    ("centre", "street_centre", "QS", "街道网格中心值班员"),
+    ("coordinator", "coordinator", "XQ", "统计信息处协调员"),
+    ("station1", "station", "QS01", "一号社区工作站"),
+    ("station2", "station", "QS02", "二号社区工作站"),
+    ("worker1", "worker", "QS01", "网格员甲"),
+    ("worker2", "worker", "QS02", "网格员乙"),
+]
+# bank1..bank11 follow the SMS order of the SME-finance month (农发行 first).
+BANK_ORDER = ["ADBC", "ICBC", "ABC", "BOC", "CCB", "PSBC", "HFB", "DZCB", "DZRCU", "XHCM", "DZLY"]
+DEMO_USERS += [
+    (f"bank{i}", "institution_contact", code, f"{code} 联系人")
+    for i, code in enumerate(BANK_ORDER, start=1)
+]
+DEMO_USERS.append(("regulator", "institution_contact", "DZ-REG", "分局联系人"))
+
+
+def _demo_password(report: SeedReport, given: str | None) -> str:
+    if given:
+        return given
+    password = secrets.token_urlsafe(12)
+    report.password = password
+    path = Path(current_app.instance_path) / "demo-password"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    report.password_file = path
+    return password
+
+
+def load_users(report: SeedReport, password: str | None, reset_passwords: bool) -> None:
+    missing = [u for u in DEMO_USERS if user_service.find_by_username(u[0]) is None]
+    if not missing and not reset_passwords:
+        report.notes.append("demo users exist; their password is unchanged (--reset-passwords)")
+        return
+    secret = _demo_password(report, password)
+    for username, role, node, full_name in DEMO_USERS:
+        user = user_service.find_by_username(username)
+        if user is not None:
+            if reset_passwords:
+                user.password_hash = auth_service.hash_password(secret)
+                auth_service.revoke_tokens(user)
+                report.count("passwords reset")
+            continue
+        bound: dict[str, int | None] = {"area_id": None, "institution_id": None}
+        if role == "institution_contact":
+            bound["institution_id"] = inst_service.find_by_code(node).id  # type: ignore[union-attr]
+        else:
+            bound["area_id"] = area_service.find_by_code(node).id  # type: ignore[union-attr]
+        user_service.create_user(
+            None,
+            {"username": username, "password": secret, "role": role, "full_name": full_name}
+            | bound,
+        )
+        report.count("users")
+
+
+def load_demo(password: str | None = None, reset_passwords: bool = False) -> SeedReport:
+    """Load everything; the caller owns the transaction."""
+    report = SeedReport()
+    load_areas(report)
+    load_institutions(report)
+    load_users(report, password, reset_passwords)
+    return report

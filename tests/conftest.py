@@ -1,0 +1,240 @@
+"""Test fixtures: one app per session on the backend under test, clean tables per test.
+
+The backend comes from ``GRIDSERVE_TEST_DATABASE_URL`` (``make test`` runs the
+suite once against PostGIS and once against SpatiaLite); unset, a SpatiaLite
+file in a temporary directory is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from gridserve import audit
+from gridserve.app import create_app
+from gridserve.config import load_settings
+from gridserve.extensions import db
+
+PASSWORD = "correct horse battery"
+TEST_ACTOR = audit.Actor(kind="test", name="pytest")
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("GRIDSERVE_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+def make_settings(url: str, instance: str, **overrides: object):
+    env = {
+        "GRIDSERVE_ENV": "testing",
+        "GRIDSERVE_DATABASE_URL": url,
+        "GRIDSERVE_INSTANCE_PATH": instance,
+    }
+    return load_settings(env, **overrides)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    instance = str(tmp_path_factory.mktemp("instance"))
+    application = create_app(make_settings(database_url, instance))
+    with application.app_context():
+        upgrade()
+        db.session.remove()
+    yield application
+
+
+def _our_tables() -> list[str]:
+    return [t.name for t in reversed(db.metadata.sorted_tables)]
+
+
+def _wipe() -> None:
+    """Empty every table of ours, audit log included (bypassing its append-only guard)."""
+    db.session.remove()
+    tables = _our_tables()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            if _has_jobs(conn):
+                conn.execute(text("DELETE FROM scheduler_jobs"))
+            return
+        triggers = conn.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_log'"
+            )
+        ).all()
+        for name, _sql in triggers:
+            conn.execute(text(f"DROP TRIGGER {name}"))
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {table}"))
+        if _has_seq(conn):
+            conn.execute(text("DELETE FROM sqlite_sequence"))
+        for _name, sql in triggers:
+            conn.execute(text(sql))
+
+
+def _has_jobs(conn) -> bool:
+    return bool(conn.execute(text("SELECT to_regclass('scheduler_jobs')")).scalar())
+
+
+def _has_seq(conn) -> bool:
+    return bool(
+        conn.execute(text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
+    )
+
+
+@pytest.fixture
+def clean_app(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        _wipe()
+    yield app
+    with app.app_context():
+        db.session.remove()
+
+
+@pytest.fixture
+def ctx(clean_app: Flask) -> Iterator[Flask]:
+    """An app context for service-level tests (no HTTP)."""
+    with clean_app.app_context(), audit.acting_as(TEST_ACTOR):
+        yield clean_app
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(clean_app: Flask) -> FlaskClient:
+    return clean_app.test_client()
+
+
+@dataclass
+class World:
+    """A small area tree with one user per role, made through the services."""
+
+    district: int
+    street: int
+    community_a: int
+    community_b: int
+    bank: int
+    other_bank: int
+
+
+@pytest.fixture
+def world(clean_app: Flask) -> World:
+    from geoalchemy2.shape import from_shape
+    from shapely.geometry import MultiPolygon, box
+
+    from gridserve.db import transaction
+    from gridserve.scope import OPERATOR
+    from gridserve.services import areas, institutions, users
+
+    def square(x0: float, y0: float, x1: float, y1: float):
+        return from_shape(MultiPolygon([box(x0, y0, x1, y1)]), srid=4326)
+
+    with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
+        district = areas.add_area(
+            code="D1",
+            name="演示新区",
+            level="district",
+            parent=None,
+            geom=square(104, 30.4, 104.2, 30.6),
+        )
+        street = areas.add_area(
+            code="S1",
+            name="演示街道",
+            level="street",
+            parent=district,
+            geom=square(104, 30.4, 104.1, 30.5),
+        )
+        comm_a = areas.add_area(
+            code="S1C1",
+            name="甲社区",
+            level="community",
+            parent=street,
+            geom=square(104, 30.4, 104.05, 30.5),
+        )
+        comm_b = areas.add_area(
+            code="S1C2",
+            name="乙社区",
+            level="community",
+            parent=street,
+            geom=square(104.05, 30.4, 104.1, 30.5),
+        )
+        bank = institutions.create_institution(
+            OPERATOR,
+            {
+                "code": "DZCB",
+                "name": "达州市商业银行",
+                "short_name": "达商行",
+                "level": "city",
+                "kind": "commercial_bank",
+                "aliases": ["达州商行"],
+                "contacts": [{"name": "联系人甲", "phone": "13812345678"}],
+            },
+        )
+        other = institutions.create_institution(
+            OPERATOR,
+            {
+                "code": "PSBC",
+                "name": "中国邮政储蓄银行达州市分行",
+                "short_name": "邮蓄银行",
+                "level": "city",
+                "kind": "commercial_bank",
+                "aliases": ["邮储", "邮政储蓄银行"],
+            },
+        )
+        for username, role, area, inst in [
+            ("admin", "admin", district, None),
+            ("district", "district_centre", district, None),
+            ("centre", "street_centre", street, None),
+            ("coordinator", "coordinator", district, None),
+            ("station_a", "station", comm_a, None),
+            ("station_b", "station", comm_b, None),
+            ("worker_a", "worker", comm_a, None),
+            ("bank", "institution_contact", None, bank),
+            ("other_bank", "institution_contact", None, other),
+        ]:
+            users.create_user(
+                None,
+                {
+                    "username": username,
+                    "password": PASSWORD,
+                    "role": role,
+                    "area_id": area.id if area else None,
+                    "institution_id": inst.id if inst else None,
+                },
+            )
+        ids = World(district.id, street.id, comm_a.id, comm_b.id, bank.id, other.id)
+    return ids
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """Sign in and return the Authorization header to send."""
+    resp = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    assert resp.status_code == 201, resp.get_json()
+    return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+
+@pytest.fixture
+def auth_as(client: FlaskClient, world: World):
+    """``auth_as("station_a")`` → headers for that demo user (cached per test)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def _headers(username: str) -> dict[str, str]:
+        if username not in cache:
+            cache[username] = login(client, username)
+        return cache[username]
+
+    return _headers

@@ -1,0 +1,3 @@
+from gridserve.app import create_app
+
+app = create_app()
