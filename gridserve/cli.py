@@ -61,6 +61,7 @@ def run_command(host: str, port: int, with_scheduler: bool, reload: bool) -> Non
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started from a script that ignored it
     try:
         click.echo(f"gridserve API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)")
         run_simple(host, port, _create_app(), use_reloader=reload, threaded=True)

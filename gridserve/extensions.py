@@ -9,6 +9,10 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from gridserve.errors import ErrorEnvelopeSchema
+
+from gridserve.errors import ErrorEnvelopeSchema
+
 # Named constraints so that Alembic can alter them on SQLite (batch mode) too.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -31,10 +35,10 @@ class Api(_SmorestApi):
     OpenAPI document what our errors look like.
     """
 
-    def _register_error_handlers(self) -> None:
-        from gridserve.errors import ErrorEnvelopeSchema
+    ERROR_SCHEMA = ErrorEnvelopeSchema
 
-        self.ERROR_SCHEMA = ErrorEnvelopeSchema
+    def _register_error_handlers(self) -> None:
+        """Ours are registered by :func:`gridserve.errors.init_app`."""
 
 
 db = SQLAlchemy(model_class=Base)

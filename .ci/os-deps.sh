@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install the OS packages gridserve needs, when they are missing.
+#   .ci/os-deps.sh spatialite   SpatiaLite for the embedded SQLite default
+#   .ci/os-deps.sh postgis      PostGIS for the local PostgreSQL (tests, production)
+# Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
+set -euo pipefail
+
+want=("$@")
+missing=()
+apt_updated=0
+
+have_spatialite() {
+  ldconfig -p 2>/dev/null | grep -q 'mod_spatialite\.so' ||
+    ls /usr/lib/*/mod_spatialite.so* /usr/lib/mod_spatialite.so* >/dev/null 2>&1
+}
+
+pg_major() {
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}'
+  fi
+  if [ -d /etc/postgresql ]; then ls /etc/postgresql | sort -V | tail -n 1; fi
+}
+
+have_postgis() {
+  local v=$1
+  [ -f "/usr/share/postgresql/$v/extension/postgis.control" ]
+}
+
+install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "gridserve needs these OS packages: $*" >&2
+    echo "Install them (e.g. 'sudo apt-get install $*') and run this again." >&2
+    exit 1
+  fi
+  if [ "$apt_updated" = 0 ]; then
+    echo "==> apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  echo "==> apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+for item in "${want[@]}"; do
+  case "$item" in
+    spatialite)
+      have_spatialite || missing+=(libsqlite3-mod-spatialite)
+      ;;
+    postgis)
+      v=$(pg_major | head -n 1)
+      if [ -z "$v" ]; then
+        echo "PostgreSQL is not installed here; install it (apt-get install postgresql) first." >&2
+        exit 1
+      fi
+      have_postgis "$v" || missing+=("postgresql-$v-postgis-3")
+      ;;
+    *)
+      echo "usage: $0 spatialite|postgis ..." >&2
+      exit 2
+      ;;
+  esac
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  install "${missing[@]}"
+fi

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole suite: lint, then pytest against PostGIS, then against SpatiaLite.
+# Fails on any failure, and on a run that collected no tests (pytest exit 5).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+pg_db=${GRIDSERVE_TEST_PG_DB:-gridserve_test}
+admin=${GRIDSERVE_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+pg_url="${admin%/*}/$pg_db"
+
+run_pytest() {
+  local label=$1 url=$2
+  shift 2
+  echo "==> pytest on $label"
+  GRIDSERVE_TEST_DATABASE_URL=$url .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
+  local rc=$?
+  if [ "$rc" = 5 ]; then
+    echo "pytest on $label collected no tests: failing" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+echo "==> ruff"
+.venv/bin/ruff check . || exit 1
+.venv/bin/ruff format --check . || exit 1
+
+bash .ci/postgres.sh "$pg_db" || exit 1
+run_pytest "PostgreSQL + PostGIS" "$pg_url" "$@" || exit 1
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+run_pytest "SQLite + SpatiaLite" "sqlite:///$tmp/test.db" "$@" || exit 1
+echo "==> all green on both backends"

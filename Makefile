@@ -1,0 +1,27 @@
+# The two commands (see README):  make run   |   make test
+.PHONY: run test venv lint format serve-deps test-deps
+
+run: serve-deps venv
+	.venv/bin/gridserve db upgrade
+	.venv/bin/gridserve seed demo
+	.venv/bin/gridserve run --host 127.0.0.1 --port 8000 --with-scheduler
+
+test: test-deps venv
+	bash .ci/test.sh
+
+serve-deps:
+	@bash .ci/os-deps.sh spatialite
+
+test-deps:
+	@bash .ci/os-deps.sh spatialite postgis
+
+venv:
+	@bash .ci/venv.sh
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: venv
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
