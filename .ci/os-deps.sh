@@ -10,15 +10,15 @@ missing=()
 apt_updated=0
 
 have_spatialite() {
-  ldconfig -p 2>/dev/null | grep -q 'mod_spatialite\.so' ||
+  ldconfig -p 2>/dev/null | grep 'mod_spatialite\.so' >/dev/null ||
     ls /usr/lib/*/mod_spatialite.so* /usr/lib/mod_spatialite.so* >/dev/null 2>&1
 }
 
 pg_major() {
-  if command -v pg_lsclusters >/dev/null 2>&1; then
-    pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}'
+  # The newest installed cluster version (/etc/postgresql/<major>/...).
+  if [ -d /etc/postgresql ]; then
+    ls /etc/postgresql | sort -V | tail -n 1
   fi
-  if [ -d /etc/postgresql ]; then ls /etc/postgresql | sort -V | tail -n 1; fi
 }
 
 have_postgis() {
@@ -47,7 +47,7 @@ for item in "${want[@]}"; do
       have_spatialite || missing+=(libsqlite3-mod-spatialite)
       ;;
     postgis)
-      v=$(pg_major | head -n 1)
+      v=$(pg_major)
       if [ -z "$v" ]; then
         echo "PostgreSQL is not installed here; install it (apt-get install postgresql) first." >&2
         exit 1

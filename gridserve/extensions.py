@@ -11,8 +11,6 @@ from sqlalchemy.orm import DeclarativeBase
 
 from gridserve.errors import ErrorEnvelopeSchema
 
-from gridserve.errors import ErrorEnvelopeSchema
-
 # Named constraints so that Alembic can alter them on SQLite (batch mode) too.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
