@@ -14,10 +14,7 @@ blp = Blueprint("health", __name__, description="Service health (no token needed
 
 
 class HealthSchema(Schema):
-    status = fields.String(
-        required=True,
-        metadata={"description": "`ok`, or `migrations_pending` before `gridserve db upgrade`"},
-    )
+    status = fields.String(required=True, metadata={"example": "ok"})
     database = fields.String(required=True, metadata={"example": "postgresql"})
     spatial = fields.String(required=True, metadata={"example": "PostGIS 3.3.2"})
     schema = fields.String(allow_none=True, metadata={"example": "0001"})
@@ -29,6 +26,7 @@ class HealthSchema(Schema):
 class Health(MethodView):
     @public
     @blp.response(200, HealthSchema)
+    @blp.alt_response(503, description="Database unreachable, or `migrations_pending`")
     def get(self):
         """Is the service up, on which database, at which schema revision."""
         return system.health(current_app.extensions["migrate"].directory)

@@ -45,6 +45,7 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
     max_content_length: int = 10 * 1024 * 1024
+    proxy_count: int = 0
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -67,6 +68,7 @@ class Settings:
             "GRIDSERVE_LOGIN_MAX_FAILURES": self.login_max_failures,
             "GRIDSERVE_LOGIN_WINDOW": self.login_window_seconds,
             "GRIDSERVE_DEMO_PASSWORD": self.demo_password,
+            "GRIDSERVE_PROXY_COUNT": self.proxy_count,
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -146,6 +148,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         login_max_failures=_int(env, "GRIDSERVE_LOGIN_MAX_FAILURES", 5),
         login_window_seconds=_int(env, "GRIDSERVE_LOGIN_WINDOW", 15 * 60),
         max_content_length=_int(env, "GRIDSERVE_MAX_CONTENT_LENGTH", 10 * 1024 * 1024),
+        proxy_count=_int(env, "GRIDSERVE_PROXY_COUNT", 0),
     )
     if overrides:
         from dataclasses import replace

@@ -61,7 +61,11 @@ def leadership(app: Flask, stop: threading.Event) -> Iterator[bool]:
                 stop.wait(STANDBY_POLL_SECONDS)
             yield not stop.is_set()
         finally:
-            conn.close()  # closing the session releases the advisory lock
+            # The connection goes back to the pool, so release the lock by hand
+            # (a crashed process releases it by losing its connection).
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            conn.commit()
+            conn.close()
         return
     lock_path = Path(app.instance_path) / "scheduler.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +110,7 @@ def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    with leadership(app, stop) as leader:
+    with app.app_context(), leadership(app, stop) as leader:
         if not leader:
             return
         scheduler = build_scheduler(app)

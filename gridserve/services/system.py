@@ -9,6 +9,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from gridserve.db import backend_name, schema_revision, spatial_version
+from gridserve.errors import AppError
 
 
 @cache
@@ -26,8 +27,16 @@ def health(migrations_dir: str) -> dict[str, object]:
         ours = "dev"
     current = schema_revision()
     expected = expected_revision(migrations_dir)
+    if current != expected:
+        raise AppError(
+            "The database schema is not current: run `gridserve db upgrade`.",
+            code="migrations_pending",
+            status=503,
+            details={"schema": current, "schema_expected": expected},
+            headers={"Retry-After": "30"},
+        )
     return {
-        "status": "ok" if current == expected else "migrations_pending",
+        "status": "ok",
         "database": backend_name(),
         "spatial": spatial_version(),
         "schema": current,

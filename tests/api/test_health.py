@@ -32,3 +32,16 @@ def test_engine_is_the_backend_under_test(ctx, database_url):
     assert db.engine.dialect.name == (
         "sqlite" if database_url.startswith("sqlite") else "postgresql"
     )
+
+
+def test_health_is_503_until_the_schema_is_migrated(tmp_path):
+    from gridserve.app import create_app
+    from tests.conftest import make_settings
+
+    # A brand-new, empty database (the schema check is the same on both backends).
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'unmigrated.db'}", str(tmp_path)))
+    resp = app.test_client().get("/api/v1/health")
+    assert resp.status_code == 503
+    err = resp.get_json()["error"]
+    assert err["code"] == "migrations_pending"
+    assert err["details"] == {"schema": None, "schema_expected": _head()}

@@ -1,0 +1,24 @@
+"""gunicorn settings for production: ``gunicorn -c python:gridserve.gunicorn_conf wsgi:app``.
+
+Every value can be overridden from the environment (``GRIDSERVE_BIND``,
+``GRIDSERVE_WORKERS``, ``GRIDSERVE_THREADS``, ``GRIDSERVE_TIMEOUT``). The
+scheduler is NOT started here: run ``gridserve scheduler`` as its own service.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GRIDSERVE_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GRIDSERVE_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GRIDSERVE_THREADS", "2"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GRIDSERVE_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+max_requests = 2000  # recycle workers now and then
+max_requests_jitter = 200
+accesslog = "-"
+errorlog = "-"
+# Behind nginx on the same host; set GRIDSERVE_PROXY_COUNT=1 so client addresses are logged.
+forwarded_allow_ips = os.environ.get("GRIDSERVE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 8190

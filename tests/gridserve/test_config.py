@@ -1,0 +1,48 @@
+"""Configuration from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridserve.config import ConfigError, load_settings
+
+
+def test_defaults_give_the_embedded_quick_start(tmp_path):
+    settings = load_settings({"GRIDSERVE_INSTANCE_PATH": str(tmp_path)})
+    assert settings.env == "development"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'gridserve.db'}"
+    assert settings.timezone == "Asia/Shanghai"
+    # A development key is generated once and kept.
+    again = load_settings({"GRIDSERVE_INSTANCE_PATH": str(tmp_path)})
+    assert settings.secret_key == again.secret_key and len(settings.secret_key) >= 32
+
+
+def test_production_requires_a_real_secret_key(tmp_path):
+    base = {"GRIDSERVE_ENV": "production", "GRIDSERVE_INSTANCE_PATH": str(tmp_path)}
+    with pytest.raises(ConfigError, match="GRIDSERVE_SECRET_KEY is required"):
+        load_settings(base)
+    with pytest.raises(ConfigError, match="at least 32"):
+        load_settings(base | {"GRIDSERVE_SECRET_KEY": "short"})
+    ok = load_settings(base | {"GRIDSERVE_SECRET_KEY": "k" * 40})
+    assert ok.secret_key == "k" * 40
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_bad_values_are_refused_clearly(tmp_path):
+    base = {"GRIDSERVE_INSTANCE_PATH": str(tmp_path)}
+    with pytest.raises(ConfigError, match="time zone"):
+        load_settings(base | {"GRIDSERVE_TIMEZONE": "Mars/Olympus"})
+    with pytest.raises(ConfigError, match="GRIDSERVE_ENV"):
+        load_settings(base | {"GRIDSERVE_ENV": "staging-ish"})
+    with pytest.raises(ConfigError, match="whole number"):
+        load_settings(base | {"GRIDSERVE_TOKEN_TTL": "forever"})
+
+
+def test_plain_postgresql_urls_use_psycopg3(tmp_path):
+    settings = load_settings(
+        {
+            "GRIDSERVE_INSTANCE_PATH": str(tmp_path),
+            "GRIDSERVE_DATABASE_URL": "postgresql://u@db.example/gs",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://u@db.example/gs"

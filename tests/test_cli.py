@@ -1,0 +1,94 @@
+"""The operator's commands: users create, jobs list / run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask.cli import ScriptInfo
+from sqlalchemy import func, select
+
+from gridserve.cli import main
+from gridserve.extensions import db
+from gridserve.models import ApiToken, LoginFailure, User
+from tests.conftest import login
+
+
+def _invoke(app, *args, env=None):
+    runner = app.test_cli_runner()
+    return runner.invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app), env=env)
+
+
+def test_users_create_binds_to_an_area_code(clean_app, world):
+    result = _invoke(
+        clean_app,
+        "users", "create", "--username", "ops_worker", "--role", "worker", "--area", "S1C2",
+        env={"GRIDSERVE_NEW_USER_PASSWORD": "cli password 1"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "created worker ops_worker" in result.output
+    me = clean_app.test_client().get(
+        "/api/v1/me", headers=login(clean_app.test_client(), "ops_worker", "cli password 1")
+    )
+    assert me.get_json()["scope"]["area_code"] == "S1C2"
+
+
+def test_users_create_finds_institutions_by_alias(clean_app, world):
+    result = _invoke(
+        clean_app,
+        "users", "create", "--username", "psbc_contact", "--role", "institution_contact",
+        "--institution", "邮储", "--password", "cli password 2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with clean_app.app_context():
+        user = db.session.execute(select(User).where(User.username == "psbc_contact")).scalar_one()
+        assert user.institution.code == "PSBC"
+
+
+def test_users_create_refuses_bad_input_without_storing_anything(clean_app, world):
+    with clean_app.app_context():
+        before = db.session.execute(select(func.count()).select_from(User)).scalar_one()
+    unknown_area = _invoke(
+        clean_app, "users", "create", "--username", "x1", "--role", "worker",
+        "--area", "NOPE", "--password", "cli password 3",
+    )  # fmt: skip
+    assert unknown_area.exit_code != 0 and "no area" in unknown_area.output
+    taken = _invoke(
+        clean_app, "users", "create", "--username", "worker_a", "--role", "worker",
+        "--area", "S1C1", "--password", "cli password 3",
+    )  # fmt: skip
+    assert taken.exit_code != 0 and "taken" in taken.output
+    short = _invoke(
+        clean_app, "users", "create", "--username", "x2", "--role", "worker",
+        "--area", "S1C1", "--password", "short",
+    )  # fmt: skip
+    assert short.exit_code != 0
+    with clean_app.app_context():
+        assert db.session.execute(select(func.count()).select_from(User)).scalar_one() == before
+
+
+def test_jobs_list_names_every_job_with_its_trigger(clean_app):
+    result = _invoke(clean_app, "jobs", "list")
+    assert result.exit_code == 0
+    assert "auth-cleanup" in result.output and "cron" in result.output
+
+
+def test_jobs_run_runs_one_job_now(clean_app, world):
+    client = clean_app.test_client()
+    login(client, "worker_a")
+    client.post("/api/v1/auth/token", json={"username": "worker_a", "password": "nope"})
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    with clean_app.app_context():
+        db.session.execute(ApiToken.__table__.update().values(expires_at=long_ago))
+        db.session.execute(LoginFailure.__table__.update().values(at=long_ago))
+        db.session.commit()
+    result = _invoke(clean_app, "jobs", "run", "auth-cleanup")
+    assert result.exit_code == 0, result.output
+    assert "'tokens': 1" in result.output and "'login_failures': 1" in result.output
+    with clean_app.app_context():
+        assert db.session.execute(select(func.count()).select_from(ApiToken)).scalar_one() == 0
+
+
+def test_jobs_run_refuses_unknown_names(clean_app):
+    result = _invoke(clean_app, "jobs", "run", "make-coffee")
+    assert result.exit_code != 0
+    assert "unknown job" in result.output

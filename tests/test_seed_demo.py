@@ -1,0 +1,94 @@
+"""`gridserve seed demo`: the demo street, institutions and users; re-running changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gridserve import audit
+from gridserve.db import transaction
+from gridserve.extensions import db
+from gridserve.models import Area, AuditEntry, Institution, User
+from seeds.loader import BANK_ORDER, DEMO_USERS, load_demo
+from tests.conftest import TEST_ACTOR, login
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: db.session.execute(select(func.count()).select_from(model)).scalar_one()
+        for model in (Area, Institution, User, AuditEntry)
+    }
+
+
+def _seed(**kwargs):
+    with audit.acting_as(TEST_ACTOR), transaction():
+        return load_demo(**kwargs)
+
+
+def test_seed_demo_creates_the_street_institutions_and_one_user_per_role(clean_app):
+    with clean_app.app_context():
+        report = _seed(password="demo-pass-123")
+        counts = _counts()
+        assert counts["Area"] == 20  # district, street, 18 communities
+        assert counts["Institution"] == 12  # the regulator and the 11 banks
+        assert counts["User"] == len(DEMO_USERS)
+        roles = set(db.session.execute(select(User.role)).scalars())
+        assert roles == {
+            "admin", "district_centre", "street_centre", "station", "worker",
+            "coordinator", "institution_contact",
+        }  # fmt: skip
+        street = db.session.execute(select(Area).where(Area.level == "street")).scalar_one()
+        assert len(street.children) == 18
+        codes = [
+            db.session.execute(
+                select(Institution.code).join(User).where(User.username == f"bank{i}")
+            ).scalar_one()
+            for i in range(1, 12)
+        ]
+        assert codes == BANK_ORDER
+        assert report.password is None  # given, so not printed
+
+
+def test_re_running_changes_nothing(clean_app):
+    with clean_app.app_context():
+        _seed(password="demo-pass-123")
+        before = _counts()
+        report = _seed(password="another-password")
+        assert _counts() == before
+        assert report.created == {}
+    client = clean_app.test_client()
+    assert login(client, "worker1", "demo-pass-123")
+
+
+def test_without_a_password_one_is_generated_printed_once_and_saved(clean_app, tmp_path):
+    with clean_app.app_context():
+        report = _seed(password=None)
+        assert report.password and len(report.password) >= 12
+        assert report.password_file.read_text().strip() == report.password
+        assert oct(report.password_file.stat().st_mode & 0o777) == "0o600"
+        assert any(report.password in line for line in report.lines())
+        again = _seed(password=None)
+        assert again.password is None
+    assert login(clean_app.test_client(), "station1", report.password)
+
+
+def test_reset_passwords_sets_the_new_one_and_signs_everyone_out(clean_app):
+    client = clean_app.test_client()
+    with clean_app.app_context():
+        _seed(password="demo-pass-123")
+    old = login(client, "centre", "demo-pass-123")
+    with clean_app.app_context():
+        _seed(password="fresh-pass-456", reset_passwords=True)
+    assert client.get("/api/v1/me", headers=old).status_code == 401
+    assert login(client, "centre", "fresh-pass-456")
+
+
+def test_demo_station_sees_only_its_own_community(clean_app):
+    with clean_app.app_context():
+        _seed(password="demo-pass-123")
+    client = clean_app.test_client()
+    areas = client.get("/api/v1/areas", headers=login(client, "station1", "demo-pass-123"))
+    assert [a["code"] for a in areas.get_json()] == ["QS01"]
+    everything = client.get(
+        "/api/v1/areas?page_size=100", headers=login(client, "district", "demo-pass-123")
+    )
+    assert len(everything.get_json()) == 20
