@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -55,6 +56,10 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.UTC)
 
 
+# SpatiaLite's per-connection setup is not safe to run in two threads at once.
+_SPATIALITE_LOAD_LOCK = threading.Lock()
+
+
 def sqlite_engine_options() -> dict[str, object]:
     """Engine options for SQLite: a sqlite3 build that can load SpatiaLite."""
     try:
@@ -79,9 +84,10 @@ def setup_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None
-        dbapi_conn.enable_load_extension(True)
-        dbapi_conn.load_extension(SPATIALITE_MODULE)
-        dbapi_conn.enable_load_extension(False)
+        with _SPATIALITE_LOAD_LOCK:
+            dbapi_conn.enable_load_extension(True)
+            dbapi_conn.load_extension(SPATIALITE_MODULE)
+            dbapi_conn.enable_load_extension(False)
         dbapi_conn.execute("PRAGMA busy_timeout = 30000")
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
         if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
@@ -91,6 +97,19 @@ def setup_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_for(table):
+    """The dialect's INSERT for ``table``, with ``on_conflict_do_*`` and ``returning``.
+
+    PostgreSQL and SQLite (3.35+) share the ``INSERT ... ON CONFLICT`` syntax;
+    this picks the right SQLAlchemy construct for the engine in use.
+    """
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def backend_name() -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from gridserve.cli import main
 from gridserve.extensions import db
-from gridserve.models import ApiToken, LoginFailure, User
+from gridserve.models import ApiToken, LoginThrottle, User
 from tests.conftest import login
 
 
@@ -79,11 +79,11 @@ def test_jobs_run_runs_one_job_now(clean_app, world):
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
     with clean_app.app_context():
         db.session.execute(ApiToken.__table__.update().values(expires_at=long_ago))
-        db.session.execute(LoginFailure.__table__.update().values(at=long_ago))
+        db.session.execute(LoginThrottle.__table__.update().values(window_start=long_ago))
         db.session.commit()
     result = _invoke(clean_app, "jobs", "run", "auth-cleanup")
     assert result.exit_code == 0, result.output
-    assert "'tokens': 1" in result.output and "'login_failures': 1" in result.output
+    assert "'tokens': 1" in result.output and "'login_throttles': 1" in result.output
     with clean_app.app_context():
         assert db.session.execute(select(func.count()).select_from(ApiToken)).scalar_one() == 0
 

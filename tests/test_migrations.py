@@ -20,7 +20,7 @@ OUR_TABLES = {
     "institution_contacts",
     "users",
     "api_tokens",
-    "login_failures",
+    "login_throttle",
     "audit_log",
 }
 

@@ -3,7 +3,7 @@
 from gridserve.models.area import AREA_LEVELS, Area
 from gridserve.models.audit import AuditEntry
 from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
-from gridserve.models.user import ROLES, ApiToken, LoginFailure, User
+from gridserve.models.user import ROLES, ApiToken, LoginThrottle, User
 
 __all__ = [
     "AREA_LEVELS",
@@ -14,6 +14,6 @@ __all__ = [
     "Institution",
     "InstitutionAlias",
     "InstitutionContact",
-    "LoginFailure",
+    "LoginThrottle",
     "User",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridserve.db import UTCDateTime, utcnow
@@ -77,14 +77,17 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
-class LoginFailure(db.Model):
-    """One failed sign-in, kept for throttling (recorded even though the request fails)."""
+class LoginThrottle(db.Model):
+    """Failed sign-ins per username in the current window.
 
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),)
-    __audit__ = False
+    Every sign-in upserts this row first, which locks it for the rest of the
+    transaction: concurrent attempts on one username are serialised by the
+    database, so no burst can test more passwords than the limit allows.
+    """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), nullable=False)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    __tablename__ = "login_throttle"
+    __audit__ = False  # failures are audited as login_failed events
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0, nullable=False)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)

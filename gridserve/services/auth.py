@@ -12,13 +12,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import case, delete, select, update
 
 from gridserve import audit
-from gridserve.db import utcnow
+from gridserve.db import insert_for, utcnow
 from gridserve.errors import NotFound, TooManyRequests, Unauthorized
 from gridserve.extensions import db
-from gridserve.models import ApiToken, LoginFailure, User
+from gridserve.models import ApiToken, LoginThrottle, User
 from gridserve.scope import Principal
 
 TOKEN_BYTES = 32
@@ -63,20 +63,24 @@ class IssuedToken:
     user: User
 
 
-def _check_throttle(username: str, now: dt.datetime) -> None:
+def _claim_attempt(username: str, now: dt.datetime) -> None:
+    """Take this username's throttle row (locking it) and refuse if it is over the limit."""
     limit = current_app.config["GRIDSERVE_LOGIN_MAX_FAILURES"]
     window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
-    recent = db.session.execute(
-        select(LoginFailure.at)
-        .where(LoginFailure.username == username, LoginFailure.at > now - window)
-        .order_by(LoginFailure.at.desc())
-        .limit(limit)
-    ).scalars()
-    recent = list(recent)
-    if len(recent) < limit:
+    table = LoginThrottle.__table__
+    expired = table.c.window_start <= now - window
+    stmt = insert_for(table).values(username=username, failures=0, window_start=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.username],
+        set_={
+            "failures": case((expired, 0), else_=table.c.failures),
+            "window_start": case((expired, now), else_=table.c.window_start),
+        },
+    ).returning(table.c.failures, table.c.window_start)
+    failures, window_start = db.session.execute(stmt).one()
+    if failures < limit:
         return
-    # Locked until the oldest of the last `limit` failures leaves the window.
-    retry_after = max(1, math.ceil((recent[-1] + window - now).total_seconds()))
+    retry_after = max(1, math.ceil((window_start + window - now).total_seconds()))
     raise TooManyRequests(
         "Too many failed sign-ins for this account; wait before trying again.",
         code="login_throttled",
@@ -94,17 +98,22 @@ def login(
     """
     name = normalize_username(username)
     now = utcnow()
-    _check_throttle(name, now)
+    _claim_attempt(name, now)
     user = db.session.execute(select(User).where(User.username == name)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        db.session.add(LoginFailure(username=name, at=now, remote_addr=remote_addr))
+        db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.username == name)
+            .values(failures=LoginThrottle.failures + 1)
+        )
         audit.record("login_failed", "users", user.id if user else None, {"username": name[:64]})
         raise Unauthorized(
             "Wrong username or password.",
             code="invalid_credentials",
             persist=True,  # the failure itself must be kept, for throttling and audit
         )
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.username == name))
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -198,13 +207,14 @@ def revoke_tokens(user: User, token_id: int | None = None) -> int:
 
 
 def purge_stale(now: dt.datetime | None = None) -> dict[str, int]:
-    """Drop tokens expired or revoked over 30 days ago and login failures past a day."""
+    """Drop tokens expired or revoked over 30 days ago and throttle rows of past windows."""
     now = now or utcnow()
     old = now - dt.timedelta(days=30)
     tokens = db.session.execute(
         ApiToken.__table__.delete().where((ApiToken.expires_at < old) | (ApiToken.revoked_at < old))
     ).rowcount
-    failures = db.session.execute(
-        LoginFailure.__table__.delete().where(LoginFailure.at < now - dt.timedelta(days=1))
+    window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
+    throttles = db.session.execute(
+        delete(LoginThrottle).where(LoginThrottle.window_start < now - window)
     ).rowcount
-    return {"tokens": tokens or 0, "login_failures": failures or 0}
+    return {"tokens": tokens or 0, "login_throttles": throttles or 0}

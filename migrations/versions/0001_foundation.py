@@ -1,4 +1,4 @@
-"""foundation: areas, institutions, users, tokens, login failures, the append-only audit log
+"""foundation: areas, institutions, users, tokens, sign-in throttle, the append-only audit log
 
 Revision ID: 0001
 Revises: 
@@ -58,14 +58,12 @@ def upgrade():
     )
     op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
     op.create_index('ix_audit_log_entity', 'audit_log', ['entity', 'entity_id'], unique=False)
-    op.create_table('login_failures',
-    sa.Column('id', sa.Integer(), nullable=False),
+    op.create_table('login_throttle',
     sa.Column('username', sa.String(length=64), nullable=False),
-    sa.Column('at', gridserve.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('remote_addr', sa.String(length=64), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failures'))
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_start', gridserve.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('username', name=op.f('pk_login_throttle'))
     )
-    op.create_index('ix_login_failures_username_at', 'login_failures', ['username', 'at'], unique=False)
     op.create_table('institutions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -168,8 +166,7 @@ def downgrade():
     op.drop_table('institution_aliases')
     op.drop_index(op.f('ix_institutions_area_id'), table_name='institutions')
     op.drop_table('institutions')
-    op.drop_index('ix_login_failures_username_at', table_name='login_failures')
-    op.drop_table('login_failures')
+    op.drop_table('login_throttle')
     op.drop_index('ix_audit_log_entity', table_name='audit_log')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
     op.drop_table('audit_log')

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 
 from gridserve.extensions import db
-from gridserve.models import ApiToken, AuditEntry, LoginFailure
+from gridserve.models import ApiToken, AuditEntry, LoginThrottle
 from tests.conftest import PASSWORD, login
 
 
@@ -171,9 +171,7 @@ def test_repeated_failures_are_throttled_with_retry_after(client, world, clean_a
     assert _token(client, "station_b", PASSWORD).status_code == 201
     with clean_app.app_context():
         failures = db.session.execute(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.username == "station_a")
+            select(LoginThrottle.failures).where(LoginThrottle.username == "station_a")
         ).scalar_one()
     assert failures == 5  # kept although each of those requests failed; 429s add none
 
@@ -183,7 +181,9 @@ def test_throttle_lifts_when_failures_leave_the_window(client, world, clean_app)
         _token(client, "station_a", "wrong")
     with clean_app.app_context():
         db.session.execute(
-            update(LoginFailure).values(at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16))
+            update(LoginThrottle).values(
+                window_start=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)
+            )
         )
         db.session.commit()
     assert _token(client, "station_a", PASSWORD).status_code == 201
@@ -196,17 +196,48 @@ def test_unknown_usernames_are_throttled_too(client, world):
 
 
 def test_logins_logouts_and_revocations_are_audited(client, auth_as, world, clean_app):
+    with clean_app.app_context():
+        first = (db.session.execute(select(func.max(AuditEntry.id))).scalar() or 0) + 1
     _token(client, "station_a", "wrong")
     headers = login(client, "station_a")
     client.delete("/api/v1/auth/token", headers=headers)
     user_id = client.get("/api/v1/me", headers=auth_as("worker_a")).get_json()["user"]["id"]
     client.delete(f"/api/v1/users/{user_id}/tokens", headers=auth_as("admin"))
     with clean_app.app_context():
-        rows = db.session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars().all()
+        rows = (
+            db.session.execute(
+                select(AuditEntry).where(AuditEntry.id >= first).order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
         actions = [(r.action, r.actor_name) for r in rows]
         assert ("login_failed", None) in actions
         assert ("login", "station_a") in actions
         assert ("logout", "station_a") in actions
         assert ("token_revoked", "admin") in actions
         assert all(r.remote_addr for r in rows if r.action in {"login", "logout"})
-        assert all(r.request_id for r in rows if r.actor_type != "test")
+        assert all(r.request_id for r in rows)
+
+
+def test_a_successful_sign_in_clears_earlier_failures(client, world):
+    for _ in range(4):
+        _token(client, "station_a", "wrong")
+    assert _token(client, "station_a", PASSWORD).status_code == 201
+    for _ in range(4):
+        assert _token(client, "station_a", "wrong").status_code == 401
+    assert _token(client, "station_a", PASSWORD).status_code == 201
+
+
+def test_a_parallel_burst_cannot_test_more_passwords_than_the_limit(clean_app, world, database_url):
+    """Twenty guesses at once: the database lets exactly five be checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(i: int) -> int:
+        with clean_app.test_client() as c:
+            return _token(c, "station_a", f"guess-{i}").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(guess, range(20)))
+    assert codes.count(401) == 5
+    assert codes.count(429) == 15
