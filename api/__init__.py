@@ -10,7 +10,7 @@ from flask_smorest import Api
 
 
 def register_blueprints(api: Api) -> None:
-    from api import areas, audit, auth, health, institutions, users
+    from api import areas, audit, auth, grid, health, institutions, places, users
 
-    for module in (health, auth, users, areas, institutions, audit):
+    for module in (health, auth, users, areas, grid, places, institutions, audit):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

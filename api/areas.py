@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from api.common import BEARER, Blueprint, ListArgs
-from api.geojson import GeometryField
+from api.geojson import GeoJSONSchema, GeometryField
 from gridserve.auth import current_principal
 from gridserve.models import AREA_LEVELS
 from gridserve.services import areas as area_service
@@ -32,6 +32,13 @@ class AreaListArgs(ListArgs):
     parent = fields.Integer(metadata={"description": "Only the children of this area"})
 
 
+class ImportArgs(Schema):
+    repair = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Repair invalid polygons (make_valid) instead of refusing them"},
+    )
+
+
 @blp.route("/areas")
 class Areas(MethodView):
     @blp.arguments(AreaListArgs, location="query")
@@ -46,6 +53,19 @@ class Areas(MethodView):
             parent_id=args.get("parent"),
             sort=args.get("sort"),
         )
+
+    @blp.arguments(GeoJSONSchema)
+    @blp.arguments(ImportArgs, location="query")
+    @blp.response(201, AreaSchema(many=True))
+    @blp.doc(security=BEARER)
+    def post(self, body, args):
+        """Import district, street or community boundaries (GeoJSON Feature or FeatureCollection).
+
+        Properties: `code`, `name`, `level`, and `parent_code` (or `parent_id`) below a
+        district. All features are stored, or none: each refusal names the feature,
+        the reason and, for geometry, where it is.
+        """
+        return area_service.import_boundaries(current_principal(), body, repair=args["repair"])
 
 
 @blp.route("/areas/<int:area_id>")

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import shapely
+from flask import Response, make_response
 from geoalchemy2.shape import to_shape
-from marshmallow import fields
+from marshmallow import EXCLUDE, Schema, fields, validate
+from webargs import fields as wfields
 
 
 class GeometryField(fields.Field):
@@ -24,3 +26,37 @@ class GeometryField(fields.Field):
         if value is None:
             return None
         return json.loads(shapely.to_geojson(to_shape(value)))
+
+
+class GeoJSONSchema(Schema):
+    """Any GeoJSON object (checked in depth by the service, which reports where it fails)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ["FeatureCollection", "Feature", "Polygon", "MultiPolygon", "LineString", "Point"]
+        ),
+    )
+    features = fields.List(fields.Dict())
+    geometry = fields.Dict(allow_none=True)
+    properties = fields.Dict(allow_none=True)
+    coordinates = fields.Raw()
+    crs = fields.Raw(metadata={"description": 'e.g. {"type": "name", "properties": {"name": '
+                                              '"EPSG:3857"}}; WGS84 when absent'})  # fmt: skip
+
+
+def bbox_field() -> wfields.DelimitedList:
+    return wfields.DelimitedList(
+        fields.Float(),
+        validate=validate.Length(equal=4),
+        metadata={"description": "minLon,minLat,maxLon,maxLat"},
+    )
+
+
+def geojson_response(payload: dict) -> Response:
+    resp = make_response(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+    resp.mimetype = "application/geo+json"
+    return resp

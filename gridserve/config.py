@@ -7,6 +7,7 @@ embedded quick start (SQLite + SpatiaLite under ``instance/``); production sets
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -33,6 +34,33 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _weights(env: dict[str, str]) -> dict[str, float]:
+    """Workload weight per place type, e.g. ``{"household": 1, "enterprise": 2}``."""
+    raw = env.get("GRIDSERVE_WORKLOAD_WEIGHTS")
+    if not raw:
+        return {"household": 1.0}
+    try:
+        data = json.loads(raw)
+        weights = {str(k): float(v) for k, v in data.items()}
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            'GRIDSERVE_WORKLOAD_WEIGHTS must be a JSON object like {"household": 1}'
+        ) from exc
+    if any(w < 0 for w in weights.values()):
+        raise ConfigError("GRIDSERVE_WORKLOAD_WEIGHTS must not be negative")
+    return weights
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -46,6 +74,11 @@ class Settings:
     login_window_seconds: int = 15 * 60
     max_content_length: int = 10 * 1024 * 1024
     proxy_count: int = 0
+    max_vertices: int = 100_000
+    max_area_km2: float = 10_000.0
+    max_cells: int = 2_000
+    parent_tolerance_m: float = 1.0
+    workload_weights: dict[str, float] = field(default_factory=lambda: {"household": 1.0})
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -69,6 +102,11 @@ class Settings:
             "GRIDSERVE_LOGIN_WINDOW": self.login_window_seconds,
             "GRIDSERVE_DEMO_PASSWORD": self.demo_password,
             "GRIDSERVE_PROXY_COUNT": self.proxy_count,
+            "GRIDSERVE_MAX_VERTICES": self.max_vertices,
+            "GRIDSERVE_MAX_AREA_KM2": self.max_area_km2,
+            "GRIDSERVE_MAX_CELLS": self.max_cells,
+            "GRIDSERVE_PARENT_TOLERANCE_M": self.parent_tolerance_m,
+            "GRIDSERVE_WORKLOAD_WEIGHTS": self.workload_weights,
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -149,6 +187,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         login_window_seconds=_int(env, "GRIDSERVE_LOGIN_WINDOW", 15 * 60),
         max_content_length=_int(env, "GRIDSERVE_MAX_CONTENT_LENGTH", 10 * 1024 * 1024),
         proxy_count=_int(env, "GRIDSERVE_PROXY_COUNT", 0),
+        max_vertices=_int(env, "GRIDSERVE_MAX_VERTICES", 100_000),
+        max_area_km2=_float(env, "GRIDSERVE_MAX_AREA_KM2", 10_000.0),
+        max_cells=_int(env, "GRIDSERVE_MAX_CELLS", 2_000),
+        parent_tolerance_m=_float(env, "GRIDSERVE_PARENT_TOLERANCE_M", 1.0),
+        workload_weights=_weights(env),
     )
     if overrides:
         from dataclasses import replace

@@ -6,7 +6,7 @@ rows. Services ask for rows through :func:`visible` / :func:`get_visible`, and
 each model says once, in ``__scope__``, how it hangs on the tree:
 
 - ``"area_path"``: the model is an :class:`Area` (its own path);
-- ``"area_id"``: the model has an ``area_id`` column;
+- ``("area", "column")``: the model hangs on the tree by that area-id column;
 - ``"institution"``: reference data every area user may read; a contact only
   its own institution's.
 
@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve.errors import Forbidden, NotFound
 from gridserve.extensions import db
-from gridserve.models import Area, Institution, User
+from gridserve.models import Area, GridCell, GridPlan, Institution, Place, User
 
 T = TypeVar("T")
 
@@ -76,10 +76,10 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         if not principal.is_area_bound:
             return false()
         return model.path.startswith(principal.area_path)
-    if kind == "area_id":
+    if isinstance(kind, tuple) and kind[0] == "area":
         if not principal.is_area_bound:
             return false()
-        return model.area_id.in_(_area_subtree_ids(principal))
+        return getattr(model, kind[1]).in_(_area_subtree_ids(principal))
     if kind == "institution":
         if principal.institution_id is not None:
             return model.id == principal.institution_id
@@ -110,10 +110,15 @@ def get_visible(model: type[T], ident: Any, principal: Principal) -> T:
 
 
 def area_in_scope(area: Area, principal: Principal) -> bool:
+    if principal.role == "admin":
+        return True
     return principal.area_path is not None and area.path.startswith(principal.area_path)
 
 
 # How each model hangs on the tree (declared here so the rule stays in one file).
 Area.__scope__ = "area_path"  # type: ignore[attr-defined]
+Place.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
+GridPlan.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
+GridCell.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]

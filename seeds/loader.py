@@ -7,6 +7,7 @@ code, username) and only created when missing, so re-running changes nothing.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -19,8 +20,11 @@ from shapely.geometry import MultiPolygon, shape
 from gridserve.scope import OPERATOR
 from gridserve.services import areas as area_service
 from gridserve.services import auth as auth_service
+from gridserve.services import grid as grid_service
 from gridserve.services import institutions as inst_service
+from gridserve.services import places as place_service
 from gridserve.services import users as user_service
+from gridserve.timeutil import local_today
 
 SEEDS = Path(__file__).resolve().parent
 DEMO = SEEDS / "demo"
@@ -163,10 +167,57 @@ def load_users(report: SeedReport, password: str | None, reset_passwords: bool) 
         report.count("users")
 
 
-def load_demo(password: str | None = None, reset_passwords: bool = False) -> SeedReport:
-    """Load everything; the caller owns the transaction."""
+STREET = "QS"
+DEMO_CELLS = 140
+
+
+def load_places(report: SeedReport, today: dt.date, path: Path = DEMO / "places.csv") -> None:
+    """The demo register (about 30,000 households and 1,900 other places), once."""
+    street = area_service.find_by_code(STREET)
+    if place_service.count_places(street) > 0:
+        return
+    rows = place_service.rows_from_csv(path.read_text(encoding="utf-8"))
+    result = place_service.import_places(OPERATOR, street.id, rows, today)
+    report.count("places", result["created"])
+    if result["rejected"]:
+        report.notes.append(f"{len(result['rejected'])} demo places were rejected")
+
+
+def load_layout(report: SeedReport, today: dt.date) -> None:
+    """A balanced 140-cell layout of the demo street, approved and in force from today."""
+    street = area_service.find_by_code(STREET)
+    if grid_service.active_plan(street.id) is not None:
+        return
+    plan = grid_service.create_plan(
+        OPERATOR, street.id, {"method": "balanced", "cells": DEMO_CELLS, "name": "演示网格"}, today
+    )
+    grid_service.propose(OPERATOR, plan.id, "demo layout")
+    grid_service.approve(OPERATOR, plan.id, "demo layout")
+    grid_service.activate(OPERATOR, plan.id, today, today)
+    report.count("grid cells", len(plan.cells))
+    report.notes.append(
+        f"grid layout: {len(plan.cells)} cells, balance ratio {plan.metrics['balance_ratio']}"
+    )
+
+
+def load_demo(
+    password: str | None = None,
+    reset_passwords: bool = False,
+    today: dt.date | None = None,
+    *,
+    register: bool = True,
+) -> SeedReport:
+    """Load everything; the caller owns the transaction.
+
+    ``register=False`` leaves out the place register and the grid layout (the
+    slow part), for tests about the rest.
+    """
     report = SeedReport()
+    today = today or local_today()
     load_areas(report)
     load_institutions(report)
     load_users(report, password, reset_passwords)
+    if register:
+        load_places(report, today)
+        load_layout(report, today)
     return report

@@ -20,6 +20,7 @@ def _counts() -> dict[str, int]:
 
 
 def _seed(**kwargs):
+    kwargs.setdefault("register", False)
     with audit.acting_as(TEST_ACTOR), transaction():
         return load_demo(**kwargs)
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import Select, select
 
-from gridserve.errors import ValidationFailed
+from geo.errors import GeometryError
+from geo.projection import crs_for, to_metric, to_wgs84
+from geo.validate import as_multipolygon, read_polygons
+from gridserve import audit
+from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area
 from gridserve.models.area import CHILD_LEVEL
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, area_in_scope, get_visible, visible
+from gridserve.spatial import limits, refuse, to_db, to_shapely
 
 SORTABLE = {"code": Area.code, "name": Area.name, "level": Area.level, "id": Area.id}
 
@@ -72,3 +78,134 @@ def ancestors(area: Area) -> list[Area]:
     ids = [int(part) for part in area.path.strip("/").split("/") if part]
     rows = {a.id: a for a in db.session.execute(select(Area).where(Area.id.in_(ids))).scalars()}
     return [rows[i] for i in ids if i in rows]
+
+
+# --- importing boundaries -------------------------------------------------------------
+
+LEVEL_ORDER = {"district": 0, "street": 1, "community": 2}
+IMPORTERS = ("district_centre", "street_centre")
+
+
+def _props_error(index: int, field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Feature {index}: {message}",
+        details={"feature": index, "fields": {f"properties.{field}": [message]}},
+    )
+
+
+def _read_props(feature) -> dict:
+    props = feature.properties
+    out = {}
+    for key, limit in (("code", 32), ("name", 200)):
+        value = props.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise _props_error(feature.index, key, "Required text.")
+        if len(value) > limit:
+            raise _props_error(feature.index, key, f"At most {limit} characters.")
+        out[key] = value.strip()
+    level = props.get("level")
+    if level not in LEVEL_ORDER:
+        raise _props_error(feature.index, "level", "One of district, street, community.")
+    out["level"] = level
+    name_en = props.get("name_en")
+    out["name_en"] = name_en if isinstance(name_en, str) else None
+    parent = props.get("parent_code", props.get("parent_id"))
+    if level != "district" and parent is None:
+        raise _props_error(feature.index, "parent_code", f"A {level} needs a parent.")
+    out["parent"] = parent
+    return out
+
+
+def import_boundaries(principal: Principal, payload: object, *, repair: bool = False) -> list[Area]:
+    """Import districts, streets or communities from GeoJSON: all of them, or none.
+
+    Each feature's properties: ``code``, ``name``, ``level`` and (below a
+    district) ``parent_code`` or ``parent_id``. Geometry is checked for
+    validity, type, size, CRS; a child must lie inside its parent (within the
+    configured tolerance) and must not overlap its siblings.
+    """
+    principal.require(*IMPORTERS)
+    try:
+        features = read_polygons(payload, limits=limits(), repair_invalid=repair)
+    except GeometryError as exc:
+        raise refuse(exc) from exc
+    items = [(f, _read_props(f)) for f in features]
+    codes = [p["code"] for _, p in items]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        raise ValidationFailed(
+            "The same code appears twice in the upload.",
+            code="duplicate_code",
+            details={"codes": dupes},
+        )
+    taken = db.session.execute(select(Area.code).where(Area.code.in_(codes))).scalars().all()
+    if taken:
+        raise Conflict(
+            "Areas with these codes exist already.", code="area_exists", details={"codes": taken}
+        )
+
+    tolerance = current_app.config["GRIDSERVE_PARENT_TOLERANCE_M"]
+    created: dict[str, Area] = {}
+    items.sort(key=lambda item: LEVEL_ORDER[item[1]["level"]])
+    for feature, props in items:
+        parent = None
+        if props["level"] != "district":
+            ref = props["parent"]
+            parent = created.get(ref) if isinstance(ref, str) else None
+            if parent is None:
+                stmt = select(Area).where(
+                    Area.code == ref if isinstance(ref, str) else Area.id == ref
+                )
+                parent = db.session.execute(stmt).scalar_one_or_none()
+            if parent is None or not area_in_scope(parent, principal):
+                raise NotFound(f"Feature {feature.index}: no parent area {ref!r} in your scope.")
+        elif principal.role != "admin":
+            principal.require("district_centre")
+        geom = feature.geometry
+        crs = crs_for(geom)
+        geom_m = to_metric(geom, crs)
+        if parent is not None and parent.geom is not None:
+            parent_m = to_metric(to_shapely(parent.geom), crs)
+            outside = geom_m.difference(parent_m.buffer(tolerance))
+            if outside.area > 1.0:
+                where = to_wgs84(outside.representative_point(), crs)
+                raise ValidationFailed(
+                    f"Feature {feature.index} is not inside its parent {parent.code}.",
+                    code="not_inside_parent",
+                    details={
+                        "feature": feature.index,
+                        "parent": parent.code,
+                        "outside_area_m2": round(outside.area, 1),
+                        "location": [where.x, where.y],
+                    },
+                )
+        siblings = [
+            (s.code, to_shapely(s.geom))
+            for s in (parent.children if parent is not None else [])
+            if s.geom is not None
+        ]
+        for sibling_code, sibling in siblings:
+            overlap = geom_m.intersection(to_metric(sibling, crs))
+            if overlap.area > 1.0:
+                where = to_wgs84(overlap.representative_point(), crs)
+                raise ValidationFailed(
+                    f"Feature {feature.index} overlaps its sibling {sibling_code}.",
+                    code="siblings_overlap",
+                    details={
+                        "feature": feature.index,
+                        "sibling": sibling_code,
+                        "overlap_area_m2": round(overlap.area, 1),
+                        "location": [where.x, where.y],
+                    },
+                )
+        area = add_area(
+            code=props["code"],
+            name=props["name"],
+            name_en=props["name_en"],
+            level=props["level"],
+            parent=parent,
+            geom=to_db(as_multipolygon(geom), multi=True),
+        )
+        created[area.code] = area
+    audit.record("import_boundaries", "areas", None, {"codes": sorted(created)})
+    return list(created.values())

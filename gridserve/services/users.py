@@ -71,7 +71,7 @@ def _bind(principal: Principal, role: str, area_id: int | None, institution_id: 
             details={"fields": {"area_id": [f"Required for {role}."]}},
         )
     area = db.session.get(Area, area_id)
-    if area is None or not (principal.role == "admin" or area_in_scope(area, principal)):
+    if area is None or not area_in_scope(area, principal):
         raise ValidationFailed(
             f"No area {area_id} in your scope.",
             details={"fields": {"area_id": ["Unknown area, or outside your scope."]}},

@@ -1,0 +1,111 @@
+"""The place register: bulk import and lookup."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from api.common import BEARER, Blueprint, ListArgs
+from api.geojson import GeometryField
+from gridserve.auth import accepts, current_principal
+from gridserve.errors import ValidationFailed
+from gridserve.models import PLACE_TYPES
+from gridserve.services import places as place_service
+from gridserve.timeutil import local_today
+
+blp = Blueprint("places", __name__, description="Households, enterprises and other places")
+
+IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "external_id,type,name,lon,lat\nHH-1,household,1栋101,104.05,30.50\n",
+        },
+        "application/geo+json": {"schema": {"type": "object"}},
+        "application/json": {"schema": {"type": "object"}},
+    },
+}
+
+
+class PlaceSchema(Schema):
+    id = fields.Integer()
+    type = fields.String()
+    external_id = fields.String(allow_none=True)
+    name = fields.String()
+    attributes = fields.Dict()
+    area_id = fields.Integer(metadata={"description": "The community"})
+    cell_id = fields.Integer(allow_none=True)
+    geometry = GeometryField(attribute="geom")
+
+
+class PlaceListArgs(ListArgs):
+    area = fields.Integer(metadata={"description": "Within this area (any level)"})
+    cell = fields.Integer()
+    type = fields.String(validate=validate.OneOf(PLACE_TYPES))
+    external_id = fields.String()
+
+
+class RejectedRowSchema(Schema):
+    row = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    code = fields.String()
+    errors = fields.Dict()
+
+
+class ImportReportSchema(Schema):
+    received = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer()
+    rejected_count = fields.Integer()
+    rejected = fields.List(fields.Nested(RejectedRowSchema))
+
+
+@blp.route("/areas/<int:area_id>/places")
+class AreaPlaces(MethodView):
+    @accepts("text/csv", "application/json", "application/geo+json")
+    @blp.response(200, ImportReportSchema)
+    @blp.doc(security=BEARER, requestBody=IMPORT_BODY)
+    def post(self, area_id):
+        """Import places from CSV (`lon`,`lat`,`type`[,`external_id`,`name`,…]) or GeoJSON Points.
+
+        Valid rows are stored, invalid rows reported one by one with the reason; an
+        existing `external_id` is updated, never duplicated. Each place is put in its
+        community and its cell; a place outside the area is reported (`outside_coverage`).
+        """
+        if request.mimetype == "text/csv":
+            rows = place_service.rows_from_csv(request.get_data(as_text=True))
+        else:
+            body = request.get_json(silent=True)
+            if body is None:
+                raise ValidationFailed("Send CSV or a GeoJSON FeatureCollection.")
+            rows = place_service.rows_from_geojson(body)
+        return place_service.import_places(current_principal(), area_id, rows, local_today())
+
+
+@blp.route("/places")
+class Places(MethodView):
+    @blp.arguments(PlaceListArgs, location="query")
+    @blp.response(200, PlaceSchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, args):
+        """Places in your scope."""
+        return place_service.list_places(
+            current_principal(),
+            area_id=args.get("area"),
+            cell_id=args.get("cell"),
+            type=args.get("type"),
+            external_id=args.get("external_id"),
+            sort=args.get("sort"),
+        )
+
+
+@blp.route("/places/<int:place_id>")
+class PlaceItem(MethodView):
+    @blp.response(200, PlaceSchema)
+    @blp.doc(security=BEARER)
+    def get(self, place_id):
+        """One place."""
+        return place_service.get_place(current_principal(), place_id)

@@ -1,0 +1,19 @@
+"""Local dates: the database keeps UTC; days are counted in the deployment's time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from gridserve.db import utcnow
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["GRIDSERVE_TIMEZONE"])
+
+
+def local_today() -> dt.date:
+    """Today's date where the areas are (Asia/Shanghai by default)."""
+    return utcnow().astimezone(zone()).date()
