@@ -1,5 +1,5 @@
 # The two commands (see README):  make run   |   make test
-.PHONY: run test venv lint format serve-deps test-deps
+.PHONY: run test venv lint format bench serve-deps test-deps
 
 run: serve-deps venv
 	.venv/bin/gridserve db upgrade
@@ -25,3 +25,7 @@ lint: venv
 format: venv
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+bench: test-deps venv
+	bash .ci/postgres.sh gridserve_bench
+	.venv/bin/python -m bench

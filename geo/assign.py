@@ -12,19 +12,34 @@ def assign_points(x: np.ndarray, y: np.ndarray, cells: list[BaseGeometry]) -> np
 
     A point on a shared border belongs to the lowest-index cell touching it,
     so every point of a covered region lands in exactly one cell.
+
+    The points are sorted by x once; each cell then looks only at the slice of
+    points inside its bounding box (two binary searches and a y mask) and
+    tests those with a prepared geometry in C. A million points against the
+    140 cells of a street take well under a second.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     out = np.full(x.shape[0], -1, dtype=np.int64)
     if not cells or x.size == 0:
         return out
-    tree = shapely.STRtree(cells)
-    points = shapely.points(x, y)
-    pt_idx, cell_idx = tree.query(points, predicate="intersects")
-    if pt_idx.size:
-        order = np.lexsort((cell_idx, pt_idx))  # by point, then lowest cell first
-        pt_idx, cell_idx = pt_idx[order], cell_idx[order]
-        first = np.ones(pt_idx.size, dtype=bool)
-        first[1:] = pt_idx[1:] != pt_idx[:-1]
-        out[pt_idx[first]] = cell_idx[first]
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    found = np.full(x.shape[0], -1, dtype=np.int64)
+    bounds = shapely.bounds(np.asarray(cells, dtype=object))
+    for i, cell in enumerate(cells):
+        minx, miny, maxx, maxy = bounds[i]
+        lo = np.searchsorted(xs, minx, side="left")
+        hi = np.searchsorted(xs, maxx, side="right")
+        if lo >= hi:
+            continue
+        window = slice(lo, hi)
+        candidates = (ys[window] >= miny) & (ys[window] <= maxy) & (found[window] < 0)
+        sel = lo + np.flatnonzero(candidates)
+        if sel.size == 0:
+            continue
+        shapely.prepare(cell)
+        hit = shapely.intersects_xy(cell, xs[sel], ys[sel])
+        found[sel[hit]] = i
+    out[order] = found
     return out

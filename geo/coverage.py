@@ -44,9 +44,31 @@ def overlaps(cells: list[BaseGeometry]) -> BaseGeometry:
     return shapely.union_all(pieces) if pieces else shapely.Polygon()
 
 
+def _union(cells: list[BaseGeometry]) -> BaseGeometry:
+    """The union of the cells, checked by area.
+
+    GEOS can return a wrong overlay on nearly degenerate input without raising
+    (libgeos/geos#1344). A layout of cells that do not overlap is a polygonal
+    coverage, for which the coverage union is exact; whatever way the union is
+    computed, its area must equal the sum of the cells' areas less their
+    overlaps, or it is recomputed on a fine precision grid.
+    """
+    if not cells:
+        return shapely.Polygon()
+    arr = np.asarray(cells, dtype=object)
+    if shapely.coverage_is_valid(arr):
+        union = shapely.coverage_union_all(arr)
+        if abs(union.area - float(shapely.area(arr).sum())) <= 1e-6 * max(union.area, 1.0):
+            return union
+    union = shapely.union_all(arr)
+    if union.area + 1e-6 < max(shapely.area(arr)):  # lost a whole cell: certainly wrong
+        union = shapely.union_all(arr, grid_size=1e-6)
+    return union
+
+
 def coverage(region: BaseGeometry, cells: list[BaseGeometry]) -> Coverage:
     """Gap and overlap of ``cells`` against ``region`` (all in metres)."""
-    union = shapely.union_all(cells) if cells else shapely.Polygon()
+    union = _union(cells)
     gap = shapely.difference(region, union)
     outside = shapely.difference(union, region)
     over = overlaps(cells)

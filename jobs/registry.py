@@ -36,6 +36,13 @@ def _purge_stale_auth() -> dict[str, int]:
     return purge_stale()
 
 
+def _activate_due_layouts() -> dict[str, list[int]]:
+    from gridserve.services.grid import activate_due
+    from gridserve.timeutil import local_today
+
+    return {"activated": activate_due(local_today())}
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -45,6 +52,13 @@ JOBS: dict[str, Job] = {
             description="Delete tokens expired or revoked over 30 days ago and old failed logins",
             trigger="cron",
             trigger_args={"hour": 3, "minute": 30},
+        ),
+        Job(
+            name="grid-activation",
+            func=_activate_due_layouts,
+            description="Put approved grid layouts in force on their effective date",
+            trigger="cron",
+            trigger_args={"hour": 0, "minute": 5},
         ),
     )
 }

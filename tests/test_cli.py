@@ -92,3 +92,11 @@ def test_jobs_run_refuses_unknown_names(clean_app):
     result = _invoke(clean_app, "jobs", "run", "make-coffee")
     assert result.exit_code != 0
     assert "unknown job" in result.output
+
+
+def test_grid_activation_job_is_listed_and_runs(clean_app):
+    listed = _invoke(clean_app, "jobs", "list")
+    assert "grid-activation" in listed.output
+    result = _invoke(clean_app, "jobs", "run", "grid-activation")
+    assert result.exit_code == 0, result.output
+    assert "{'activated': []}" in result.output

@@ -678,6 +678,9 @@ def _put_in_force(plan: GridPlan, day: dt.date) -> None:
             target = ids[k] if k >= 0 else None
             if target != p[2]:
                 updates.append({"pid": p[0], "cid": target})
+            if code_of.get(target) != code_of.get(
+                p[2]
+            ):  # a new cell row keeping its code is no move
                 changed.append(
                     {
                         "place_id": p[0],

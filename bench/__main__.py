@@ -1,0 +1,21 @@
+"""Run every benchmark: ``python -m bench`` (or ``make bench``).
+
+Each prints our figure beside an anchor measured in the same run on the same
+data; none of them is part of the test suite's pass/fail.
+"""
+
+from __future__ import annotations
+
+from bench import partition_demo, point_in_cell
+
+
+def main() -> None:
+    print("== grid generation on the demo street (anchor: square grid, same cell count)")
+    partition_demo.main([])
+    print()
+    print("== bulk point-in-cell (anchor: PostGIS ST_Contains join with GiST indexes)")
+    point_in_cell.run()
+
+
+if __name__ == "__main__":
+    main()
