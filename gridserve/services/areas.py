@@ -116,6 +116,18 @@ def _read_props(feature) -> dict:
     return out
 
 
+def _refuse_if_any(piece, crs, code: str, message: str, *, key: str, **details) -> None:
+    """Refuse (422) when ``piece`` (metric) has over 1 m² of area, saying how much and where."""
+    if piece.area <= 1.0:
+        return
+    where = to_wgs84(piece.representative_point(), crs)
+    raise ValidationFailed(
+        message,
+        code=code,
+        details={**details, key: round(piece.area, 1), "location": [where.x, where.y]},
+    )
+
+
 def import_boundaries(principal: Principal, payload: object, *, repair: bool = False) -> list[Area]:
     """Import districts, streets or communities from GeoJSON: all of them, or none.
 
@@ -167,37 +179,20 @@ def import_boundaries(principal: Principal, payload: object, *, repair: bool = F
         if parent is not None and parent.geom is not None:
             parent_m = to_metric(to_shapely(parent.geom), crs)
             outside = geom_m.difference(parent_m.buffer(tolerance))
-            if outside.area > 1.0:
-                where = to_wgs84(outside.representative_point(), crs)
-                raise ValidationFailed(
-                    f"Feature {feature.index} is not inside its parent {parent.code}.",
-                    code="not_inside_parent",
-                    details={
-                        "feature": feature.index,
-                        "parent": parent.code,
-                        "outside_area_m2": round(outside.area, 1),
-                        "location": [where.x, where.y],
-                    },
-                )
-        siblings = [
-            (s.code, to_shapely(s.geom))
-            for s in (parent.children if parent is not None else [])
-            if s.geom is not None
-        ]
-        for sibling_code, sibling in siblings:
-            overlap = geom_m.intersection(to_metric(sibling, crs))
-            if overlap.area > 1.0:
-                where = to_wgs84(overlap.representative_point(), crs)
-                raise ValidationFailed(
-                    f"Feature {feature.index} overlaps its sibling {sibling_code}.",
-                    code="siblings_overlap",
-                    details={
-                        "feature": feature.index,
-                        "sibling": sibling_code,
-                        "overlap_area_m2": round(overlap.area, 1),
-                        "location": [where.x, where.y],
-                    },
-                )
+            _refuse_if_any(
+                outside, crs, "not_inside_parent",
+                f"Feature {feature.index} is not inside its parent {parent.code}.",
+                feature=feature.index, parent=parent.code, key="outside_area_m2",
+            )  # fmt: skip
+        for sibling in parent.children if parent is not None else []:
+            if sibling.geom is None or sibling.code == props["code"]:
+                continue
+            overlap = geom_m.intersection(to_metric(to_shapely(sibling.geom), crs))
+            _refuse_if_any(
+                overlap, crs, "siblings_overlap",
+                f"Feature {feature.index} overlaps its sibling {sibling.code}.",
+                feature=feature.index, sibling=sibling.code, key="overlap_area_m2",
+            )  # fmt: skip
         area = add_area(
             code=props["code"],
             name=props["name"],

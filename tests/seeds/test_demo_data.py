@@ -17,22 +17,13 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
 
+from gridserve.models.place import PLACE_TYPES as MODEL_PLACE_TYPES
+
 DEMO = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 METRIC_CRS = "+proj=laea +lat_0=30.5 +lon_0=104.05 +datum=WGS84 +units=m +no_defs"
 _TO_METRIC = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
 
-PLACE_TYPES = {
-    "household",
-    "enterprise",
-    "compound",
-    "courtyard",
-    "market",
-    "shop",
-    "school",
-    "hospital",
-    "station",
-    "office",
-}
+PLACE_TYPES = set(MODEL_PLACE_TYPES)
 TOLERANCE_M2 = 1.0
 
 
