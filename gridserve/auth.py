@@ -114,14 +114,17 @@ def init_app(app: Flask) -> None:
             return  # unknown route: let the 404/405 through
         blueprint = request.blueprint or ""
         if not (blueprint in PUBLIC_BLUEPRINTS or _view_attr("_gridserve_public", False)):
-            principal = auth_service.authenticate(_bearer_token())
+            principal = auth_service.authenticate(
+                _bearer_token(), app_version=request.headers.get("X-App-Version")
+            )
             g.principal = principal
             audit.set_actor(
                 audit.Actor(
-                    kind="user",
+                    kind="device" if principal.device_id else "user",
                     id=principal.user_id,
                     name=principal.username,
                     remote_addr=request.remote_addr,
+                    device_id=principal.device_id,
                     request_id=g.request_id,
                 )
             )

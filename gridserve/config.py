@@ -79,6 +79,15 @@ class Settings:
     max_cells: int = 2_000
     parent_tolerance_m: float = 1.0
     workload_weights: dict[str, float] = field(default_factory=lambda: {"household": 1.0})
+    data_keys: tuple[str, ...] = ()
+    attachments_path: Path | None = None
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    enrolment_ttl_seconds: int = 15 * 60
+    part_time_max_cells: int = 3
+    gps_tolerance_m: float = 30.0
+    low_accuracy_m: float = 50.0
+    clock_skew_seconds: int = 300
+    sync_page_size: int = 2000
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -107,6 +116,17 @@ class Settings:
             "GRIDSERVE_MAX_CELLS": self.max_cells,
             "GRIDSERVE_PARENT_TOLERANCE_M": self.parent_tolerance_m,
             "GRIDSERVE_WORKLOAD_WEIGHTS": self.workload_weights,
+            "GRIDSERVE_DATA_KEYS": list(self.data_keys),
+            "GRIDSERVE_ATTACHMENTS_PATH": str(
+                self.attachments_path or self.instance_path / "attachments"
+            ),
+            "GRIDSERVE_MAX_ATTACHMENT_BYTES": self.max_attachment_bytes,
+            "GRIDSERVE_ENROLMENT_TTL": self.enrolment_ttl_seconds,
+            "GRIDSERVE_PART_TIME_MAX_CELLS": self.part_time_max_cells,
+            "GRIDSERVE_GPS_TOLERANCE_M": self.gps_tolerance_m,
+            "GRIDSERVE_LOW_ACCURACY_M": self.low_accuracy_m,
+            "GRIDSERVE_CLOCK_SKEW_SECONDS": self.clock_skew_seconds,
+            "GRIDSERVE_SYNC_PAGE_SIZE": self.sync_page_size,
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -158,6 +178,34 @@ def _secret_key(env_name: str, env: dict[str, str], instance: Path) -> str:
     return key
 
 
+def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str, ...]:
+    """The key ring for personal data (see :mod:`gridserve.crypto`), newest key first."""
+    from cryptography.fernet import Fernet
+
+    raw = env.get("GRIDSERVE_DATA_KEYS", "")
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for key in keys:
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                "GRIDSERVE_DATA_KEYS holds a key that is not a Fernet key "
+                "(make one with `gridserve keys generate`)"
+            ) from exc
+    if keys:
+        return keys
+    if env_name == "production":
+        raise ConfigError("GRIDSERVE_DATA_KEYS is required when GRIDSERVE_ENV=production")
+    if env_name == "testing":
+        return (Fernet.generate_key().decode(),)
+    path = instance / "data_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return (path.read_text().strip(),)
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build the settings from the environment (``os.environ`` by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -192,6 +240,17 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         max_cells=_int(env, "GRIDSERVE_MAX_CELLS", 2_000),
         parent_tolerance_m=_float(env, "GRIDSERVE_PARENT_TOLERANCE_M", 1.0),
         workload_weights=_weights(env),
+        data_keys=_data_keys(env_name, env, instance),
+        attachments_path=Path(env["GRIDSERVE_ATTACHMENTS_PATH"])
+        if env.get("GRIDSERVE_ATTACHMENTS_PATH")
+        else None,
+        max_attachment_bytes=_int(env, "GRIDSERVE_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
+        enrolment_ttl_seconds=_int(env, "GRIDSERVE_ENROLMENT_TTL", 15 * 60),
+        part_time_max_cells=_int(env, "GRIDSERVE_PART_TIME_MAX_CELLS", 3),
+        gps_tolerance_m=_float(env, "GRIDSERVE_GPS_TOLERANCE_M", 30.0),
+        low_accuracy_m=_float(env, "GRIDSERVE_LOW_ACCURACY_M", 50.0),
+        clock_skew_seconds=_int(env, "GRIDSERVE_CLOCK_SKEW_SECONDS", 300),
+        sync_page_size=_int(env, "GRIDSERVE_SYNC_PAGE_SIZE", 2000),
     )
     if overrides:
         from dataclasses import replace

@@ -24,7 +24,19 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve.errors import Forbidden, NotFound
 from gridserve.extensions import db
-from gridserve.models import Area, GridCell, GridPlan, Institution, Place, User
+from gridserve.models import (
+    Area,
+    Assignment,
+    Attachment,
+    GridCell,
+    GridPlan,
+    Household,
+    Institution,
+    Place,
+    User,
+    Visit,
+    Worker,
+)
 
 T = TypeVar("T")
 
@@ -40,6 +52,7 @@ class Principal:
     area_path: str | None
     institution_id: int | None
     token_id: int | None = None
+    device_id: int | None = None
 
     def require(self, *roles: str) -> None:
         """Refuse (403) unless the caller has one of ``roles`` (admin always passes)."""
@@ -120,5 +133,10 @@ Area.__scope__ = "area_path"  # type: ignore[attr-defined]
 Place.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 GridPlan.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 GridCell.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
+Worker.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
+Assignment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
+Visit.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
+Household.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
+Attachment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]

@@ -2,6 +2,20 @@
 
 from gridserve.models.area import AREA_LEVELS, Area
 from gridserve.models.audit import AuditEntry
+from gridserve.models.field import (
+    EMPLOYMENT_TYPES,
+    VISIT_KINDS,
+    WORKER_STATUSES,
+    Assignment,
+    Attachment,
+    Device,
+    EnrolmentCode,
+    Household,
+    SyncCounter,
+    SyncTombstone,
+    Visit,
+    Worker,
+)
 from gridserve.models.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
 from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
 from gridserve.models.place import PLACE_TYPES, Place
@@ -9,19 +23,31 @@ from gridserve.models.user import ROLES, ApiToken, LoginThrottle, User
 
 __all__ = [
     "AREA_LEVELS",
+    "EMPLOYMENT_TYPES",
     "PLACE_TYPES",
     "PLAN_METHODS",
     "PLAN_STATUSES",
     "ROLES",
+    "VISIT_KINDS",
+    "WORKER_STATUSES",
     "ApiToken",
     "Area",
+    "Assignment",
+    "Attachment",
     "AuditEntry",
+    "Device",
+    "EnrolmentCode",
     "GridCell",
     "GridPlan",
+    "Household",
     "Institution",
     "InstitutionAlias",
     "InstitutionContact",
     "LoginThrottle",
     "Place",
+    "SyncCounter",
+    "SyncTombstone",
     "User",
+    "Visit",
+    "Worker",
 ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridserve.db import UTCDateTime, utcnow
 from gridserve.extensions import db
-from gridserve.models.base import JSONType
+from gridserve.models.base import BigIntKey, JSONType
 
 
 class AuditEntry(db.Model):
@@ -20,9 +20,7 @@ class AuditEntry(db.Model):
     )
     __audit__ = False
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     actor_type: Mapped[str] = mapped_column(String(16), nullable=False)
     actor_id: Mapped[int | None] = mapped_column()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, BigInteger, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -12,6 +12,8 @@ from gridserve.db import UTCDateTime, utcnow
 
 # JSONB on PostgreSQL (indexable), JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# 64-bit keys for tables that grow without bound; SQLite's rowid alias must be INTEGER.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class TimestampMixin:

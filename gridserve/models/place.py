@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridserve.extensions import db
@@ -52,3 +52,5 @@ class Place(TimestampMixin, db.Model):
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), nullable=False)
     cell_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)
+    # Bumped on every change, for terminals' incremental sync.
+    change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, index=True)

@@ -18,7 +18,7 @@ from gridserve import audit
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import NotFound, TooManyRequests, Unauthorized
 from gridserve.extensions import db
-from gridserve.models import ApiToken, LoginThrottle, User
+from gridserve.models import ApiToken, Device, LoginThrottle, User
 from gridserve.scope import Principal
 
 TOKEN_BYTES = 32
@@ -139,14 +139,15 @@ def login(
     return IssuedToken(token=token, expires_at=expires_at, user=user)
 
 
-def authenticate(token: str) -> Principal:
-    """The principal behind a bearer token, or 401 saying why not."""
+def authenticate(token: str, *, app_version: str | None = None) -> Principal:
+    """The principal behind a bearer token (a user's or a terminal's), or 401 saying why not."""
     now = utcnow()
+    digest = hash_token(token)
     row = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+        select(ApiToken).where(ApiToken.token_hash == digest)
     ).scalar_one_or_none()
     if row is None:
-        raise Unauthorized("The access token is not valid.", code="token_invalid")
+        return _authenticate_device(digest, now, app_version)
     if row.revoked_at is not None:
         raise Unauthorized("The access token has been revoked.", code="token_revoked")
     if row.expires_at <= now:
@@ -157,6 +158,24 @@ def authenticate(token: str) -> Principal:
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
         row.last_used_at = now
     return principal_for(user, token_id=row.id)
+
+
+def _authenticate_device(digest: str, now: dt.datetime, app_version: str | None) -> Principal:
+    device = db.session.execute(
+        select(Device).where(Device.token_hash == digest)
+    ).scalar_one_or_none()
+    if device is None:
+        raise Unauthorized("The access token is not valid.", code="token_invalid")
+    if device.revoked_at is not None:
+        raise Unauthorized("This terminal has been revoked; enrol it again.", code="device_revoked")
+    user = db.session.get(User, device.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("The account is disabled.", code="account_disabled")
+    if device.last_seen_at is None or now - device.last_seen_at > _LAST_USED_RESOLUTION:
+        device.last_seen_at = now
+    if app_version and app_version != device.app_version:
+        device.app_version = app_version[:40]
+    return replace(principal_for(user), device_id=device.id)
 
 
 def principal_for(user: User, token_id: int | None = None) -> Principal:
