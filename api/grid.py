@@ -135,6 +135,11 @@ class CellRef(Schema):
     plan_id = fields.Integer()
 
 
+class WorkerRef(Schema):
+    id = fields.Integer()
+    full_name = fields.String()
+
+
 class LocationSchema(Schema):
     lon = fields.Float()
     lat = fields.Float()
@@ -143,6 +148,7 @@ class LocationSchema(Schema):
     street = fields.Nested(Ref, allow_none=True)
     community = fields.Nested(Ref, allow_none=True)
     cell = fields.Nested(CellRef, allow_none=True)
+    worker = fields.Nested(WorkerRef, allow_none=True)
 
 
 @blp.route("/areas/<int:area_id>/grid-plans")
@@ -252,10 +258,9 @@ class AreaCells(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args, area_id):
         """The cells in force in an area on a day, as GeoJSON for maps."""
-        cells = grid_service.cells_in_force(
-            current_principal(), area_id, args.get("at") or local_today(), args.get("bbox")
-        )
-        return geojson_response(grid_service.feature_collection(cells, args.get("tolerance")))
+        on = args.get("at") or local_today()
+        cells = grid_service.cells_in_force(current_principal(), area_id, on, args.get("bbox"))
+        return geojson_response(grid_service.feature_collection(cells, args.get("tolerance"), on))
 
 
 @blp.route("/locate")

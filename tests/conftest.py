@@ -242,3 +242,82 @@ def auth_as(client: FlaskClient, world: World):
         return cache[username]
 
     return _headers
+
+
+@dataclass
+class Field:
+    """A street with households, an active 6-cell layout, worker_a holding one cell of S1C1."""
+
+    world: World
+    worker_id: int
+    cell: str  # the cell worker_a holds
+    other_cell: str  # another cell of S1C1, nobody's
+    cell_b: str  # a cell of S1C2
+    today: object
+
+
+@pytest.fixture
+def field(clean_app: Flask, world: World) -> Field:
+    import numpy as np
+
+    from gridserve.scope import OPERATOR
+    from gridserve.services import grid, places, workers
+    from gridserve.timeutil import local_today
+
+    rng = np.random.default_rng(11)
+    lon = rng.uniform(104.0, 104.1, 300)
+    lat = rng.uniform(30.4, 30.5, 300)
+    rows = [
+        places.Row(
+            i + 1,
+            {
+                "external_id": f"HH-{i}",
+                "type": "household",
+                "name": f"{i}号",
+                "lon": x,
+                "lat": y,
+                "extra": {},
+            },
+        )
+        for i, (x, y) in enumerate(zip(lon, lat, strict=True))
+    ]
+    with clean_app.app_context(), audit.acting_as(TEST_ACTOR):
+        from gridserve.db import transaction
+
+        today = local_today()
+        with transaction():
+            places.import_places(OPERATOR, world.street, rows, today)
+            plan = grid.create_plan(
+                OPERATOR, world.street, {"method": "balanced", "cells": 6}, today
+            )
+            grid.propose(OPERATOR, plan.id)
+            grid.approve(OPERATOR, plan.id)
+            grid.activate(OPERATOR, plan.id, today, today)
+            codes = sorted(c.code for c in plan.cells)
+            west = [c for c in codes if c.startswith("S1C1-")]
+            east = [c for c in codes if c.startswith("S1C2-")]
+            from gridserve.services.users import find_by_username
+
+            user = find_by_username("worker_a")
+            worker = workers.create_worker(
+                OPERATOR, {"area_id": world.community_a, "full_name": "网格员甲",
+                           "user_id": user.id, "phone": "13912345678"},
+            )  # fmt: skip
+            workers.assign(OPERATOR, worker.id, west[0], today, today)
+            ids = Field(world, worker.id, west[0], west[1], east[0], today)
+    return ids
+
+
+@pytest.fixture
+def terminal(client: FlaskClient, auth_as, field: Field) -> dict[str, str]:
+    """worker_a's enrolled terminal: headers carrying its device token."""
+    code = client.post(
+        f"/api/v1/workers/{field.worker_id}/enrolment-codes", headers=auth_as("station_a")
+    )
+    assert code.status_code == 201, code.get_json()
+    resp = client.post(
+        "/api/v1/devices/enrol",
+        json={"code": code.get_json()["code"], "label": "终端1", "platform": "android 14"},
+    )
+    assert resp.status_code == 201, resp.get_json()
+    return {"Authorization": f"Bearer {resp.get_json()['device_token']}", "X-App-Version": "1.4.2"}

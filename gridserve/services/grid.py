@@ -748,8 +748,16 @@ def _envelope(bbox: list[float]):
     return WKTElement(wkt, srid=4326)
 
 
-def feature_collection(cells: list[GridCell], tolerance_m: float | None) -> dict[str, Any]:
-    """Cells as GeoJSON; simplified together so neighbours keep sharing their borders."""
+def feature_collection(
+    cells: list[GridCell], tolerance_m: float | None, on: dt.date | None = None
+) -> dict[str, Any]:
+    """Cells as GeoJSON; simplified together so neighbours keep sharing their borders.
+
+    With ``on``, each cell carries the worker assigned to it that day.
+    """
+    from gridserve.services.workers import assigned_worker
+
+    workers = {c.code: assigned_worker(c.code, on) for c in cells} if on else {}
     geoms = [to_shapely(c.geom) for c in cells]
     if tolerance_m and geoms:
         geoms = list(shapely.coverage_simplify(geoms, tolerance_m / 111_320.0))
@@ -774,7 +782,11 @@ def feature_collection(cells: list[GridCell], tolerance_m: float | None) -> dict
                     "area_m2": round(c.area_m2, 1),
                     "valid_from": c.valid_from.isoformat() if c.valid_from else None,
                     "valid_to": c.valid_to.isoformat() if c.valid_to else None,
-                    "worker": None,
+                    "worker": (
+                        {"id": w.id, "full_name": w.full_name}
+                        if (w := workers.get(c.code)) is not None
+                        else None
+                    ),
                 },
             }
             for c, geom in zip(cells, geoms, strict=True)

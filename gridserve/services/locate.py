@@ -12,6 +12,7 @@ from gridserve.extensions import db
 from gridserve.models import Area, GridCell
 from gridserve.scope import Principal, visible
 from gridserve.services.areas import ancestors
+from gridserve.services.workers import assigned_worker
 from gridserve.spatial import intersects, point
 
 
@@ -47,6 +48,7 @@ def locate(principal: Principal, lon: float, lat: float, on: dt.date) -> dict[st
         .order_by(GridCell.id)
         .limit(1)
     ).scalar_one_or_none()
+    worker = assigned_worker(cell.code, on) if cell is not None else None
     return {
         "lon": lon,
         "lat": lat,
@@ -59,4 +61,5 @@ def locate(principal: Principal, lon: float, lat: float, on: dt.date) -> dict[st
             if cell is not None
             else None
         ),
+        "worker": {"id": worker.id, "full_name": worker.full_name} if worker else None,
     }

@@ -32,6 +32,7 @@ from gridserve.models import PLACE_TYPES, Area, GridCell, Place
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.spatial import to_shapely
+from gridserve.sync import next_seq
 
 IMPORTERS = ("district_centre", "street_centre", "station")
 MAX_ROWS = 100_000
@@ -267,6 +268,7 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
     existing = _existing_external_ids([v["external_id"] for _, v, _, _ in inside])
     foreign = {ext for ext, owner in existing.items() if not _within(owner, area)}
     now = utcnow()
+    seq = next_seq() if inside else 0
     records = []
     for row, values, comm, cell in inside:
         ext = values["external_id"]
@@ -291,6 +293,7 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
                 "cell_id": cell if cell >= 0 else None,
                 "created_at": now,
                 "updated_at": now,
+                "change_seq": seq,
             }
         )
         if ext is not None and ext in existing:
@@ -345,6 +348,7 @@ def _upsert(records: list[dict[str, Any]]) -> None:
                 "area_id": stmt.excluded.area_id,
                 "cell_id": stmt.excluded.cell_id,
                 "updated_at": stmt.excluded.updated_at,
+                "change_seq": stmt.excluded.change_seq,
             },
         )
         db.session.execute(stmt, with_ext[start : start + BATCH])

@@ -23,9 +23,16 @@ def test_production_requires_a_real_secret_key(tmp_path):
         load_settings(base)
     with pytest.raises(ConfigError, match="at least 32"):
         load_settings(base | {"GRIDSERVE_SECRET_KEY": "short"})
-    ok = load_settings(base | {"GRIDSERVE_SECRET_KEY": "k" * 40})
-    assert ok.secret_key == "k" * 40
-    assert not (tmp_path / "secret_key").exists()
+    with pytest.raises(ConfigError, match="GRIDSERVE_DATA_KEYS is required"):
+        load_settings(base | {"GRIDSERVE_SECRET_KEY": "k" * 40})
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    ok = load_settings(base | {"GRIDSERVE_SECRET_KEY": "k" * 40, "GRIDSERVE_DATA_KEYS": key})
+    assert ok.secret_key == "k" * 40 and ok.data_keys == (key,)
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "data_key").exists()
+    with pytest.raises(ConfigError, match="not a Fernet key"):
+        load_settings(base | {"GRIDSERVE_SECRET_KEY": "k" * 40, "GRIDSERVE_DATA_KEYS": "nope"})
 
 
 def test_bad_values_are_refused_clearly(tmp_path):
