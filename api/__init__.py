@@ -10,7 +10,31 @@ from flask_smorest import Api
 
 
 def register_blueprints(api: Api) -> None:
-    from api import areas, audit, auth, grid, health, institutions, places, users
+    from api import (
+        areas,
+        audit,
+        auth,
+        grid,
+        health,
+        households,
+        institutions,
+        places,
+        sync,
+        users,
+        workers,
+    )
 
-    for module in (health, auth, users, areas, grid, places, institutions, audit):
+    for module in (
+        health,
+        auth,
+        users,
+        areas,
+        grid,
+        places,
+        households,
+        workers,
+        sync,
+        institutions,
+        audit,
+    ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request, send_file
+from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -53,7 +53,7 @@ class UploadSchema(Schema):
         default_timezone=None, metadata={"description": "The terminal's clock when sending"}
     )
     items = fields.List(
-        fields.Dict(),
+        fields.Raw(),
         required=True,
         validate=validate.Length(min=1, max=visit_service.MAX_BATCH),
         metadata={"description": "Visit records; each is checked on its own"},
@@ -151,7 +151,7 @@ class UploadVisits(MethodView):
     def post(self, body):
         """Upload up to 500 visit/patrol records made offline; one result per item."""
         results = visit_service.upload(current_principal(), body["items"], body.get("device_time"))
-        return {"results": results}
+        return jsonify({"results": results})  # already plain JSON: skip a 500-item schema dump
 
 
 @blp.route("/visits")

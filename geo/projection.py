@@ -41,15 +41,28 @@ def crs_for(geom: BaseGeometry) -> CRS:
     return local_crs(c.x, c.y)
 
 
-@lru_cache(maxsize=256)
-def _transformer(src: CRS, dst: CRS) -> Transformer:
-    return Transformer.from_crs(src, dst, always_xy=True)
+# Keyed by object identity: hashing or comparing a pyproj CRS renders it as WKT each time,
+# which costs more than projecting a point. The CRS objects are kept alive alongside.
+_TRANSFORMERS: dict[tuple[int, int], tuple[CRS, CRS, Transformer | None]] = {}
+
+
+def _transformer(src: CRS, dst: CRS) -> Transformer | None:
+    """The transformer from ``src`` to ``dst`` (None when they are the same CRS)."""
+    key = (id(src), id(dst))
+    hit = _TRANSFORMERS.get(key)
+    if hit is None or hit[0] is not src or hit[1] is not dst:
+        t = None if src == dst else Transformer.from_crs(src, dst, always_xy=True)
+        hit = (src, dst, t)
+        if len(_TRANSFORMERS) > 512:
+            _TRANSFORMERS.clear()
+        _TRANSFORMERS[key] = hit
+    return hit[2]
 
 
 def transform(geom: BaseGeometry, src: CRS, dst: CRS) -> BaseGeometry:
-    if src == dst:
+    t = None if src is dst else _transformer(src, dst)
+    if t is None:
         return geom
-    t = _transformer(src, dst)
     return shapely.transform(geom, lambda xy: _stack(t.transform(xy[:, 0], xy[:, 1])))
 
 

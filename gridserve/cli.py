@@ -217,5 +217,47 @@ def users_create(
         raise click.ClickException(f"{exc.message} {exc.details or ''}".strip()) from exc
 
 
+@main.group("keys")
+def keys_group() -> None:
+    """The keys that encrypt personal data (GRIDSERVE_DATA_KEYS, newest first)."""
+
+
+@keys_group.command("generate", with_appcontext=False)
+def keys_generate() -> None:
+    """Print a new data key (needs no configuration: make it before you configure)."""
+    from gridserve.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@keys_group.command("rotate")
+@click.option(
+    "--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000),
+    help="Rows read and rewritten per batch.",
+)  # fmt: skip
+@with_appcontext
+def keys_rotate(batch_size: int) -> None:
+    """Re-encrypt every household's personal data with the newest key, in one transaction.
+
+    Put the new key first in GRIDSERVE_DATA_KEYS and restart every process
+    before running this; drop the old key afterwards. Either every row is
+    rewritten or, on any error, none is.
+    """
+    from gridserve.crypto import DecryptionError
+    from gridserve.services import households
+
+    keys = current_app.config.get("GRIDSERVE_DATA_KEYS") or []
+    if len(keys) < 2:
+        click.echo("only one key configured: rows are re-encrypted with that same key")
+    try:
+        with audit.acting_as(_cli_actor()), transaction():
+            count = households.reencrypt_all(batch_size)
+    except DecryptionError as exc:
+        raise click.ClickException(
+            f"{exc}; nothing was changed (is the old key still in GRIDSERVE_DATA_KEYS?)"
+        ) from exc
+    click.echo(f"re-encrypted {count} household(s) with the newest key")
+
+
 if __name__ == "__main__":
     main()

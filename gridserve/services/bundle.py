@@ -23,6 +23,7 @@ from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import GridCell, Household, Place, SyncTombstone
 from gridserve.scope import Principal
+from gridserve.services import households as household_service
 from gridserve.services.places import current_cells
 from gridserve.services.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
@@ -104,8 +105,6 @@ def build(
     stream.sort(key=lambda item: item[0])
     more = len(stream) > page_size
     stream = stream[:page_size]
-
-    from gridserve.services import households as household_service
 
     places, households, tombstones = [], [], []
     for _pos, kind, row in stream:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
+import uuid as uuid_module
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,6 @@ from typing import Any
 import numpy as np
 import shapely
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select, select, update
 
 from geo.assign import assign_points
@@ -41,38 +42,104 @@ MAX_BATCH = 500
 SORTABLE = {"started_at": Visit.started_at, "id": Visit.id, "received_at": Visit.received_at}
 
 
-class LocationSchema(Schema):
-    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
-    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
-    accuracy_m = fields.Float(validate=validate.Range(min=0, max=100_000), allow_none=True)
+_ITEM_KEYS = {
+    "uuid", "type", "place_id", "started_at", "ended_at", "location", "mock_location", "notes",
+    "answers", "attachments", "base_version",
+}  # fmt: skip
 
 
-class VisitItemSchema(Schema):
-    """One record made offline on a terminal."""
-
-    uuid = fields.UUID(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(VISIT_KINDS))
-    place_id = fields.Integer(allow_none=True)
-    started_at = fields.AwareDateTime(required=True, default_timezone=None)
-    ended_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
-    location = fields.Nested(LocationSchema, allow_none=True)
-    mock_location = fields.Boolean(load_default=False)
-    notes = fields.String(load_default="", validate=validate.Length(max=5000))
-    answers = fields.Dict(load_default=dict)
-    attachments = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=20))
-    base_version = fields.Integer(
-        validate=validate.Range(min=1),
-        metadata={"description": "For an edit: the version the terminal changed"},
-    )
-
-    @validates_schema
-    def _order(self, data: dict, **_kwargs: Any) -> None:
-        ended = data.get("ended_at")
-        if ended is not None and ended < data["started_at"]:
-            raise ValidationError("Ends before it starts.", "ended_at")
+def _when(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
-ITEM = VisitItemSchema()
+def check_item(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """Validate one uploaded record, field by field (fast: a batch has 500 of them).
+
+    Returns the clean record, or the errors per field in the envelope's format.
+    """
+    if not isinstance(raw, dict):
+        return None, {"_schema": ["Each item must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    for key in raw.keys() - _ITEM_KEYS:
+        errors[key] = ["Unknown field."]
+    try:
+        ident = str(uuid_module.UUID(str(raw.get("uuid"))))
+    except ValueError:
+        ident = None
+        errors["uuid"] = ["A UUID made on the terminal."]
+    kind = raw.get("type")
+    if kind not in VISIT_KINDS:
+        errors["type"] = [f"One of: {', '.join(VISIT_KINDS)}."]
+    started = _when(raw.get("started_at"))
+    if started is None:
+        errors["started_at"] = ["An ISO 8601 time with its UTC offset."]
+    ended = None
+    if raw.get("ended_at") is not None:
+        ended = _when(raw["ended_at"])
+        if ended is None:
+            errors["ended_at"] = ["An ISO 8601 time with its UTC offset."]
+        elif started is not None and ended < started:
+            errors["ended_at"] = ["Ends before it starts."]
+    place = raw.get("place_id")
+    if place is not None and (not isinstance(place, int) or isinstance(place, bool)):
+        errors["place_id"] = ["A place id."]
+    location = raw.get("location")
+    if location is not None:
+        if not isinstance(location, dict):
+            errors["location"] = ["{lon, lat, accuracy_m}."]
+        else:
+            lon, lat, acc = location.get("lon"), location.get("lat"), location.get("accuracy_m")
+            if not _number(lon) or not -180 <= lon <= 180:
+                errors["location.lon"] = ["A longitude between -180 and 180."]
+            if not _number(lat) or not -90 <= lat <= 90:
+                errors["location.lat"] = ["A latitude between -90 and 90."]
+            if acc is not None and (not _number(acc) or acc < 0):
+                errors["location.accuracy_m"] = ["Metres, zero or more."]
+            location = {"lon": lon, "lat": lat, "accuracy_m": acc}
+    mock = raw.get("mock_location", False)
+    if not isinstance(mock, bool):
+        errors["mock_location"] = ["true or false."]
+    notes = raw.get("notes") or ""
+    if not isinstance(notes, str) or len(notes) > 5000:
+        errors["notes"] = ["Text of at most 5000 characters."]
+    answers = raw.get("answers") or {}
+    if not isinstance(answers, dict):
+        errors["answers"] = ["A JSON object."]
+    attachments = raw.get("attachments") or []
+    try:
+        attachments = [str(uuid_module.UUID(str(a))) for a in attachments][:21]
+        if len(attachments) > 20:
+            errors["attachments"] = ["At most 20 photos."]
+    except (TypeError, ValueError):
+        errors["attachments"] = ["A list of photo UUIDs."]
+    base = raw.get("base_version")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
+        errors["base_version"] = ["The version the edit was based on (1 or more)."]
+    if errors:
+        return None, errors
+    return {
+        "uuid": ident,
+        "type": kind,
+        "place_id": place,
+        "started_at": started,
+        "ended_at": ended,
+        "location": location,
+        "mock_location": mock,
+        "notes": notes,
+        "answers": answers,
+        "attachments": attachments,
+        "base_version": base,
+    }, {}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -149,71 +216,85 @@ class _Context:
         return self._cells[day]
 
     def assigned_area(self, day: dt.date):
+        """The union of the worker's cells that day, in metres (None if they hold none)."""
         if day not in self._assigned:
             codes = {a.cell_code for a in open_assignments(self.worker.id, day)}
             cells, geoms = self.cells(day)
             mine = [g for c, g in zip(cells, geoms, strict=True) if c.code in codes]
-            self._assigned[day] = (
-                to_metric(shapely.union_all(mine), self.crs) if mine and self.crs else None
-            )
+            area = to_metric(shapely.union_all(mine), self.crs) if mine and self.crs else None
+            if area is not None:
+                shapely.prepare(area)
+            self._assigned[day] = area
         return self._assigned[day]
 
 
-def _flags(ctx: _Context, item: dict, day: dt.date, now: dt.datetime, device_time) -> list[str]:
-    flags = []
-    loc = item.get("location")
-    if loc is None:
-        flags.append("no_location")
-    else:
-        if loc.get("accuracy_m") is not None and loc["accuracy_m"] > ctx.low_accuracy:
-            flags.append("low_accuracy")
-        mine = ctx.assigned_area(day)
-        if mine is not None:
-            here = to_metric(shapely.Point(loc["lon"], loc["lat"]), ctx.crs)
-            if mine.distance(here) > ctx.tolerance:
-                flags.append("outside_assigned_cell")
-    if item.get("mock_location"):
-        flags.append("mock_location")
+def _place_rows(
+    ctx: _Context, loaded: list[tuple[int, dict]], now: dt.datetime, device_time, places, device_id
+) -> dict[int, dict]:
+    """Flags, community and cell for every record, computed per day for the whole batch."""
+    by_day: dict[dt.date, list[tuple[int, dict]]] = defaultdict(list)
+    for index, item in loaded:
+        by_day[item["started_at"].astimezone(zone()).date()].append((index, item))
     skewed = device_time is not None and abs(device_time - now) > ctx.skew
-    if skewed or item["started_at"] > now + ctx.skew:
-        flags.append("clock_skew")
-    return flags
-
-
-def _row(ctx: _Context, item: dict, device_id: int | None, flags: list[str], now, place) -> dict:
-    loc = item.get("location")
-    day = item["started_at"].astimezone(zone()).date()
-    community_id, cell_code = ctx.worker.area_id, None
-    if loc is not None:
+    rows: dict[int, dict] = {}
+    for day, group in by_day.items():
+        located = [(i, it) for i, it in group if it["location"] is not None]
+        lon = np.array([it["location"]["lon"] for _, it in located], dtype=float)
+        lat = np.array([it["location"]["lat"] for _, it in located], dtype=float)
         cells, geoms = ctx.cells(day)
-        idx = assign_points(np.array([loc["lon"]]), np.array([loc["lat"]]), geoms)[0]
-        if idx >= 0:
-            cell_code = cells[idx].code
-            community_id = cells[idx].community_id
-    elif place is not None:
-        community_id = place.area_id
-    return {
-        "uuid": str(item["uuid"]),
-        "worker_id": ctx.worker.id,
-        "device_id": device_id,
-        "kind": item["type"],
-        "place_id": item.get("place_id"),
-        "started_at": item["started_at"],
-        "ended_at": item.get("ended_at"),
-        "geom": f"SRID=4326;POINT({loc['lon']!r} {loc['lat']!r})" if loc else None,
-        "accuracy_m": loc.get("accuracy_m") if loc else None,
-        "mock_location": bool(item.get("mock_location")),
-        "notes": item.get("notes") or "",
-        "answers": item.get("answers") or {},
-        "attachments": [str(a) for a in item.get("attachments") or []],
-        "flags": flags,
-        "community_id": community_id,
-        "cell_code": cell_code,
-        "content_hash": content_hash(item),
-        "version": 1,
-        "received_at": now,
-        "updated_at": now,
-    }
+        cell_idx = assign_points(lon, lat, geoms) if located else np.empty(0, int)
+        mine = ctx.assigned_area(day)
+        far = np.zeros(len(located), dtype=bool)
+        if located and mine is not None:
+            pts = shapely.get_parts(
+                to_metric(shapely.MultiPoint(np.column_stack([lon, lat])), ctx.crs)
+            )
+            far = shapely.distance(mine, pts) > ctx.tolerance
+        where = {i: k for k, (i, _) in enumerate(located)}
+        for index, item in group:
+            flags = []
+            loc = item["location"]
+            k = where.get(index)
+            if loc is None:
+                flags.append("no_location")
+            else:
+                if loc["accuracy_m"] is not None and loc["accuracy_m"] > ctx.low_accuracy:
+                    flags.append("low_accuracy")
+                if far[k]:
+                    flags.append("outside_assigned_cell")
+            if item["mock_location"]:
+                flags.append("mock_location")
+            if skewed or item["started_at"] > now + ctx.skew:
+                flags.append("clock_skew")
+            community_id, cell_code = ctx.worker.area_id, None
+            if k is not None and cell_idx[k] >= 0:
+                cell = cells[cell_idx[k]]
+                community_id, cell_code = cell.community_id, cell.code
+            elif item["place_id"] is not None:
+                community_id = places[item["place_id"]].area_id
+            rows[index] = {
+                "uuid": item["uuid"],
+                "worker_id": ctx.worker.id,
+                "device_id": device_id,
+                "kind": item["type"],
+                "place_id": item["place_id"],
+                "started_at": item["started_at"],
+                "ended_at": item["ended_at"],
+                "geom": f"SRID=4326;POINT({loc['lon']!r} {loc['lat']!r})" if loc else None,
+                "accuracy_m": loc["accuracy_m"] if loc else None,
+                "mock_location": item["mock_location"],
+                "notes": item["notes"],
+                "answers": item["answers"],
+                "attachments": item["attachments"],
+                "flags": flags,
+                "community_id": community_id,
+                "cell_code": cell_code,
+                "content_hash": content_hash(item),
+                "version": 1,
+                "received_at": now,
+                "updated_at": now,
+            }
+    return rows
 
 
 def upload(
@@ -226,68 +307,49 @@ def upload(
     ctx = _Context(worker)
     now = utcnow()
     results: list[ItemResult] = []
-    fresh: list[tuple[int, dict]] = []  # (result index, row)
-    edits: list[tuple[int, dict, int]] = []
     seen: set[str] = set()
-
     loaded: list[tuple[int, dict]] = []
     for raw in items:
-        uuid = raw.get("uuid") if isinstance(raw, dict) else None
-        try:
-            item = ITEM.load(raw if isinstance(raw, dict) else {})
-        except ValidationError as exc:
-            results.append(
-                ItemResult(
-                    str(uuid) if uuid else None,
-                    "rejected",
-                    errors=exc.messages,
-                    code="validation_error",
-                )
-            )
+        item, errors = check_item(raw)
+        if item is None:
+            ident = raw.get("uuid") if isinstance(raw, dict) else None
+            results.append(ItemResult(str(ident) if ident else None, "rejected", errors=errors,
+                                      code="validation_error"))  # fmt: skip
             continue
-        key = str(item["uuid"])
-        if key in seen:
-            results.append(
-                ItemResult(
-                    key,
-                    "rejected",
-                    code="duplicate_in_batch",
-                    errors={"uuid": ["Twice in this batch."]},
-                )
-            )
+        if item["uuid"] in seen:
+            results.append(ItemResult(item["uuid"], "rejected", code="duplicate_in_batch",
+                                      errors={"uuid": ["Twice in this batch."]}))  # fmt: skip
             continue
-        seen.add(key)
-        results.append(ItemResult(key, "pending"))
+        seen.add(item["uuid"])
+        results.append(ItemResult(item["uuid"], "pending"))
         loaded.append((len(results) - 1, item))
 
-    place_ids = {item["place_id"] for _, item in loaded if item.get("place_id")}
-    places = (
-        {
+    place_ids = {item["place_id"] for _, item in loaded if item["place_id"] is not None}
+    places = {}
+    if place_ids:
+        places = {
             p.id: p
             for p in db.session.execute(
                 visible(Place, principal).where(Place.id.in_(place_ids))
             ).scalars()
         }
-        if place_ids
-        else {}
-    )
+    known = []
     for index, item in loaded:
-        if item.get("place_id") and item["place_id"] not in places:
+        if item["place_id"] is not None and item["place_id"] not in places:
             results[index] = ItemResult(
-                results[index].uuid,
-                "rejected",
-                code="unknown_place",
+                item["uuid"], "rejected", code="unknown_place",
                 errors={"place_id": ["No such place in your area."]},
-            )
-            continue
-        day = item["started_at"].astimezone(zone()).date()
-        flags = _flags(ctx, item, day, now, device_time)
-        row = _row(ctx, item, principal.device_id, flags, now, places.get(item.get("place_id")))
-        results[index].flags = flags
-        if item.get("base_version"):
-            edits.append((index, row, item["base_version"]))
+            )  # fmt: skip
         else:
-            fresh.append((index, row))
+            known.append((index, item))
+    rows = _place_rows(ctx, known, now, device_time, places, principal.device_id)
+    fresh, edits = [], []
+    for index, item in known:
+        results[index].flags = rows[index]["flags"]
+        if item["base_version"]:
+            edits.append((index, rows[index], item["base_version"]))
+        else:
+            fresh.append((index, rows[index]))
 
     _insert_new(fresh, results)
     for index, row, base in edits:
@@ -300,17 +362,50 @@ def upload(
     return [r.as_dict() for r in results]
 
 
-def _insert_new(fresh: list[tuple[int, dict]], results: list[ItemResult]) -> None:
-    if not fresh:
-        return
+_PG_INSERT = (
+    "INSERT INTO visits (uuid, worker_id, device_id, kind, place_id, started_at, ended_at, geom,"
+    " accuracy_m, mock_location, notes, answers, attachments, flags, community_id, cell_code,"
+    " content_hash, version, received_at, updated_at) VALUES (%(uuid)s, %(worker_id)s,"
+    " %(device_id)s, %(kind)s, %(place_id)s, %(started_at)s, %(ended_at)s,"
+    " ST_GeomFromEWKT(%(geom)s), %(accuracy_m)s, %(mock_location)s, %(notes)s, %(answers)s,"
+    " %(attachments)s, %(flags)s, %(community_id)s, %(cell_code)s, %(content_hash)s,"
+    " %(version)s, %(received_at)s, %(updated_at)s) ON CONFLICT (uuid) DO NOTHING RETURNING uuid"
+)
+
+
+def _insert_rows(rows: list[dict]) -> set[str]:
+    """Insert what is new; return the UUIDs this statement inserted (the database decides)."""
+    if db.engine.dialect.name == "postgresql":
+        # psycopg's pipelined executemany: one round trip for the batch, a fraction of the
+        # cost of one huge multi-row statement that the driver must parse every time.
+        from psycopg.types.json import Jsonb
+
+        conn = db.session.connection().connection.driver_connection
+        params = [
+            row | {k: Jsonb(row[k]) for k in ("answers", "attachments", "flags")} for row in rows
+        ]
+        created: set[str] = set()
+        with conn.cursor() as cur:
+            cur.executemany(_PG_INSERT, params, returning=True)
+            while True:
+                created.update(r[0] for r in cur.fetchall())
+                if not cur.nextset():
+                    break
+        return created
     table = Visit.__table__
     stmt = (
         insert_for(table)
         .on_conflict_do_nothing(index_elements=[table.c.uuid])
         .returning(table.c.uuid)
     )
+    return set(db.session.execute(stmt, rows).scalars())
+
+
+def _insert_new(fresh: list[tuple[int, dict]], results: list[ItemResult]) -> None:
+    if not fresh:
+        return
     rows = [row for _, row in fresh]
-    created = set(db.session.execute(stmt, rows).scalars())
+    created = _insert_rows(rows)
     stored = {}
     missing = [row["uuid"] for row in rows if row["uuid"] not in created]
     if missing:

@@ -219,9 +219,10 @@ def assign(
         slot=free[0],
         starts_on=starts_on,
     )
-    db.session.add(row)
+    db.session.flush()  # the closing of the previous holder goes before the savepoint
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested():  # only the new row is inside: a loss rolls back to here
+            db.session.add(row)
             db.session.flush()
     except IntegrityError as exc:
         raise Conflict(
