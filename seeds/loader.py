@@ -16,14 +16,20 @@ from pathlib import Path
 from flask import current_app
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, shape
+from sqlalchemy import select
 
+from gridserve.extensions import db
+from gridserve.models import Place, Worker
 from gridserve.scope import OPERATOR
 from gridserve.services import areas as area_service
 from gridserve.services import auth as auth_service
 from gridserve.services import grid as grid_service
+from gridserve.services import households as household_service
 from gridserve.services import institutions as inst_service
 from gridserve.services import places as place_service
 from gridserve.services import users as user_service
+from gridserve.services import workers as worker_service
+from gridserve.services.places import current_cells
 from gridserve.timeutil import local_today
 
 SEEDS = Path(__file__).resolve().parent
@@ -200,6 +206,84 @@ def load_layout(report: SeedReport, today: dt.date) -> None:
     )
 
 
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶"
+    "程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾"
+)
+GIVEN = (
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英", "建华", "文", "玉兰", "晓东",
+)  # fmt: skip
+
+
+def _invented_name(i: int) -> str:
+    return SURNAMES[(i * 7) % len(SURNAMES)] + GIVEN[(i * 11) % len(GIVEN)]
+
+
+def _invented_id(i: int) -> str:
+    first17 = f"510104{1970 + i % 30}{1 + i % 12:02d}{1 + i % 28:02d}{100 + i % 900:03d}"
+    return first17 + household_service.id_check_digit(first17)
+
+
+def load_field(report: SeedReport, today: dt.date) -> None:
+    """One invented worker per cell in force, worker1/worker2 among them; a few households."""
+    if db.session.execute(select(Worker.id).limit(1)).first() is not None:
+        return
+    street = area_service.find_by_code(STREET)
+    communities = sorted(street.children, key=lambda c: c.code)
+    accounts = {"QS01": user_service.find_by_username("worker1"),
+                "QS02": user_service.find_by_username("worker2")}  # fmt: skip
+    n = 0
+    for community in communities:
+        for k, cell in enumerate(current_cells([community.id], today)):
+            account = accounts.get(community.code) if k == 0 else None
+            worker = worker_service.create_worker(
+                OPERATOR,
+                {
+                    "area_id": community.id,
+                    "full_name": account.full_name if account else _invented_name(n),
+                    "user_id": account.id if account else None,
+                    "employment": "full_time" if n % 5 else "part_time",
+                    "source_pool": "社区公开招聘" if n % 3 else "公益性岗位",
+                    "phone": f"1390000{n:04d}",
+                    "hired_on": dt.date(2024, 1 + n % 12, 1 + n % 28),
+                },
+            )
+            worker_service.assign(OPERATOR, worker.id, cell.code, today, today)
+            n += 1
+            if account is not None:
+                _register_households(report, cell, today)
+    report.count("workers", n)
+
+
+def _register_households(report: SeedReport, cell, today: dt.date) -> None:
+    places = db.session.execute(
+        select(Place).where(Place.cell_id == cell.id, Place.type == "household")
+        .order_by(Place.id).limit(40)
+    ).scalars()  # fmt: skip
+    for i, place in enumerate(places):
+        household_service.create_household(
+            OPERATOR,
+            {
+                "place_id": place.id,
+                "door_number": place.name or f"{i + 1}号",
+                "address": f"青石街道{place.name or ''}",
+                "phone": f"1380000{place.id % 10000:04d}",
+                "id_number": _invented_id(place.id),
+                "members": [
+                    {"name": _invented_name(place.id), "relation": "户主", "work_unit": "个体经营"},
+                    {
+                        "name": _invented_name(place.id + 1),
+                        "relation": "配偶",
+                        "work_unit": "街道超市",
+                    },
+                ],
+            },
+            today,
+        )
+        report.count("households")
+
+
 def load_demo(
     password: str | None = None,
     reset_passwords: bool = False,
@@ -220,4 +304,5 @@ def load_demo(
     if register:
         load_places(report, today)
         load_layout(report, today)
+        load_field(report, today)
     return report

@@ -93,3 +93,23 @@ def test_demo_station_sees_only_its_own_community(clean_app):
         "/api/v1/areas?page_size=100", headers=login(client, "district", "demo-pass-123")
     )
     assert len(everything.get_json()) == 20
+
+
+def test_the_full_demo_has_a_layout_workers_and_households(clean_app):
+    from gridserve.models import Assignment, GridPlan, Household, Place, Worker
+
+    with clean_app.app_context():
+        report = _seed(password="demo-pass-123", register=True)
+        assert report.created["grid cells"] == 140
+        count = lambda m: db.session.execute(select(func.count()).select_from(m)).scalar_one()  # noqa: E731
+        assert count(Place) > 30_000 and count(Worker) == 140 and count(Assignment) == 140
+        assert count(Household) == 80
+        plan = db.session.execute(select(GridPlan)).scalar_one()
+        assert plan.status == "active" and plan.metrics["balance_ratio"] <= 1.10
+        assert plan.metrics["gap_area_m2"] <= 1 and plan.metrics["places_unassigned"] == 0
+        again = _seed(password="demo-pass-123", register=True)
+        assert again.created == {} and count(Worker) == 140
+    client = clean_app.test_client()
+    headers = login(client, "worker1", "demo-pass-123")
+    bundle = client.get("/api/v1/sync/bundle", headers=headers).get_json()
+    assert len(bundle["cells"]["features"]) == 1 and len(bundle["households"]) == 40
