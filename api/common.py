@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint as _Blueprint
 from marshmallow import Schema, fields
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from gridserve.pagination import SelectPage
 
@@ -12,8 +14,22 @@ MAX_PAGE_SIZE = 500
 BEARER = [{"bearerAuth": []}]
 
 
+class _Parser(FlaskParser):
+    """webargs' Flask parser, reading the JSON body Flask has already parsed (and checked)."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return missing
+        body = req.get_json(silent=True, cache=True)
+        if body is None and req.get_data(cache=True).strip():
+            return super()._raw_load_json(req)  # let webargs report the malformed body
+        return missing if body is None else body
+
+
 class Blueprint(_Blueprint):
     """A flask-smorest Blueprint whose endpoints need a bearer token unless @public."""
+
+    ARGUMENTS_PARSER = _Parser()
 
     def paginate_select(self):
         """``page``/``page_size`` over the SELECT a view returns (totals in X-Pagination)."""

@@ -6,7 +6,7 @@ data; none of them is part of the test suite's pass/fail.
 
 from __future__ import annotations
 
-from bench import partition_demo, point_in_cell
+from bench import field_sync, partition_demo, point_in_cell
 
 
 def main() -> None:
@@ -15,6 +15,9 @@ def main() -> None:
     print()
     print("== bulk point-in-cell (anchor: PostGIS ST_Contains join with GiST indexes)")
     point_in_cell.run()
+    print()
+    print("== terminal sync (anchor: raw psycopg INSERT ... ON CONFLICT DO NOTHING)")
+    field_sync.run()
 
 
 if __name__ == "__main__":

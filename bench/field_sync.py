@@ -55,7 +55,7 @@ def _fresh_database(url: str) -> None:
 
 
 def _setup(app, client) -> tuple[dict[str, str], list, list[int]]:
-    """Demo data, a part-time worker with two cells, 300 households, an enrolled terminal."""
+    """Demo data; worker1 made part-time with two cells and 300 households; a terminal."""
     with app.app_context(), audit.acting_as(audit.Actor(kind="cli", name="bench")):
         today = local_today()
         with transaction():
@@ -64,24 +64,32 @@ def _setup(app, client) -> tuple[dict[str, str], list, list[int]]:
             from gridserve.services.users import find_by_username
 
             user = find_by_username("worker1")
-            worker = worker_service.create_worker(
-                OPERATOR,
-                {"area_id": user.area_id, "full_name": "压测网格员", "user_id": user.id,
-                 "employment": "part_time"},
-            )  # fmt: skip
-            cells = sorted(current_cells([user.area_id], today), key=lambda c: -c.place_count)[:2]
-            for cell in cells:
-                worker_service.assign(OPERATOR, worker.id, cell.code, today, today)
+            worker = worker_service.worker_for_user(user.id)  # the demo gives worker1 a cell
+            worker_service.update_worker(OPERATOR, worker.id, {"employment": "part_time"}, today)
+            held = {a.cell_code for a in worker_service.open_assignments(worker.id, today)}
+            others = sorted(
+                (c for c in current_cells([user.area_id], today) if c.code not in held),
+                key=lambda c: -c.place_count,
+            )
+            worker_service.assign(OPERATOR, worker.id, others[0].code, today, today)
+            codes = held | {others[0].code}
+            cells = [c for c in current_cells([user.area_id], today) if c.code in codes]
             geoms = [to_shapely(c.geom) for c in cells]
             cell_ids = [c.id for c in cells]
             worker_id = worker.id
     station = _login(client, "station1")
+    with app.app_context():
+        from gridserve.models import Household
+
+        registered = set(db.session.execute(db.select(Household.place_id)).scalars())
     places = []
     for cell_id in cell_ids:
         page = client.get(f"/api/v1/places?cell={cell_id}&type=household&page_size=500",
                           headers=station).get_json()  # fmt: skip
         places += page
-    for i, place in enumerate(places[:300]):
+    already = sum(p["id"] in registered for p in places)
+    places = [p for p in places if p["id"] not in registered]
+    for i, place in enumerate(places[: 300 - already]):
         resp = client.post(
             "/api/v1/households",
             json={"place_id": place["id"], "door_number": f"{i}", "address": "演示路",
