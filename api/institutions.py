@@ -22,7 +22,7 @@ class ContactSchema(Schema):
         allow_none=True,
         validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$", error="Digits, spaces, '-', '+' only."),
     )
-    email = fields.Email(allow_none=True)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=200))
 
 
 class InstitutionSchema(Schema):

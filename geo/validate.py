@@ -15,6 +15,7 @@ from typing import Any
 
 import shapely
 from pyproj import CRS
+from shapely.errors import ShapelyError
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -74,11 +75,29 @@ def _features(obj: Any) -> list[tuple[int, dict | None, dict[str, Any]]]:
                 raise GeometryError(
                     "invalid_geojson", f"Feature {i} is not a GeoJSON Feature.", feature=i
                 )
-            out.append((i, feat.get("geometry"), feat.get("properties") or {}))
+            out.append((i, feat.get("geometry"), _properties(feat, i)))
         return out
     if kind == "Feature":
-        return [(0, obj.get("geometry"), obj.get("properties") or {})]
+        return [(0, obj.get("geometry"), _properties(obj, 0))]
     return [(0, obj, {})]
+
+
+def _properties(feature: dict, index: int) -> dict[str, Any]:
+    props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        raise GeometryError(
+            "invalid_geojson", f"Feature {index}: 'properties' must be an object.", feature=index
+        )
+    return props
+
+
+def _finite(v: Any) -> bool:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _check_rings(coords: Any, kind: str, index: int) -> int:
@@ -92,18 +111,16 @@ def _check_rings(coords: Any, kind: str, index: int) -> int:
             raise GeometryError("empty_geometry", "A polygon has no rings.", feature=index)
         for ring in polygon:
             if not isinstance(ring, list) or not all(
-                isinstance(p, list) and len(p) >= 2 for p in ring
+                isinstance(p, list) and 2 <= len(p) <= 3 for p in ring
             ):
                 raise GeometryError(
                     "invalid_geojson", "A ring must be an array of positions.", feature=index
                 )
-            if any(
-                not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)
-                for p in ring
-                for v in p[:2]
-            ):
+            if any(not _finite(v) for p in ring for v in p) or len({len(p) for p in ring}) > 1:
                 raise GeometryError(
-                    "invalid_geojson", "Coordinates must be finite numbers.", feature=index
+                    "invalid_geojson",
+                    "Coordinates must be finite numbers, all 2D or all 3D.",
+                    feature=index,
                 )
             if len(ring) < 4:
                 raise GeometryError(
@@ -180,7 +197,12 @@ def read_polygons(
                 vertices=vertices,
                 limit=limits.max_vertices,
             )
-        geom = shape(geometry)
+        try:
+            geom = shape(geometry)
+        except (ValueError, TypeError, OverflowError, ShapelyError) as exc:
+            raise GeometryError(
+                "invalid_geojson", f"Feature {index} is not valid GeoJSON: {exc}", feature=index
+            ) from exc
         if geom.is_empty:
             raise GeometryError("empty_geometry", "The geometry is empty.", feature=index)
         geom = transform(geom, src, WGS84)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask, send_from_directory
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gridserve import audit, auth, errors
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; starts nothing in the background (the scheduler is its own process)."""
     settings = settings or load_settings()
     app = Flask("gridserve", instance_path=str(settings.instance_path))
+    app.json = StrictJSONProvider(app)
     app.config.update(settings.flask_config())
     app.extensions["gridserve_settings"] = settings
     app.json.compact = True
@@ -56,6 +58,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(api)
     _serve_docs_assets(app)
     return app
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Standard JSON only: NaN and Infinity are refused (PostgreSQL's JSONB refuses them too)."""
+
+    def loads(self, s, **kwargs):
+        kwargs.setdefault("parse_constant", _no_constants)
+        return super().loads(s, **kwargs)
 
 
 def _serve_docs_assets(app: Flask) -> None:

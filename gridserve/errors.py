@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 from marshmallow import Schema, fields
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("gridserve.errors")
@@ -190,6 +190,16 @@ def handle_integrity_error(exc: IntegrityError):
     )
 
 
+def handle_out_of_range(exc: Exception):
+    """A number or date too large for Python or the database: the client's input."""
+    log.info("value out of range: %s", exc)
+    return error_response(
+        422,
+        "value_out_of_range",
+        "A number, date or text in the request is out of the accepted range.",
+    )
+
+
 def handle_operational_error(exc: OperationalError):
     log.exception("database unavailable")
     return error_response(
@@ -225,5 +235,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(DataError, handle_out_of_range)
+    app.register_error_handler(OverflowError, handle_out_of_range)
     app.register_error_handler(OperationalError, handle_operational_error)
     app.register_error_handler(Exception, handle_unexpected)

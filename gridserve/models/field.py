@@ -74,7 +74,7 @@ class Assignment(db.Model):
             postgresql_where=text("ends_on IS NULL"),
             sqlite_where=text("ends_on IS NULL"),
         ),
-        CheckConstraint("ends_on IS NULL OR ends_on > starts_on", name="dates"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -108,8 +108,14 @@ def _read_props(feature) -> dict:
         raise _props_error(feature.index, "level", "One of district, street, community.")
     out["level"] = level
     name_en = props.get("name_en")
-    out["name_en"] = name_en if isinstance(name_en, str) else None
+    out["name_en"] = name_en[:200] if isinstance(name_en, str) else None
     parent = props.get("parent_code", props.get("parent_id"))
+    if parent is not None and (
+        isinstance(parent, bool)
+        or not isinstance(parent, (str, int))
+        or (isinstance(parent, int) and not 0 < parent < 2**31)
+    ):
+        raise _props_error(feature.index, "parent_code", "An area code or id.")
     if level != "district" and parent is None:
         raise _props_error(feature.index, "parent_code", f"A {level} needs a parent.")
     out["parent"] = parent

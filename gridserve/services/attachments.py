@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid as uuid_module
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,8 @@ def put(
     ext = TYPES[content_type][1]
     path = _root() / uuid[:2] / f"{uuid}.{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{ext}.tmp{os.getpid()}")
+    tmp = path.with_suffix(f".{ext}.{uuid_module.uuid4().hex}.tmp")
     tmp.write_bytes(data)
-    os.replace(tmp, path)  # atomic: a file is whole or absent
     table = Attachment.__table__
     inserted = db.session.execute(
         insert_for(table)
@@ -88,10 +88,12 @@ def put(
         .on_conflict_do_nothing(index_elements=[table.c.uuid])
         .returning(table.c.uuid)
     ).first()
-    row = db.session.get(Attachment, uuid)
+    # The database decided who owns this UUID; only the winner's bytes become the file.
     if inserted is None:
-        return _same_or_conflict(row, digest), False
-    return row, True
+        tmp.unlink(missing_ok=True)
+        return _same_or_conflict(db.session.get(Attachment, uuid), digest), False
+    os.replace(tmp, path)  # atomic: the file is whole or absent
+    return db.session.get(Attachment, uuid), True
 
 
 def _same_or_conflict(row: Attachment, digest: str) -> Attachment:

@@ -53,7 +53,8 @@ def hash_token(token: str) -> str:
 
 
 def normalize_username(username: str) -> str:
-    return username.strip().lower()
+    """Usernames compare case-insensitively (at most 64 characters, as stored)."""
+    return username.strip().lower()[:64]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def _decode(cursor: str) -> tuple[tuple[int, int, int], str]:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         seq, kind, ident = (int(v) for v in data["p"])
         return (seq, kind, ident), str(data["s"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise ValidationFailed(
             "The sync cursor is not one this server gave out.",
             code="invalid_cursor",
@@ -67,13 +67,8 @@ def build(
     principal: Principal, since: str | None, today: dt.date, page_size: int
 ) -> dict[str, Any]:
     """One page of the worker's bundle after ``since``."""
-    worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
-    if worker is None:
-        raise Forbidden("Bundles are for workers' terminals.", code="not_a_worker")
-    codes = sorted(a.cell_code for a in open_assignments(worker.id, today))
-    cells = [c for c in current_cells([worker.area_id], today) if c.code in codes]
+    worker, codes, cells, signature = _holdings(principal, today)
     cell_ids = sorted(c.id for c in cells)
-    signature = hashlib.sha256(json.dumps([codes, cell_ids]).encode()).hexdigest()[:16]
 
     reset = True
     position = (-1, 0, 0)
@@ -135,11 +130,22 @@ def build(
     return body
 
 
+def _holdings(principal: Principal, today: dt.date):
+    """The worker, their cell codes, the cells in force, and a signature of both."""
+    worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
+    if worker is None:
+        raise Forbidden("Bundles are for workers' terminals.", code="not_a_worker")
+    codes = sorted(a.cell_code for a in open_assignments(worker.id, today))
+    cells = [c for c in current_cells([worker.area_id], today) if c.code in codes]
+    ids = sorted(c.id for c in cells)
+    signature = hashlib.sha256(json.dumps([codes, ids]).encode()).hexdigest()[:16]
+    return worker, codes, cells, signature
+
+
 def etag(principal: Principal, since: str | None, today: dt.date) -> str:
-    """Changes whenever the bundle for (worker, cursor) could."""
-    worker = worker_for_user(principal.user_id)
-    codes = sorted(a.cell_code for a in open_assignments(worker.id, today)) if worker else []
-    raw = json.dumps([principal.user_id, codes, since or "", current_seq(), today.isoformat()])
+    """Changes whenever the bundle for (worker, cursor) could: new data or new cells."""
+    _worker, _codes, _cells, signature = _holdings(principal, today)
+    raw = json.dumps([principal.user_id, signature, since or "", current_seq()])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

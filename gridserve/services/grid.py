@@ -20,6 +20,7 @@ import shapely
 from flask import current_app
 from geoalchemy2 import WKTElement
 from pyproj import CRS
+from shapely.errors import ShapelyError
 from shapely.geometry import LineString, MultiLineString, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, bindparam, func, select, update
@@ -34,7 +35,7 @@ from geo.projection import WGS84, crs_for, to_metric, to_wgs84, transform
 from geo.validate import as_multipolygon, check_valid, declared_crs
 from gridserve import audit
 from gridserve.db import utcnow
-from gridserve.errors import Conflict, ValidationFailed
+from gridserve.errors import AppError, Conflict, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, GridCell, GridPlan, Place
 from gridserve.pagination import apply_sort
@@ -176,7 +177,7 @@ def _roads(payload: Any, crs: CRS) -> list[LineString]:
             check_valid(geom, i)
         except GeometryError as exc:
             raise refuse(exc) from exc
-        except (ValueError, TypeError, IndexError) as exc:
+        except (ValueError, TypeError, IndexError, ShapelyError) as exc:
             raise ValidationFailed(
                 f"Road {i} is not a valid LineString.",
                 code="invalid_geometry",
@@ -396,15 +397,27 @@ def active_plan(area_id: int) -> GridPlan | None:
 
 
 def _editable(principal: Principal, plan_id: int, version: int | None) -> GridPlan:
+    """Claim a draft for one edit: a conditional UPDATE bumps its version, or 409.
+
+    The row stays locked until the request ends, so a proposal or another edit
+    racing this one waits, then finds the version moved on.
+    """
     principal.require(*PLANNERS)
     plan = get_plan(principal, plan_id)
-    if plan.status != "draft":
-        raise Conflict(
-            f"Plan {plan.id} is {plan.status}; only drafts can be edited.",
-            code="plan_not_editable",
-            details={"status": plan.status},
-        )
-    if version is not None and version != plan.version:
+    stmt = update(GridPlan).where(GridPlan.id == plan.id, GridPlan.status == "draft")
+    if version is not None:
+        stmt = stmt.where(GridPlan.version == version)
+    claimed = db.session.execute(
+        stmt.values(version=GridPlan.version + 1).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(plan)
+    if claimed != 1:
+        if plan.status != "draft":
+            raise Conflict(
+                f"Plan {plan.id} is {plan.status}; only drafts can be edited.",
+                code="plan_not_editable",
+                details={"status": plan.status},
+            )
         raise Conflict(
             "The plan changed since you loaded it.",
             code="stale_version",
@@ -416,7 +429,7 @@ def _editable(principal: Principal, plan_id: int, version: int | None) -> GridPl
 def _line(payload: Any, crs: CRS) -> LineString:
     try:
         geom = shape(payload)
-    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, ShapelyError) as exc:
         raise ValidationFailed(
             "The line must be a GeoJSON LineString.",
             code="invalid_geometry",
@@ -504,14 +517,13 @@ def edit_plan(principal: Principal, plan_id: int, op: dict[str, Any], today: dt.
             details=_coverage_details(cov, g.crs),
         )
     _store_cells(plan, g, result, today)
-    plan.version += 1
     db.session.flush()
     audit.record("grid_plan_edit", "grid_plans", plan.id, {k: v for k, v in op.items()})
     return plan
 
 
 def discard_plan(principal: Principal, plan_id: int) -> None:
-    plan = _editable(principal, plan_id, None)
+    plan = _editable(principal, plan_id, None)  # locks it as a draft
     db.session.delete(plan)
     db.session.flush()
 
@@ -589,15 +601,27 @@ def activate(
 
 
 def activate_due(today: dt.date) -> list[int]:
-    """Scheduler job: put in force every approved plan whose day has come (idempotent)."""
+    """Scheduler job: put in force every approved plan whose day has come (idempotent).
+
+    A plan whose day passed while the scheduler was down takes effect today, not
+    on the missed day: history is never rewritten. Each plan has its own
+    savepoint, so one that fails does not hold back the others.
+    """
     due = db.session.execute(
         select(GridPlan)
         .where(GridPlan.status == "approved", GridPlan.effective_from <= today)
         .order_by(GridPlan.effective_from, GridPlan.id)
     ).scalars()
     done = []
-    for plan in due:
-        _put_in_force(plan, plan.effective_from or today)
+    for plan in list(due):
+        day = max(plan.effective_from or today, today)
+        try:
+            with db.session.begin_nested():
+                plan.effective_from = day
+                _put_in_force(plan, day)
+        except (AppError, GeometryError) as exc:
+            audit.record("grid_plan_activation_failed", "grid_plans", plan.id, {"error": str(exc)})
+            continue
         done.append(plan.id)
     return done
 

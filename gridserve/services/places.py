@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from shapely.geometry import Point
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 
 from geo.assign import assign_points
 from geo.errors import GeometryError
@@ -28,7 +28,7 @@ from gridserve import audit
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import PLACE_TYPES, Area, GridCell, Place
+from gridserve.models import PLACE_TYPES, Area, GridCell, Household, Place
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.spatial import to_shapely
@@ -70,6 +70,7 @@ class Row:
 
 
 def rows_from_csv(text: str) -> list[Row]:
+    csv.field_size_limit(1 << 20)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = {"lon", "lat", "type"} - set(reader.fieldnames or [])
     if missing:
@@ -79,11 +80,22 @@ def rows_from_csv(text: str) -> list[Row]:
             details={"missing_columns": sorted(missing), "columns": reader.fieldnames},
         )
     rows = []
-    for number, record in enumerate(reader, start=1):
-        data: dict[str, Any] = {k: v for k, v in record.items() if k in KNOWN_COLUMNS}
-        extra = {k: v for k, v in record.items() if k not in KNOWN_COLUMNS and k and v}
-        data["extra"] = extra
-        rows.append(Row(number, data))
+    try:
+        for number, record in enumerate(reader, start=1):
+            data: dict[str, Any] = {k: v for k, v in record.items() if k in KNOWN_COLUMNS}
+            extra = {
+                k: v
+                for k, v in record.items()
+                if isinstance(k, str) and k not in KNOWN_COLUMNS and v
+            }
+            data["extra"] = extra
+            rows.append(Row(number, data))
+    except csv.Error as exc:
+        raise ValidationFailed(
+            f"The CSV cannot be read past row {len(rows)}: {exc}.",
+            code="invalid_csv",
+            details={"row": len(rows) + 1},
+        ) from exc
     return rows
 
 
@@ -101,13 +113,17 @@ def rows_from_geojson(obj: Any) -> list[Row]:
         raise ValidationFailed("The 'features' member must be a list.", code="invalid_geojson")
     rows = []
     for i, feat in enumerate(features, start=1):
-        props = dict(feat.get("properties") or {}) if isinstance(feat, dict) else {}
+        raw_props = feat.get("properties") if isinstance(feat, dict) else None
+        props = dict(raw_props) if isinstance(raw_props, dict) else {}
         geometry = feat.get("geometry") if isinstance(feat, dict) else None
         data: dict[str, Any] = {k: props.pop(k) for k in list(props) if k in KNOWN_COLUMNS}
         data["extra"] = props
+        if raw_props is not None and not isinstance(raw_props, dict):
+            data["attributes"] = raw_props  # reported as not an object
         if isinstance(geometry, dict) and geometry.get("type") == "Point":
-            coords = geometry.get("coordinates") or []
-            if len(coords) >= 2 and all(isinstance(c, (int, float)) for c in coords[:2]):
+            coords = geometry.get("coordinates")
+            coords = coords if isinstance(coords, list) else []
+            if len(coords) >= 2 and all(_number(c) is not None for c in coords[:2]):
                 x, y = coords[0], coords[1]
                 if src != WGS84:
                     p = transform(Point(x, y), src, WGS84)
@@ -120,11 +136,17 @@ def rows_from_geojson(obj: Any) -> list[Row]:
 
 
 def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _clean(row: Row) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
@@ -150,7 +172,9 @@ def _clean(row: Row) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     attributes = data.get("attributes") or {}
     if isinstance(attributes, str):
         try:
-            attributes = json.loads(attributes) if attributes.strip() else {}
+            attributes = (
+                json.loads(attributes, parse_constant=_no_constant) if attributes.strip() else {}
+            )
         except ValueError:
             attributes = None
     if not isinstance(attributes, dict):
@@ -301,6 +325,7 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
         else:
             report.created += 1
     _upsert(records)
+    _move_households(seq)
     report.rejected.sort(key=lambda r: r["row"])
     audit.record(
         "import_places",
@@ -310,6 +335,17 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
          "rejected": len(report.rejected)},
     )  # fmt: skip
     return report.as_dict()
+
+
+def _move_households(seq: int) -> None:
+    """A household belongs to the community of its place: follow places an import moved."""
+    place_area = select(Place.area_id).where(Place.id == Household.place_id).scalar_subquery()
+    db.session.execute(
+        update(Household)
+        .where(Household.area_id != place_area)
+        .values(area_id=place_area, change_seq=seq)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _existing_external_ids(ids: list[str | None]) -> dict[str, str]:

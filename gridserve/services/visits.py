@@ -54,7 +54,9 @@ def _when(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None or not 2000 <= parsed.year <= 2100:
+        return None
+    return parsed
 
 
 def check_item(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
@@ -77,7 +79,7 @@ def check_item(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
         errors["type"] = [f"One of: {', '.join(VISIT_KINDS)}."]
     started = _when(raw.get("started_at"))
     if started is None:
-        errors["started_at"] = ["An ISO 8601 time with its UTC offset."]
+        errors["started_at"] = ["An ISO 8601 time with its UTC offset (years 2000-2100)."]
     ended = None
     if raw.get("ended_at") is not None:
         ended = _when(raw["ended_at"])
@@ -86,7 +88,9 @@ def check_item(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
         elif started is not None and ended < started:
             errors["ended_at"] = ["Ends before it starts."]
     place = raw.get("place_id")
-    if place is not None and (not isinstance(place, int) or isinstance(place, bool)):
+    if place is not None and (
+        not isinstance(place, int) or isinstance(place, bool) or not 0 < place < 2**31
+    ):
         errors["place_id"] = ["A place id."]
     location = raw.get("location")
     if location is not None:
@@ -138,7 +142,12 @@ def check_item(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 @dataclass
@@ -429,11 +438,13 @@ def _insert_rows(rows: list[dict]) -> set[str]:
         def js(key: str) -> list[str]:
             return [json.dumps(row[key], ensure_ascii=False) for row in rows]
 
+        # psycopg sends a list as one typed array: 5 and 12.5 must both be floats.
+        accuracy = [None if v is None else float(v) for v in col("accuracy_m")]
         params = {
             "worker_id": first["worker_id"], "device_id": first["device_id"],
             "now": first["received_at"], "uuid": col("uuid"), "kind": col("kind"),
             "place": col("place_id"), "started": col("started_at"), "ended": col("ended_at"),
-            "geom": col("geom"), "acc": col("accuracy_m"), "mock": col("mock_location"),
+            "geom": col("geom"), "acc": accuracy, "mock": col("mock_location"),
             "notes": col("notes"), "ans": js("answers"), "att": js("attachments"),
             "fl": js("flags"), "comm": col("community_id"), "cell": col("cell_code"),
             "hash": col("content_hash"),

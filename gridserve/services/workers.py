@@ -147,6 +147,8 @@ def assigned_worker(cell_code: str, on: dt.date) -> Worker | None:
         select(Worker)
         .join(Assignment, Assignment.worker_id == Worker.id)
         .where(Assignment.cell_code == cell_code, _open(on))
+        .order_by(Assignment.starts_on.desc(), Assignment.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -254,13 +256,21 @@ def unassign(principal: Principal, worker_id: int, cell_code: str, ends_on: dt.d
 
 
 def _close(which, on: dt.date) -> None:
-    """End the open assignments ``which`` on ``on``; drop those that would start by then."""
-    db.session.execute(
-        delete(Assignment).where(which, Assignment.ends_on.is_(None), Assignment.starts_on >= on)
-    )
+    """End the assignments ``which`` on ``on``, whatever end they had planned.
+
+    Those that would only start after ``on`` are dropped; those running past
+    ``on`` (open, or ending later) end on ``on`` — one that starts that very
+    day ends before it began and stays only as history. A handover planned for
+    later never leaves two holders of one cell, or a dismissed worker with one.
+    """
+    db.session.execute(delete(Assignment).where(which, Assignment.starts_on > on))
     db.session.execute(
         update(Assignment)
-        .where(which, Assignment.ends_on.is_(None), Assignment.starts_on < on)
+        .where(
+            which,
+            Assignment.starts_on <= on,
+            or_(Assignment.ends_on.is_(None), Assignment.ends_on > on),
+        )
         .values(ends_on=on)
         .execution_options(synchronize_session=False)
     )

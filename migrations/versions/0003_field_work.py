@@ -68,7 +68,7 @@ def upgrade():
     sa.Column('starts_on', sa.Date(), nullable=False),
     sa.Column('ends_on', sa.Date(), nullable=True),
     sa.Column('created_at', gridserve.db.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('ends_on IS NULL OR ends_on > starts_on', name=op.f('ck_assignments_dates')),
+    sa.CheckConstraint('ends_on IS NULL OR ends_on >= starts_on', name=op.f('ck_assignments_dates')),
     sa.ForeignKeyConstraint(['community_id'], ['areas.id'], name=op.f('fk_assignments_community_id_areas')),
     sa.ForeignKeyConstraint(['worker_id'], ['workers.id'], name=op.f('fk_assignments_worker_id_workers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments'))
