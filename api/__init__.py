@@ -19,6 +19,7 @@ def register_blueprints(api: Api) -> None:
         households,
         institutions,
         places,
+        sms,
         sync,
         users,
         workers,
@@ -34,6 +35,7 @@ def register_blueprints(api: Api) -> None:
         households,
         workers,
         sync,
+        sms,
         institutions,
         audit,
     ):

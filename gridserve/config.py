@@ -88,6 +88,7 @@ class Settings:
     low_accuracy_m: float = 50.0
     clock_skew_seconds: int = 300
     sync_page_size: int = 2000
+    quiet_hours: str = "21:00-08:00"
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -127,6 +128,7 @@ class Settings:
             "GRIDSERVE_LOW_ACCURACY_M": self.low_accuracy_m,
             "GRIDSERVE_CLOCK_SKEW_SECONDS": self.clock_skew_seconds,
             "GRIDSERVE_SYNC_PAGE_SIZE": self.sync_page_size,
+            "GRIDSERVE_QUIET_HOURS": self.quiet_hours,
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -176,6 +178,16 @@ def _secret_key(env_name: str, env: dict[str, str], instance: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _quiet(env: dict[str, str]) -> str:
+    """Deployment-wide quiet hours, ``HH:MM-HH:MM`` local time (may wrap midnight)."""
+    import re
+
+    raw = env.get("GRIDSERVE_QUIET_HOURS", "21:00-08:00").strip()
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", raw):
+        raise ConfigError("GRIDSERVE_QUIET_HOURS must look like 21:00-08:00")
+    return raw
 
 
 def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str, ...]:
@@ -251,6 +263,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         low_accuracy_m=_float(env, "GRIDSERVE_LOW_ACCURACY_M", 50.0),
         clock_skew_seconds=_int(env, "GRIDSERVE_CLOCK_SKEW_SECONDS", 300),
         sync_page_size=_int(env, "GRIDSERVE_SYNC_PAGE_SIZE", 2000),
+        quiet_hours=_quiet(env),
     )
     if overrides:
         from dataclasses import replace

@@ -33,6 +33,7 @@ from gridserve.models import (
     Household,
     Institution,
     Place,
+    SmsCampaign,
     User,
     Visit,
     Worker,
@@ -138,5 +139,6 @@ Assignment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 Visit.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 Household.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 Attachment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
+SmsCampaign.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from shapely.geometry import MultiPolygon, shape
 from sqlalchemy import select
 
 from gridserve.extensions import db
-from gridserve.models import Place, Worker
+from gridserve.models import Place, SmsCampaign, SmsChannel, SmsSender, SmsText, Worker
 from gridserve.scope import OPERATOR
 from gridserve.services import areas as area_service
 from gridserve.services import auth as auth_service
@@ -211,9 +211,33 @@ SURNAMES = (
     "程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾"
 )
 GIVEN = (
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
-    "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英", "建华", "文", "玉兰", "晓东",
-)  # fmt: skip
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "霞",
+    "平",
+    "刚",
+    "桂英",
+    "建华",
+    "文",
+    "玉兰",
+    "晓东",
+)
 
 
 def _invented_name(i: int) -> str:
@@ -231,8 +255,10 @@ def load_field(report: SeedReport, today: dt.date) -> None:
         return
     street = area_service.find_by_code(STREET)
     communities = sorted(street.children, key=lambda c: c.code)
-    accounts = {"QS01": user_service.find_by_username("worker1"),
-                "QS02": user_service.find_by_username("worker2")}  # fmt: skip
+    accounts = {
+        "QS01": user_service.find_by_username("worker1"),
+        "QS02": user_service.find_by_username("worker2"),
+    }
     n = 0
     for community in communities:
         for k, cell in enumerate(current_cells([community.id], today)):
@@ -258,9 +284,11 @@ def load_field(report: SeedReport, today: dt.date) -> None:
 
 def _register_households(report: SeedReport, cell, today: dt.date) -> None:
     places = db.session.execute(
-        select(Place).where(Place.cell_id == cell.id, Place.type == "household")
-        .order_by(Place.id).limit(40)
-    ).scalars()  # fmt: skip
+        select(Place)
+        .where(Place.cell_id == cell.id, Place.type == "household")
+        .order_by(Place.id)
+        .limit(40)
+    ).scalars()
     for i, place in enumerate(places):
         household_service.create_household(
             OPERATOR,
@@ -284,6 +312,73 @@ def _register_households(report: SeedReport, cell, today: dt.date) -> None:
         report.count("households")
 
 
+MANDATED = (
+    "服务实体经济,助力小微企业,实现银企共赢发展。——达州银行业小微企业金融服务宣传月活动领导小组宣"
+)
+SLOGANS = {
+    "ADBC": "农发行支持乡村振兴,助力小微企业发展。",
+    "ICBC": "工行小微贷款,线上申请,快速到账。",
+    "ABC": "农行惠农e贷,服务三农和小微企业。",
+    "BOC": "中行普惠金融,与小微企业共成长。",
+    "CCB": "建行惠懂你,小微企业融资好帮手。",
+    "PSBC": "邮储银行小微易贷,贷款更便捷。",
+    "HFB": "恒丰银行,做小微企业的贴心伙伴。",
+    "DZCB": "达商行扎根本土,服务地方小微企业。",
+    "DZRCU": "农信社助力小微,金融服务进万家。",
+    "XHCM": "诚民村镇银行,服务县域小微企业。",
+    "DZLY": "隆源村镇银行,小微金融就在身边。",
+}
+
+
+def load_campaign(report: SeedReport) -> None:
+    """The SME-finance month's SMS rotation: 11 senders, one a day, 9-19 April next year."""
+    if db.session.execute(select(SmsCampaign.id).limit(1)).first() is not None:
+        return
+    year = local_today().year + 1
+    district = area_service.find_by_code("XQ")
+    campaign = SmsCampaign(
+        code=f"SME-MONTH-{year}",
+        name="小微企业金融服务宣传月短信",
+        area_id=district.id,
+        start_date=dt.date(year, 4, 9),
+        end_date=dt.date(year, 4, 30),
+        rounds=1,
+        policy="shift",
+        leading_group="达州银行业小微企业金融服务宣传月活动领导小组",
+    )
+    db.session.add(campaign)
+    for position, code in enumerate(BANK_ORDER, start=1):
+        inst = inst_service.find_by_code(code)
+        campaign.senders.append(SmsSender(institution_id=inst.id, position=position))
+        if (
+            db.session.execute(
+                select(SmsChannel.id).where(SmsChannel.institution_id == inst.id)
+            ).first()
+            is None
+        ):
+            db.session.add(
+                SmsChannel(
+                    institution_id=inst.id,
+                    gateway="file",
+                    signature=inst.short_name[:12],
+                    settings={"path": f"sms-outbox/{code}.jsonl"},
+                    rate_per_second=50,
+                )
+            )
+    db.session.flush()
+    mandated = SmsText(campaign_id=campaign.id, body=MANDATED, status="approved", locked=True)
+    db.session.add(mandated)
+    for sender in campaign.senders:
+        code = BANK_ORDER[sender.position - 1]
+        db.session.add(
+            SmsText(
+                campaign_id=campaign.id, sender_id=sender.id, body=SLOGANS[code], status="approved"
+            )
+        )
+    db.session.flush()
+    report.count("sms campaigns")
+
+
 def load_demo(
     password: str | None = None,
     reset_passwords: bool = False,
@@ -301,6 +396,7 @@ def load_demo(
     load_areas(report)
     load_institutions(report)
     load_users(report, password, reset_passwords)
+    load_campaign(report)
     if register:
         load_places(report, today)
         load_layout(report, today)

@@ -19,6 +19,7 @@ from gridserve.models.field import (
 from gridserve.models.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
 from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
 from gridserve.models.place import PLACE_TYPES, Place
+from gridserve.models.sms import SmsCampaign, SmsChannel, SmsSender, SmsText
 from gridserve.models.user import ROLES, ApiToken, LoginThrottle, User
 
 __all__ = [
@@ -45,6 +46,10 @@ __all__ = [
     "InstitutionContact",
     "LoginThrottle",
     "Place",
+    "SmsCampaign",
+    "SmsChannel",
+    "SmsSender",
+    "SmsText",
     "SyncCounter",
     "SyncTombstone",
     "User",

@@ -1,0 +1,269 @@
+"""SMS campaigns: the rotation schedule and the texts (mandated locked, custom reviewed).
+
+Dispatch (outbox, gateways, the scheduler's jobs) builds on this; see the README.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, select, update
+
+from gridserve import audit
+from gridserve.db import utcnow
+from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gridserve.extensions import db
+from gridserve.models import Institution, SmsCampaign, SmsChannel, SmsSender, SmsText
+from gridserve.pagination import apply_sort
+from gridserve.scope import Principal, get_visible, visible
+from gridserve.sms import schedule as rotation
+from gridserve.sms import text as sms_text
+
+COORDINATORS = ("coordinator",)
+SORTABLE = {"id": SmsCampaign.id, "start_date": SmsCampaign.start_date, "code": SmsCampaign.code}
+
+
+def _hhmm(value: str) -> dt.time:
+    hour, minute = value.split(":")
+    return dt.time(int(hour), int(minute))
+
+
+def quiet_hours() -> tuple[dt.time, dt.time]:
+    start, end = current_app.config["GRIDSERVE_QUIET_HOURS"].split("-")
+    return _hhmm(start), _hhmm(end)
+
+
+def _visible_campaigns(principal: Principal) -> Select:
+    if principal.institution_id is not None:
+        mine = select(SmsSender.campaign_id).where(
+            SmsSender.institution_id == principal.institution_id
+        )
+        return select(SmsCampaign).where(SmsCampaign.id.in_(mine))
+    return visible(SmsCampaign, principal)
+
+
+def list_campaigns(principal: Principal, sort: str | None = None) -> Select:
+    return apply_sort(_visible_campaigns(principal), sort, SORTABLE, "-start_date", SmsCampaign.id)
+
+
+def get_campaign(principal: Principal, campaign_id: int) -> SmsCampaign:
+    if principal.institution_id is None:
+        return get_visible(SmsCampaign, campaign_id, principal)
+    row = db.session.execute(
+        _visible_campaigns(principal).where(SmsCampaign.id == campaign_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No campaign {campaign_id}.")
+    return row
+
+
+def _institutions(campaign: SmsCampaign) -> dict[int, Institution]:
+    ids = [s.institution_id for s in campaign.senders]
+    rows = db.session.execute(select(Institution).where(Institution.id.in_(ids))).scalars()
+    return {i.id: i for i in rows}
+
+
+def unavailable_senders(campaign: SmsCampaign) -> dict[str, str]:
+    """Senders that cannot use a slot now, with the reason (shown in the schedule)."""
+    insts = _institutions(campaign)
+    approved = set(
+        db.session.execute(
+            select(SmsText.sender_id).where(
+                SmsText.campaign_id == campaign.id,
+                SmsText.sender_id.is_not(None),
+                SmsText.status == "approved",
+            )
+        ).scalars()
+    )
+    channels = {
+        c.institution_id: c
+        for c in db.session.execute(
+            select(SmsChannel).where(SmsChannel.institution_id.in_(list(insts)))
+        ).scalars()
+    }
+    out = {}
+    for sender in campaign.senders:
+        key = insts[sender.institution_id].code
+        channel = channels.get(sender.institution_id)
+        if channel is None:
+            out[key] = "no channel configured"
+        elif not channel.is_up:
+            out[key] = "channel down"
+        elif sender.id not in approved:
+            out[key] = "custom content not approved"
+    return out
+
+
+def schedule(principal: Principal, campaign_id: int) -> dict[str, Any]:
+    """The computed slots: sender, start, end, round, status; and what the policy did."""
+    campaign = get_campaign(principal, campaign_id)
+    insts = _institutions(campaign)
+    plan = rotation.RotationPlan(
+        senders=tuple(insts[s.institution_id].code for s in campaign.senders),
+        start=campaign.start_date,
+        end=campaign.end_date,
+        slot_days=campaign.slot_days,
+        window=(_hhmm(campaign.window_start), _hhmm(campaign.window_end)),
+        working_days_only=campaign.working_days_only,
+        rounds=campaign.rounds,
+        rotate_each_round=campaign.rotate_each_round,
+        policy=campaign.policy,  # type: ignore[arg-type]
+        timezone=current_app.config["GRIDSERVE_TIMEZONE"],
+    )
+    try:
+        result = rotation.compute(
+            plan, quiet=quiet_hours(), unavailable=unavailable_senders(campaign)
+        )
+    except rotation.ScheduleError as exc:
+        raise ValidationFailed(exc.message, code=exc.code, details=exc.details) from exc
+    body = result.as_dict()
+    names = {i.code: i.short_name for i in insts.values()}
+    for slot in body["slots"]:
+        slot["sender_name"] = names.get(slot["sender"])
+    body["campaign"] = {"id": campaign.id, "code": campaign.code, "name": campaign.name}
+    return body
+
+
+# --- texts ---------------------------------------------------------------------------------
+
+
+def _sender(campaign: SmsCampaign, institution_id: int | None) -> SmsSender | None:
+    return next((s for s in campaign.senders if s.institution_id == institution_id), None)
+
+
+def describe_text(row: SmsText) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "campaign_id": row.campaign_id,
+        "sender_id": row.sender_id,
+        "kind": "mandated" if row.sender_id is None else "custom",
+        "body": row.body,
+        "status": row.status,
+        "locked": row.locked,
+        "version": row.version,
+        "note": row.note,
+        "measure": sms_text.measure(row.body),
+    }
+
+
+def list_texts(principal: Principal, campaign_id: int) -> list[dict[str, Any]]:
+    campaign = get_campaign(principal, campaign_id)
+    stmt = select(SmsText).where(SmsText.campaign_id == campaign.id).order_by(SmsText.id)
+    if principal.institution_id is not None:
+        own = _sender(campaign, principal.institution_id)
+        stmt = stmt.where(
+            (SmsText.sender_id.is_(None)) | (SmsText.sender_id == (own.id if own else -1))
+        )
+    return [describe_text(t) for t in db.session.execute(stmt).scalars()]
+
+
+def _clean_body(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise ValidationFailed("The text is empty.", details={"fields": {"body": ["Required."]}})
+    if sms_text.measure(body)["segments"] > 10:
+        raise ValidationFailed(
+            "The text is longer than 10 SMS segments.",
+            code="text_too_long",
+            details={"measure": sms_text.measure(body)},
+        )
+    return body
+
+
+def create_text(principal: Principal, campaign_id: int, body: str, kind: str) -> dict[str, Any]:
+    campaign = get_campaign(principal, campaign_id)
+    if kind == "mandated":
+        principal.require(*COORDINATORS)
+        sender_id = None
+    else:
+        own = _sender(campaign, principal.institution_id)
+        if own is None:
+            raise Forbidden(
+                "Custom texts are written by the sending institution's contact.",
+                code="not_a_sender",
+            )
+        sender_id = own.id
+    row = SmsText(campaign_id=campaign.id, sender_id=sender_id, body=_clean_body(body))
+    db.session.add(row)
+    db.session.flush()
+    return describe_text(row)
+
+
+def _text(principal: Principal, text_id: int) -> tuple[SmsText, SmsCampaign]:
+    row = db.session.get(SmsText, text_id)
+    if row is None:
+        raise NotFound(f"No text {text_id}.")
+    campaign = get_campaign(principal, row.campaign_id)
+    if principal.institution_id is not None:
+        own = _sender(campaign, principal.institution_id)
+        if row.sender_id is not None and (own is None or row.sender_id != own.id):
+            raise NotFound(f"No text {text_id}.")
+    return row, campaign
+
+
+def edit_text(principal: Principal, text_id: int, body: str, version: int) -> dict[str, Any]:
+    """Change a text not yet approved; a locked mandated text is a 409, always."""
+    row, _campaign = _text(principal, text_id)
+    if row.sender_id is None:
+        principal.require(*COORDINATORS)
+    changed = db.session.execute(
+        update(SmsText)
+        .where(
+            SmsText.id == row.id,
+            SmsText.locked.is_(False),
+            SmsText.status.in_(("draft", "returned")),
+            SmsText.version == version,
+        )
+        .values(body=_clean_body(body), version=SmsText.version + 1, status="draft", note=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(row)
+    if not changed:
+        code = (
+            "text_locked"
+            if row.locked
+            else ("stale_version" if row.version != version else "text_in_review")
+        )
+        raise Conflict(
+            "This text cannot be changed now.",
+            code=code,
+            details={"status": row.status, "locked": row.locked, "version": row.version},
+        )
+    return describe_text(row)
+
+
+def _move(row: SmsText, source: tuple[str, ...], target: str, **values: Any) -> SmsText:
+    changed = db.session.execute(
+        update(SmsText)
+        .where(SmsText.id == row.id, SmsText.status.in_(source), SmsText.locked.is_(False))
+        .values(status=target, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(row)
+    if not changed:
+        raise Conflict(
+            f"The text is {row.status}{' and locked' if row.locked else ''}.",
+            code="invalid_transition",
+            details={"status": row.status, "target": target},
+        )
+    audit.record(f"sms_text_{target}", "sms_texts", row.id, {"version": row.version})
+    return row
+
+
+def submit(principal: Principal, text_id: int) -> dict[str, Any]:
+    row, _campaign = _text(principal, text_id)
+    return describe_text(_move(row, ("draft", "returned"), "submitted"))
+
+
+def review(principal: Principal, text_id: int, approve: bool, note: str | None) -> dict[str, Any]:
+    """Coordinator: approve (a mandated text is locked for good) or return with a note."""
+    principal.require(*COORDINATORS)
+    row, _campaign = _text(principal, text_id)
+    reviewed = {"reviewed_by": principal.user_id or None, "reviewed_at": utcnow(), "note": note}
+    if approve:
+        return describe_text(
+            _move(row, ("submitted",), "approved", locked=row.sender_id is None, **reviewed)
+        )
+    return describe_text(_move(row, ("submitted",), "returned", **reviewed))

@@ -1,0 +1,146 @@
+"""SMS campaigns: the demo rotation's schedule, locked mandated text, custom text review."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from gridserve import audit
+from gridserve.db import transaction
+from seeds.loader import BANK_ORDER, load_demo
+from tests.conftest import TEST_ACTOR, login
+
+PASSWORD = "demo-pass-123"
+
+
+@pytest.fixture
+def demo(clean_app):
+    with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
+        load_demo(password=PASSWORD, register=False)
+    client = clean_app.test_client()
+    headers = {u: login(client, u, PASSWORD) for u in ("coordinator", "bank1", "bank2", "station1")}
+    campaign = client.get("/api/v1/sms/campaigns", headers=headers["coordinator"]).get_json()[0]
+    return client, headers, campaign
+
+
+def test_the_demo_month_sends_one_bank_a_day_9_to_19_april(demo):
+    client, headers, campaign = demo
+    resp = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/schedule", headers=headers["coordinator"]
+    )
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    slots = body["slots"]
+    assert [s["sender"] for s in slots] == BANK_ORDER
+    year = dt.date.fromisoformat(campaign["start_date"]).year
+    assert [s["start"][:10] for s in slots] == [
+        dt.date(year, 4, 9 + i).isoformat() for i in range(11)
+    ]
+    assert all(s["start"].endswith("T08:00:00+08:00") for s in slots)
+    assert all(s["end"].endswith("T21:00:00+08:00") for s in slots)
+    assert slots[0]["sender_name"] == "农发行" and body["policy"] == "shift"
+
+
+def test_a_sender_without_approved_content_is_skipped_and_shown(demo, clean_app):
+    client, headers, campaign = demo
+    texts = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/texts", headers=headers["bank2"]
+    ).get_json()
+    own = next(t for t in texts if t["kind"] == "custom")
+    with clean_app.app_context():
+        from gridserve.extensions import db
+        from gridserve.models import SmsText
+
+        db.session.get(SmsText, own["id"]).status = "returned"
+        db.session.commit()
+    body = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/schedule", headers=headers["coordinator"]
+    ).get_json()
+    senders = [s["sender"] for s in body["slots"]]
+    assert "ICBC" not in senders and len(senders) == 10
+    skipped = [e for e in body["events"] if e.get("sender") == "ICBC"]
+    assert skipped and skipped[0]["reason"] == "custom content not approved"
+
+
+def test_the_mandated_text_is_locked(demo):
+    client, headers, campaign = demo
+    texts = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/texts", headers=headers["coordinator"]
+    ).get_json()
+    mandated = next(t for t in texts if t["kind"] == "mandated")
+    assert mandated["locked"] and mandated["measure"]["encoding"] == "UCS-2"
+    assert mandated["measure"]["segments"] == 1
+    resp = client.patch(
+        f"/api/v1/sms/texts/{mandated['id']}",
+        json={"body": "改过的内容", "version": mandated["version"]},
+        headers=headers["coordinator"],
+    )
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "text_locked"
+    again = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/texts", headers=headers["coordinator"]
+    ).get_json()
+    assert next(t for t in again if t["kind"] == "mandated")["body"] == mandated["body"]
+
+
+def test_custom_texts_go_through_review(demo):
+    client, headers, campaign = demo
+    path = f"/api/v1/sms/campaigns/{campaign['id']}/texts"
+    created = client.post(path, json={"body": "农发行新口号,服务小微。"}, headers=headers["bank1"])
+    assert created.status_code == 201, created.get_json()
+    text = created.get_json()
+    assert text["status"] == "draft" and text["measure"]["units"] == 12
+    assert (
+        client.post(
+            f"/api/v1/sms/texts/{text['id']}/approve", json={}, headers=headers["coordinator"]
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(f"/api/v1/sms/texts/{text['id']}/submit", headers=headers["bank1"]).status_code
+        == 200
+    )
+    returned = client.post(
+        f"/api/v1/sms/texts/{text['id']}/return",
+        json={"note": "请署名"},
+        headers=headers["coordinator"],
+    )
+    assert returned.get_json()["status"] == "returned"
+    edited = client.patch(
+        f"/api/v1/sms/texts/{text['id']}",
+        json={"body": "农发行新口号,服务小微。——农发行", "version": 1},
+        headers=headers["bank1"],
+    )
+    assert edited.status_code == 200 and edited.get_json()["version"] == 2
+    stale = client.patch(
+        f"/api/v1/sms/texts/{text['id']}",
+        json={"body": "x", "version": 1},
+        headers=headers["bank1"],
+    )
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
+    client.post(f"/api/v1/sms/texts/{text['id']}/submit", headers=headers["bank1"])
+    approved = client.post(
+        f"/api/v1/sms/texts/{text['id']}/approve", json={}, headers=headers["coordinator"]
+    )
+    assert approved.get_json()["status"] == "approved" and not approved.get_json()["locked"]
+    # Another bank neither sees nor touches it; banks may not approve.
+    other = client.get(path, headers=headers["bank2"]).get_json()
+    assert text["id"] not in {t["id"] for t in other}
+    assert (
+        client.post(f"/api/v1/sms/texts/{text['id']}/submit", headers=headers["bank2"]).status_code
+        == 404
+    )
+    mandated = client.post(path, json={"body": "x", "kind": "mandated"}, headers=headers["bank1"])
+    assert mandated.status_code == 403
+
+
+def test_campaigns_are_scoped(demo):
+    client, headers, campaign = demo
+    assert client.get("/api/v1/sms/campaigns", headers=headers["station1"]).get_json() == []
+    assert (
+        client.get(
+            f"/api/v1/sms/campaigns/{campaign['id']}", headers=headers["station1"]
+        ).status_code
+        == 404
+    )
+    assert len(client.get("/api/v1/sms/campaigns", headers=headers["bank1"]).get_json()) == 1
