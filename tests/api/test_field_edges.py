@@ -57,11 +57,8 @@ def test_an_earlier_handover_never_leaves_two_holders(client, auth_as, field):
     assert old[0]["ends_on"] == field.today.isoformat()
 
 
-def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clean_app):
-    from gridserve.extensions import db
-    from gridserve.models import GridPlan
-    from gridserve.services import grid
-
+def _approved_layout(client, auth_as, field) -> dict:
+    """A new 6-cell layout of the street, proposed and approved (not yet in force)."""
     headers = auth_as("centre")
     plan = client.post(
         f"/api/v1/areas/{field.world.street}/grid-plans",
@@ -70,6 +67,15 @@ def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clea
     ).get_json()
     client.post(f"/api/v1/grid-plans/{plan['id']}/propose", json={}, headers=headers)
     client.post(f"/api/v1/grid-plans/{plan['id']}/approve", json={}, headers=auth_as("district"))
+    return plan
+
+
+def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clean_app):
+    from gridserve.extensions import db
+    from gridserve.models import GridPlan
+    from gridserve.services import grid
+
+    plan = _approved_layout(client, auth_as, field)
     tomorrow = field.today + dt.timedelta(days=1)
     client.post(
         f"/api/v1/grid-plans/{plan['id']}/activate",
@@ -87,14 +93,7 @@ def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clea
 def test_a_new_layout_changes_the_bundle_etag(client, auth_as, field, terminal):
     first = client.get("/api/v1/sync/bundle", headers=terminal)
     tag = first.headers["ETag"]
-    headers = auth_as("centre")
-    plan = client.post(
-        f"/api/v1/areas/{field.world.street}/grid-plans",
-        json={"method": "balanced", "cells": 6},
-        headers=headers,
-    ).get_json()
-    client.post(f"/api/v1/grid-plans/{plan['id']}/propose", json={}, headers=headers)
-    client.post(f"/api/v1/grid-plans/{plan['id']}/approve", json={}, headers=auth_as("district"))
+    plan = _approved_layout(client, auth_as, field)
     client.post(f"/api/v1/grid-plans/{plan['id']}/activate", json={}, headers=auth_as("district"))
     again = client.get("/api/v1/sync/bundle", headers=terminal | {"If-None-Match": tag})
     assert again.status_code == 200 and again.get_json()["reset"] is True
