@@ -24,24 +24,22 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable service."""
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _parsed(env: dict[str, str], name: str, default, kind: type, what: str):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    return _parsed(env, name, default, int, "a whole number")
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    return _parsed(env, name, default, float, "a number")
 
 
 def _weights(env: dict[str, str]) -> dict[str, float]:
