@@ -21,6 +21,7 @@ def register_blueprints(api: Api) -> None:
         places,
         sms,
         sync,
+        tasks,
         users,
         workers,
     )
@@ -35,6 +36,7 @@ def register_blueprints(api: Api) -> None:
         households,
         workers,
         sync,
+        tasks,
         sms,
         institutions,
         audit,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from api.common import BEARER, Blueprint, ListArgs
-from gridserve.auth import current_principal
+from gridserve.auth import accepts, current_principal, public
+from gridserve.errors import ValidationFailed
+from gridserve.models.sms import GATEWAYS, POLICIES
+from gridserve.privacy import mask_phone
 from gridserve.services import sms as sms_service
+from gridserve.services import sms_dispatch, sms_recipients
 
 blp = Blueprint("sms", __name__, description="Text-message campaigns (错时发送)")
 
@@ -51,6 +56,9 @@ class ScheduleSchema(Schema):
     window = fields.List(fields.String())
     slots = fields.List(fields.Nested(SlotSchema))
     events = fields.List(fields.Dict())
+    mandated_text_approved = fields.Boolean(
+        metadata={"description": "Nothing is sent until the mandated text is approved and locked"}
+    )
 
 
 class TextSchema(Schema):
@@ -71,11 +79,159 @@ class TextSchema(Schema):
 class TextCreateSchema(Schema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     kind = fields.String(load_default="custom", validate=validate.OneOf(["mandated", "custom"]))
+    sender = fields.String(
+        metadata={"description": "Institution code: a coordinator writing a sender's custom text"}
+    )
+
+
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM, 24-hour local time.")
+
+
+class CampaignCreateSchema(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9][A-Z0-9-]{1,39}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    area_id = fields.Integer(required=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(required=True)
+    senders = fields.List(
+        fields.String(),
+        required=True,
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "Institution codes in sending order"},
+    )
+    slot_days = fields.Integer(load_default=1, validate=validate.Range(min=1, max=31))
+    window_start = fields.String(load_default="08:00", validate=HHMM)
+    window_end = fields.String(load_default="21:00", validate=HHMM)
+    working_days_only = fields.Boolean(load_default=False)
+    rounds = fields.Integer(
+        load_default=1,
+        allow_none=True,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "null: repeat until end_date"},
+    )
+    rotate_each_round = fields.Boolean(load_default=False)
+    policy = fields.String(load_default="shift", validate=validate.OneOf(POLICIES))
+    unsubscribe_suffix = fields.String(
+        allow_none=True, validate=validate.Length(max=20), metadata={"example": "回T退订"}
+    )
+    leading_group = fields.String(
+        load_default="",
+        validate=validate.Length(max=100),
+        metadata={"description": "Signature of the mandated text, sent as 【leading_group】"},
+    )
+    mandated_text = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "Stored as submitted; approve it to lock it and allow sending"},
+    )
+
+
+class ChannelSchema(Schema):
+    institution = fields.String(dump_only=True)
+    gateway = fields.String(required=True, validate=validate.OneOf(GATEWAYS))
+    credentials_ref = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "Name of the account in GRIDSERVE_SMS_ACCOUNTS (secrets)"},
+    )
+    settings = fields.Dict(
+        load_default=dict,
+        metadata={"description": "file: {path}; http: {url, field_map, ...}; smpp: {host, ...}"},
+    )
+    signature = fields.String(required=True, validate=validate.Length(min=2, max=12))
+    rate_per_second = fields.Float(
+        load_default=50.0,
+        validate=validate.Range(min=0, max=10000),
+        metadata={"description": "0: no limit"},
+    )
+    is_up = fields.Boolean(load_default=True)
+
+
+class RecipientSchema(Schema):
+    id = fields.Integer()
+    phone = fields.Function(lambda r: mask_phone(r.phone))
+    name = fields.String(allow_none=True)
+    source = fields.String()
+    created_at = fields.DateTime()
+
+
+class RecipientImportSchema(Schema):
+    received = fields.Integer()
+    added = fields.Integer()
+    already_listed = fields.Integer()
+    duplicates_in_file = fields.Integer()
+    rejected_count = fields.Integer()
+    rejected = fields.List(fields.Dict())
+
+
+class AudienceReportSchema(Schema):
+    kind = fields.String()
+    found = fields.Integer()
+    added = fields.Integer()
+    already_listed = fields.Integer()
+    invalid_numbers = fields.Integer()
+
+
+class RequeueSchema(Schema):
+    requeued = fields.Dict(keys=fields.String(), values=fields.Integer())
+    slot_end = fields.DateTime()
+
+
+class CallbackResultSchema(Schema):
+    received = fields.Integer()
+    results = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class AudienceSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(["households", "enterprises"]))
+    area_ids = fields.List(fields.Integer(), load_default=list)
+    cell_ids = fields.List(fields.Integer(), load_default=list)
+
+
+class OptOutSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    phone = fields.String(required=True, validate=validate.Length(min=3, max=32))
+    institution = fields.String(
+        allow_none=True, metadata={"description": "Institution code; absent: every sender"}
+    )
+    note = fields.String(allow_none=True, validate=validate.Length(max=200))
+    source = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class OptOutListSchema(Schema):
+    id = fields.Integer()
+    phone = fields.Function(lambda o: mask_phone(o.phone))
+    institution_id = fields.Integer(allow_none=True)
+    source = fields.String()
+    note = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class OptOutArgs(Schema):
+    phone = fields.String()
+
+
+class PhoneArgs(Schema):
+    phone = fields.String(required=True)
 
 
 class TextEditSchema(Schema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     version = fields.Integer(required=True)
+
+
+class ProgressSchema(Schema):
+    campaign = fields.Dict()
+    at = fields.DateTime()
+    mandated_text_approved = fields.Boolean()
+    totals = fields.Dict()
+    senders = fields.List(fields.Dict())
+
+
+class RecipientMessagesSchema(Schema):
+    phone = fields.String()
+    messages = fields.List(fields.Dict())
+    opt_outs = fields.List(fields.Dict())
 
 
 class ReviewSchema(Schema):
@@ -91,6 +247,17 @@ class Campaigns(MethodView):
     def get(self, args):
         """Campaigns you may see (an institution: those it sends in)."""
         return sms_service.list_campaigns(current_principal(), args.get("sort"))
+
+    @blp.arguments(CampaignCreateSchema)
+    @blp.response(201, CampaignSchema)
+    @blp.doc(security=BEARER)
+    def post(self, body):
+        """Coordinator: a new campaign with its senders in order (see the README's walk-through).
+
+        The mandated text, if given, is stored `submitted`: approve it to lock it. Nothing is
+        sent before that, nor by a sender without an approved custom text and a channel.
+        """
+        return sms_service.create_campaign(current_principal(), body)
 
 
 @blp.route("/sms/campaigns/<int:campaign_id>")
@@ -124,7 +291,9 @@ class Texts(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body, campaign_id):
         """Write a text: `mandated` (coordinator) or `custom` (the sender's contact)."""
-        return sms_service.create_text(current_principal(), campaign_id, body["body"], body["kind"])
+        return sms_service.create_text(
+            current_principal(), campaign_id, body["body"], body["kind"], body.get("sender")
+        )
 
 
 @blp.route("/sms/texts/<int:text_id>")
@@ -164,3 +333,146 @@ class Return(MethodView):
     def post(self, body, text_id):
         """Coordinator: return a text with a note."""
         return sms_service.review(current_principal(), text_id, False, body.get("note"))
+
+
+@blp.route("/sms/campaigns/<int:campaign_id>/progress")
+class Progress(MethodView):
+    @blp.response(200, ProgressSchema)
+    @blp.doc(security=BEARER)
+    def get(self, campaign_id):
+        """Per sender: queued / accepted / delivered / failed / expired / opted-out, and the
+        current and next slot."""
+        return sms_dispatch.progress(current_principal(), campaign_id)
+
+
+@blp.route("/sms/campaigns/<int:campaign_id>/messages")
+class Messages(MethodView):
+    @blp.arguments(PhoneArgs, location="query")
+    @blp.response(200, RecipientMessagesSchema)
+    @blp.doc(security=BEARER)
+    def get(self, args, campaign_id):
+        """What one number got in this campaign, in order, with times (and its opt-outs)."""
+        return sms_dispatch.messages_for(current_principal(), campaign_id, args["phone"])
+
+
+@blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/recipients")
+class Recipients(MethodView):
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, RecipientSchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, _args, campaign_id, code):
+        """A sender's list (numbers masked)."""
+        return sms_recipients.list_recipients(current_principal(), campaign_id, code).order_by(
+            sms_recipients.SmsRecipient.id
+        )
+
+    @accepts("text/csv")
+    @blp.response(200, RecipientImportSchema)
+    @blp.doc(
+        security=BEARER,
+        requestBody={
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "A `phone` (or mobile, 手机号) column, optionally `name`.",
+        },
+    )
+    def post(self, campaign_id, code):
+        """Import the sender's customers from CSV: numbers checked and normalised to E.164,
+        duplicates dropped, invalid rows reported; numbers already listed stay once."""
+        if request.mimetype != "text/csv":
+            raise ValidationFailed("Send the list as text/csv.", code="unsupported_media_type")
+        return sms_recipients.import_csv(
+            current_principal(), campaign_id, code, request.get_data(as_text=True)
+        )
+
+
+@blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/audiences")
+class Audiences(MethodView):
+    @blp.arguments(AudienceSchema)
+    @blp.response(200, AudienceReportSchema)
+    @blp.doc(security=BEARER)
+    def post(self, body, campaign_id, code):
+        """Coordinator: add the households (registered phone) or enterprises (`phone`
+        attribute) of communities or cells inside the campaign's area to a sender's list."""
+        return sms_recipients.add_audience(
+            current_principal(),
+            campaign_id,
+            code,
+            body["area_ids"],
+            body["kind"],
+            body["cell_ids"],
+        )
+
+
+@blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/requeue-expired")
+class RequeueExpired(MethodView):
+    @blp.response(200, RequeueSchema)
+    @blp.doc(security=BEARER)
+    def post(self, campaign_id, code):
+        """Coordinator's decision: send this sender's expired messages again in its slot open
+        now (409 `no_open_slot` otherwise). Expired messages are never re-sent without it."""
+        return sms_dispatch.requeue_expired(current_principal(), campaign_id, code)
+
+
+@blp.route("/sms/channels")
+class Channels(MethodView):
+    @blp.response(200, ChannelSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self):
+        """Channels (an institution: its own)."""
+        return sms_service.list_channels(current_principal())
+
+
+@blp.route("/sms/channels/<string:code>")
+class ChannelItem(MethodView):
+    @blp.arguments(ChannelSchema)
+    @blp.response(200, ChannelSchema)
+    @blp.doc(security=BEARER)
+    def put(self, body, code):
+        """Coordinator: set an institution's channel. Secrets are not stored here:
+        `credentials_ref` names an account configured in GRIDSERVE_SMS_ACCOUNTS."""
+        return sms_service.put_channel(current_principal(), code, body)
+
+
+@blp.route("/sms/opt-outs")
+class OptOuts(MethodView):
+    @blp.arguments(OptOutArgs, location="query")
+    @blp.response(200, OptOutListSchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, args):
+        """The opt-out register (numbers masked; `phone=` finds one number)."""
+        return sms_recipients.list_opt_outs(current_principal(), args.get("phone"))
+
+    @blp.arguments(OptOutSchema)
+    @blp.response(201, OptOutSchema)
+    @blp.doc(security=BEARER)
+    def post(self, body):
+        """Record an opt-out: from every sender, or from one `institution`. Checked when each
+        message's turn comes, not only when lists are built. Repeating it changes nothing."""
+        return sms_recipients.register_opt_out(
+            current_principal(), body["phone"], body.get("institution"), body.get("note")
+        )
+
+
+@blp.route("/sms/gateways/<string:name>/receipts")
+class GatewayReceipts(MethodView):
+    @public
+    @blp.response(200, CallbackResultSchema)
+    @blp.doc(
+        description=(
+            "Called by a gateway: delivery receipts `{id, status, error?, at?}` and replies "
+            "`{from, text}` (T/TD/退订/STOP opt out), one object or a list. Authenticated by "
+            "`X-Gridserve-Timestamp` (Unix seconds, within 5 minutes) and "
+            "`X-Gridserve-Signature: sha256=<hex HMAC-SHA256 of timestamp + '.' + body>` "
+            "with the account's `receipt_secret`. Repeats are harmless."
+        )
+    )
+    def post(self, name):
+        """Delivery receipts and replies from a gateway account (HMAC-signed)."""
+        body = request.get_data()
+        payload = request.get_json(silent=True)
+        sms_recipients.verify_callback(name, request.headers, body)
+        if payload is None:
+            raise ValidationFailed("Send a JSON object or list.", code="invalid_receipt")
+        return sms_recipients.gateway_callback(name, payload)

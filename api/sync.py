@@ -45,6 +45,7 @@ class BundleSchema(Schema):
     cells = fields.Dict(allow_none=True, metadata={"description": "GeoJSON, on reset"})
     places = fields.List(fields.Dict())
     households = fields.List(fields.Dict())
+    tasks = fields.List(fields.Dict(), metadata={"description": "Assigned to you, not closed"})
     tombstones = fields.List(fields.Dict())
 
 

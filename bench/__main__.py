@@ -6,7 +6,7 @@ data; none of them is part of the test suite's pass/fail.
 
 from __future__ import annotations
 
-from bench import field_sync, partition_demo, point_in_cell
+from bench import field_sync, partition_demo, point_in_cell, sms_dispatch
 
 
 def main() -> None:
@@ -18,6 +18,9 @@ def main() -> None:
     print()
     print("== terminal sync (anchor: raw psycopg INSERT ... ON CONFLICT DO NOTHING)")
     field_sync.run()
+    print()
+    print("== SMS dispatch (anchor: a bare loop calling the same gateway adapter)")
+    sms_dispatch.run()
 
 
 if __name__ == "__main__":

@@ -87,6 +87,13 @@ class Settings:
     clock_skew_seconds: int = 300
     sync_page_size: int = 2000
     quiet_hours: str = "21:00-08:00"
+    sms_accounts: dict[str, dict[str, str]] = field(default_factory=dict)
+    sms_platform_rate: float = 500.0
+    sms_batch_size: int = 500
+    sms_claim_lease_seconds: int = 60
+    sms_max_attempts: int = 5
+    sms_retry_base_seconds: int = 30
+    sms_outbox_path: Path | None = None
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -127,6 +134,13 @@ class Settings:
             "GRIDSERVE_CLOCK_SKEW_SECONDS": self.clock_skew_seconds,
             "GRIDSERVE_SYNC_PAGE_SIZE": self.sync_page_size,
             "GRIDSERVE_QUIET_HOURS": self.quiet_hours,
+            "GRIDSERVE_SMS_ACCOUNTS": self.sms_accounts,
+            "GRIDSERVE_SMS_PLATFORM_RATE": self.sms_platform_rate,
+            "GRIDSERVE_SMS_BATCH_SIZE": self.sms_batch_size,
+            "GRIDSERVE_SMS_CLAIM_LEASE": self.sms_claim_lease_seconds,
+            "GRIDSERVE_SMS_MAX_ATTEMPTS": self.sms_max_attempts,
+            "GRIDSERVE_SMS_RETRY_BASE": self.sms_retry_base_seconds,
+            "GRIDSERVE_SMS_OUTBOX_PATH": str(self.sms_outbox_path or self.instance_path),
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -186,6 +200,28 @@ def _quiet(env: dict[str, str]) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", raw):
         raise ConfigError("GRIDSERVE_QUIET_HOURS must look like 21:00-08:00")
     return raw
+
+
+def _sms_accounts(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Gateway accounts' secrets by name (a channel's ``credentials_ref``), never in the database.
+
+    ``GRIDSERVE_SMS_ACCOUNTS`` is a JSON object, or ``@/path/to/file.json`` holding one, e.g.
+    ``{"cmcc": {"password": "...", "receipt_secret": "..."}}``.
+    """
+    raw = env.get("GRIDSERVE_SMS_ACCOUNTS", "").strip()
+    if not raw:
+        return {}
+    try:
+        if raw.startswith("@"):
+            raw = Path(raw[1:]).read_text()
+        data = json.loads(raw)
+        accounts = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in data.items()}
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            'GRIDSERVE_SMS_ACCOUNTS must be a JSON object like {"cmcc": {"password": "..."}} '
+            "or @ followed by the path of a file holding one"
+        ) from exc
+    return accounts
 
 
 def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str, ...]:
@@ -262,6 +298,15 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         clock_skew_seconds=_int(env, "GRIDSERVE_CLOCK_SKEW_SECONDS", 300),
         sync_page_size=_int(env, "GRIDSERVE_SYNC_PAGE_SIZE", 2000),
         quiet_hours=_quiet(env),
+        sms_accounts=_sms_accounts(env),
+        sms_platform_rate=_float(env, "GRIDSERVE_SMS_PLATFORM_RATE", 500.0),
+        sms_batch_size=_int(env, "GRIDSERVE_SMS_BATCH_SIZE", 500),
+        sms_claim_lease_seconds=_int(env, "GRIDSERVE_SMS_CLAIM_LEASE", 60),
+        sms_max_attempts=_int(env, "GRIDSERVE_SMS_MAX_ATTEMPTS", 5),
+        sms_retry_base_seconds=_int(env, "GRIDSERVE_SMS_RETRY_BASE", 30),
+        sms_outbox_path=Path(env["GRIDSERVE_SMS_OUTBOX_PATH"])
+        if env.get("GRIDSERVE_SMS_OUTBOX_PATH")
+        else None,
     )
     if overrides:
         from dataclasses import replace

@@ -43,6 +43,30 @@ def _activate_due_layouts() -> dict[str, list[int]]:
     return {"activated": activate_due(local_today())}
 
 
+def _sms_dispatch() -> dict[str, int]:
+    from gridserve.services.sms_dispatch import dispatch_pass
+
+    return dispatch_pass()
+
+
+def _sms_retry_sweep() -> dict[str, int]:
+    from gridserve.services.sms_dispatch import recover_stale_claims
+
+    return recover_stale_claims()
+
+
+def _sms_slot_close() -> dict[str, int]:
+    from gridserve.services.sms_dispatch import close_ended_slots
+
+    return {"expired": close_ended_slots()}
+
+
+def _sms_daily_summary() -> dict[str, object]:
+    from gridserve.services.sms_dispatch import daily_summary
+
+    return daily_summary()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -59,6 +83,37 @@ JOBS: dict[str, Job] = {
             description="Put approved grid layouts in force on their effective date",
             trigger="cron",
             trigger_args={"hour": 0, "minute": 5},
+        ),
+        Job(
+            name="sms-dispatch",
+            func=_sms_dispatch,
+            description="Open SMS slots as they start, send due messages in order within the "
+            "rates, release custom texts after the mandated phase (runs up to 50 s)",
+            trigger="interval",
+            trigger_args={"seconds": 1},
+        ),
+        Job(
+            name="sms-retry-sweep",
+            func=_sms_retry_sweep,
+            description="Settle messages a stopped dispatcher left submitting: re-submit under "
+            "the same key where the gateway deduplicates, else fail as outcome_unknown",
+            trigger="interval",
+            trigger_args={"seconds": 30},
+        ),
+        Job(
+            name="sms-slot-close",
+            func=_sms_slot_close,
+            description="Expire what ended slots could not send (reported, re-queued only on "
+            "request) and close the slots",
+            trigger="interval",
+            trigger_args={"seconds": 60},
+        ),
+        Job(
+            name="sms-daily-summary",
+            func=_sms_daily_summary,
+            description="Write each campaign's last 24 hours of sending to the audit log",
+            trigger="cron",
+            trigger_args={"hour": 21, "minute": 10},
         ),
     )
 }

@@ -16,10 +16,19 @@ from pathlib import Path
 from flask import current_app
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, shape
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from gridserve.db import utcnow
 from gridserve.extensions import db
-from gridserve.models import Place, SmsCampaign, SmsChannel, SmsSender, SmsText, Worker
+from gridserve.models import (
+    Place,
+    SmsCampaign,
+    SmsChannel,
+    SmsRecipient,
+    SmsSender,
+    SmsText,
+    Worker,
+)
 from gridserve.scope import OPERATOR
 from gridserve.services import areas as area_service
 from gridserve.services import auth as auth_service
@@ -330,6 +339,17 @@ SLOGANS = {
 }
 
 
+DEMO_RECIPIENTS = 300
+SHARED_RECIPIENTS = 50  # customers of every bank: they get one text from each, a day apart
+
+
+def demo_recipients(position: int) -> list[str]:
+    """Invented mobile numbers (the 139 00 range) for the sender at ``position``."""
+    shared = [f"+8613900{n:06d}" for n in range(SHARED_RECIPIENTS)]
+    own = [f"+86139{position:02d}{n:06d}" for n in range(DEMO_RECIPIENTS - SHARED_RECIPIENTS)]
+    return shared + own
+
+
 def load_campaign(report: SeedReport) -> None:
     """The SME-finance month's SMS rotation: 11 senders, one a day, 9-19 April next year."""
     if db.session.execute(select(SmsCampaign.id).limit(1)).first() is not None:
@@ -344,7 +364,7 @@ def load_campaign(report: SeedReport) -> None:
         end_date=dt.date(year, 4, 30),
         rounds=1,
         policy="shift",
-        leading_group="达州银行业小微企业金融服务宣传月活动领导小组",
+        leading_group="小微金融宣传月领导小组",  # the mandated text's 【signature】
     )
     db.session.add(campaign)
     for position, code in enumerate(BANK_ORDER, start=1):
@@ -376,6 +396,15 @@ def load_campaign(report: SeedReport) -> None:
             )
         )
     db.session.flush()
+    for sender in campaign.senders:
+        db.session.execute(
+            insert(SmsRecipient.__table__),
+            [
+                {"sender_id": sender.id, "phone": phone, "source": "csv", "created_at": utcnow()}
+                for phone in demo_recipients(sender.position)
+            ],
+        )
+        report.count("sms recipients", DEMO_RECIPIENTS)
     report.count("sms campaigns")
 
 

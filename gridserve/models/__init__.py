@@ -19,7 +19,26 @@ from gridserve.models.field import (
 from gridserve.models.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
 from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
 from gridserve.models.place import PLACE_TYPES, Place
-from gridserve.models.sms import SmsCampaign, SmsChannel, SmsSender, SmsText
+from gridserve.models.sms import (
+    SmsCampaign,
+    SmsChannel,
+    SmsMessage,
+    SmsOptOut,
+    SmsRecipient,
+    SmsSender,
+    SmsSlotRun,
+    SmsText,
+)
+from gridserve.models.task import (
+    TASK_FINAL_STATUSES,
+    TASK_KINDS,
+    TASK_OPEN_STATUSES,
+    TASK_PRIORITIES,
+    TASK_SOURCES,
+    TASK_STATUSES,
+    Task,
+    TaskEvent,
+)
 from gridserve.models.user import ROLES, ApiToken, LoginThrottle, User
 
 __all__ = [
@@ -29,6 +48,12 @@ __all__ = [
     "PLAN_METHODS",
     "PLAN_STATUSES",
     "ROLES",
+    "TASK_FINAL_STATUSES",
+    "TASK_KINDS",
+    "TASK_OPEN_STATUSES",
+    "TASK_PRIORITIES",
+    "TASK_SOURCES",
+    "TASK_STATUSES",
     "VISIT_KINDS",
     "WORKER_STATUSES",
     "ApiToken",
@@ -48,10 +73,16 @@ __all__ = [
     "Place",
     "SmsCampaign",
     "SmsChannel",
+    "SmsMessage",
+    "SmsOptOut",
+    "SmsRecipient",
     "SmsSender",
+    "SmsSlotRun",
     "SmsText",
     "SyncCounter",
     "SyncTombstone",
+    "Task",
+    "TaskEvent",
     "User",
     "Visit",
     "Worker",

@@ -5,6 +5,11 @@ the position in the change stream (``change_seq``, kind, id) and a signature
 of the worker's cells: when the cells change (new assignment, re-division),
 the signature no longer matches and the terminal gets a ``reset`` — a full
 bundle — instead of deltas. Deleted rows arrive as tombstones.
+
+Tasks and cases travel with the worker, not with the cells: the bundle holds
+those assigned to the worker while open or in progress, and when one is
+closed, cancelled or handed to someone else, the step that took it away
+(a :class:`TaskEvent`) is its tombstone in the worker's next incremental bundle.
 """
 
 from __future__ import annotations
@@ -21,15 +26,17 @@ from sqlalchemy import and_, false, or_, select
 from gridserve import audit
 from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import GridCell, Household, Place, SyncTombstone
+from gridserve.models import GridCell, Household, Place, SyncTombstone, Task, TaskEvent
 from gridserve.scope import Principal
 from gridserve.services import households as household_service
+from gridserve.services import tasks as task_service
 from gridserve.services.places import current_cells
 from gridserve.services.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
 from gridserve.sync import current_seq
 
-KINDS = ("place", "household", "tombstone")  # order within one change number
+# Order within one change number; new kinds go at the end so old cursors stay valid.
+KINDS = ("place", "household", "tombstone", "task", "task_tombstone")
 
 
 def _encode(position: tuple[int, int, int], signature: str) -> str:
@@ -87,6 +94,8 @@ def build(
         ).scalars()
         return [((r.change_seq, kind, r.id), kind, r) for r in rows]
 
+    task_kind, dropped_kind = KINDS.index("task"), KINDS.index("task_tombstone")
+
     in_cells = Place.cell_id.in_(cell_ids) if cell_ids else Place.id < 0
     stream = page(Place, 0, in_cells)
     stream += page(Household, 1, Household.place_id.in_(select(Place.id).where(in_cells)))
@@ -97,18 +106,30 @@ def build(
             or_(SyncTombstone.cell_code.in_(codes), SyncTombstone.cell_code.is_(None))
             & (SyncTombstone.area_id == worker.area_id),
         )
+    stream += page(Task, task_kind, task_service.carried_by(worker.id))
+    if not reset:
+        stream += page(TaskEvent, dropped_kind, task_service.dropped_by(worker.id))
     stream.sort(key=lambda item: item[0])
     more = len(stream) > page_size
     stream = stream[:page_size]
 
-    places, households, tombstones = [], [], []
+    places, households, tasks, tombstones = [], [], [], []
+    dropped: list[int] = []
     for _pos, kind, row in stream:
         if kind == 0:
             places.append(_place(row))
         elif kind == 1:
             households.append(household_service.serialize(row, unmasked=True))
+        elif kind == task_kind:
+            tasks.append(task_service.serialize(row))
+        elif kind == dropped_kind:
+            dropped.append(row.task_id)
         else:
             tombstones.append({"entity": row.entity, "id": row.entity_id})
+    # A task row is its current state, newer than any tombstone of it: a task handed
+    # away and back within one page arrives as the task alone (and each tombstone once).
+    carried = {t["id"] for t in tasks}
+    tombstones += [{"entity": "task", "id": i} for i in dict.fromkeys(dropped) if i not in carried]
     if households:
         audit.record(
             "household_read", "workers", worker.id,
@@ -116,7 +137,7 @@ def build(
         )  # fmt: skip
     last = stream[-1][0] if stream else position
     if not stream and position == (-1, 0, 0):
-        last = (current_seq(), 2, 0)
+        last = (current_seq(), len(KINDS) - 1, 0)
     body: dict[str, Any] = {
         "reset": reset,
         "more": more,
@@ -125,6 +146,7 @@ def build(
         "cells": _cells(cells) if reset else None,
         "places": places,
         "households": households,
+        "tasks": tasks,
         "tombstones": tombstones,
     }
     return body

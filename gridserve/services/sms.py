@@ -96,9 +96,23 @@ def unavailable_senders(campaign: SmsCampaign) -> dict[str, str]:
     return out
 
 
-def schedule(principal: Principal, campaign_id: int) -> dict[str, Any]:
-    """The computed slots: sender, start, end, round, status; and what the policy did."""
-    campaign = get_campaign(principal, campaign_id)
+def mandated_text(campaign_id: int) -> SmsText | None:
+    """The campaign's approved (hence locked) mandated text, if there is one."""
+    return db.session.execute(
+        select(SmsText)
+        .where(
+            SmsText.campaign_id == campaign_id,
+            SmsText.sender_id.is_(None),
+            SmsText.status == "approved",
+            SmsText.locked.is_(True),
+        )
+        .order_by(SmsText.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def compute_schedule(campaign: SmsCampaign) -> rotation.Schedule:
+    """The rotation as it stands now (availability judged on current content and channels)."""
     insts = _institutions(campaign)
     plan = rotation.RotationPlan(
         senders=tuple(insts[s.institution_id].code for s in campaign.senders),
@@ -112,10 +126,15 @@ def schedule(principal: Principal, campaign_id: int) -> dict[str, Any]:
         policy=campaign.policy,  # type: ignore[arg-type]
         timezone=current_app.config["GRIDSERVE_TIMEZONE"],
     )
+    return rotation.compute(plan, quiet=quiet_hours(), unavailable=unavailable_senders(campaign))
+
+
+def schedule(principal: Principal, campaign_id: int) -> dict[str, Any]:
+    """The computed slots: sender, start, end, round, status; and what the policy did."""
+    campaign = get_campaign(principal, campaign_id)
+    insts = _institutions(campaign)
     try:
-        result = rotation.compute(
-            plan, quiet=quiet_hours(), unavailable=unavailable_senders(campaign)
-        )
+        result = compute_schedule(campaign)
     except rotation.ScheduleError as exc:
         raise ValidationFailed(exc.message, code=exc.code, details=exc.details) from exc
     body = result.as_dict()
@@ -123,6 +142,7 @@ def schedule(principal: Principal, campaign_id: int) -> dict[str, Any]:
     for slot in body["slots"]:
         slot["sender_name"] = names.get(slot["sender"])
     body["campaign"] = {"id": campaign.id, "code": campaign.code, "name": campaign.name}
+    body["mandated_text_approved"] = mandated_text(campaign.id) is not None
     return body
 
 
@@ -172,13 +192,26 @@ def _clean_body(body: str) -> str:
     return body
 
 
-def create_text(principal: Principal, campaign_id: int, body: str, kind: str) -> dict[str, Any]:
+def create_text(
+    principal: Principal,
+    campaign_id: int,
+    body: str,
+    kind: str,
+    sender_code: str | None = None,
+) -> dict[str, Any]:
+    """A new draft: the mandated text (coordinator) or a custom one (the sender's contact, or
+    a coordinator writing for the sender named by ``sender_code``)."""
     campaign = get_campaign(principal, campaign_id)
     if kind == "mandated":
         principal.require(*COORDINATORS)
         sender_id = None
     else:
-        own = _sender(campaign, principal.institution_id)
+        institution_id = principal.institution_id
+        if institution_id is None and sender_code:
+            principal.require(*COORDINATORS)
+            (inst,) = _institutions_by_code([sender_code])
+            institution_id = inst.id
+        own = _sender(campaign, institution_id)
         if own is None:
             raise Forbidden(
                 "Custom texts are written by the sending institution's contact.",
@@ -267,3 +300,163 @@ def review(principal: Principal, text_id: int, approve: bool, note: str | None) 
             _move(row, ("submitted",), "approved", locked=row.sender_id is None, **reviewed)
         )
     return describe_text(_move(row, ("submitted",), "returned", **reviewed))
+
+
+# --- campaigns and channels ----------------------------------------------------------------
+
+CAMPAIGN_FIELDS = (
+    "code",
+    "name",
+    "start_date",
+    "end_date",
+    "slot_days",
+    "window_start",
+    "window_end",
+    "working_days_only",
+    "rounds",
+    "rotate_each_round",
+    "policy",
+    "unsubscribe_suffix",
+    "leading_group",
+)
+
+
+def _institutions_by_code(codes: list[str]) -> list[Institution]:
+    found = {
+        i.code: i
+        for i in db.session.execute(
+            select(Institution).where(Institution.code.in_(codes))
+        ).scalars()
+    }
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise ValidationFailed(
+            "Unknown institutions.",
+            code="unknown_institution",
+            details={"fields": {"senders": [f"No institution {c}." for c in unknown]}},
+        )
+    if len(set(codes)) != len(codes):
+        raise ValidationFailed(
+            "An institution appears twice in the order.",
+            details={"fields": {"senders": ["Each sender once."]}},
+        )
+    return [found[c] for c in codes]
+
+
+def create_campaign(principal: Principal, data: dict[str, Any]) -> SmsCampaign:
+    """A coordinator's new campaign: the senders in order; the mandated text, if given, is
+    stored submitted for approval (nothing is sent before it is approved and locked)."""
+    principal.require(*COORDINATORS)
+    from gridserve.models import Area
+    from gridserve.scope import area_in_scope
+
+    area = db.session.get(Area, data["area_id"])
+    if area is None or not area_in_scope(area, principal):
+        raise ValidationFailed(
+            "No such area.", details={"fields": {"area_id": ["Unknown or out of your scope."]}}
+        )
+    if data["end_date"] < data["start_date"]:
+        raise ValidationFailed(
+            "The campaign ends before it starts.",
+            details={"fields": {"end_date": ["On or after start_date."]}},
+        )
+    for key in ("window_start", "window_end"):
+        if key in data:
+            _hhmm(data[key])
+    campaign = SmsCampaign(area_id=area.id, **{k: data[k] for k in CAMPAIGN_FIELDS if k in data})
+    for position, inst in enumerate(_institutions_by_code(data["senders"]), start=1):
+        campaign.senders.append(SmsSender(institution_id=inst.id, position=position))
+    db.session.add(campaign)
+    db.session.flush()
+    try:
+        compute_schedule(campaign)
+    except rotation.ScheduleError as exc:
+        raise ValidationFailed(exc.message, code=exc.code, details=exc.details) from exc
+    if data.get("mandated_text"):
+        db.session.add(
+            SmsText(
+                campaign_id=campaign.id,
+                body=_clean_body(data["mandated_text"]),
+                status="submitted",
+            )
+        )
+        db.session.flush()
+    return campaign
+
+
+def list_channels(principal: Principal) -> list[dict[str, Any]]:
+    stmt = select(SmsChannel, Institution.code).join(
+        Institution, Institution.id == SmsChannel.institution_id
+    )
+    if principal.institution_id is not None:
+        stmt = stmt.where(SmsChannel.institution_id == principal.institution_id)
+    else:
+        principal.require(*COORDINATORS)
+    return [
+        describe_channel(c, code) for c, code in db.session.execute(stmt.order_by(Institution.code))
+    ]
+
+
+def describe_channel(channel: SmsChannel, code: str) -> dict[str, Any]:
+    return {
+        "institution": code,
+        "gateway": channel.gateway,
+        "credentials_ref": channel.credentials_ref,
+        "settings": channel.settings,
+        "signature": channel.signature,
+        "rate_per_second": channel.rate_per_second,
+        "is_up": channel.is_up,
+    }
+
+
+def _check_gateway(data: dict[str, Any]) -> None:
+    from pathlib import Path, PurePosixPath
+
+    from gridserve.sms import gateways
+
+    settings = data.get("settings") or {}
+    if data["gateway"] == "file":
+        path = PurePosixPath(str(settings.get("path", "")))
+        if not settings.get("path") or path.is_absolute() or ".." in path.parts:
+            raise ValidationFailed(
+                "A file channel writes under the outbox directory: give a relative path.",
+                code="gateway_misconfigured",
+                details={"fields": {"settings": ["path: relative, without '..'"]}},
+            )
+    ref = data.get("credentials_ref")
+    accounts = current_app.config["GRIDSERVE_SMS_ACCOUNTS"]
+    if ref and ref not in accounts:
+        raise ValidationFailed(
+            f"No gateway account {ref} in the configuration (GRIDSERVE_SMS_ACCOUNTS).",
+            code="gateway_misconfigured",
+            details={"fields": {"credentials_ref": ["Not configured."]}},
+        )
+    try:
+        gateway = gateways.build_gateway(
+            data["gateway"],
+            settings,
+            accounts.get(ref or "", {}),
+            Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
+        )
+    except gateways.GatewayError as exc:
+        raise ValidationFailed(exc.message, code="gateway_misconfigured") from exc
+    gateway.close()
+
+
+def put_channel(principal: Principal, institution_code: str, data: dict[str, Any]) -> dict:
+    """Set an institution's channel (coordinator). Secrets stay in configuration: the channel
+    names the account (``credentials_ref``)."""
+    principal.require(*COORDINATORS)
+    (inst,) = _institutions_by_code([institution_code])
+    _check_gateway(data)
+    channel = db.session.execute(
+        select(SmsChannel).where(SmsChannel.institution_id == inst.id)
+    ).scalar_one_or_none()
+    if channel is None:
+        channel = SmsChannel(institution_id=inst.id)
+        db.session.add(channel)
+    for key in ("gateway", "credentials_ref", "settings", "signature", "rate_per_second", "is_up"):
+        if key in data:
+            setattr(channel, key, data[key])
+    db.session.flush()
+    return describe_channel(channel, inst.code)

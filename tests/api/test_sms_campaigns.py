@@ -144,3 +144,28 @@ def test_campaigns_are_scoped(demo):
         == 404
     )
     assert len(client.get("/api/v1/sms/campaigns", headers=headers["bank1"]).get_json()) == 1
+
+
+def test_the_demo_campaign_has_its_recipients_and_shows_its_next_slot(demo):
+    client, headers, campaign = demo
+    resp = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/progress", headers=headers["coordinator"]
+    )
+    assert resp.status_code == 200, resp.get_json()
+    senders = resp.get_json()["senders"]
+    assert [s["sender"] for s in senders] == BANK_ORDER
+    assert all(s["recipients"] == 300 for s in senders)
+    year = dt.date.fromisoformat(campaign["start_date"]).year
+    assert senders[0]["next_slot"]["start"] == f"{year}-04-09T08:00:00+08:00"
+    assert senders[0]["current_slot"] is None
+    # A bank sees its own list (first page of 50), not another bank's.
+    mine = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/senders/ICBC/recipients",
+        headers=headers["bank2"],
+    )
+    assert mine.status_code == 200 and len(mine.get_json()) == 50
+    theirs = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/senders/ADBC/recipients",
+        headers=headers["bank2"],
+    )
+    assert theirs.status_code == 404

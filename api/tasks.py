@@ -1,0 +1,192 @@
+"""Tasks and cases: work given to workers, problems reported from the field."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from marshmallow import Schema, fields, pre_dump, validate
+
+from api.common import BEARER, Blueprint, ListArgs
+from gridserve.auth import current_principal
+from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_STATUSES, Task
+from gridserve.services import tasks as task_service
+from gridserve.timeutil import local_today
+
+blp = Blueprint(
+    "tasks",
+    __name__,
+    description="Tasks given to grid workers (visit, check, follow up) and cases (事件) to "
+    "be handled, reported by the station or from a worker's terminal. A worker sees and "
+    "carries (in the sync bundle) only the tasks assigned to them.",
+)
+
+
+class TaskLocationSchema(Schema):
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+
+
+TITLE = fields.String(validate=validate.Length(min=1, max=task_service.TITLE_MAX))
+DETAILS = fields.String(validate=validate.Length(max=task_service.DETAILS_MAX))
+PRIORITY = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
+DUE_AT = fields.AwareDateTime(
+    allow_none=True, metadata={"description": "When it must be done (with a time zone)"}
+)
+
+
+class TaskCreateSchema(Schema):
+    kind = fields.String(
+        validate=validate.OneOf(TASK_KINDS),
+        metadata={"description": "`task` (default for the station) or `case` (a worker: always)"},
+    )
+    title = fields.String(
+        required=True, validate=validate.Length(min=1, max=task_service.TITLE_MAX)
+    )
+    details = DETAILS
+    place_id = fields.Integer(
+        metadata={"description": "The place it concerns; gives the community and cell"}
+    )
+    location = fields.Nested(
+        TaskLocationSchema,
+        metadata={"description": "Where it is (WGS84); gives community and cell"},
+    )
+    area_id = fields.Integer(metadata={"description": "The community, when no place or location"})
+    assigned_worker_id = fields.Integer(
+        allow_none=True, metadata={"description": "An active worker of the task's community"}
+    )
+    priority = PRIORITY
+    due_at = DUE_AT
+
+
+class TaskUpdateSchema(Schema):
+    version = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "The version your change is based on (409 stale_version if old)"},
+    )
+    title = TITLE
+    details = DETAILS
+    priority = PRIORITY
+    due_at = DUE_AT
+    assigned_worker_id = fields.Integer(
+        allow_none=True, metadata={"description": "Hand over (station and above); null: nobody"}
+    )
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    note = fields.String(
+        validate=validate.Length(max=task_service.NOTE_MAX),
+        metadata={"description": "Progress or result; required when a worker marks it done"},
+    )
+
+
+class TaskEventSchema(Schema):
+    action = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(allow_none=True)
+    from_worker_id = fields.Integer(allow_none=True)
+    to_worker_id = fields.Integer(allow_none=True)
+    note = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    at = fields.String(metadata={"format": "date-time"})
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    title = fields.String()
+    details = fields.String()
+    place_id = fields.Integer(allow_none=True)
+    cell_id = fields.Integer(allow_none=True)
+    cell_code = fields.String(allow_none=True)
+    area_id = fields.Integer(metadata={"description": "The community"})
+    location = fields.Nested(TaskLocationSchema, allow_none=True)
+    assigned_worker_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    priority = fields.String()
+    source = fields.String(metadata={"description": "station or terminal"})
+    due_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    note = fields.String()
+    created_by = fields.Integer(allow_none=True)
+    closed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    version = fields.Integer()
+    change_seq = fields.Integer()
+    created_at = fields.String(metadata={"format": "date-time"})
+    updated_at = fields.String(metadata={"format": "date-time"})
+
+    @pre_dump
+    def _as_dict(self, data, **_kwargs):
+        return task_service.serialize(data) if isinstance(data, Task) else data
+
+
+class TaskDetailSchema(TaskSchema):
+    history = fields.List(fields.Nested(TaskEventSchema))
+
+    @pre_dump
+    def _as_dict(self, data, **_kwargs):
+        if isinstance(data, Task):
+            return task_service.serialize(data) | {"history": task_service.history(data)}
+        return data
+
+
+class TaskListArgs(ListArgs):
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    kind = fields.String(validate=validate.OneOf(TASK_KINDS))
+    worker_id = fields.Integer(metadata={"description": "Assigned to this worker"})
+    area = fields.Integer(metadata={"description": "Within this area (any level)"})
+
+
+@blp.route("/tasks")
+class Tasks(MethodView):
+    @blp.arguments(TaskListArgs, location="query")
+    @blp.response(200, TaskSchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, args):
+        """Tasks and cases in your scope (a worker: those assigned to them).
+
+        Sortable by `id`, `created_at` (default `-created_at`), `updated_at`, `due_at`,
+        `priority` (low < normal < high < urgent), `status`, `title`.
+        """
+        return task_service.list_tasks(
+            current_principal(),
+            status=args.get("status"),
+            kind=args.get("kind"),
+            worker_id=args.get("worker_id"),
+            area_id=args.get("area"),
+            sort=args.get("sort"),
+        )
+
+    @blp.arguments(TaskCreateSchema)
+    @blp.response(201, TaskDetailSchema)
+    @blp.doc(security=BEARER)
+    def post(self, body):
+        """Give a task or open a case (station and above), or report a case from a terminal.
+
+        Where: `place_id` (404 if out of scope; the task takes its community and cell),
+        `location` (422 `outside_coverage` outside your communities) or a community
+        `area_id`. A worker may only report `kind=case`, assigned to themselves (403
+        `forbidden_role`, `cannot_reassign`). 409 `worker_not_active`.
+        """
+        return task_service.create_task(current_principal(), body, local_today())
+
+
+@blp.route("/tasks/<int:task_id>")
+class TaskItem(MethodView):
+    @blp.response(200, TaskDetailSchema)
+    @blp.doc(security=BEARER)
+    def get(self, task_id):
+        """One task with its history (404 if out of scope, or not assigned to you)."""
+        return task_service.get_task(current_principal(), task_id)
+
+    @blp.arguments(TaskUpdateSchema)
+    @blp.response(200, TaskDetailSchema)
+    @blp.doc(security=BEARER)
+    def patch(self, body, task_id):
+        """Change a task; send the `version` you read (409 `stale_version` if it moved on).
+
+        Status: `open` → `in_progress` → `done`; the station may also cancel, close or
+        reopen an unfinished task. `done` and `cancelled` are final (409
+        `invalid_transition`). The assigned worker may only move their task
+        `open` → `in_progress` → `done` (a `note` is required for `done`) and add notes:
+        403 `cannot_reassign`, `forbidden_field`.
+        """
+        return task_service.update_task(current_principal(), task_id, body)
