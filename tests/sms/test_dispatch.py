@@ -479,3 +479,60 @@ def test_the_slot_run_records_when_it_opened(world):
         run = db.session.execute(select(SmsSlotRun)).scalar_one()
         assert run.first_accepted_at >= run.opened_at and run.mandated_done_at is not None
         db.session.remove()
+
+
+def test_audiences_come_from_the_area_tree_inside_the_campaign(world):
+    app, client, headers = world
+    campaign = make_campaign(app, client, headers["coordinator"], phones=[])
+    with app.app_context():
+        from geoalchemy2.shape import from_shape
+        from shapely.geometry import Point
+
+        from gridserve import crypto
+        from gridserve.models import Area, Household, Place
+
+        qs01 = db.session.execute(select(Area).where(Area.code == "QS01")).scalar_one()
+        at = from_shape(Point(104.05, 30.50), srid=4326)
+        firm = Place(type="enterprise", name="小店", attributes={"phone": "13800138000"},
+                     geom=at, area_id=qs01.id)  # fmt: skip
+        home = Place(type="household", name="1-101", attributes={}, geom=at, area_id=qs01.id)
+        db.session.add_all([firm, home])
+        db.session.flush()
+        db.session.add(
+            Household(place_id=home.id, area_id=qs01.id, phone_enc=crypto.encrypt("13900139000"))
+        )
+        db.session.commit()
+        qs01_id = qs01.id
+        db.session.remove()
+    url = f"/api/v1/sms/campaigns/{campaign['id']}/senders/ICBC/audiences"
+    for kind, phone in (("households", "9000"), ("enterprises", "8000")):
+        resp = client.post(
+            url, json={"kind": kind, "area_ids": [qs01_id]}, headers=headers["coordinator"]
+        )
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["added"] == 1
+        mine = client.get(
+            f"/api/v1/sms/campaigns/{campaign['id']}/senders/ICBC/recipients",
+            headers=headers["coordinator"],
+        ).get_json()
+        assert any(r["source"] == kind and r["phone"].endswith(phone) for r in mine)
+    again = client.post(
+        url, json={"kind": "households", "area_ids": [qs01_id]}, headers=headers["coordinator"]
+    ).get_json()
+    assert again["added"] == 0 and again["already_listed"] == 1
+    listed = client.get(
+        f"/api/v1/sms/campaigns/{campaign['id']}/senders/ICBC/recipients",
+        headers=headers["coordinator"],
+    ).get_json()
+    assert sorted(r["source"] for r in listed) == ["enterprises", "households"]
+    unknown = client.post(
+        url, json={"kind": "households", "area_ids": [999999]}, headers=headers["coordinator"]
+    )
+    assert unknown.status_code == 422
+    assert unknown.get_json()["error"]["code"] == "area_outside_campaign"
+    empty = client.post(url, json={"kind": "households"}, headers=headers["coordinator"])
+    assert empty.status_code == 422
+    as_bank = client.post(
+        url, json={"kind": "households", "area_ids": [qs01_id]}, headers=headers["bank2"]
+    )
+    assert as_bank.status_code == 403
