@@ -914,9 +914,7 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
     insts = {
         i.id: i
         for i in db.session.execute(
-            select(Institution).where(
-                Institution.id.in_([s.institution_id for s in shown])
-            )
+            select(Institution).where(Institution.id.in_([s.institution_id for s in shown]))
         ).scalars()
     }
     runs = {
