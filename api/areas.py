@@ -54,6 +54,7 @@ class Areas(MethodView):
             sort=args.get("sort"),
         )
 
+    @blp.roles(*area_service.IMPORTERS)
     @blp.arguments(GeoJSONSchema)
     @blp.arguments(ImportArgs, location="query")
     @blp.response(201, AreaSchema(many=True))

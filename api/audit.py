@@ -38,6 +38,7 @@ class AuditListArgs(ListArgs):
 
 @blp.route("/audit")
 class Audit(MethodView):
+    @blp.roles()
     @blp.arguments(AuditListArgs, location="query")
     @blp.response(200, AuditEntrySchema(many=True))
     @blp.paginate_select()

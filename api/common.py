@@ -7,6 +7,8 @@ from marshmallow import Schema, fields
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from gridserve import auth
+from gridserve.errors import ErrorEnvelopeSchema
 from gridserve.pagination import SelectPage
 
 PAGE_SIZE = 50
@@ -30,6 +32,26 @@ class Blueprint(_Blueprint):
     """A flask-smorest Blueprint whose endpoints need a bearer token unless @public."""
 
     ARGUMENTS_PARSER = _Parser()
+
+    def roles(self, *allowed: str):
+        """Only these roles (and admin) may call the operation; none given: admin only.
+
+        The one way an operation is limited by role: refused with 403 `forbidden_role`
+        before the body or query is read, and documented as such in the OpenAPI document.
+        Pass the role tuples the services define (e.g. ``worker_service.MANAGERS``).
+        """
+        names = sorted({"admin", *allowed})
+        doc = self.alt_response(
+            403,
+            schema=ErrorEnvelopeSchema,
+            description="`forbidden_role`: only " + ", ".join(names) + " may do this.",
+        )
+        mark = auth.roles(*allowed)
+
+        def decorator(view):
+            return mark(doc(view))
+
+        return decorator
 
     def paginate_select(self):
         """``page``/``page_size`` over the SELECT a view returns (totals in X-Pagination)."""

@@ -161,6 +161,7 @@ class AreaPlans(MethodView):
         """The layouts of a street or community, newest first."""
         return grid_service.list_plans(current_principal(), area_id, **args)
 
+    @blp.roles(*grid_service.PLANNERS)
     @blp.arguments(PlanCreateSchema)
     @blp.response(201, PlanSchema)
     @blp.doc(security=BEARER)
@@ -177,6 +178,7 @@ class Plan(MethodView):
         """A layout with its metrics, cells and (once active) change report."""
         return grid_service.get_plan(current_principal(), plan_id)
 
+    @blp.roles(*grid_service.PLANNERS)
     @blp.response(204)
     @blp.doc(security=BEARER)
     def delete(self, plan_id):
@@ -197,6 +199,7 @@ class PlanCells(MethodView):
 
 @blp.route("/grid-plans/<int:plan_id>/edits")
 class PlanEdits(MethodView):
+    @blp.roles(*grid_service.PLANNERS)
     @blp.arguments(EditSchema)
     @blp.response(200, PlanSchema)
     @blp.doc(security=BEARER)
@@ -211,6 +214,7 @@ class PlanEdits(MethodView):
 
 @blp.route("/grid-plans/<int:plan_id>/propose")
 class Propose(MethodView):
+    @blp.roles(*grid_service.PROPOSERS)
     @blp.arguments(NoteSchema)
     @blp.response(200, PlanSchema)
     @blp.doc(security=BEARER)
@@ -221,6 +225,7 @@ class Propose(MethodView):
 
 @blp.route("/grid-plans/<int:plan_id>/return")
 class SendBack(MethodView):
+    @blp.roles(*grid_service.APPROVERS)
     @blp.arguments(NoteSchema)
     @blp.response(200, PlanSchema)
     @blp.doc(security=BEARER)
@@ -231,6 +236,7 @@ class SendBack(MethodView):
 
 @blp.route("/grid-plans/<int:plan_id>/approve")
 class Approve(MethodView):
+    @blp.roles(*grid_service.APPROVERS)
     @blp.arguments(NoteSchema)
     @blp.response(200, PlanSchema)
     @blp.doc(security=BEARER)
@@ -241,6 +247,7 @@ class Approve(MethodView):
 
 @blp.route("/grid-plans/<int:plan_id>/activate")
 class Activate(MethodView):
+    @blp.roles(*grid_service.APPROVERS)
     @blp.arguments(ActivateSchema)
     @blp.response(200, PlanSchema)
     @blp.doc(security=BEARER)

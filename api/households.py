@@ -136,6 +136,7 @@ class ExportArgs(Schema):
 
 @blp.route("/households")
 class Households(MethodView):
+    @blp.roles(*household_service.READERS)
     @blp.arguments(HouseholdListArgs, location="query")
     @blp.response(200, HouseholdSchema(many=True))
     @blp.paginate_select()
@@ -150,6 +151,7 @@ class Households(MethodView):
             sort=args.get("sort"),
         )
 
+    @blp.roles(*household_service.WRITERS)
     @blp.arguments(HouseholdCreateSchema)
     @blp.response(201, HouseholdSchema)
     @blp.doc(security=BEARER)
@@ -165,6 +167,7 @@ class Households(MethodView):
 
 @blp.route("/households/export")
 class HouseholdExport(MethodView):
+    @blp.roles(*household_service.MANAGERS)
     @blp.arguments(ExportArgs, location="query")
     @blp.response(
         200,
@@ -193,12 +196,14 @@ class HouseholdExport(MethodView):
 
 @blp.route("/households/<int:household_id>")
 class HouseholdItem(MethodView):
+    @blp.roles(*household_service.READERS)
     @blp.response(200, HouseholdSchema)
     @blp.doc(security=BEARER)
     def get(self, household_id):
         """One household: in clear (and audited) for its assigned worker and its station."""
         return household_service.get_household(current_principal(), household_id, local_today())
 
+    @blp.roles(*household_service.WRITERS)
     @blp.arguments(HouseholdUpdateSchema)
     @blp.response(200, HouseholdSchema)
     @blp.doc(security=BEARER)
@@ -208,6 +213,7 @@ class HouseholdItem(MethodView):
             current_principal(), household_id, body, local_today()
         )
 
+    @blp.roles(*household_service.MANAGERS)
     @blp.response(204)
     @blp.doc(security=BEARER)
     def delete(self, household_id):

@@ -90,6 +90,7 @@ class Institutions(MethodView):
         """Institutions you may see; `q` finds one by any of its names."""
         return inst_service.list_institutions(current_principal(), **args)
 
+    @blp.roles(*inst_service.MANAGERS)
     @blp.arguments(InstitutionCreateSchema)
     @blp.response(201, InstitutionOutSchema)
     @blp.doc(security=BEARER)
@@ -106,6 +107,7 @@ class InstitutionItem(MethodView):
         """One institution with its aliases and contacts."""
         return inst_service.get_institution(current_principal(), institution_id)
 
+    @blp.roles(*inst_service.MANAGERS)
     @blp.arguments(InstitutionUpdateSchema)
     @blp.response(200, InstitutionOutSchema)
     @blp.doc(security=BEARER)
@@ -116,6 +118,7 @@ class InstitutionItem(MethodView):
 
 @blp.route("/institutions/<int:institution_id>/contacts")
 class InstitutionContacts(MethodView):
+    @blp.roles(*inst_service.CONTACT_EDITORS)
     @blp.arguments(ContactSchema)
     @blp.response(201, ContactSchema)
     @blp.doc(security=BEARER)
@@ -126,6 +129,7 @@ class InstitutionContacts(MethodView):
 
 @blp.route("/institutions/<int:institution_id>/contacts/<int:contact_id>")
 class InstitutionContactItem(MethodView):
+    @blp.roles(*inst_service.CONTACT_EDITORS)
     @blp.response(204)
     @blp.doc(security=BEARER)
     def delete(self, institution_id, contact_id):

@@ -64,6 +64,7 @@ class ImportReportSchema(Schema):
 
 @blp.route("/areas/<int:area_id>/places")
 class AreaPlaces(MethodView):
+    @blp.roles(*place_service.IMPORTERS)
     @accepts("text/csv", "application/json", "application/geo+json")
     @blp.response(200, ImportReportSchema)
     @blp.doc(security=BEARER, requestBody=IMPORT_BODY)

@@ -248,6 +248,7 @@ class Campaigns(MethodView):
         """Campaigns you may see (an institution: those it sends in)."""
         return sms_service.list_campaigns(current_principal(), args.get("sort"))
 
+    @blp.roles(*sms_service.COORDINATORS)
     @blp.arguments(CampaignCreateSchema)
     @blp.response(201, CampaignSchema)
     @blp.doc(security=BEARER)
@@ -286,6 +287,7 @@ class Texts(MethodView):
         """The mandated text and the custom texts you may see, with their length in segments."""
         return sms_service.list_texts(current_principal(), campaign_id)
 
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(TextCreateSchema)
     @blp.response(201, TextSchema)
     @blp.doc(security=BEARER)
@@ -298,6 +300,7 @@ class Texts(MethodView):
 
 @blp.route("/sms/texts/<int:text_id>")
 class TextItem(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(TextEditSchema)
     @blp.response(200, TextSchema)
     @blp.doc(security=BEARER)
@@ -308,6 +311,7 @@ class TextItem(MethodView):
 
 @blp.route("/sms/texts/<int:text_id>/submit")
 class Submit(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.response(200, TextSchema)
     @blp.doc(security=BEARER)
     def post(self, text_id):
@@ -317,6 +321,7 @@ class Submit(MethodView):
 
 @blp.route("/sms/texts/<int:text_id>/approve")
 class Approve(MethodView):
+    @blp.roles(*sms_service.COORDINATORS)
     @blp.arguments(ReviewSchema)
     @blp.response(200, TextSchema)
     @blp.doc(security=BEARER)
@@ -327,6 +332,7 @@ class Approve(MethodView):
 
 @blp.route("/sms/texts/<int:text_id>/return")
 class Return(MethodView):
+    @blp.roles(*sms_service.COORDINATORS)
     @blp.arguments(ReviewSchema)
     @blp.response(200, TextSchema)
     @blp.doc(security=BEARER)
@@ -357,6 +363,7 @@ class Messages(MethodView):
 
 @blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/recipients")
 class Recipients(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, RecipientSchema(many=True))
     @blp.paginate_select()
@@ -367,6 +374,7 @@ class Recipients(MethodView):
             sms_recipients.SmsRecipient.id
         )
 
+    @blp.roles(*sms_service.SENDER_STAFF)
     @accepts("text/csv")
     @blp.response(200, RecipientImportSchema)
     @blp.doc(
@@ -388,6 +396,7 @@ class Recipients(MethodView):
 
 @blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/audiences")
 class Audiences(MethodView):
+    @blp.roles(*sms_service.COORDINATORS)
     @blp.arguments(AudienceSchema)
     @blp.response(200, AudienceReportSchema)
     @blp.doc(security=BEARER)
@@ -406,6 +415,7 @@ class Audiences(MethodView):
 
 @blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/requeue-expired")
 class RequeueExpired(MethodView):
+    @blp.roles(*sms_service.COORDINATORS)
     @blp.response(200, RequeueSchema)
     @blp.doc(security=BEARER)
     def post(self, campaign_id, code):
@@ -416,6 +426,7 @@ class RequeueExpired(MethodView):
 
 @blp.route("/sms/channels")
 class Channels(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.response(200, ChannelSchema(many=True))
     @blp.doc(security=BEARER)
     def get(self):
@@ -425,6 +436,7 @@ class Channels(MethodView):
 
 @blp.route("/sms/channels/<string:code>")
 class ChannelItem(MethodView):
+    @blp.roles(*sms_service.COORDINATORS)
     @blp.arguments(ChannelSchema)
     @blp.response(200, ChannelSchema)
     @blp.doc(security=BEARER)
@@ -436,6 +448,7 @@ class ChannelItem(MethodView):
 
 @blp.route("/sms/opt-outs")
 class OptOuts(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(OptOutArgs, location="query")
     @blp.response(200, OptOutListSchema(many=True))
     @blp.paginate_select()
@@ -444,6 +457,7 @@ class OptOuts(MethodView):
         """The opt-out register (numbers masked; `phone=` finds one number)."""
         return sms_recipients.list_opt_outs(current_principal(), args.get("phone"))
 
+    @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(OptOutSchema)
     @blp.response(201, OptOutSchema)
     @blp.doc(security=BEARER)

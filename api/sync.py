@@ -129,6 +129,7 @@ class Enrol(MethodView):
 
 @blp.route("/sync/bundle")
 class Bundle(MethodView):
+    @blp.roles(*bundle_service.READERS)
     @blp.arguments(BundleArgs, location="query")
     @blp.response(200, BundleSchema)
     @blp.doc(security=BEARER)
@@ -146,6 +147,7 @@ class Bundle(MethodView):
 
 @blp.route("/sync/visits")
 class UploadVisits(MethodView):
+    @blp.roles(*visit_service.UPLOADERS)
     @blp.arguments(UploadSchema)
     @blp.response(200, UploadResultSchema)
     @blp.doc(security=BEARER)
@@ -157,6 +159,7 @@ class UploadVisits(MethodView):
 
 @blp.route("/visits")
 class Visits(MethodView):
+    @blp.roles(*visit_service.READERS)
     @blp.arguments(VisitListArgs, location="query")
     @blp.response(200, VisitSchema(many=True))
     @blp.paginate_select()
@@ -176,6 +179,7 @@ class Visits(MethodView):
 
 @blp.route("/visits/<uuid:visit_uuid>")
 class VisitItem(MethodView):
+    @blp.roles(*visit_service.UPLOADERS)
     @blp.response(200, ItemResultSchema)
     @blp.doc(security=BEARER)
     def patch(self, visit_uuid):
@@ -188,6 +192,7 @@ class VisitItem(MethodView):
 
 @blp.route("/attachments/<uuid:attachment_uuid>")
 class Attachments(MethodView):
+    @blp.roles(*attachment_service.UPLOADERS)
     @accepts("image/jpeg", "image/png")
     @blp.response(201, AttachmentSchema)
     @blp.alt_response(200, schema=AttachmentSchema, description="Already stored, same bytes")
@@ -203,6 +208,7 @@ class Attachments(MethodView):
         )
         return attachment_service.describe(row), 201 if created else 200
 
+    @blp.roles(*attachment_service.READERS)
     @blp.doc(security=BEARER)
     def get(self, attachment_uuid):
         """The photo itself."""

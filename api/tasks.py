@@ -136,6 +136,7 @@ class TaskListArgs(ListArgs):
 
 @blp.route("/tasks")
 class Tasks(MethodView):
+    @blp.roles(*task_service.READERS)
     @blp.arguments(TaskListArgs, location="query")
     @blp.response(200, TaskSchema(many=True))
     @blp.paginate_select()
@@ -155,6 +156,7 @@ class Tasks(MethodView):
             sort=args.get("sort"),
         )
 
+    @blp.roles(*task_service.READERS)
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskDetailSchema)
     @blp.doc(security=BEARER)
@@ -171,12 +173,14 @@ class Tasks(MethodView):
 
 @blp.route("/tasks/<int:task_id>")
 class TaskItem(MethodView):
+    @blp.roles(*task_service.READERS)
     @blp.response(200, TaskDetailSchema)
     @blp.doc(security=BEARER)
     def get(self, task_id):
         """One task with its history (404 if out of scope, or not assigned to you)."""
         return task_service.get_task(current_principal(), task_id)
 
+    @blp.roles(*task_service.READERS)
     @blp.arguments(TaskUpdateSchema)
     @blp.response(200, TaskDetailSchema)
     @blp.doc(security=BEARER)

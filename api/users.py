@@ -73,6 +73,7 @@ class RevokedSchema(Schema):
 
 @blp.route("/users")
 class Users(MethodView):
+    @blp.roles(*user_service.MANAGERS)
     @blp.arguments(UserListArgs, location="query")
     @blp.response(200, UserSchema(many=True))
     @blp.paginate_select()
@@ -81,6 +82,7 @@ class Users(MethodView):
         """Accounts in your scope."""
         return user_service.list_users(current_principal(), **args)
 
+    @blp.roles(*user_service.MANAGERS)
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     @blp.doc(security=BEARER)
@@ -107,31 +109,28 @@ class UserItem(MethodView):
 
 @blp.route("/users/<int:user_id>/tokens")
 class UserTokens(MethodView):
+    @blp.roles()
     @blp.response(200, TokenInfoSchema(many=True))
     @blp.doc(security=BEARER)
     def get(self, user_id):
         """An account's tokens (never the tokens themselves)."""
-        principal = current_principal()
-        principal.require()
-        return auth_service.list_tokens(user_service.get_user(principal, user_id))
+        return auth_service.list_tokens(user_service.get_user(current_principal(), user_id))
 
+    @blp.roles()
     @blp.response(200, RevokedSchema)
     @blp.doc(security=BEARER)
     def delete(self, user_id):
         """Admin: revoke every token of an account (lost phone, staff leaving)."""
-        principal = current_principal()
-        principal.require()
-        user = user_service.get_user(principal, user_id)
+        user = user_service.get_user(current_principal(), user_id)
         return {"revoked": auth_service.revoke_tokens(user)}
 
 
 @blp.route("/users/<int:user_id>/tokens/<int:token_id>")
 class UserTokenItem(MethodView):
+    @blp.roles()
     @blp.response(200, RevokedSchema)
     @blp.doc(security=BEARER)
     def delete(self, user_id, token_id):
         """Admin: revoke one token of an account."""
-        principal = current_principal()
-        principal.require()
-        user = user_service.get_user(principal, user_id)
+        user = user_service.get_user(current_principal(), user_id)
         return {"revoked": auth_service.revoke_tokens(user, token_id)}

@@ -39,6 +39,19 @@ class WorkerOutSchema(WorkerSchema):
     )
 
 
+class WorkerLookupSchema(Schema):
+    id = fields.Integer()
+    full_name = fields.String()
+    area_id = fields.Integer(metadata={"description": "The worker's community"})
+
+
+class WorkerLookupArgs(Schema):
+    q = fields.String(
+        validate=validate.Length(max=100), metadata={"description": "Part of the name"}
+    )
+    area = fields.Integer(metadata={"description": "An area in your scope (and below)"})
+
+
 class WorkerUpdateSchema(WorkerSchema):
     area_id = fields.Integer()
     full_name = fields.String(validate=validate.Length(min=1, max=100))
@@ -119,6 +132,7 @@ class PatrolReportSchema(Schema):
 
 @blp.route("/workers")
 class Workers(MethodView):
+    @blp.roles(*worker_service.READERS)
     @blp.arguments(WorkerListArgs, location="query")
     @blp.response(200, WorkerOutSchema(many=True))
     @blp.paginate_select()
@@ -133,6 +147,7 @@ class Workers(MethodView):
             sort=args.get("sort"),
         )
 
+    @blp.roles(*worker_service.MANAGERS)
     @blp.arguments(WorkerSchema)
     @blp.response(201, WorkerOutSchema)
     @blp.doc(security=BEARER)
@@ -141,14 +156,34 @@ class Workers(MethodView):
         return worker_service.create_worker(current_principal(), body)
 
 
+@blp.route("/workers/lookup")
+class WorkerLookup(MethodView):
+    @blp.roles(*worker_service.LOOKUP)
+    @blp.arguments(WorkerLookupArgs, location="query")
+    @blp.response(200, WorkerLookupSchema(many=True))
+    @blp.paginate_select()
+    @blp.doc(security=BEARER)
+    def get(self, args):
+        """Active workers in your scope by name: id, full name and community only.
+
+        For the coordinator, who assigns visitors in the outreach programmes and may not
+        read personnel records (phone, contract, file) in `GET /workers`.
+        """
+        return worker_service.lookup_workers(
+            current_principal(), q=args.get("q"), area_id=args.get("area")
+        )
+
+
 @blp.route("/workers/<int:worker_id>")
 class WorkerItem(MethodView):
+    @blp.roles(*worker_service.READERS)
     @blp.response(200, WorkerOutSchema)
     @blp.doc(security=BEARER)
     def get(self, worker_id):
         """One worker with the cells they hold today."""
         return worker_service.get_worker(current_principal(), worker_id)
 
+    @blp.roles(*worker_service.MANAGERS)
     @blp.arguments(WorkerUpdateSchema)
     @blp.response(200, WorkerOutSchema)
     @blp.doc(security=BEARER)
@@ -159,12 +194,14 @@ class WorkerItem(MethodView):
 
 @blp.route("/workers/<int:worker_id>/assignments")
 class WorkerAssignments(MethodView):
+    @blp.roles(*worker_service.READERS)
     @blp.response(200, AssignmentSchema(many=True))
     @blp.doc(security=BEARER)
     def get(self, worker_id):
         """The worker's assignments, newest first (history kept)."""
         return worker_service.assignment_history(current_principal(), worker_id)
 
+    @blp.roles(*worker_service.MANAGERS)
     @blp.arguments(AssignSchema)
     @blp.response(201, AssignmentSchema)
     @blp.doc(security=BEARER)
@@ -178,6 +215,7 @@ class WorkerAssignments(MethodView):
 
 @blp.route("/workers/<int:worker_id>/assignments/<string:cell_code>")
 class WorkerAssignment(MethodView):
+    @blp.roles(*worker_service.MANAGERS)
     @blp.arguments(UnassignArgs, location="query")
     @blp.response(204)
     @blp.doc(security=BEARER)
@@ -190,6 +228,7 @@ class WorkerAssignment(MethodView):
 
 @blp.route("/workers/<int:worker_id>/devices")
 class WorkerDevices(MethodView):
+    @blp.roles(*device_service.READERS)
     @blp.response(200, DeviceSchema(many=True))
     @blp.doc(security=BEARER)
     def get(self, worker_id):
@@ -199,6 +238,7 @@ class WorkerDevices(MethodView):
 
 @blp.route("/workers/<int:worker_id>/enrolment-codes")
 class EnrolmentCodes(MethodView):
+    @blp.roles(*worker_service.MANAGERS)
     @blp.response(201, EnrolmentCodeSchema)
     @blp.doc(security=BEARER)
     def post(self, worker_id):
@@ -208,6 +248,7 @@ class EnrolmentCodes(MethodView):
 
 @blp.route("/devices/<int:device_id>/revoke")
 class RevokeDevice(MethodView):
+    @blp.roles(*worker_service.MANAGERS)
     @blp.response(200, DeviceSchema)
     @blp.doc(security=BEARER)
     def post(self, device_id):
@@ -229,6 +270,7 @@ class VacantCells(MethodView):
 
 @blp.route("/reports/patrol-coverage")
 class PatrolCoverage(MethodView):
+    @blp.roles(*report_service.READERS)
     @blp.arguments(ReportArgs, location="query")
     @blp.response(200, PatrolReportSchema)
     @blp.doc(security=BEARER)

@@ -157,8 +157,11 @@ def _after_flush(session: Session, _flush_context: Any) -> None:
 
 
 def _pk(obj: object) -> str:
-    ident = inspect(obj).identity
-    return ",".join(str(v) for v in ident) if ident else ""
+    state = inspect(obj)
+    # A row created in this flush has no identity key yet (it is set after after_flush),
+    # but its primary key columns are filled in: read them from the instance.
+    ident = state.identity or state.mapper.primary_key_from_instance(obj)
+    return ",".join(str(v) for v in ident if v is not None)
 
 
 def init_app() -> None:

@@ -3,6 +3,14 @@
 Every ``/api/v1`` endpoint needs a bearer token unless its view is marked
 :func:`public`. The caller becomes a :class:`~gridserve.scope.Principal` on
 ``g`` and the audit actor for the request.
+
+Before any input is read (body type, JSON, schema), two gates refuse with 403:
+
+- a terminal's token (``Principal.device_id``) may call only the field-work
+  operations in :data:`DEVICE_ALLOWED` (``device_token_not_allowed``);
+- an operation declared with :func:`roles` refuses every other role
+  (``forbidden_role``). Services keep the finer rules (own institution, the
+  assigned worker, who manages whom).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import TypeVar
 from flask import Flask, current_app, g, request
 
 from gridserve import audit
-from gridserve.errors import AppError, Unauthorized
+from gridserve.errors import AppError, Forbidden, Unauthorized
 from gridserve.scope import Principal
 from gridserve.services import auth as auth_service
 
@@ -23,6 +31,25 @@ F = TypeVar("F", bound=Callable)
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 PUBLIC_BLUEPRINTS = {"api-docs", "docs_assets"}
+
+# What a terminal's token may call: field work only, by endpoint and method. Anything
+# else (accounts, passwords, enrolment, lists of people) needs the worker's own sign-in,
+# so a stolen terminal cannot become its worker.
+DEVICE_ALLOWED: dict[str, frozenset[str]] = {
+    "auth.Me": frozenset({"GET"}),
+    "sync.Bundle": frozenset({"GET"}),
+    "sync.UploadVisits": frozenset({"POST"}),
+    "sync.VisitItem": frozenset({"PATCH"}),
+    "sync.Attachments": frozenset({"GET", "PUT"}),
+    "tasks.Tasks": frozenset({"GET", "POST"}),
+    "tasks.TaskItem": frozenset({"GET", "PATCH"}),
+    "households.Households": frozenset({"POST"}),
+    "households.HouseholdItem": frozenset({"GET", "PATCH"}),
+    "places.Places": frozenset({"GET"}),
+    "places.PlaceItem": frozenset({"GET"}),
+    "grid.AreaCells": frozenset({"GET"}),
+    "grid.Locate": frozenset({"GET"}),
+}
 
 
 def public(view: F) -> F:
@@ -41,13 +68,31 @@ def accepts(*mimetypes: str) -> Callable[[F], F]:
     return mark
 
 
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Declare the roles that may call a view (admin always may; none given: admin only).
+
+    Checked before the body is parsed. Use ``Blueprint.roles`` in ``api/``, which also
+    documents the 403 in the OpenAPI document.
+    """
+
+    def mark(view: F) -> F:
+        view._gridserve_roles = tuple(sorted(set(allowed)))  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _method() -> str:
+    return "GET" if request.method == "HEAD" else request.method
+
+
 def _view_attr(name: str, default: object) -> object:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
         return default
     cls = getattr(view, "view_class", None)
     if cls is not None:
-        method = getattr(cls, request.method.lower(), None)
+        method = getattr(cls, _method().lower(), None)
         return getattr(method, name, getattr(cls, name, default))
     return getattr(view, name, default)
 
@@ -75,6 +120,21 @@ def _bearer_token() -> str:
             headers={"WWW-Authenticate": 'Bearer realm="gridserve", error="invalid_token"'},
         )
     return token.strip()
+
+
+def _check_gates(principal: Principal) -> None:
+    """The device allow-list, then the operation's declared roles (both before any input)."""
+    if principal.device_id is not None:
+        endpoint = request.endpoint or ""
+        if _method() not in DEVICE_ALLOWED.get(endpoint, frozenset()):
+            raise Forbidden(
+                "A terminal's token may only do field work; sign in as the user for this.",
+                code="device_token_not_allowed",
+                details={"endpoint": endpoint, "method": _method()},
+            )
+    allowed = _view_attr("_gridserve_roles", None)
+    if allowed is not None:
+        principal.require(*allowed)  # type: ignore[misc]
 
 
 def _check_body() -> None:
@@ -128,6 +188,7 @@ def init_app(app: Flask) -> None:
                     request_id=g.request_id,
                 )
             )
+            _check_gates(principal)
         _check_body()
 
     @app.after_request

@@ -17,6 +17,10 @@ from gridserve.models import Attachment
 from gridserve.scope import Principal, visible
 from gridserve.services.workers import worker_for_user
 
+# Who uploads photos: workers' terminals. Who reads them: the worker who took them, and
+# the station and above in scope.
+UPLOADERS = ("worker",)
+READERS = ("worker", "station", "street_centre", "district_centre")
 TYPES = {"image/jpeg": (b"\xff\xd8\xff", "jpg"), "image/png": (b"\x89PNG\r\n\x1a\n", "png")}
 
 
@@ -107,9 +111,12 @@ def _same_or_conflict(row: Attachment, digest: str) -> Attachment:
 
 
 def get(principal: Principal, uuid: str) -> tuple[Attachment, Path]:
-    row = db.session.execute(
-        visible(Attachment, principal).where(Attachment.uuid == uuid)
-    ).scalar_one_or_none()
+    """A photo in scope; a worker gets only the photos they took (others: 404)."""
+    stmt = visible(Attachment, principal).where(Attachment.uuid == uuid)
+    if principal.role == "worker":
+        mine = worker_for_user(principal.user_id)
+        stmt = stmt.where(Attachment.worker_id == (mine.id if mine else -1))
+    row = db.session.execute(stmt).scalar_one_or_none()
     if row is None:
         raise NotFound(f"No attachment {uuid}.")
     return row, _root() / row.path

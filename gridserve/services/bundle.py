@@ -36,6 +36,8 @@ from gridserve.spatial import to_shapely
 from gridserve.sync import current_seq
 
 # Order within one change number; new kinds go at the end so old cursors stay valid.
+# Who syncs a bundle: workers (their cells and tasks).
+READERS = ("worker",)
 KINDS = ("place", "household", "tombstone", "task", "task_tombstone")
 
 

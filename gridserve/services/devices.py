@@ -18,6 +18,9 @@ from gridserve.scope import Principal, area_in_scope
 from gridserve.services.auth import hash_token
 from gridserve.services.workers import MANAGERS, get_worker
 
+# Who lists a worker's terminals: their managers, and the worker (their own only).
+READERS = ("worker", *MANAGERS)
+
 # Crockford base32 without the letters that read alike (I, L, O, U).
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 QR_PREFIX = "gridserve:enrol:"
@@ -136,6 +139,8 @@ def revoke(principal: Principal, device_id: int) -> Device:
 
 def list_devices(principal: Principal, worker_id: int) -> list[Device]:
     worker = get_worker(principal, worker_id)
+    if principal.role == "worker" and worker.user_id != principal.user_id:
+        raise NotFound(f"No worker {worker_id}.")  # a worker sees only their own terminals
     return list(
         db.session.execute(
             select(Device).where(Device.worker_id == worker.id).order_by(Device.id.desc())

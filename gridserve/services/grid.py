@@ -45,6 +45,7 @@ from gridserve.spatial import refuse, to_db, to_shapely
 
 PLANNERS = ("street_centre", "district_centre")
 APPROVERS = ("district_centre",)
+PROPOSERS = ("street_centre",)
 SORTABLE = {"id": GridPlan.id, "created_at": GridPlan.created_at, "status": GridPlan.status}
 
 
@@ -552,7 +553,7 @@ def _move(plan: GridPlan, source: str, target: str, **values: Any) -> GridPlan:
 
 
 def propose(principal: Principal, plan_id: int, note: str | None = None) -> GridPlan:
-    principal.require("street_centre")
+    principal.require(*PROPOSERS)
     plan = get_plan(principal, plan_id)
     return _move(
         plan, "draft", "proposed", proposed_by=principal.user_id or None,

@@ -54,6 +54,8 @@ READERS = ("worker", "station", "street_centre", "district_centre")
 EDITORS = ("station", "street_centre", "district_centre")
 # Who may delete and export.
 MANAGERS = ("station", "street_centre", "district_centre")
+# Who may call register/edit at all (a worker then only in the cell assigned to them).
+WRITERS = ("worker", *EDITORS)
 
 PROTECTED = ("phone", "id_number", "members")
 MAX_MEMBERS = 30

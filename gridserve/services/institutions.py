@@ -21,6 +21,8 @@ SORTABLE = {
     "id": Institution.id,
 }
 MANAGERS = ("coordinator",)
+# Who edits contact persons: managers, and an institution's own contacts (theirs only).
+CONTACT_EDITORS = (*MANAGERS, "institution_contact")
 
 
 def normalize_name(name: str) -> str:

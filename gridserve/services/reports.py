@@ -11,11 +11,13 @@ from gridserve.extensions import db
 from gridserve.models import Area, Visit
 from gridserve.scope import Principal, get_visible
 from gridserve.services.places import current_cells
-from gridserve.services.workers import assigned_worker
+from gridserve.services.workers import MANAGERS, assigned_worker
 from gridserve.timeutil import zone
 
 # Local-time windows a patrol can cover; fixed and staggered patrols should hit all three.
 WINDOWS = (("morning", 6, 12), ("afternoon", 12, 18), ("evening", 18, 24))
+# Who reads the patrol report: the station and above (not workers, not outreach roles).
+READERS = MANAGERS
 
 
 def patrol_coverage(principal: Principal, area_id: int, day: dt.date) -> dict[str, Any]:

@@ -22,6 +22,9 @@ from gridserve.sms import schedule as rotation
 from gridserve.sms import text as sms_text
 
 COORDINATORS = ("coordinator",)
+# The sending side: the coordinator, and a bank's contact for its own sender only (custom
+# texts, recipients, channels, opt-outs). The district and street centres are not in it.
+SENDER_STAFF = (*COORDINATORS, "institution_contact")
 SORTABLE = {"id": SmsCampaign.id, "start_date": SmsCampaign.start_date, "code": SmsCampaign.code}
 
 
@@ -201,6 +204,7 @@ def create_text(
 ) -> dict[str, Any]:
     """A new draft: the mandated text (coordinator) or a custom one (the sender's contact, or
     a coordinator writing for the sender named by ``sender_code``)."""
+    principal.require(*SENDER_STAFF)
     campaign = get_campaign(principal, campaign_id)
     if kind == "mandated":
         principal.require(*COORDINATORS)
@@ -238,9 +242,11 @@ def _text(principal: Principal, text_id: int) -> tuple[SmsText, SmsCampaign]:
 
 def edit_text(principal: Principal, text_id: int, body: str, version: int) -> dict[str, Any]:
     """Change a text not yet approved; a locked mandated text is a 409, always."""
+    principal.require(*SENDER_STAFF)
     row, _campaign = _text(principal, text_id)
     if row.sender_id is None:
         principal.require(*COORDINATORS)
+    before = row.version
     changed = db.session.execute(
         update(SmsText)
         .where(
@@ -264,6 +270,13 @@ def edit_text(principal: Principal, text_id: int, body: str, version: int) -> di
             code=code,
             details={"status": row.status, "locked": row.locked, "version": row.version},
         )
+    # A core UPDATE bypasses the flush-time audit listener: record the edit here.
+    audit.record(
+        "sms_text_edited",
+        "sms_texts",
+        row.id,
+        {"version": [before, row.version], "body": row.body},
+    )
     return describe_text(row)
 
 
@@ -286,7 +299,12 @@ def _move(row: SmsText, source: tuple[str, ...], target: str, **values: Any) -> 
 
 
 def submit(principal: Principal, text_id: int) -> dict[str, Any]:
+    """Send a text for review: a custom one by its bank's contact or the coordinator, the
+    mandated one by the coordinator."""
+    principal.require(*SENDER_STAFF)
     row, _campaign = _text(principal, text_id)
+    if row.sender_id is None:
+        principal.require(*COORDINATORS)
     return describe_text(_move(row, ("draft", "returned"), "submitted"))
 
 

@@ -886,13 +886,24 @@ COUNTED = ("queued", "accepted", "delivered", "failed", "expired", "opted_out")
 
 
 def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = None) -> dict:
-    """Per sender: counts by state, and its current and next slot."""
+    """Per sender: counts by state, and its current and next slot.
+
+    An institution's contact sees its own sender only, and totals over it alone.
+    """
     now = now or utcnow()
     campaign = sms_service.get_campaign(principal, campaign_id)
+    shown = [
+        s
+        for s in campaign.senders
+        if principal.institution_id is None or s.institution_id == principal.institution_id
+    ]
     counts: dict[int, dict[str, int]] = {}
     for sender_id, status, n in db.session.execute(
         select(SmsMessage.sender_id, SmsMessage.status, func.count())
-        .where(SmsMessage.campaign_id == campaign.id)
+        .where(
+            SmsMessage.campaign_id == campaign.id,
+            SmsMessage.sender_id.in_([s.id for s in shown]),
+        )
         .group_by(SmsMessage.sender_id, SmsMessage.status)
     ):
         counts.setdefault(sender_id, {})[status] = n
@@ -903,9 +914,7 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
     insts = {
         i.id: i
         for i in db.session.execute(
-            select(Institution).where(
-                Institution.id.in_([s.institution_id for s in campaign.senders])
-            )
+            select(Institution).where(Institution.id.in_([s.institution_id for s in shown]))
         ).scalars()
     }
     runs = {
@@ -915,7 +924,7 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
         ).scalars()
     }
     senders = []
-    for sender in campaign.senders:
+    for sender in shown:
         inst = insts[sender.institution_id]
         mine = [s for s in slots if s.sender == inst.code]
         current = next((s for s in mine if s.start <= now < s.end), None)

@@ -28,6 +28,8 @@ MAY_MANAGE: dict[str, set[str]] = {
     "station": {"worker"},
     "coordinator": {"institution_contact"},
 }
+# Roles that manage some accounts: they list them and create those they may manage.
+MANAGERS = tuple(MAY_MANAGE)
 # The area level each role is normally bound to (a hint, checked on create).
 ROLE_LEVELS = {
     "district_centre": {"district"},
@@ -118,7 +120,7 @@ def list_users(
     q: str | None = None,
     sort: str | None = None,
 ) -> Select:
-    principal.require("district_centre", "street_centre", "station", "coordinator")
+    principal.require(*MANAGERS)
     stmt = visible(User, principal)
     if role:
         stmt = stmt.where(User.role == role)
@@ -134,7 +136,7 @@ def list_users(
 def get_user(principal: Principal, user_id: int) -> User:
     if principal.user_id == user_id:
         return db.session.get(User, user_id)  # type: ignore[return-value]
-    principal.require("district_centre", "street_centre", "station", "coordinator")
+    principal.require(*MANAGERS)
     return get_visible(User, user_id, principal)
 
 

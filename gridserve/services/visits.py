@@ -38,6 +38,10 @@ from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
 
 MAX_BATCH = 500
+# Who uploads and edits visit records: workers (from their terminal, their own only).
+UPLOADERS = ("worker",)
+# Who reads visit records: workers (their own) and the station and above, in scope.
+READERS = ("worker", "station", "street_centre", "district_centre")
 SORTABLE = {"started_at": Visit.started_at, "id": Visit.id, "received_at": Visit.received_at}
 
 

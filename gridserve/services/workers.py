@@ -18,6 +18,11 @@ from gridserve.scope import Principal, area_in_scope, get_visible, visible
 from gridserve.services.places import current_cells
 
 MANAGERS = ("station", "street_centre", "district_centre")
+# The personnel record (phone, contract, file): managers, and workers of their community.
+READERS = ("worker", *MANAGERS)
+# Who may look workers up by name (id, name and community only): the coordinator assigns
+# visitors in the outreach programmes without seeing personnel records.
+LOOKUP = ("coordinator", *MANAGERS)
 SORTABLE = {"id": Worker.id, "full_name": Worker.full_name, "status": Worker.status}
 
 
@@ -117,6 +122,21 @@ def list_workers(
     if employment:
         stmt = stmt.where(Worker.employment == employment)
     return apply_sort(stmt, sort, SORTABLE, "full_name", Worker.id)
+
+
+def lookup_workers(
+    principal: Principal, *, q: str | None = None, area_id: int | None = None
+) -> Select:
+    """Active workers in scope whose name contains ``q``; show only id, name and community."""
+    stmt = visible(Worker, principal).where(Worker.status == "active")
+    if area_id is not None:
+        area = get_visible(Area, area_id, principal)
+        stmt = stmt.where(
+            Worker.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
+        )
+    if q:
+        stmt = stmt.where(Worker.full_name.contains(q, autoescape=True))
+    return stmt.order_by(Worker.full_name, Worker.id)
 
 
 def worker_for_user(user_id: int) -> Worker | None:

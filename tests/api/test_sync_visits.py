@@ -151,7 +151,8 @@ def test_batch_envelope_errors(client, auth_as, field, terminal):
     assert empty.status_code == 422
     not_worker = _upload(client, auth_as("station_a"), [_item(104.01, 30.41)])
     assert not_worker.status_code == 403
-    assert not_worker.get_json()["error"]["code"] == "not_a_worker"
+    # Refused by the operation's declared roles, before the items are read.
+    assert not_worker.get_json()["error"]["code"] == "forbidden_role"
 
 
 def test_a_revoked_terminal_cannot_upload_mid_sync(client, auth_as, field, terminal, clean_app):

@@ -52,6 +52,7 @@ def test_secrets_never_reach_the_audit_log(client, auth_as, world, clean_app):
             .all()
         )
     created = next(r for r in rows if r.details.get("username") == "audited")
+    assert created.entity_id == str(created.details["id"])  # the new row's key, not ""
     assert created.details["password_hash"] == "(redacted)"
     assert "hunter2" not in str(created.details)
 
