@@ -166,3 +166,19 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(client, world, clean
     )
     assert resp.status_code == 429
     assert _failures_by_address(clean_app) == {"192.0.2.1": 6}
+
+
+def test_a_parallel_spray_cannot_test_more_passwords_than_the_address_limit(clean_app, world):
+    """Forty usernames at once from one address: the database lets exactly thirty be checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"spray{i:02d}" for i in range(37)] + ["station_a", "station_b", "worker_a"]
+
+    def guess(name: str) -> int:
+        with clean_app.test_client() as c:
+            return _sign_in(c, name, "Winter2025!").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(guess, names))
+    assert codes.count(401) == 30
+    assert codes.count(429) == 10
