@@ -142,7 +142,7 @@ class Bundle(MethodView):
             return "", 304, {"ETag": f'"{tag}"'}
         size = args.get("page_size") or current_app.config["GRIDSERVE_SYNC_PAGE_SIZE"]
         body = bundle_service.build(principal, args.get("since"), today, size)
-        return body, 200, {"ETag": f'"{tag}"', "Cache-Control": "private, no-cache"}
+        return body, 200, {"ETag": f'"{tag}"'}  # no-store (gridserve.http_security)
 
 
 @blp.route("/sync/visits")
@@ -213,4 +213,5 @@ class Attachments(MethodView):
     def get(self, attachment_uuid):
         """The photo itself."""
         row, path = attachment_service.get(current_principal(), str(attachment_uuid))
-        return send_file(path, mimetype=row.content_type, etag=row.sha256, max_age=86400)
+        # A household's photo: no-store like every answer to a signed-in caller (http_security).
+        return send_file(path, mimetype=row.content_type, etag=row.sha256)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -44,6 +45,11 @@ class UserCreateSchema(Schema):
 
 class UserUpdateSchema(Schema):
     password = fields.String(load_only=True, validate=PASSWORD)
+    current_password = fields.String(
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "Your current password: required to change your own password"},
+    )
     full_name = fields.String(validate=validate.Length(max=100))
     role = fields.String(validate=validate.OneOf(ROLES))
     area_id = fields.Integer(allow_none=True)
@@ -101,10 +107,20 @@ class UserItem(MethodView):
 
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
+    @blp.alt_response(403, description="`wrong_password`: the current password is not right")
+    @blp.alt_response(429, description="`login_throttled`: too many wrong passwords (Retry-After)")
     @blp.doc(security=BEARER)
     def patch(self, body, user_id):
-        """Change an account; deactivating it or setting a password revokes its tokens."""
-        return user_service.update_user(current_principal(), user_id, body)
+        """Change an account.
+
+        Your own password needs `current_password` (counted by the sign-in throttle); a
+        manager resets another account's password without it. A new password revokes every
+        token and terminal of the account, except the token that changed its own password.
+        Deactivating an account revokes its tokens.
+        """
+        return user_service.update_user(
+            current_principal(), user_id, body, remote_addr=request.remote_addr
+        )
 
 
 @blp.route("/users/<int:user_id>/tokens")

@@ -9,7 +9,7 @@ from flask import Flask, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gridserve import audit, auth, errors
+from gridserve import audit, auth, errors, http_security
 from gridserve import db as db_module
 from gridserve.config import Settings, load_settings
 from gridserve.extensions import api, compress, db, migrate
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     audit.init_app()
     errors.init_app(app)
+    http_security.init_app(app)  # before auth: CORS preflights carry no token
     auth.init_app(app)
     db_module.init_app(app)  # registered last, so its after_request commits first
 

@@ -16,7 +16,6 @@ Before any input is read (body type, JSON, schema), two gates refuse with 403:
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,6 +23,7 @@ from flask import Flask, current_app, g, request
 
 from gridserve import audit
 from gridserve.errors import AppError, Forbidden, Unauthorized
+from gridserve.http_security import request_id_from
 from gridserve.scope import Principal
 from gridserve.services import auth as auth_service
 
@@ -166,7 +166,7 @@ def _check_body() -> None:
 def init_app(app: Flask) -> None:
     @app.before_request
     def _authenticate() -> None:
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get("X-Request-Id"))
         g.actor_token = audit.set_actor(
             audit.Actor(kind="anonymous", remote_addr=request.remote_addr, request_id=g.request_id)
         )

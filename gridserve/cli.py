@@ -52,6 +52,8 @@ def run_command(host: str, port: int, with_scheduler: bool, reload: bool) -> Non
     """Development server (use gunicorn in production). Ctrl-C stops it and its scheduler."""
     from werkzeug.serving import run_simple
 
+    from gridserve.http_security import QuietRequestHandler
+
     child: subprocess.Popen | None = None
     if with_scheduler:
         child = subprocess.Popen([sys.executable, "-m", "gridserve.cli", "scheduler"])
@@ -64,7 +66,14 @@ def run_command(host: str, port: int, with_scheduler: bool, reload: bool) -> Non
     signal.signal(signal.SIGINT, _stop)  # also when started from a script that ignored it
     try:
         click.echo(f"gridserve API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)")
-        run_simple(host, port, _create_app(), use_reloader=reload, threaded=True)
+        run_simple(
+            host,
+            port,
+            _create_app(),
+            use_reloader=reload,
+            threaded=True,
+            request_handler=QuietRequestHandler,  # Server: gridserve, no versions
+        )
     except KeyboardInterrupt:
         pass
     finally:

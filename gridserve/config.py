@@ -70,6 +70,8 @@ class Settings:
     token_ttl_seconds: int = 12 * 3600
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
+    login_max_failures_per_address: int = 30
+    cors_origins: tuple[str, ...] = ()
     max_content_length: int = 10 * 1024 * 1024
     proxy_count: int = 0
     max_vertices: int = 100_000
@@ -115,6 +117,8 @@ class Settings:
             "GRIDSERVE_TOKEN_TTL": self.token_ttl_seconds,
             "GRIDSERVE_LOGIN_MAX_FAILURES": self.login_max_failures,
             "GRIDSERVE_LOGIN_WINDOW": self.login_window_seconds,
+            "GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS": self.login_max_failures_per_address,
+            "GRIDSERVE_CORS_ORIGINS": list(self.cors_origins),
             "GRIDSERVE_DEMO_PASSWORD": self.demo_password,
             "GRIDSERVE_PROXY_COUNT": self.proxy_count,
             "GRIDSERVE_MAX_VERTICES": self.max_vertices,
@@ -149,6 +153,8 @@ class Settings:
             "OPENAPI_JSON_PATH": "openapi.json",
             "OPENAPI_SWAGGER_UI_PATH": "docs",
             "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs/assets/",
+            # No badge fetched from validator.swagger.io: the docs page loads nothing remote.
+            "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
             "API_SPEC_OPTIONS": {
                 "info": {
                     "description": (
@@ -224,6 +230,26 @@ def _sms_accounts(env: dict[str, str]) -> dict[str, dict[str, str]]:
     return accounts
 
 
+def _cors_origins(env: dict[str, str]) -> tuple[str, ...]:
+    """Origins allowed to call the API from a browser (CORS); none by default.
+
+    ``GRIDSERVE_CORS_ORIGINS`` is a comma-separated list such as
+    ``https://console.example.org,http://localhost:5173``, or ``*`` for any origin
+    (safe only because the API authenticates with bearer tokens, never cookies).
+    """
+    import re
+
+    raw = env.get("GRIDSERVE_CORS_ORIGINS", "")
+    origins = tuple(o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[a-z0-9.\-\[\]:]+", origin):
+            raise ConfigError(
+                "GRIDSERVE_CORS_ORIGINS must list origins like https://console.example.org "
+                f"(scheme, host and optional port, no path), got {origin!r}"
+            )
+    return origins
+
+
 def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str, ...]:
     """The key ring for personal data (see :mod:`gridserve.crypto`), newest key first."""
     from cryptography.fernet import Fernet
@@ -279,6 +305,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         token_ttl_seconds=_int(env, "GRIDSERVE_TOKEN_TTL", 12 * 3600),
         login_max_failures=_int(env, "GRIDSERVE_LOGIN_MAX_FAILURES", 5),
         login_window_seconds=_int(env, "GRIDSERVE_LOGIN_WINDOW", 15 * 60),
+        login_max_failures_per_address=_int(env, "GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS", 30),
+        cors_origins=_cors_origins(env),
         max_content_length=_int(env, "GRIDSERVE_MAX_CONTENT_LENGTH", 10 * 1024 * 1024),
         proxy_count=_int(env, "GRIDSERVE_PROXY_COUNT", 0),
         max_vertices=_int(env, "GRIDSERVE_MAX_VERTICES", 100_000),

@@ -69,9 +69,29 @@ def sqlite_engine_options() -> dict[str, object]:
     return {"module": sqlite_module, "connect_args": {"timeout": 30}}
 
 
+def create_private_file(path: str | None) -> None:
+    """Create the SQLite database file readable by its owner only (0600), whatever the umask.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates later the mode of
+    the database file, so they are private too. A file that exists is left as
+    it is (the operator may have chosen its mode); in-memory databases have none.
+    """
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # exists already; or no such directory, which SQLite reports on connect
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken bits away; never more than 0600
+    finally:
+        os.close(fd)
+
+
 def setup_sqlite(engine: Engine) -> None:
     """Load SpatiaLite on every connection and make transactions behave.
 
+    - The database file is created 0600 (:func:`create_private_file`).
     - SpatiaLite is loaded and its metadata initialised (WGS84 SRIDs only).
     - WAL, so readers do not block the writer; foreign keys on.
     - pysqlite's own transaction handling is turned off and every transaction
@@ -80,6 +100,8 @@ def setup_sqlite(engine: Engine) -> None:
       instead of failing half-way through.
     """
     from geoalchemy2.admin.dialects.sqlite import init_spatialite
+
+    create_private_file(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):

@@ -8,6 +8,11 @@ scheduler is NOT started here: run ``gridserve scheduler`` as its own service.
 import multiprocessing
 import os
 
+import gunicorn.http.wsgi
+
+# The Server header names no software version (gunicorn's default is "gunicorn").
+gunicorn.http.wsgi.SERVER = "gridserve"
+
 bind = os.environ.get("GRIDSERVE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GRIDSERVE_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GRIDSERVE_THREADS", "2"))

@@ -31,7 +31,6 @@ from gridserve.models import (
 )
 from gridserve.scope import OPERATOR
 from gridserve.services import areas as area_service
-from gridserve.services import auth as auth_service
 from gridserve.services import grid as grid_service
 from gridserve.services import households as household_service
 from gridserve.services import institutions as inst_service
@@ -165,8 +164,7 @@ def load_users(report: SeedReport, password: str | None, reset_passwords: bool) 
         user = user_service.find_by_username(username)
         if user is not None:
             if reset_passwords:
-                user.password_hash = auth_service.hash_password(secret)
-                auth_service.revoke_tokens(user)
+                user_service.set_password(user, secret)
                 report.count("passwords reset")
             continue
         bound: dict[str, int | None] = {"area_id": None, "institution_id": None}

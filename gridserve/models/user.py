@@ -78,16 +78,22 @@ class ApiToken(db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins per username in the current window.
+    """Failed sign-ins in the current window, per (username, address) and per address.
 
-    Every sign-in upserts this row first, which locks it for the rest of the
-    transaction: concurrent attempts on one username are serialised by the
-    database, so no burst can test more passwords than the limit allows.
+    A row with ``username == ""`` counts the failures from ``address`` over all
+    usernames; a row with a username counts that account's failures from that
+    address (written only for usernames that exist). Every sign-in upserts its
+    rows first, address row before user row, which locks them for the rest of
+    the transaction: concurrent attempts are serialised by the database, so no
+    burst can test more passwords than the limits allow. Over a limit the key
+    is locked until ``locked_until``; see :mod:`gridserve.services.auth`.
     """
 
     __tablename__ = "login_throttle"
     __audit__ = False  # failures are audited as login_failed events
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0, nullable=False)
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

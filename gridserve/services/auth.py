@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 import secrets
 from dataclasses import dataclass, replace
 
@@ -12,11 +11,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
 from flask import current_app
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, null, select, update
 
 from gridserve import audit
 from gridserve.db import insert_for, utcnow
-from gridserve.errors import NotFound, TooManyRequests, Unauthorized
+from gridserve.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from gridserve.extensions import db
 from gridserve.models import ApiToken, Device, LoginThrottle, User
 from gridserve.scope import Principal
@@ -64,29 +63,127 @@ class IssuedToken:
     user: User
 
 
-def _claim_attempt(username: str, now: dt.datetime) -> None:
-    """Take this username's throttle row (locking it) and refuse if it is over the limit."""
-    limit = current_app.config["GRIDSERVE_LOGIN_MAX_FAILURES"]
-    window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
-    table = LoginThrottle.__table__
-    expired = table.c.window_start <= now - window
-    stmt = insert_for(table).values(username=username, failures=0, window_start=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.username],
-        set_={
-            "failures": case((expired, 0), else_=table.c.failures),
-            "window_start": case((expired, now), else_=table.c.window_start),
-        },
-    ).returning(table.c.failures, table.c.window_start)
-    failures, window_start = db.session.execute(stmt).one()
+# ---------------------------------------------------------------------------
+# Sign-in throttling
+#
+# Failures are counted per (username, address) -- GRIDSERVE_LOGIN_MAX_FAILURES
+# per GRIDSERVE_LOGIN_WINDOW -- and per address over all usernames
+# (GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS), so a stranger can lock out only
+# their own address, never an account for everybody. A key that reaches its
+# limit is locked for a sixteenth of the window; every further failure on it,
+# refused attempts included, doubles the lock, up to the whole window. After
+# a lock ends, one more password may be tried (and, wrong, locks again for
+# twice as long). A key's count starts again once its window has passed and
+# it is not locked. A failure for a username that does not exist touches only
+# the address's count: no row is written per unknown username.
+# ---------------------------------------------------------------------------
+
+ANY_USERNAME = ""  # the username of an address's row (no real username is empty)
+
+
+@dataclass(frozen=True)
+class ThrottleKey:
+    username: str
+    address: str
+    limit: int
+
+
+def client_address(remote_addr: str | None) -> str:
+    """The address failures are counted for (after the trusted proxies, see create_app)."""
+    return (remote_addr or "unknown")[:64]
+
+
+def throttle_keys(username: str | None, remote_addr: str | None) -> list[ThrottleKey]:
+    """The counters one attempt touches: the address's, then (known users) the account's."""
+    address = client_address(remote_addr)
+    cfg = current_app.config
+    keys = [ThrottleKey(ANY_USERNAME, address, cfg["GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS"])]
+    if username:
+        keys.append(ThrottleKey(username, address, cfg["GRIDSERVE_LOGIN_MAX_FAILURES"]))
+    return keys
+
+
+def lock_seconds(failures: int, limit: int, window_seconds: int) -> int:
+    """How long a key is locked after its ``failures``-th failure (0 while under ``limit``)."""
     if failures < limit:
+        return 0
+    base = max(1, window_seconds // 16)
+    return min(window_seconds, base << min(failures - limit, 32))
+
+
+def _key_of(key: ThrottleKey):
+    table = LoginThrottle.__table__
+    return (table.c.username == key.username) & (table.c.address == key.address)
+
+
+def claim_attempt(keys: list[ThrottleKey], now: dt.datetime) -> None:
+    """Take the keys' rows (locking them till the end of the transaction); 429 if one is locked.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE`` per key, always in the same order,
+    so concurrent attempts queue on the rows instead of racing. A refused
+    attempt counts as a further failure, so the wait grows while it goes on.
+    """
+    table = LoginThrottle.__table__
+    window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
+    stale = (table.c.window_start <= now - window) & (
+        table.c.locked_until.is_(None) | (table.c.locked_until <= now)
+    )
+    locked = False
+    for key in keys:
+        stmt = insert_for(table).values(
+            username=key.username, address=key.address, failures=0, window_start=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.username, table.c.address],
+            set_={
+                "failures": case((stale, 0), else_=table.c.failures),
+                "window_start": case((stale, now), else_=table.c.window_start),
+                "locked_until": case((stale, null()), else_=table.c.locked_until),
+            },
+        ).returning(table.c.locked_until)
+        until = db.session.execute(stmt).scalar_one()
+        locked = locked or (until is not None and until > now)
+    if not locked:
         return
-    retry_after = max(1, math.ceil((window_start + window - now).total_seconds()))
+    retry_after = max(1, count_failure(keys, now))
     raise TooManyRequests(
-        "Too many failed sign-ins for this account; wait before trying again.",
+        "Too many failed sign-ins from this address; wait before trying again.",
         code="login_throttled",
         details={"retry_after_seconds": retry_after},
         headers={"Retry-After": str(retry_after)},
+        persist=True,  # the refusal counts: the wait grows while the attempts go on
+    )
+
+
+def count_failure(keys: list[ThrottleKey], now: dt.datetime) -> int:
+    """Count one failure on each key (rows taken by :func:`claim_attempt`); returns the longest
+    lock now in force on them, in seconds (0 when none is)."""
+    table = LoginThrottle.__table__
+    window_seconds = current_app.config["GRIDSERVE_LOGIN_WINDOW"]
+    longest = 0
+    for key in keys:
+        failures = db.session.execute(
+            update(table)
+            .where(_key_of(key))
+            .values(failures=table.c.failures + 1)
+            .returning(table.c.failures)
+        ).scalar_one()
+        seconds = lock_seconds(failures, key.limit, window_seconds)
+        if seconds:
+            until = now + dt.timedelta(seconds=seconds)
+            db.session.execute(update(table).where(_key_of(key)).values(locked_until=until))
+            longest = max(longest, seconds)
+    return longest
+
+
+def clear_failures(username: str, remote_addr: str | None) -> None:
+    """A right password from this address clears the account's count there (not the
+    address's own count: signing in to one's own account must not reset a spray)."""
+    address = client_address(remote_addr)
+    db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.username == username, LoginThrottle.address == address
+        )
     )
 
 
@@ -99,22 +196,19 @@ def login(
     """
     name = normalize_username(username)
     now = utcnow()
-    _claim_attempt(name, now)
     user = db.session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+    keys = throttle_keys(user.username if user is not None else None, remote_addr)
+    claim_attempt(keys, now)
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        db.session.execute(
-            update(LoginThrottle)
-            .where(LoginThrottle.username == name)
-            .values(failures=LoginThrottle.failures + 1)
-        )
+        count_failure(keys, now)
         audit.record("login_failed", "users", user.id if user else None, {"username": name[:64]})
         raise Unauthorized(
             "Wrong username or password.",
             code="invalid_credentials",
             persist=True,  # the failure itself must be kept, for throttling and audit
         )
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.username == name))
+    clear_failures(user.username, remote_addr)
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -138,6 +232,23 @@ def login(
         actor=replace(audit.current_actor(), kind="user", id=user.id, name=user.username),
     )
     return IssuedToken(token=token, expires_at=expires_at, user=user)
+
+
+def check_current_password(user: User, password: str, *, remote_addr: str | None) -> None:
+    """Before changing one's own password: 403 ``wrong_password`` unless ``password`` is the
+    account's. Counted by the sign-in throttle like a wrong sign-in (same keys, same 429)."""
+    now = utcnow()
+    keys = throttle_keys(user.username, remote_addr)
+    claim_attempt(keys, now)
+    if not verify_password(user.password_hash, password):
+        count_failure(keys, now)
+        audit.record("password_change_failed", "users", user.id, {"reason": "wrong_password"})
+        raise Forbidden(
+            "The current password is not right.",
+            code="wrong_password",
+            persist=True,  # the failure counts towards the sign-in throttle
+        )
+    clear_failures(user.username, remote_addr)
 
 
 def authenticate(token: str, *, app_version: str | None = None) -> Principal:
@@ -211,8 +322,8 @@ def list_tokens(user: User) -> list[ApiToken]:
     )
 
 
-def revoke_tokens(user: User, token_id: int | None = None) -> int:
-    """Revoke one of ``user``'s tokens, or all of them; returns how many were live."""
+def revoke_tokens(user: User, token_id: int | None = None, *, keep: int | None = None) -> int:
+    """Revoke one of ``user``'s tokens, or all of them but ``keep``; returns how many were live."""
     stmt = update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     if token_id is not None:
         owned = db.session.execute(
@@ -221,8 +332,13 @@ def revoke_tokens(user: User, token_id: int | None = None) -> int:
         if owned is None:
             raise NotFound(f"No token {token_id} for this account.")
         stmt = stmt.where(ApiToken.id == token_id)
+    if keep is not None:
+        stmt = stmt.where(ApiToken.id != keep)
     count = db.session.execute(stmt.values(revoked_at=utcnow())).rowcount
-    audit.record("token_revoked", "users", user.id, {"token_id": token_id, "revoked": count or 0})
+    details = {"token_id": token_id, "revoked": count or 0}
+    if keep is not None:
+        details["kept"] = keep
+    audit.record("token_revoked", "users", user.id, details)
     return count or 0
 
 
@@ -235,6 +351,9 @@ def purge_stale(now: dt.datetime | None = None) -> dict[str, int]:
     ).rowcount
     window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
     throttles = db.session.execute(
-        delete(LoginThrottle).where(LoginThrottle.window_start < now - window)
+        delete(LoginThrottle).where(
+            LoginThrottle.window_start < now - window,
+            LoginThrottle.locked_until.is_(None) | (LoginThrottle.locked_until < now),
+        )
     ).rowcount
     return {"tokens": tokens or 0, "login_throttles": throttles or 0}

@@ -146,3 +146,19 @@ def list_devices(principal: Principal, worker_id: int) -> list[Device]:
             select(Device).where(Device.worker_id == worker.id).order_by(Device.id.desc())
         ).scalars()
     )
+
+
+def revoke_all_of_user(user_id: int, *, reason: str) -> int:
+    """Revoke every live terminal of an account at once (its password was changed or
+    reset); returns how many were live. Each one is audited like a single revocation."""
+    rows = db.session.execute(
+        update(Device)
+        .where(Device.user_id == user_id, Device.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(Device.id, Device.worker_id)
+    ).all()
+    for device_id, worker_id in rows:
+        audit.record(
+            "device_revoked", "devices", device_id, {"worker_id": worker_id, "reason": reason}
+        )
+    return len(rows)

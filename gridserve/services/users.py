@@ -6,12 +6,14 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 
+from gridserve import audit
 from gridserve.errors import Conflict, Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, Institution, User
 from gridserve.pagination import apply_sort
 from gridserve.scope import OPERATOR, Principal, area_in_scope, get_visible, visible
 from gridserve.services import auth as auth_service
+from gridserve.services import devices as devices_service
 
 SORTABLE = {
     "username": User.username,
@@ -140,12 +142,36 @@ def get_user(principal: Principal, user_id: int) -> User:
     return get_visible(User, user_id, principal)
 
 
-def update_user(principal: Principal, user_id: int, data: dict[str, Any]) -> User:
+def update_user(
+    principal: Principal,
+    user_id: int,
+    data: dict[str, Any],
+    *,
+    remote_addr: str | None = None,
+) -> User:
+    """Change an account.
+
+    Changing one's own password needs ``current_password`` (422 when missing,
+    403 ``wrong_password`` when wrong, counted by the sign-in throttle for this
+    account and ``remote_addr``). A manager who may manage the account resets
+    its password without it. Either way every token and terminal of the
+    account is revoked, except the token of the request that changed its own
+    password (the person just proved they know it).
+    """
     user = get_user(principal, user_id)
-    if user.id == principal.user_id and set(data) - {"password", "full_name"}:
+    own = user.id == principal.user_id
+    if own and set(data) - {"password", "current_password", "full_name"}:
         raise Forbidden("You may change only your own name and password.", code="forbidden_self")
-    if user.id != principal.user_id:
+    if not own:
         _check_may_manage(principal, user.role)
+    if own and "password" in data:
+        if not data.get("current_password"):
+            raise ValidationFailed(
+                "Changing your own password needs your current password.",
+                details={"fields": {"current_password": ["Required to change your password."]}},
+            )
+        # First, before anything is changed: a wrong password commits its own failure.
+        auth_service.check_current_password(user, data["current_password"], remote_addr=remote_addr)
     if "role" in data or "area_id" in data or "institution_id" in data:
         role = data.get("role", user.role)
         _check_may_manage(principal, role)
@@ -156,14 +182,22 @@ def update_user(principal: Principal, user_id: int, data: dict[str, Any]) -> Use
     if "full_name" in data:
         user.full_name = data["full_name"]
     if "password" in data:
-        user.password_hash = auth_service.hash_password(data["password"])
-        auth_service.revoke_tokens(user)  # a new password signs out every session
+        set_password(user, data["password"], keep_token=principal.token_id if own else None)
     if "is_active" in data:
         user.is_active = data["is_active"]
         if not user.is_active:
             auth_service.revoke_tokens(user)
     db.session.flush()
     return user
+
+
+def set_password(user: User, password: str, *, keep_token: int | None = None) -> None:
+    """Set a new password and sign the account out everywhere: every token (but
+    ``keep_token``, the session that changed it) and every terminal is revoked."""
+    user.password_hash = auth_service.hash_password(password)
+    auth_service.revoke_tokens(user, keep=keep_token)
+    devices_service.revoke_all_of_user(user.id, reason="password_changed")
+    audit.record("password_changed", "users", user.id, {"kept_token": keep_token})
 
 
 def find_by_username(username: str) -> User | None:

@@ -159,6 +159,8 @@ def test_deactivating_a_user_signs_them_out(client, auth_as, world):
 
 
 def test_repeated_failures_are_throttled_with_retry_after(client, world, clean_app):
+    with clean_app.app_context():  # the audit log is append-only: read only what this test adds
+        first = (db.session.execute(select(func.max(AuditEntry.id))).scalar() or 0) + 1
     for _ in range(5):
         assert _token(client, "station_a", "wrong").status_code == 401
     blocked = _token(client, "station_a", "wrong")
@@ -166,33 +168,41 @@ def test_repeated_failures_are_throttled_with_retry_after(client, world, clean_a
     assert blocked.get_json()["error"]["code"] == "login_throttled"
     retry = int(blocked.headers["Retry-After"])
     assert 0 < retry <= 15 * 60
-    # Even the right password waits, and the throttle is per username.
+    assert blocked.get_json()["error"]["details"]["retry_after_seconds"] == retry
+    # Even the right password waits; another account from this address does not.
     assert _token(client, "station_a", PASSWORD).status_code == 429
     assert _token(client, "station_b", PASSWORD).status_code == 201
     with clean_app.app_context():
         failures = db.session.execute(
-            select(LoginThrottle.failures).where(LoginThrottle.username == "station_a")
+            select(LoginThrottle.failures).where(
+                LoginThrottle.username == "station_a", LoginThrottle.address == "127.0.0.1"
+            )
         ).scalar_one()
-    assert failures == 5  # kept although each of those requests failed; 429s add none
+        checked = db.session.execute(
+            select(func.count()).where(AuditEntry.action == "login_failed", AuditEntry.id >= first)
+        ).scalar_one()
+    assert failures == 7  # 5 wrong passwords and 2 refused attempts, all kept
+    assert checked == 5  # but only 5 passwords were ever checked
 
 
 def test_throttle_lifts_when_failures_leave_the_window(client, world, clean_app):
     for _ in range(5):
         _token(client, "station_a", "wrong")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)
     with clean_app.app_context():
         db.session.execute(
-            update(LoginThrottle).values(
-                window_start=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)
-            )
+            update(LoginThrottle).values(window_start=long_ago, locked_until=long_ago)
         )
         db.session.commit()
     assert _token(client, "station_a", PASSWORD).status_code == 201
 
 
-def test_unknown_usernames_are_throttled_too(client, world):
-    for _ in range(5):
-        _token(client, "ghost", "x")
-    assert _token(client, "ghost", "x").status_code == 429
+def test_unknown_usernames_are_throttled_by_address_only(client, world, clean_app):
+    for _ in range(6):
+        assert _token(client, "ghost", "x").status_code == 401
+    with clean_app.app_context():
+        rows = db.session.execute(select(LoginThrottle)).scalars().all()
+        assert [(r.username, r.address, r.failures) for r in rows] == [("", "127.0.0.1", 6)]
 
 
 def test_logins_logouts_and_revocations_are_audited(client, auth_as, world, clean_app):
