@@ -2,6 +2,7 @@
 # Install the OS packages gridserve needs, when they are missing.
 #   .ci/os-deps.sh spatialite   SpatiaLite for the embedded SQLite default
 #   .ci/os-deps.sh postgis      PostGIS for the local PostgreSQL (tests, production)
+#   .ci/os-deps.sh chromium     Debian's headless browser (browser tests)
 # Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -54,8 +55,11 @@ for item in "${want[@]}"; do
       fi
       have_postgis "$v" || missing+=("postgresql-$v-postgis-3")
       ;;
+    chromium)
+      command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+      ;;
     *)
-      echo "usage: $0 spatialite|postgis ..." >&2
+      echo "usage: $0 spatialite|postgis|chromium ..." >&2
       exit 2
       ;;
   esac
