@@ -124,8 +124,8 @@ class Blueprint(_Blueprint):
         if not info["public"]:
             codes.add("401")
             doc.setdefault("security", BEARER)
-        if info["path_params"]:
-            codes.add("404")
+        if info["path_params"] or not info["public"]:
+            codes.add("404")  # also an id in the query or body naming nothing in your scope
         if method in _WRITE_METHODS:
             codes.add("409")
         if method in _BODY_METHODS:

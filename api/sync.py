@@ -219,6 +219,7 @@ class Enrol(MethodView):
     @public
     @blp.arguments(EnrolSchema)
     @blp.response(201, DeviceTokenSchema)
+    @blp.alt_response(401, description="`enrolment_code_invalid`: unknown, used or expired")
     def post(self, body):
         """Exchange a one-time enrolment code for this terminal's token."""
         return device_service.enrol(
