@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from api.geojson import GeoJSONSchema, GeometryField
 from gridserve.auth import current_principal
 from gridserve.models import AREA_LEVELS
@@ -15,12 +15,12 @@ blp = Blueprint("areas", __name__, description="District, street and community b
 
 
 class AreaSummarySchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     code = fields.String()
     name = fields.String()
     name_en = fields.String(allow_none=True)
     level = fields.String()
-    parent_id = fields.Integer(allow_none=True)
+    parent_id = Integer(allow_none=True)
 
 
 class AreaSchema(AreaSummarySchema):
@@ -29,7 +29,7 @@ class AreaSchema(AreaSummarySchema):
 
 class AreaListArgs(ListArgs):
     level = fields.String(validate=validate.OneOf(AREA_LEVELS))
-    parent = fields.Integer(metadata={"description": "Only the children of this area"})
+    parent = Id(metadata={"description": "Only the children of this area"})
 
 
 class ImportArgs(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.services import audit_log
 
@@ -13,12 +13,12 @@ blp = Blueprint("audit", __name__, description="Who did what, when, from where (
 
 
 class AuditEntrySchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     at = fields.DateTime()
     actor_type = fields.String()
-    actor_id = fields.Integer(allow_none=True)
+    actor_id = Integer(allow_none=True)
     actor_name = fields.String(allow_none=True)
-    device_id = fields.Integer(allow_none=True)
+    device_id = Integer(allow_none=True)
     remote_addr = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
     action = fields.String()
@@ -31,9 +31,9 @@ class AuditListArgs(ListArgs):
     action = fields.String()
     entity = fields.String()
     entity_id = fields.String()
-    actor_id = fields.Integer()
-    since = fields.AwareDateTime(default_timezone=None)
-    until = fields.AwareDateTime(default_timezone=None)
+    actor_id = Id()
+    since = AwareDateTime()
+    until = AwareDateTime()
 
 
 @blp.route("/audit")

@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint
+from api.common import BEARER, Blueprint, Integer
 from api.users import UserSchema
 from gridserve.auth import current_principal, public
 from gridserve.services import auth as auth_service
@@ -29,11 +29,11 @@ class TokenSchema(Schema):
 
 
 class ScopeSchema(Schema):
-    area_id = fields.Integer(allow_none=True)
+    area_id = Integer(allow_none=True)
     area_code = fields.String(allow_none=True)
     area_level = fields.String(allow_none=True)
     area_name = fields.String(allow_none=True)
-    institution_id = fields.Integer(allow_none=True)
+    institution_id = Integer(allow_none=True)
     institution_name = fields.String(allow_none=True)
 
 

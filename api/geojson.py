@@ -8,7 +8,7 @@ from typing import Any
 import shapely
 from flask import Response, make_response
 from geoalchemy2.shape import to_shape
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from webargs import fields as wfields
 
 
@@ -48,11 +48,22 @@ class GeoJSONSchema(Schema):
                                               '"EPSG:3857"}}; WGS84 when absent'})  # fmt: skip
 
 
+def _bbox_in_order(box: list[float]) -> None:
+    if len(box) != 4:
+        return  # reported by the length check
+    min_lon, min_lat, max_lon, max_lat = box
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise ValidationError(
+            "minLon,minLat,maxLon,maxLat with -180 <= minLon <= maxLon <= 180 and "
+            "-90 <= minLat <= maxLat <= 90."
+        )
+
+
 def bbox_field() -> wfields.DelimitedList:
     return wfields.DelimitedList(
-        fields.Float(),
-        validate=validate.Length(equal=4),
-        metadata={"description": "minLon,minLat,maxLon,maxLat"},
+        fields.Float(validate=validate.Range(min=-180, max=180)),
+        validate=[validate.Length(equal=4), _bbox_in_order],
+        metadata={"description": "minLon,minLat,maxLon,maxLat (WGS84, min <= max)"},
     )
 
 

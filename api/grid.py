@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from api.geojson import GeoJSONSchema, bbox_field, geojson_response
 from gridserve.auth import current_principal
 from gridserve.models import PLACE_TYPES, PLAN_METHODS, PLAN_STATUSES
@@ -18,7 +18,7 @@ blp = Blueprint("grid", __name__, description="Grid layouts, their cells, and po
 
 class PlanCreateSchema(Schema):
     method = fields.String(required=True, validate=validate.OneOf(PLAN_METHODS))
-    cells = fields.Integer(
+    cells = Integer(
         validate=validate.Range(min=1), metadata={"description": "balanced, blocks: N cells"}
     )
     size_m = fields.Float(
@@ -37,13 +37,13 @@ class PlanCreateSchema(Schema):
 
 
 class PlanSummarySchema(Schema):
-    id = fields.Integer()
-    area_id = fields.Integer()
+    id = Integer()
+    area_id = Integer()
     name = fields.String()
     method = fields.String()
     params = fields.Dict()
     status = fields.String()
-    version = fields.Integer()
+    version = Integer()
     metrics = fields.Dict(
         metadata={
             "description": "cell_count, workload {min,mean,max}, balance_ratio (max/mean), "
@@ -52,7 +52,7 @@ class PlanSummarySchema(Schema):
         }
     )
     note = fields.String(allow_none=True)
-    effective_from = fields.Date(allow_none=True)
+    effective_from = Date(allow_none=True)
     created_at = fields.DateTime()
     proposed_at = fields.DateTime(allow_none=True)
     approved_at = fields.DateTime(allow_none=True)
@@ -83,8 +83,8 @@ class EditSchema(Schema):
     cells = fields.List(fields.String(), validate=validate.Length(equal=2))
     cell = fields.String()
     line = fields.Dict(metadata={"description": "GeoJSON LineString (split, redraw)"})
-    parts = fields.Integer(validate=validate.Range(min=2, max=50))
-    version = fields.Integer(metadata={"description": "The plan version you edited"})
+    parts = Integer(validate=validate.Range(min=2, max=50))
+    version = Integer(metadata={"description": "The plan version you edited"})
 
     @validates_schema
     def _needs(self, data, **_kwargs):
@@ -105,11 +105,11 @@ class NoteSchema(Schema):
 
 
 class ActivateSchema(Schema):
-    effective_from = fields.Date(metadata={"description": "Local date; default today"})
+    effective_from = Date(metadata={"description": "Local date; default today"})
 
 
 class CellArgs(Schema):
-    at = fields.Date(metadata={"description": "Cells in force on this day (default today)"})
+    at = Date(metadata={"description": "Cells in force on this day (default today)"})
     bbox = bbox_field()
     tolerance = fields.Float(
         validate=validate.Range(min=0, max=1000),
@@ -120,30 +120,30 @@ class CellArgs(Schema):
 class LocateArgs(Schema):
     lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
     lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
-    at = fields.Date(metadata={"description": "Where was it on this day (default today)"})
+    at = Date(metadata={"description": "Where was it on this day (default today)"})
 
 
 class Ref(Schema):
-    id = fields.Integer()
+    id = Integer()
     code = fields.String()
     name = fields.String()
 
 
 class CellRef(Schema):
-    id = fields.Integer()
+    id = Integer()
     code = fields.String()
-    plan_id = fields.Integer()
+    plan_id = Integer()
 
 
 class WorkerRef(Schema):
-    id = fields.Integer()
+    id = Integer()
     full_name = fields.String()
 
 
 class LocationSchema(Schema):
     lon = fields.Float()
     lat = fields.Float()
-    date = fields.Date()
+    date = Date()
     district = fields.Nested(Ref, allow_none=True)
     street = fields.Nested(Ref, allow_none=True)
     community = fields.Nested(Ref, allow_none=True)

@@ -6,7 +6,7 @@ from flask import make_response
 from flask.views import MethodView
 from marshmallow import Schema, fields, pre_dump, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import Household
 from gridserve.services import households as household_service
@@ -60,7 +60,7 @@ MEMBERS = fields.List(
 
 
 class HouseholdCreateSchema(Schema):
-    place_id = fields.Integer(required=True, metadata={"description": "A place of type household"})
+    place_id = Integer(required=True, metadata={"description": "A place of type household"})
     door_number = fields.String(
         required=True, validate=validate.Length(min=1, max=household_service.DOOR_MAX)
     )
@@ -71,7 +71,7 @@ class HouseholdCreateSchema(Schema):
 
 
 class HouseholdUpdateSchema(Schema):
-    version = fields.Integer(
+    version = Integer(
         required=True,
         strict=True,
         validate=validate.Range(min=1),
@@ -92,19 +92,19 @@ class HouseholdLocationSchema(Schema):
 class HouseholdSchema(Schema):
     """A household as the caller may see it; anything not decided by the service is masked."""
 
-    id = fields.Integer()
-    place_id = fields.Integer()
-    area_id = fields.Integer(metadata={"description": "The community"})
-    cell_id = fields.Integer(allow_none=True)
+    id = Integer()
+    place_id = Integer()
+    area_id = Integer(metadata={"description": "The community"})
+    cell_id = Integer(allow_none=True)
     location = fields.Nested(HouseholdLocationSchema)
     door_number = fields.String()
     address = fields.String()
     phone = fields.String(allow_none=True, metadata={"example": "138****5678"})
     id_number = fields.String(allow_none=True, metadata={"example": "510104********1234"})
     members = fields.List(fields.Nested(HouseholdMemberSchema))
-    member_count = fields.Integer()
-    version = fields.Integer()
-    change_seq = fields.Integer()
+    member_count = Integer()
+    version = Integer()
+    change_seq = Integer()
     masked = fields.Boolean(metadata={"description": "True when personal data is masked"})
     created_at = fields.String(metadata={"format": "date-time"})
     updated_at = fields.String(metadata={"format": "date-time"})
@@ -125,13 +125,13 @@ class HouseholdSchema(Schema):
 
 
 class HouseholdListArgs(ListArgs):
-    area = fields.Integer(metadata={"description": "Within this area (any level)"})
-    cell = fields.Integer(metadata={"description": "In this grid cell (id)"})
-    place = fields.Integer(metadata={"description": "At this place (id)"})
+    area = Id(metadata={"description": "Within this area (any level)"})
+    cell = Id(metadata={"description": "In this grid cell (id)"})
+    place = Id(metadata={"description": "At this place (id)"})
 
 
 class ExportArgs(Schema):
-    area = fields.Integer(metadata={"description": "Within this area (any level)"})
+    area = Id(metadata={"description": "Within this area (any level)"})
 
 
 @blp.route("/households")

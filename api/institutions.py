@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models.institution import INSTITUTION_KINDS, INSTITUTION_LEVELS
 from gridserve.privacy import mask_phone
@@ -15,7 +15,7 @@ blp = Blueprint("institutions", __name__, description="The regulator and the ban
 
 
 class ContactSchema(Schema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     title = fields.String(allow_none=True, validate=validate.Length(max=100))
     phone = fields.String(
@@ -26,7 +26,7 @@ class ContactSchema(Schema):
 
 
 class InstitutionSchema(Schema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     code = fields.String(
         required=True,
         validate=validate.Regexp(r"^[A-Z0-9_-]{2,32}$", error="2-32 of A-Z, 0-9, '_', '-'."),
@@ -36,7 +36,7 @@ class InstitutionSchema(Schema):
     name_en = fields.String(allow_none=True, validate=validate.Length(max=200))
     level = fields.String(required=True, validate=validate.OneOf(INSTITUTION_LEVELS))
     kind = fields.String(required=True, validate=validate.OneOf(INSTITUTION_KINDS))
-    area_id = fields.Integer(allow_none=True)
+    area_id = Integer(allow_none=True)
     aliases = fields.List(
         fields.String(validate=validate.Length(min=1, max=200)),
         metadata={"description": "Other names; the full and short names are always aliases"},

@@ -6,11 +6,12 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from api.geojson import GeometryField
 from gridserve.auth import accepts, current_principal
 from gridserve.errors import ValidationFailed
 from gridserve.models import PLACE_TYPES
+from gridserve.request_checks import checks_text_per_item
 from gridserve.services import places as place_service
 from gridserve.timeutil import local_today
 
@@ -30,35 +31,35 @@ IMPORT_BODY = {
 
 
 class PlaceSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     type = fields.String()
     external_id = fields.String(allow_none=True)
     name = fields.String()
     attributes = fields.Dict()
-    area_id = fields.Integer(metadata={"description": "The community"})
-    cell_id = fields.Integer(allow_none=True)
+    area_id = Integer(metadata={"description": "The community"})
+    cell_id = Integer(allow_none=True)
     geometry = GeometryField(attribute="geom")
 
 
 class PlaceListArgs(ListArgs):
-    area = fields.Integer(metadata={"description": "Within this area (any level)"})
-    cell = fields.Integer()
+    area = Id(metadata={"description": "Within this area (any level)"})
+    cell = Id()
     type = fields.String(validate=validate.OneOf(PLACE_TYPES))
     external_id = fields.String()
 
 
 class RejectedRowSchema(Schema):
-    row = fields.Integer()
+    row = Integer()
     external_id = fields.String(allow_none=True)
     code = fields.String()
     errors = fields.Dict()
 
 
 class ImportReportSchema(Schema):
-    received = fields.Integer()
-    created = fields.Integer()
-    updated = fields.Integer()
-    rejected_count = fields.Integer()
+    received = Integer()
+    created = Integer()
+    updated = Integer()
+    rejected_count = Integer()
     rejected = fields.List(fields.Nested(RejectedRowSchema))
 
 
@@ -66,6 +67,7 @@ class ImportReportSchema(Schema):
 class AreaPlaces(MethodView):
     @blp.roles(*place_service.IMPORTERS)
     @accepts("text/csv", "application/json", "application/geo+json")
+    @checks_text_per_item
     @blp.response(200, ImportReportSchema)
     @blp.doc(security=BEARER, requestBody=IMPORT_BODY)
     def post(self, area_id):

@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
 from gridserve.errors import ValidationFailed
 from gridserve.models.sms import GATEWAYS, POLICIES
@@ -18,17 +18,17 @@ blp = Blueprint("sms", __name__, description="Text-message campaigns (错时发�
 
 
 class CampaignSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     code = fields.String()
     name = fields.String()
-    area_id = fields.Integer()
-    start_date = fields.Date()
-    end_date = fields.Date()
-    slot_days = fields.Integer()
+    area_id = Integer()
+    start_date = Date()
+    end_date = Date()
+    slot_days = Integer()
     window_start = fields.String()
     window_end = fields.String()
     working_days_only = fields.Boolean()
-    rounds = fields.Integer(allow_none=True)
+    rounds = Integer(allow_none=True)
     rotate_each_round = fields.Boolean()
     policy = fields.String(metadata={"description": "shift or skip_append"})
     unsubscribe_suffix = fields.String(allow_none=True)
@@ -42,8 +42,8 @@ class SlotSchema(Schema):
     sender_name = fields.String(allow_none=True)
     start = fields.String()
     end = fields.String()
-    round = fields.Integer()
-    position = fields.Integer()
+    round = Integer()
+    position = Integer()
     status = fields.String()
     note = fields.String(allow_none=True)
     days = fields.List(fields.String())
@@ -62,14 +62,14 @@ class ScheduleSchema(Schema):
 
 
 class TextSchema(Schema):
-    id = fields.Integer()
-    campaign_id = fields.Integer()
-    sender_id = fields.Integer(allow_none=True)
+    id = Integer()
+    campaign_id = Integer()
+    sender_id = Integer(allow_none=True)
     kind = fields.String()
     body = fields.String()
     status = fields.String()
     locked = fields.Boolean()
-    version = fields.Integer()
+    version = Integer()
     note = fields.String(allow_none=True)
     measure = fields.Dict(
         metadata={"description": "encoding (GSM-7/UCS-2), characters, units, segments"}
@@ -90,20 +90,20 @@ HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM, 24-hour local
 class CampaignCreateSchema(Schema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9][A-Z0-9-]{1,39}$"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    area_id = fields.Integer(required=True)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
+    area_id = Integer(required=True)
+    start_date = Date(required=True)
+    end_date = Date(required=True)
     senders = fields.List(
         fields.String(),
         required=True,
         validate=validate.Length(min=1, max=50),
         metadata={"description": "Institution codes in sending order"},
     )
-    slot_days = fields.Integer(load_default=1, validate=validate.Range(min=1, max=31))
+    slot_days = Integer(load_default=1, validate=validate.Range(min=1, max=31))
     window_start = fields.String(load_default="08:00", validate=HHMM)
     window_end = fields.String(load_default="21:00", validate=HHMM)
     working_days_only = fields.Boolean(load_default=False)
-    rounds = fields.Integer(
+    rounds = Integer(
         load_default=1,
         allow_none=True,
         validate=validate.Range(min=1, max=100),
@@ -147,7 +147,7 @@ class ChannelSchema(Schema):
 
 
 class RecipientSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     phone = fields.Function(lambda r: mask_phone(r.phone))
     name = fields.String(allow_none=True)
     source = fields.String()
@@ -155,40 +155,40 @@ class RecipientSchema(Schema):
 
 
 class RecipientImportSchema(Schema):
-    received = fields.Integer()
-    added = fields.Integer()
-    already_listed = fields.Integer()
-    duplicates_in_file = fields.Integer()
-    rejected_count = fields.Integer()
+    received = Integer()
+    added = Integer()
+    already_listed = Integer()
+    duplicates_in_file = Integer()
+    rejected_count = Integer()
     rejected = fields.List(fields.Dict())
 
 
 class AudienceReportSchema(Schema):
     kind = fields.String()
-    found = fields.Integer()
-    added = fields.Integer()
-    already_listed = fields.Integer()
-    invalid_numbers = fields.Integer()
+    found = Integer()
+    added = Integer()
+    already_listed = Integer()
+    invalid_numbers = Integer()
 
 
 class RequeueSchema(Schema):
-    requeued = fields.Dict(keys=fields.String(), values=fields.Integer())
+    requeued = fields.Dict(keys=fields.String(), values=Integer())
     slot_end = fields.DateTime()
 
 
 class CallbackResultSchema(Schema):
-    received = fields.Integer()
-    results = fields.Dict(keys=fields.String(), values=fields.Integer())
+    received = Integer()
+    results = fields.Dict(keys=fields.String(), values=Integer())
 
 
 class AudienceSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(["households", "enterprises"]))
-    area_ids = fields.List(fields.Integer(), load_default=list)
-    cell_ids = fields.List(fields.Integer(), load_default=list)
+    area_ids = fields.List(Integer(), load_default=list)
+    cell_ids = fields.List(Integer(), load_default=list)
 
 
 class OptOutSchema(Schema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     phone = fields.String(required=True, validate=validate.Length(min=3, max=32))
     institution = fields.String(
         allow_none=True, metadata={"description": "Institution code; absent: every sender"}
@@ -199,9 +199,9 @@ class OptOutSchema(Schema):
 
 
 class OptOutListSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     phone = fields.Function(lambda o: mask_phone(o.phone))
-    institution_id = fields.Integer(allow_none=True)
+    institution_id = Integer(allow_none=True)
     source = fields.String()
     note = fields.String(allow_none=True)
     created_at = fields.DateTime()
@@ -217,7 +217,7 @@ class PhoneArgs(Schema):
 
 class TextEditSchema(Schema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    version = fields.Integer(required=True)
+    version = Integer(required=True)
 
 
 class ProgressSchema(Schema):

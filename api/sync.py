@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, AwareDateTime, Blueprint, Date, Id, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
 from gridserve.errors import AppError
+from gridserve.inputs import InvalidText, JSONTooDeep, scan
 from gridserve.models import VISIT_KINDS
+from gridserve.request_checks import checks_text_per_item
 from gridserve.services import attachments as attachment_service
 from gridserve.services import bundle as bundle_service
 from gridserve.services import devices as device_service
@@ -28,13 +32,13 @@ class EnrolSchema(Schema):
 
 class DeviceTokenSchema(Schema):
     device_token = fields.String(metadata={"description": "Send as Authorization: Bearer"})
-    device_id = fields.Integer()
-    worker_id = fields.Integer()
+    device_id = Integer()
+    worker_id = Integer()
 
 
 class BundleArgs(Schema):
     since = fields.String(metadata={"description": "next_cursor of the last page; omit for all"})
-    page_size = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    page_size = Integer(validate=validate.Range(min=1, max=10_000))
 
 
 class BundleSchema(Schema):
@@ -49,27 +53,125 @@ class BundleSchema(Schema):
     tombstones = fields.List(fields.Dict())
 
 
-class UploadSchema(Schema):
-    device_time = fields.AwareDateTime(
-        default_timezone=None, metadata={"description": "The terminal's clock when sending"}
+class VisitLocationSchema(Schema):
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    accuracy_m = fields.Float(
+        allow_none=True, validate=validate.Range(min=0), metadata={"description": "Metres"}
     )
-    items = fields.List(
-        fields.Raw(),
+
+
+class VisitItemSchema(Schema):
+    """One visit or patrol record made offline (also the body of `PATCH /visits/{uuid}`)."""
+
+    uuid = fields.UUID(required=True, metadata={"description": "Made on the terminal"})
+    type = fields.String(required=True, validate=validate.OneOf(VISIT_KINDS))
+    place_id = Id(allow_none=True)
+    started_at = AwareDateTime(
+        required=True,
+        validate=validate.Range(
+            min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+            max=dt.datetime(2101, 1, 1, tzinfo=dt.UTC),
+            error="Between 2000 and 2100.",
+        ),
+    )
+    ended_at = AwareDateTime(allow_none=True)
+    location = fields.Nested(VisitLocationSchema, allow_none=True)
+    mock_location = fields.Boolean(load_default=False)
+    notes = fields.String(allow_none=True, load_default="", validate=validate.Length(max=5000))
+    answers = fields.Dict(keys=fields.String(), allow_none=True, load_default=dict)
+    attachments = fields.List(
+        fields.UUID(), allow_none=True, load_default=list, validate=validate.Length(max=20),
+        metadata={"description": "UUIDs of photos sent with PUT /attachments/{uuid}"},
+    )  # fmt: skip
+    base_version = Integer(
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "For an edit: the version it was based on"},
+    )
+
+    @validates_schema
+    def _ends_after_start(self, data: dict, **_kwargs) -> None:
+        started, ended = data.get("started_at"), data.get("ended_at")
+        if started is not None and ended is not None and ended < started:
+            raise ValidationError("Ends before it starts.", "ended_at")
+
+    @post_load
+    def _plain(self, data: dict, **_kwargs) -> dict:
+        data["uuid"] = str(data["uuid"])
+        data["notes"] = data.get("notes") or ""
+        data["answers"] = data.get("answers") or {}
+        data["attachments"] = [str(a) for a in data.get("attachments") or []]
+        data.setdefault("place_id", None)
+        data.setdefault("ended_at", None)
+        data.setdefault("location", None)
+        data.setdefault("base_version", None)
+        if data["location"] is not None:
+            data["location"].setdefault("accuracy_m", None)
+        return data
+
+
+_ITEM = VisitItemSchema()
+
+
+def _flat(errors: dict, prefix: str = "") -> dict[str, list]:
+    """marshmallow's nested errors as the envelope's dotted field names."""
+    out: dict[str, list] = {}
+    for key, value in errors.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def check_item(raw: object) -> dict | visit_service.Rejected:
+    """One uploaded record through the schema: the clean record, or why it is rejected."""
+    ident = raw.get("uuid") if isinstance(raw, dict) else None
+    ident = str(ident) if isinstance(ident, (str, int)) and str(ident).isprintable() else None
+    if not isinstance(raw, dict):
+        return visit_service.Rejected(None, {"_schema": ["Each item must be a JSON object."]})
+    try:
+        scan(raw)
+    except (InvalidText, JSONTooDeep) as exc:
+        errors = exc.details.get("fields") or {"_schema": [exc.message]}
+        return visit_service.Rejected(ident, errors, code=exc.code)
+    try:
+        return _ITEM.load(raw)
+    except ValidationError as exc:
+        return visit_service.Rejected(ident, _flat(exc.normalized_messages()))
+
+
+class _Items(fields.List):
+    """Documented as a list of visit records; loaded as they came, each checked on its own."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
+class UploadSchema(Schema):
+    device_time = AwareDateTime(metadata={"description": "The terminal's clock when sending"})
+    items = _Items(
+        fields.Nested(VisitItemSchema),
         required=True,
         validate=validate.Length(min=1, max=visit_service.MAX_BATCH),
-        metadata={"description": "Visit records; each is checked on its own"},
-    )
+        metadata={"description": "Visit records; each is checked on its own: a bad one is "
+                  "`rejected` in its result and the others are stored"},
+    )  # fmt: skip
 
 
 class ItemResultSchema(Schema):
     uuid = fields.String(allow_none=True)
     status = fields.String(
-        metadata={"description": "created, updated, duplicate, conflict or rejected"}
+        validate=validate.OneOf(["created", "updated", "duplicate", "conflict", "rejected"])
     )
     flags = fields.List(fields.String())
     errors = fields.Dict()
     code = fields.String()
-    version = fields.Integer()
+    version = Integer()
 
 
 class UploadResultSchema(Schema):
@@ -77,12 +179,12 @@ class UploadResultSchema(Schema):
 
 
 class VisitSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     uuid = fields.String()
-    worker_id = fields.Integer()
-    device_id = fields.Integer(allow_none=True)
+    worker_id = Integer()
+    device_id = Integer(allow_none=True)
     kind = fields.String()
-    place_id = fields.Integer(allow_none=True)
+    place_id = Integer(allow_none=True)
     started_at = fields.DateTime()
     ended_at = fields.DateTime(allow_none=True)
     accuracy_m = fields.Float(allow_none=True)
@@ -92,22 +194,22 @@ class VisitSchema(Schema):
     attachments = fields.List(fields.String())
     flags = fields.List(fields.String())
     cell_code = fields.String(allow_none=True)
-    version = fields.Integer()
+    version = Integer()
     received_at = fields.DateTime()
 
 
 class VisitListArgs(ListArgs):
-    worker = fields.Integer()
-    area = fields.Integer()
+    worker = Id()
+    area = Id()
     kind = fields.String(validate=validate.OneOf(VISIT_KINDS))
-    date = fields.Date()
+    date = Date()
     flag = fields.String()
 
 
 class AttachmentSchema(Schema):
     uuid = fields.String()
     content_type = fields.String()
-    size = fields.Integer()
+    size = Integer()
     sha256 = fields.String()
     created_at = fields.DateTime()
 
@@ -117,6 +219,7 @@ class Enrol(MethodView):
     @public
     @blp.arguments(EnrolSchema)
     @blp.response(201, DeviceTokenSchema)
+    @blp.alt_response(401, description="`enrolment_code_invalid`: unknown, used or expired")
     def post(self, body):
         """Exchange a one-time enrolment code for this terminal's token."""
         return device_service.enrol(
@@ -148,12 +251,14 @@ class Bundle(MethodView):
 @blp.route("/sync/visits")
 class UploadVisits(MethodView):
     @blp.roles(*visit_service.UPLOADERS)
+    @checks_text_per_item
     @blp.arguments(UploadSchema)
     @blp.response(200, UploadResultSchema)
     @blp.doc(security=BEARER)
     def post(self, body):
         """Upload up to 500 visit/patrol records made offline; one result per item."""
-        results = visit_service.upload(current_principal(), body["items"], body.get("device_time"))
+        items = [check_item(raw) for raw in body["items"]]
+        results = visit_service.upload(current_principal(), items, body.get("device_time"))
         return jsonify({"results": results})  # already plain JSON: skip a 500-item schema dump
 
 
@@ -181,13 +286,23 @@ class Visits(MethodView):
 class VisitItem(MethodView):
     @blp.roles(*visit_service.UPLOADERS)
     @blp.response(200, ItemResultSchema)
-    @blp.doc(security=BEARER)
+    @blp.doc(
+        security=BEARER,
+        requestBody={
+            "required": True,
+            "content": {"application/json": {"schema": VisitItemSchema}},
+        },
+    )
     def patch(self, visit_uuid):
         """Edit one of your records; send `base_version`: 409 `stale_version` if it changed."""
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise AppError("Send the record as a JSON object.", code="validation_error", status=422)
-        return visit_service.edit(current_principal(), str(visit_uuid), body)
+        item = check_item({**body, "uuid": str(visit_uuid)})
+        if isinstance(item, visit_service.Rejected):
+            raise AppError("The record is not valid.", code=item.code, status=422,
+                           details={"fields": item.errors})  # fmt: skip
+        return visit_service.edit(current_principal(), item)
 
 
 @blp.route("/attachments/<uuid:attachment_uuid>")

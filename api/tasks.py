@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, pre_dump, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_STATUSES, Task
 from gridserve.services import tasks as task_service
@@ -28,7 +28,7 @@ class TaskLocationSchema(Schema):
 TITLE = fields.String(validate=validate.Length(min=1, max=task_service.TITLE_MAX))
 DETAILS = fields.String(validate=validate.Length(max=task_service.DETAILS_MAX))
 PRIORITY = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
-DUE_AT = fields.AwareDateTime(
+DUE_AT = AwareDateTime(
     allow_none=True, metadata={"description": "When it must be done (with a time zone)"}
 )
 
@@ -42,15 +42,15 @@ class TaskCreateSchema(Schema):
         required=True, validate=validate.Length(min=1, max=task_service.TITLE_MAX)
     )
     details = DETAILS
-    place_id = fields.Integer(
+    place_id = Integer(
         metadata={"description": "The place it concerns; gives the community and cell"}
     )
     location = fields.Nested(
         TaskLocationSchema,
         metadata={"description": "Where it is (WGS84); gives community and cell"},
     )
-    area_id = fields.Integer(metadata={"description": "The community, when no place or location"})
-    assigned_worker_id = fields.Integer(
+    area_id = Integer(metadata={"description": "The community, when no place or location"})
+    assigned_worker_id = Integer(
         allow_none=True, metadata={"description": "An active worker of the task's community"}
     )
     priority = PRIORITY
@@ -58,7 +58,7 @@ class TaskCreateSchema(Schema):
 
 
 class TaskUpdateSchema(Schema):
-    version = fields.Integer(
+    version = Integer(
         required=True,
         strict=True,
         validate=validate.Range(min=1),
@@ -68,7 +68,7 @@ class TaskUpdateSchema(Schema):
     details = DETAILS
     priority = PRIORITY
     due_at = DUE_AT
-    assigned_worker_id = fields.Integer(
+    assigned_worker_id = Integer(
         allow_none=True, metadata={"description": "Hand over (station and above); null: nobody"}
     )
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
@@ -82,33 +82,33 @@ class TaskEventSchema(Schema):
     action = fields.String()
     from_status = fields.String(allow_none=True)
     to_status = fields.String(allow_none=True)
-    from_worker_id = fields.Integer(allow_none=True)
-    to_worker_id = fields.Integer(allow_none=True)
+    from_worker_id = Integer(allow_none=True)
+    to_worker_id = Integer(allow_none=True)
     note = fields.String()
-    actor_id = fields.Integer(allow_none=True)
+    actor_id = Integer(allow_none=True)
     at = fields.String(metadata={"format": "date-time"})
 
 
 class TaskSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     kind = fields.String()
     title = fields.String()
     details = fields.String()
-    place_id = fields.Integer(allow_none=True)
-    cell_id = fields.Integer(allow_none=True)
+    place_id = Integer(allow_none=True)
+    cell_id = Integer(allow_none=True)
     cell_code = fields.String(allow_none=True)
-    area_id = fields.Integer(metadata={"description": "The community"})
+    area_id = Integer(metadata={"description": "The community"})
     location = fields.Nested(TaskLocationSchema, allow_none=True)
-    assigned_worker_id = fields.Integer(allow_none=True)
+    assigned_worker_id = Integer(allow_none=True)
     status = fields.String()
     priority = fields.String()
     source = fields.String(metadata={"description": "station or terminal"})
     due_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     note = fields.String()
-    created_by = fields.Integer(allow_none=True)
+    created_by = Integer(allow_none=True)
     closed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    version = fields.Integer()
-    change_seq = fields.Integer()
+    version = Integer()
+    change_seq = Integer()
     created_at = fields.String(metadata={"format": "date-time"})
     updated_at = fields.String(metadata={"format": "date-time"})
 
@@ -130,8 +130,8 @@ class TaskDetailSchema(TaskSchema):
 class TaskListArgs(ListArgs):
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
     kind = fields.String(validate=validate.OneOf(TASK_KINDS))
-    worker_id = fields.Integer(metadata={"description": "Assigned to this worker"})
-    area = fields.Integer(metadata={"description": "Within this area (any level)"})
+    worker_id = Id(metadata={"description": "Assigned to this worker"})
+    area = Id(metadata={"description": "Within this area (any level)"})
 
 
 @blp.route("/tasks")

@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import ROLES
 from gridserve.services import auth as auth_service
@@ -22,12 +22,12 @@ PASSWORD = validate.Length(min=8, max=1024, error="At least 8 characters.")
 
 
 class UserSchema(Schema):
-    id = fields.Integer(dump_only=True)
+    id = Integer(dump_only=True)
     username = fields.String(required=True)
     full_name = fields.String()
     role = fields.String(required=True)
-    area_id = fields.Integer(allow_none=True)
-    institution_id = fields.Integer(allow_none=True)
+    area_id = Integer(allow_none=True)
+    institution_id = Integer(allow_none=True)
     is_active = fields.Boolean()
     created_at = fields.DateTime(dump_only=True)
     last_login_at = fields.DateTime(dump_only=True, allow_none=True)
@@ -38,8 +38,8 @@ class UserCreateSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
     full_name = fields.String(validate=validate.Length(max=100))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    area_id = fields.Integer(allow_none=True)
-    institution_id = fields.Integer(allow_none=True)
+    area_id = Integer(allow_none=True)
+    institution_id = Integer(allow_none=True)
     is_active = fields.Boolean()
 
 
@@ -52,19 +52,19 @@ class UserUpdateSchema(Schema):
     )
     full_name = fields.String(validate=validate.Length(max=100))
     role = fields.String(validate=validate.OneOf(ROLES))
-    area_id = fields.Integer(allow_none=True)
-    institution_id = fields.Integer(allow_none=True)
+    area_id = Integer(allow_none=True)
+    institution_id = Integer(allow_none=True)
     is_active = fields.Boolean()
 
 
 class UserListArgs(ListArgs):
     role = fields.String(validate=validate.OneOf(ROLES))
-    area_id = fields.Integer()
+    area_id = Id()
     q = fields.String(metadata={"description": "Part of the username or full name"})
 
 
 class TokenInfoSchema(Schema):
-    id = fields.Integer()
+    id = Integer()
     created_at = fields.DateTime()
     expires_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
@@ -74,7 +74,7 @@ class TokenInfoSchema(Schema):
 
 
 class RevokedSchema(Schema):
-    revoked = fields.Integer(required=True)
+    revoked = Integer(required=True)
 
 
 @blp.route("/users")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, ListArgs
+from api.common import BEARER, Blueprint, Date, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import EMPLOYMENT_TYPES, WORKER_STATUSES
 from gridserve.privacy import mask_phone
@@ -18,9 +18,9 @@ blp = Blueprint("workers", __name__, description="Grid workers, assignments, ter
 
 
 class WorkerSchema(Schema):
-    id = fields.Integer(dump_only=True)
-    user_id = fields.Integer(allow_none=True)
-    area_id = fields.Integer(required=True, metadata={"description": "The worker's community"})
+    id = Integer(dump_only=True)
+    user_id = Integer(allow_none=True)
+    area_id = Integer(required=True, metadata={"description": "The worker's community"})
     full_name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     employment = fields.String(validate=validate.OneOf(EMPLOYMENT_TYPES))
     source_pool = fields.String(allow_none=True, validate=validate.Length(max=100))
@@ -28,7 +28,7 @@ class WorkerSchema(Schema):
         allow_none=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$", error="A phone number.")
     )
     status = fields.String(validate=validate.OneOf(WORKER_STATUSES))
-    hired_on = fields.Date(allow_none=True)
+    hired_on = Date(allow_none=True)
     personnel_file = fields.Dict()
 
 
@@ -53,37 +53,37 @@ class WorkerLookupArgs(Schema):
 
 
 class WorkerUpdateSchema(WorkerSchema):
-    area_id = fields.Integer()
+    area_id = Integer()
     full_name = fields.String(validate=validate.Length(min=1, max=100))
 
 
 class WorkerListArgs(ListArgs):
-    area = fields.Integer()
+    area = Id()
     status = fields.String(validate=validate.OneOf(WORKER_STATUSES))
     employment = fields.String(validate=validate.OneOf(EMPLOYMENT_TYPES))
 
 
 class AssignSchema(Schema):
     cell = fields.String(required=True, metadata={"description": "Cell code, e.g. QS01-003"})
-    starts_on = fields.Date(metadata={"description": "Default today"})
+    starts_on = Date(metadata={"description": "Default today"})
 
 
 class UnassignArgs(Schema):
-    ends_on = fields.Date(metadata={"description": "Default today"})
+    ends_on = Date(metadata={"description": "Default today"})
 
 
 class AssignmentSchema(Schema):
-    id = fields.Integer()
-    worker_id = fields.Integer()
+    id = Integer()
+    worker_id = Integer()
     cell_code = fields.String()
-    community_id = fields.Integer()
-    starts_on = fields.Date()
-    ends_on = fields.Date(allow_none=True)
+    community_id = Integer()
+    starts_on = Date()
+    ends_on = Date(allow_none=True)
 
 
 class DeviceSchema(Schema):
-    id = fields.Integer()
-    worker_id = fields.Integer()
+    id = Integer()
+    worker_id = Integer()
     label = fields.String()
     platform = fields.String(allow_none=True)
     app_version = fields.String(allow_none=True)
@@ -99,31 +99,31 @@ class EnrolmentCodeSchema(Schema):
 
 
 class ReportArgs(Schema):
-    area = fields.Integer(required=True)
-    date = fields.Date(metadata={"description": "Default today"})
+    area = Id(required=True)
+    date = Date(metadata={"description": "Default today"})
 
 
 class VacantCellSchema(Schema):
-    cell_id = fields.Integer()
+    cell_id = Integer()
     code = fields.String()
     community = fields.String()
     workload = fields.Float()
-    place_count = fields.Integer()
+    place_count = Integer()
 
 
 class PatrolCellSchema(Schema):
-    cell_id = fields.Integer()
+    cell_id = Integer()
     code = fields.String()
     worker = fields.Dict(allow_none=True)
     patrolled = fields.Boolean()
-    patrols = fields.Integer()
+    patrols = Integer()
     first = fields.DateTime(allow_none=True)
     last = fields.DateTime(allow_none=True)
     windows = fields.Dict(keys=fields.String(), values=fields.Boolean())
 
 
 class PatrolReportSchema(Schema):
-    date = fields.Date()
+    date = Date()
     area = fields.Dict()
     cells = fields.List(fields.Nested(PatrolCellSchema))
     unpatrolled = fields.List(fields.String())

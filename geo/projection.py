@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -27,10 +28,47 @@ def local_crs(lon: float, lat: float) -> CRS:
     inverse series moves points by about a millimetre, which opens gaps of
     several m² along a street's border).
     """
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise GeometryError(
+            "outside_projection",
+            "The geometry is not in longitude -180..180 / latitude -90..90.",
+            centre=[lon, lat] if math.isfinite(lon) and math.isfinite(lat) else None,
+        )
     lon0, lat0 = round(lon, 2), round(lat, 2)
-    return CRS.from_proj4(
+    crs = CRS.from_proj4(
         f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
     )
+    _CENTRES[id(crs)] = (crs, lon0, lat0)
+    return crs
+
+
+# Where each local projection is centred (by identity, like the transformers below).
+_CENTRES: dict[int, tuple[CRS, float, float]] = {}
+
+# A local transverse Mercator is used within this many degrees of its centre: a
+# district is far smaller (a line 20° away is still "does not cross the cell"), and
+# farther out points towards the antimeridian or the poles project to huge or
+# infinite values, so what lies there is refused rather than measured.
+MAX_OFFSET_DEG = 30.0
+
+
+def _check_domain(geom: BaseGeometry, crs: CRS) -> None:
+    """Refuse a WGS84 geometry too far from ``crs``'s centre to project meaningfully."""
+    hit = _CENTRES.get(id(crs))
+    if hit is None or hit[0] is not crs or geom.is_empty:
+        return
+    _, lon0, lat0 = hit
+    minx, miny, maxx, maxy = geom.bounds
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or (
+        max(abs(minx - lon0), abs(maxx - lon0), abs(miny - lat0), abs(maxy - lat0)) > MAX_OFFSET_DEG
+    ):
+        raise GeometryError(
+            "outside_projection",
+            f"The geometry reaches more than {MAX_OFFSET_DEG:g}° from the area it belongs to "
+            f"(around {lon0:g}, {lat0:g}).",
+            bounds=[minx, miny, maxx, maxy] if math.isfinite(minx + miny + maxx + maxy) else None,
+            centre=[lon0, lat0],
+        )
 
 
 def crs_for(geom: BaseGeometry) -> CRS:
@@ -60,6 +98,7 @@ def _transformer(src: CRS, dst: CRS) -> Transformer | None:
 
 
 def transform(geom: BaseGeometry, src: CRS, dst: CRS) -> BaseGeometry:
+    """``geom`` from ``src`` to ``dst``; GeometryError when a point has no image there."""
     t = None if src is dst else _transformer(src, dst)
     if t is None:
         return geom
@@ -67,7 +106,15 @@ def transform(geom: BaseGeometry, src: CRS, dst: CRS) -> BaseGeometry:
 
 
 def _stack(xy):
-    return np.column_stack(xy)
+    out = np.column_stack(xy)
+    if not np.isfinite(out).all():
+        bad = out[~np.isfinite(out).all(axis=1)][0]
+        raise GeometryError(
+            "outside_projection",
+            "A coordinate cannot be projected (it lies outside the projection's domain).",
+            projected=[None if not math.isfinite(v) else float(v) for v in bad],
+        )
+    return out
 
 
 # GeoJSON edges are straight in longitude/latitude; projected, they are slight
@@ -84,6 +131,7 @@ def _densify(geom: BaseGeometry, step: float) -> BaseGeometry:
 
 
 def to_metric(geom: BaseGeometry, crs: CRS) -> BaseGeometry:
+    _check_domain(geom, crs)
     return transform(_densify(geom, DENSIFY_DEG), WGS84, crs)
 
 

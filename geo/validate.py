@@ -218,7 +218,15 @@ def read_polygons(
         if repair_invalid:
             geom = repair(geom)
         check_valid(geom, index)
-        km2 = area_m2(geom) / 1e6
+        try:
+            km2 = area_m2(geom) / 1e6
+        except GeometryError as exc:  # wider than any local projection reaches
+            raise GeometryError(
+                "area_too_large",
+                f"The area spans too far to be one area: {exc.message}",
+                feature=index,
+                limit_km2=limits.max_area_km2,
+            ) from exc
         if km2 > limits.max_area_km2:
             raise GeometryError(
                 "area_too_large",

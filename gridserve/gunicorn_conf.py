@@ -27,3 +27,8 @@ errorlog = "-"
 # Behind nginx on the same host; set GRIDSERVE_PROXY_COUNT=1 so client addresses are logged.
 forwarded_allow_ips = os.environ.get("GRIDSERVE_FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
+# Above the app's own limit (gridserve.request_checks.MAX_HEADER_BYTES, 8 KiB): a longer
+# header then reaches the app, which answers with the JSON envelope (431
+# header_too_large) instead of gunicorn's HTML 400 page. Only headers past this (and
+# request lines past limit_request_line) still get gunicorn's own answer.
+limit_request_field_size = 16384

@@ -442,7 +442,10 @@ def _line(payload: Any, crs: CRS) -> LineString:
             code="wrong_geometry_type",
             details={"fields": {"line": ["A GeoJSON LineString."]}},
         )
-    return to_metric(geom, crs)
+    try:
+        return to_metric(geom, crs)
+    except GeometryError as exc:
+        raise refuse(exc) from exc
 
 
 def edit_plan(principal: Principal, plan_id: int, op: dict[str, Any], today: dt.date) -> GridPlan:

@@ -28,6 +28,7 @@ import csv
 import datetime as dt
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -109,10 +110,14 @@ def id_check_digit(first17: str) -> str:
 def normalise_id_number(value: str, today: dt.date | None = None) -> str:
     """An 18-character PRC resident ID number, upper-cased, or ``ValueError``.
 
-    Seventeen digits and a check character (a digit or ``X``) that matches ISO
-    7064 MOD 11-2; characters 7-14 must be a real birth date, not in the future.
+    NFKC-normalised first (full-width digits and ``Ｘ`` become ASCII); then
+    seventeen ASCII digits and a check character (a digit or ``X``) that matches
+    ISO 7064 MOD 11-2 (GB 11643); characters 7-14 must be a real birth date, not
+    in the future. Digits of other scripts are refused.
     """
-    text = "".join(value.split()).upper()
+    text = "".join(unicodedata.normalize("NFKC", value).split()).upper()
+    if not text.isascii():  # str.isdigit() and int() also take Arabic-Indic and other digits
+        raise ValueError("Only the digits 0-9 and X (full-width forms are accepted).")
     if len(text) != 18 or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
         raise ValueError("18 characters: 17 digits and a check digit (0-9 or X).")
     if id_check_digit(text[:17]) != text[17]:

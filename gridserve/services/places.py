@@ -28,6 +28,7 @@ from gridserve import audit
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import ValidationFailed
 from gridserve.extensions import db
+from gridserve.inputs import InvalidText, JSONTooDeep, scan
 from gridserve.models import PLACE_TYPES, Area, GridCell, Household, Place
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
@@ -72,12 +73,18 @@ class Row:
 def rows_from_csv(text: str) -> list[Row]:
     csv.field_size_limit(1 << 20)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = {"lon", "lat", "type"} - set(reader.fieldnames or [])
+    try:
+        columns = reader.fieldnames
+    except csv.Error as exc:
+        raise ValidationFailed(
+            f"The CSV header cannot be read: {exc}.", code="invalid_csv", details={"row": 0}
+        ) from exc
+    missing = {"lon", "lat", "type"} - set(columns or [])
     if missing:
         raise ValidationFailed(
             f"The CSV needs the columns {', '.join(sorted(missing))}.",
             code="invalid_csv",
-            details={"missing_columns": sorted(missing), "columns": reader.fieldnames},
+            details={"missing_columns": sorted(missing), "columns": columns},
         )
     rows = []
     try:
@@ -125,10 +132,13 @@ def rows_from_geojson(obj: Any) -> list[Row]:
             coords = coords if isinstance(coords, list) else []
             if len(coords) >= 2 and all(_number(c) is not None for c in coords[:2]):
                 x, y = coords[0], coords[1]
-                if src != WGS84:
-                    p = transform(Point(x, y), src, WGS84)
-                    x, y = p.x, p.y
-                data["lon"], data["lat"] = x, y
+                try:
+                    if src != WGS84:
+                        p = transform(Point(x, y), src, WGS84)
+                        x, y = p.x, p.y
+                    data["lon"], data["lat"] = x, y
+                except GeometryError:  # no image in WGS84: reported as a bad lon/lat
+                    pass
         else:
             data["geometry_type"] = geometry.get("type") if isinstance(geometry, dict) else None
         rows.append(Row(i, data))
@@ -152,6 +162,11 @@ def _no_constant(name: str) -> None:
 def _clean(row: Row) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """One row checked field by field: (clean values, None) or (None, errors)."""
     data, errors = row.data, {}
+    try:
+        scan(data)
+    except (InvalidText, JSONTooDeep) as exc:
+        field_ = str(exc.details.get("field") or "row").split(".")[0]
+        return None, {field_: [exc.details.get("reason") or exc.message]}
     if data.get("geometry_type") not in (None, "Point"):
         errors["geometry"] = [f"Expected a Point, got {data['geometry_type']}."]
     kind = (data.get("type") or "").strip() if isinstance(data.get("type"), str) else None
@@ -175,7 +190,7 @@ def _clean(row: Row) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
             attributes = (
                 json.loads(attributes, parse_constant=_no_constant) if attributes.strip() else {}
             )
-        except ValueError:
+        except (ValueError, RecursionError):
             attributes = None
     if not isinstance(attributes, dict):
         errors["attributes"] = ["A JSON object."]

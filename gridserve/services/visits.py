@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
-import uuid as uuid_module
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +23,12 @@ from flask import current_app
 from sqlalchemy import Select, select, update
 
 from geo.assign import assign_points
-from geo.projection import crs_for, to_metric
+from geo.projection import MAX_OFFSET_DEG, crs_for, to_metric
 from gridserve import audit
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import VISIT_KINDS, Area, GridCell, Place, Visit, Worker
+from gridserve.models import Area, GridCell, Place, Visit, Worker
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.services.workers import open_assignments, worker_for_user
@@ -45,113 +43,13 @@ READERS = ("worker", "station", "street_centre", "district_centre")
 SORTABLE = {"started_at": Visit.started_at, "id": Visit.id, "received_at": Visit.received_at}
 
 
-_ITEM_KEYS = {
-    "uuid", "type", "place_id", "started_at", "ended_at", "location", "mock_location", "notes",
-    "answers", "attachments", "base_version",
-}  # fmt: skip
+@dataclass
+class Rejected:
+    """An uploaded item that failed validation in the API layer: it is rejected on its own."""
 
-
-def _when(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None or not 2000 <= parsed.year <= 2100:
-        return None
-    return parsed
-
-
-def check_item(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-    """Validate one uploaded record, field by field (fast: a batch has 500 of them).
-
-    Returns the clean record, or the errors per field in the envelope's format.
-    """
-    if not isinstance(raw, dict):
-        return None, {"_schema": ["Each item must be a JSON object."]}
-    errors: dict[str, list[str]] = {}
-    for key in raw.keys() - _ITEM_KEYS:
-        errors[key] = ["Unknown field."]
-    try:
-        ident = str(uuid_module.UUID(str(raw.get("uuid"))))
-    except ValueError:
-        ident = None
-        errors["uuid"] = ["A UUID made on the terminal."]
-    kind = raw.get("type")
-    if kind not in VISIT_KINDS:
-        errors["type"] = [f"One of: {', '.join(VISIT_KINDS)}."]
-    started = _when(raw.get("started_at"))
-    if started is None:
-        errors["started_at"] = ["An ISO 8601 time with its UTC offset (years 2000-2100)."]
-    ended = None
-    if raw.get("ended_at") is not None:
-        ended = _when(raw["ended_at"])
-        if ended is None:
-            errors["ended_at"] = ["An ISO 8601 time with its UTC offset."]
-        elif started is not None and ended < started:
-            errors["ended_at"] = ["Ends before it starts."]
-    place = raw.get("place_id")
-    if place is not None and (
-        not isinstance(place, int) or isinstance(place, bool) or not 0 < place < 2**31
-    ):
-        errors["place_id"] = ["A place id."]
-    location = raw.get("location")
-    if location is not None:
-        if not isinstance(location, dict):
-            errors["location"] = ["{lon, lat, accuracy_m}."]
-        else:
-            lon, lat, acc = location.get("lon"), location.get("lat"), location.get("accuracy_m")
-            if not _number(lon) or not -180 <= lon <= 180:
-                errors["location.lon"] = ["A longitude between -180 and 180."]
-            if not _number(lat) or not -90 <= lat <= 90:
-                errors["location.lat"] = ["A latitude between -90 and 90."]
-            if acc is not None and (not _number(acc) or acc < 0):
-                errors["location.accuracy_m"] = ["Metres, zero or more."]
-            location = {"lon": lon, "lat": lat, "accuracy_m": acc}
-    mock = raw.get("mock_location", False)
-    if not isinstance(mock, bool):
-        errors["mock_location"] = ["true or false."]
-    notes = raw.get("notes") or ""
-    if not isinstance(notes, str) or len(notes) > 5000:
-        errors["notes"] = ["Text of at most 5000 characters."]
-    answers = raw.get("answers") or {}
-    if not isinstance(answers, dict):
-        errors["answers"] = ["A JSON object."]
-    attachments = raw.get("attachments") or []
-    try:
-        attachments = [str(uuid_module.UUID(str(a))) for a in attachments][:21]
-        if len(attachments) > 20:
-            errors["attachments"] = ["At most 20 photos."]
-    except (TypeError, ValueError):
-        errors["attachments"] = ["A list of photo UUIDs."]
-    base = raw.get("base_version")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
-        errors["base_version"] = ["The version the edit was based on (1 or more)."]
-    if errors:
-        return None, errors
-    return {
-        "uuid": ident,
-        "type": kind,
-        "place_id": place,
-        "started_at": started,
-        "ended_at": ended,
-        "location": location,
-        "mock_location": mock,
-        "notes": notes,
-        "answers": answers,
-        "attachments": attachments,
-        "base_version": base,
-    }, {}
-
-
-def _number(value: Any) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
+    uuid: str | None
+    errors: dict[str, Any]
+    code: str = "validation_error"
 
 
 @dataclass
@@ -213,7 +111,10 @@ class _Context:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.community = db.session.get(Area, worker.area_id)
-        self.crs = crs_for(to_shapely(self.community.geom)) if self.community.geom else None
+        outline = to_shapely(self.community.geom) if self.community.geom else None
+        self.crs = crs_for(outline) if outline is not None else None
+        centre = outline.centroid if outline is not None else None
+        self.centre = (centre.x, centre.y) if centre is not None else (0.0, 0.0)
         self._cells: dict[dt.date, tuple[list, list]] = {}
         self._assigned: dict[dt.date, Any] = {}
         cfg = current_app.config
@@ -297,10 +198,18 @@ def _place_rows(
         mine = ctx.assigned_area(day)
         far = np.zeros(len(located), dtype=bool)
         if located and mine is not None:
-            pts = shapely.get_parts(
-                to_metric(shapely.MultiPoint(np.column_stack([lon, lat])), ctx.crs)
+            # Points beyond the reach of the community's local projection are far by any
+            # measure: flagged without being projected.
+            lon0, lat0 = ctx.centre
+            near = (np.abs(lon - lon0) <= MAX_OFFSET_DEG / 2) & (
+                np.abs(lat - lat0) <= MAX_OFFSET_DEG / 2
             )
-            far = shapely.distance(mine, pts) > ctx.tolerance
+            far[:] = True
+            if near.any():
+                pts = shapely.get_parts(
+                    to_metric(shapely.MultiPoint(np.column_stack([lon[near], lat[near]])), ctx.crs)
+                )
+                far[near] = shapely.distance(mine, pts) > ctx.tolerance
         where = {i: k for k, (i, _) in enumerate(located)}
         for index, item in group:
             flags = []
@@ -349,9 +258,15 @@ def _place_rows(
 
 
 def upload(
-    principal: Principal, items: list[Any], device_time: dt.datetime | None = None
+    principal: Principal,
+    items: list[dict[str, Any] | Rejected],
+    device_time: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Store a batch of visit records; one result per item, in the batch's order."""
+    """Store a batch of visit records; one result per item, in the batch's order.
+
+    Each item is a record checked by the API's item schema (keys as in ``content_hash``
+    plus ``uuid`` and ``base_version``), or a :class:`Rejected` one, reported as such.
+    """
     worker = _worker(principal)
     if len(items) > MAX_BATCH:
         raise Conflict(f"At most {MAX_BATCH} items per batch.", code="batch_too_large")
@@ -360,12 +275,9 @@ def upload(
     results: list[ItemResult] = []
     seen: set[str] = set()
     loaded: list[tuple[int, dict]] = []
-    for raw in items:
-        item, errors = check_item(raw)
-        if item is None:
-            ident = raw.get("uuid") if isinstance(raw, dict) else None
-            results.append(ItemResult(str(ident) if ident else None, "rejected", errors=errors,
-                                      code="validation_error"))  # fmt: skip
+    for item in items:
+        if isinstance(item, Rejected):
+            results.append(ItemResult(item.uuid, "rejected", errors=item.errors, code=item.code))
             continue
         if item["uuid"] in seen:
             results.append(ItemResult(item["uuid"], "rejected", code="duplicate_in_batch",
@@ -532,11 +444,10 @@ def _apply_edit(worker: Worker, row: dict, base: int, flags: list[str]) -> ItemR
     )
 
 
-def edit(principal: Principal, uuid: str, item: dict[str, Any]) -> dict[str, Any]:
-    """One record edited online: 409 when it changed since the terminal's version."""
-    if "base_version" not in item:
-        item = {**item, "base_version": None}
-    [result] = upload(principal, [{**item, "uuid": uuid}])
+def edit(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    """One checked record edited online: 409 when it changed since the terminal's version."""
+    uuid = item["uuid"]
+    [result] = upload(principal, [item])
     if result["status"] == "conflict":
         raise Conflict(
             "The record changed since the version you edited.",

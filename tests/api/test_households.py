@@ -554,3 +554,28 @@ def test_serialize_is_what_terminals_get(ctx, register, clean_app):
     assert clear["phone"] == PHONE and clear["masked"] is False
     assert masked["phone"] == "138****5678" and masked["masked"] is True
     json.dumps(clear)  # JSON-ready as it is
+
+
+def test_id_numbers_are_nfkc_normalised_then_checked(client, auth_as, register, clean_app):
+    full_width = "１１０１０５１９４９１２３１００２Ｘ"  # ID_B in full-width digits and Ｘ
+    made = _made(client, auth_as("worker_a"), register.mine, id_number=full_width)
+    assert made["id_number"] == ID_B
+    assert household_service.normalise_id_number("１１０１０５１９４９１２３１００２ｘ") == ID_B
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X",  # Arabic-Indic digits: int() takes them, we do not
+        "۱۱۰۱۰۵۱۹۴۹۱۲۳۱۰۰۲X",  # Extended Arabic-Indic
+        "११०१०५१९४९१२३१००२X",  # Devanagari
+        "１１０１０５１９４９１２３１００２３",  # full-width but the wrong check digit
+        "11010519491231002X0",  # 19 characters
+    ],
+)
+def test_id_numbers_in_other_scripts_or_wrong_are_422(client, auth_as, register, clean_app, value):
+    resp = _create(client, auth_as("worker_a"), register.mine, id_number=value)
+    assert resp.status_code == 422, resp.get_json()
+    err = resp.get_json()["error"]
+    assert err["code"] == "validation_error" and list(err["details"]["fields"]) == ["id_number"]
+    assert _count(clean_app) == 0

@@ -70,3 +70,33 @@ def test_page_size_has_a_ceiling(client, auth_as):
     resp = client.get("/api/v1/areas?page_size=100000", headers=auth_as("admin"))
     assert resp.status_code == 422
     assert resp.get_json()["error"]["code"] == "validation_error"
+
+
+def test_the_document_lists_errors_bounds_pagination_and_visit_items(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if method == "parameters":
+                continue
+            codes = set(op["responses"])
+            assert "default" not in codes and {"422", "431", "503"} <= codes, (method, path)
+            if op.get("security"):
+                assert {"401", "404"} <= codes, (method, path)
+            if method in ("post", "put", "patch"):
+                assert {"413", "415"} <= codes, (method, path)
+    area = spec["paths"]["/api/v1/areas/{area_id}"]
+    params = area.get("parameters") or area["get"]["parameters"]
+    assert params[0]["schema"] | {} == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    listing = spec["paths"]["/api/v1/areas"]["get"]
+    query = {p["name"]: p["schema"] for p in listing["parameters"]}
+    assert query["page"]["minimum"] == 1 and query["page"]["maximum"] == 2**31 - 1
+    assert (query["page_size"]["minimum"], query["page_size"]["maximum"]) == (1, 500)
+    assert query["parent"]["minimum"] == 1
+    header = listing["responses"]["200"]["headers"]["X-Pagination"]
+    assert header["schema"] == {"type": "string"}
+    schemas = spec["components"]["schemas"]
+    items = schemas["Upload"]["properties"]["items"]["items"]
+    assert items == {"$ref": "#/components/schemas/VisitItem"}
+    visit = schemas["VisitItem"]
+    assert {"uuid", "type", "started_at"} <= set(visit["required"])
+    assert visit["properties"]["type"]["enum"] and visit["properties"]["uuid"]["format"] == "uuid"
