@@ -158,7 +158,7 @@ class Blueprint(_Blueprint):
                 codes.add("400")
         responses = doc.setdefault("responses", {})
         responses.pop("default", None)
-        for code in sorted(codes):
+        for code in sorted(codes - {str(key) for key in responses}):
             responses.setdefault(
                 code,
                 {"description": _ERRORS[code], "content": {"application/json": {"schema": {
