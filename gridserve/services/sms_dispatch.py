@@ -123,18 +123,34 @@ def _tz() -> Any:
     return ZoneInfo(current_app.config["GRIDSERVE_TIMEZONE"])
 
 
-def sending_window_open(campaign: SmsCampaign, slot_days: tuple[dt.date, ...], now: dt.datetime):
-    """Whether ``now`` is inside the campaign's window (clipped by quiet hours) on a slot day."""
-    local = now.astimezone(_tz())
-    if slot_days and local.date() not in slot_days:
-        return False
-    start, end = rotation.effective_window(
-        (sms_service._hhmm(campaign.window_start), sms_service._hhmm(campaign.window_end)),
-        sms_service.quiet_hours(),
+@dataclass(frozen=True)
+class SendWindow:
+    """When a slot may send: inside the campaign's window (clipped by the quiet hours), on one
+    of the slot's days, before the slot ends. Checked when the slot is listed and again just
+    before each gateway call, so a batch claimed near the window's end stops at the end."""
+
+    window: tuple[dt.time, dt.time]
+    quiet: tuple[dt.time, dt.time]
+    days: tuple[dt.date, ...]
+    slot_end: dt.datetime
+    zone: Any
+
+    def open_at(self, now: dt.datetime) -> bool:
+        local = now.astimezone(self.zone)
+        if now >= self.slot_end or (self.days and local.date() not in self.days):
+            return False
+        start, end = self.window
+        return start <= local.time() < end and not rotation.is_quiet(local.time(), self.quiet)
+
+
+def send_window(
+    campaign: SmsCampaign, slot_days: tuple[dt.date, ...], slot_end: dt.datetime
+) -> SendWindow:
+    quiet = sms_service.quiet_hours()
+    window = rotation.effective_window(
+        (sms_service._hhmm(campaign.window_start), sms_service._hhmm(campaign.window_end)), quiet
     )
-    return start <= local.time() < end and not rotation.is_quiet(
-        local.time(), sms_service.quiet_hours()
-    )
+    return SendWindow(window, quiet, tuple(slot_days), slot_end, _tz())
 
 
 # --- slots ---------------------------------------------------------------------------------
@@ -152,6 +168,7 @@ class OpenSlot:
     channel_id: int | None
     sending: bool  # inside the daily window right now
     slot_end: dt.datetime
+    window: SendWindow | None = None  # checked again before each send (None: never closes)
 
 
 def _final_body(campaign: SmsCampaign, text: SmsText, channel: SmsChannel | None) -> str:
@@ -319,6 +336,7 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
                     SmsChannel.institution_id == inst.id, SmsChannel.is_up.is_(True)
                 )
             ).scalar_one_or_none()
+            window = send_window(campaign, slot.days, run.slot_end)
             out.append(
                 OpenSlot(
                     run_id=run.id,
@@ -327,8 +345,9 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
                     institution_id=inst.id,
                     sender_code=inst.code,
                     channel_id=channel_id,
-                    sending=sending_window_open(campaign, slot.days, now),
+                    sending=window.open_at(now),
                     slot_end=run.slot_end,
+                    window=window,
                 )
             )
     return out
@@ -517,6 +536,7 @@ class Outcomes:
     retry: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     put_back: list[int] = field(default_factory=list)
+    window_closed: bool = False
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -546,6 +566,13 @@ def send_batch(
             break
         for bucket in buckets:
             bucket.take()
+        if slot.window is not None and not slot.window.open_at(utcnow()):
+            # The window ended (quiet hours began) while this batch was going out: the rest
+            # goes back to the queue unsent, for the slot's next day or, if the slot is over,
+            # for close_ended_slots to expire.
+            out.put_back.extend(r.id for r in rows[index:])
+            out.window_closed = True
+            break
         message = gateways.OutboundMessage(
             key=f"gs-{row.id}", to=row.phone, body=row.body, sender=slot.sender_code
         )
@@ -760,6 +787,8 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                     min(deadline, time.monotonic() + lease / 2),
                 )
                 record(out)
+                if out.window_closed:
+                    slot.sending = False  # until the next refresh finds its window open again
                 _first_accepted(slot, out)
                 db.session.commit()
                 report["accepted"] += len(out.accepted)
