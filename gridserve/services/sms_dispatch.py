@@ -71,6 +71,7 @@ from gridserve.models import (
 )
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal
+from gridserve.services import calendars
 from gridserve.services import sms as sms_service
 from gridserve.services.sms_recipients import describe_opt_out, recipient_count
 from gridserve.sms import gateways
@@ -269,8 +270,10 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
     for campaign in campaigns:
         if sms_service.mandated_text(campaign.id) is None:
             continue
+        days = calendars.campaign_working_days(campaign.id)
         try:
-            plan = sms_service.compute_schedule(campaign)
+            # Stops before a year no calendar knows: the slots before it still go out.
+            plan = sms_service.compute_schedule(campaign, working_days=days)
         except rotation.ScheduleError as exc:
             log.warning("campaign %s: no schedule: %s", campaign.code, exc.message)
             continue
@@ -314,6 +317,8 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
                     )
                 ).scalar_one()
                 if inserted:
+                    if campaign.working_days_only:  # the days it ran on stay as they were
+                        calendars.freeze_days(campaign.id, campaign.start_date, slot.days[-1], days)
                     queued = materialize(run, now)
                     audit.record(
                         "sms_slot_opened",
@@ -925,10 +930,25 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
         .group_by(SmsMessage.sender_id, SmsMessage.status)
     ):
         counts.setdefault(sender_id, {})[status] = n
+    alerts: list[dict[str, Any]] = []
     try:
-        slots = sms_service.compute_schedule(campaign).slots
-    except rotation.ScheduleError:
+        computed = sms_service.compute_schedule(campaign)
+        slots = computed.slots
+    except rotation.ScheduleError as exc:
         slots = []
+        alerts.append({"code": exc.code, "message": exc.message, **exc.details})
+    else:
+        if computed.unknown_year is not None:
+            year = computed.unknown_year
+            alerts.append(
+                {
+                    "code": "calendar_unknown_year",
+                    "year": year,
+                    "message": f"No working-day calendar for {year}: slots from {year} on are "
+                    f"not scheduled and nothing is sent in them until an admin loads it with "
+                    f"PUT /api/v1/calendars/CN/{year}. Slots before {year} go out as planned.",
+                }
+            )
     insts = {
         i.id: i
         for i in db.session.execute(
@@ -968,6 +988,7 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
         "campaign": {"id": campaign.id, "code": campaign.code, "name": campaign.name},
         "at": now,
         "mandated_text_approved": sms_service.mandated_text(campaign.id) is not None,
+        "alerts": alerts,
         "totals": total,
         "senders": senders,
     }
