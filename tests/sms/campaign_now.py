@@ -81,8 +81,14 @@ def make_campaign(
     sender: str = "ICBC",
     customs: tuple[str, ...] = (CUSTOM,),
     unsubscribe_suffix: str | None = None,
+    dates: tuple[dt.date, dt.date] | None = None,
+    extra: dict | None = None,
 ) -> dict:
-    """Channel, campaign, approved texts and recipients for one sender whose slot is open."""
+    """Channel, campaign, approved texts and recipients for one sender whose slot is open.
+
+    ``dates`` (first and last day) and ``extra`` (more campaign fields) make other campaigns;
+    then the clock is left where it is.
+    """
     window = tuple(quiet_hours_of(app).split("-")[::-1])
     opens = window_start(app)
     today = opens.astimezone(ZoneInfo(app.config["GRIDSERVE_TIMEZONE"])).date()
@@ -106,14 +112,15 @@ def make_campaign(
             "code": code,
             "name": "测试活动",
             "area_id": district["id"],
-            "start_date": today.isoformat(),
-            "end_date": today.isoformat(),
+            "start_date": (dates[0] if dates else today).isoformat(),
+            "end_date": (dates[1] if dates else today).isoformat(),
             "senders": [sender],
             "window_start": window[0],
             "window_end": window[1],
             "leading_group": "宣传月领导小组",
             "mandated_text": MANDATED,
             "unsubscribe_suffix": unsubscribe_suffix,
+            **(extra or {}),
         },
         headers=coordinator,
     )
@@ -140,6 +147,8 @@ def make_campaign(
         headers=coordinator,
     )
     assert imported.status_code == 200, imported.get_json()
-    if utcnow() < opens:  # made just before midnight for the next day: wait for the window
+    if (
+        dates is None and utcnow() < opens
+    ):  # made just before midnight for the next day: wait for the window
         clock.move_to(opens)
     return campaign
