@@ -93,7 +93,8 @@ class WorkingDays:
         if calendar is None:
             raise UnknownYear(day.year)
         if calendar.source == "package":  # the package's own rules, exactly
-            return chinese_calendar.is_workday(day), chinese_calendar.get_holiday_detail(day)[1]
+            working = chinese_calendar.is_workday(day)
+            return working, None if working else chinese_calendar.get_holiday_detail(day)[1]
         return calendar.day(day)
 
 
