@@ -16,7 +16,7 @@ from gridserve.models import SmsMessage
 from gridserve.services import sms_dispatch
 from jobs.registry import run_job
 from tests import clock
-from tests.sms.campaign_now import load, make_campaign, numbers
+from tests.sms.campaign_now import load, make_campaign, numbers, window_start
 
 
 class TickingGateway:
@@ -61,11 +61,10 @@ def _states(app, campaign_id: int) -> dict[tuple[str, str], int]:
     return out
 
 
-def _window_end(app) -> dt.datetime:
-    """Today's (the campaign day's) window end: the start of the quiet hours."""
+def _window_end(app, day: dt.date | None = None) -> dt.datetime:
+    """The window's end on ``day`` (default today): the start of the quiet hours."""
     quiet_start = dt.time.fromisoformat(app.config["GRIDSERVE_QUIET_HOURS"].split("-")[0])
-    day = clock.local_now().date()
-    return clock.at_local(day, quiet_start)
+    return clock.at_local(day or clock.local_now().date(), quiet_start)
 
 
 def test_a_batch_claimed_before_the_window_ends_stops_at_the_end(sms_app, ticking, tmp_path):
@@ -94,3 +93,40 @@ def test_a_batch_claimed_before_the_window_ends_stops_at_the_end(sms_app, tickin
         ("custom", "expired"): 10,
     }
     assert sum(len(g.sent_at) for g in ticking) == 3
+
+
+def test_in_a_two_day_slot_the_rest_waits_for_the_next_days_window(sms_app, ticking, tmp_path):
+    app = sms_app
+    client, headers = load(app)
+    opens = window_start(app)
+    day = opens.astimezone(clock.zone()).date()
+    campaign = make_campaign(
+        app,
+        client,
+        headers["coordinator"],
+        phones=numbers(10),
+        dates=(day, day + dt.timedelta(days=1)),
+        extra={"slot_days": 2},
+    )
+    end = _window_end(app, day)
+    clock.move_to(end - dt.timedelta(seconds=3), tick=False)
+    with app.app_context():
+        assert run_job("sms-dispatch").get("accepted") == 3
+        assert "accepted" not in run_job("sms-dispatch")  # quiet hours now: nothing goes out
+        db.session.remove()
+    assert _states(app, campaign["id"]) == {
+        ("mandated", "accepted"): 3,
+        ("mandated", "queued"): 7,  # kept for tomorrow, not expired: the slot goes on
+        ("custom", "waiting"): 10,
+    }
+    window_opens = dt.time.fromisoformat(app.config["GRIDSERVE_QUIET_HOURS"].split("-")[1])
+    clock.move_to(clock.at_local(day + dt.timedelta(days=1), window_opens), tick=False)
+    with app.app_context():
+        assert run_job("sms-dispatch").get("accepted") == 17
+        db.session.remove()
+    assert _states(app, campaign["id"]) == {
+        ("mandated", "accepted"): 10,
+        ("custom", "accepted"): 10,
+    }
+    reopened = clock.at_local(day + dt.timedelta(days=1), window_opens)
+    assert all(t < end or t >= reopened for g in ticking for t in g.sent_at)
