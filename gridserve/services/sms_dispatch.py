@@ -27,6 +27,13 @@ Claiming
     the batch. This is the one place that commits several times in a unit of work: the claim
     must be durable before the network call.
 
+Windows
+    A slot sends only inside the campaign's daily window (clipped by the quiet hours), on its
+    days, before its end. This is checked when a pass lists the open slots and again with
+    ``utcnow()`` just before each gateway call: a batch claimed just before the window's end
+    stops there, and its unsent rows go back to ``queued`` (never submitted, so exactly-once
+    holds) for the slot's next day or, once the slot is over, for the close job to expire.
+
 Crashes
     A row left ``submitting`` longer than the claim lease belongs to a dispatcher that died. For
     an idempotent gateway (file, http: the key ``gs-<id>`` is deduplicated by the gateway) it is
