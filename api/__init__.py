@@ -14,6 +14,7 @@ def register_blueprints(api: Api) -> None:
         areas,
         audit,
         auth,
+        calendars,
         grid,
         health,
         households,
@@ -38,6 +39,7 @@ def register_blueprints(api: Api) -> None:
         sync,
         tasks,
         sms,
+        calendars,
         institutions,
         audit,
     ):

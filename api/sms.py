@@ -56,6 +56,10 @@ class ScheduleSchema(Schema):
     window = fields.List(fields.String())
     slots = fields.List(fields.Nested(SlotSchema))
     events = fields.List(fields.Dict())
+    unknown_year = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The schedule stops before this year: no calendar loaded for it"},
+    )
     mandated_text_approved = fields.Boolean(
         metadata={"description": "Nothing is sent until the mandated text is approved and locked"}
     )
@@ -224,6 +228,10 @@ class ProgressSchema(Schema):
     campaign = fields.Dict()
     at = fields.DateTime()
     mandated_text_approved = fields.Boolean()
+    alerts = fields.List(
+        fields.Dict(),
+        metadata={"description": "What keeps slots from going out, e.g. calendar_unknown_year"},
+    )
     totals = fields.Dict()
     senders = fields.List(fields.Dict())
 

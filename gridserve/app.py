@@ -22,6 +22,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; starts nothing in the background (the scheduler is its own process)."""
     settings = settings or load_settings()
+    if settings.test_clock is not None:  # only ever set for GRIDSERVE_ENV=testing
+        db_module.set_test_clock(settings.test_clock, settings.test_clock_rate)
     app = Flask("gridserve", instance_path=str(settings.instance_path))
     app.request_class = GridRequest
     app.json = StrictJSONProvider(app)

@@ -7,6 +7,7 @@ embedded quick start (SQLite + SpatiaLite under ``instance/``); production sets
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -96,6 +97,8 @@ class Settings:
     sms_max_attempts: int = 5
     sms_retry_base_seconds: int = 30
     sms_outbox_path: Path | None = None
+    test_clock: dt.datetime | None = None
+    test_clock_rate: float = 1.0
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -205,7 +208,37 @@ def _quiet(env: dict[str, str]) -> str:
     raw = env.get("GRIDSERVE_QUIET_HOURS", "21:00-08:00").strip()
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", raw):
         raise ConfigError("GRIDSERVE_QUIET_HOURS must look like 21:00-08:00")
+    start, end = raw.split("-")
+    if start == end:
+        # Quiet from a time until the same time is the whole day: no campaign could ever send.
+        raise ConfigError(
+            f"GRIDSERVE_QUIET_HOURS {raw} leaves no time to send (quiet all day); "
+            "give a start and an end that differ, e.g. 21:00-08:00"
+        )
     return raw
+
+
+def _test_clock(env_name: str, env: dict[str, str]) -> tuple[dt.datetime | None, float]:
+    """``GRIDSERVE_TEST_CLOCK`` (an ISO instant with its offset) and ``GRIDSERVE_TEST_CLOCK_RATE``.
+
+    For processes a test starts: their clock begins at that instant. Refused outside testing,
+    so a production server can never run on a made-up time.
+    """
+    raw = env.get("GRIDSERVE_TEST_CLOCK", "").strip()
+    rate = _float(env, "GRIDSERVE_TEST_CLOCK_RATE", 1.0)
+    if not raw:
+        return None, 1.0
+    if env_name != "testing":
+        raise ConfigError("GRIDSERVE_TEST_CLOCK is honoured only when GRIDSERVE_ENV=testing")
+    try:
+        start = dt.datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ConfigError(f"GRIDSERVE_TEST_CLOCK must be an ISO instant, got {raw!r}") from exc
+    if start.tzinfo is None:
+        raise ConfigError("GRIDSERVE_TEST_CLOCK needs a UTC offset, e.g. 2027-01-01T00:00:00+08:00")
+    if rate <= 0:
+        raise ConfigError("GRIDSERVE_TEST_CLOCK_RATE must be positive")
+    return start, rate
 
 
 def _sms_accounts(env: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -295,8 +328,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"GRIDSERVE_TIMEZONE {tz!r} is not a known time zone") from exc
+    test_clock, test_clock_rate = _test_clock(env_name, env)
     settings = Settings(
         env=env_name,
+        test_clock=test_clock,
+        test_clock_rate=test_clock_rate,
         database_url=db_url,
         secret_key=_secret_key(env_name, env, instance),
         timezone=tz,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,8 +25,29 @@ from gridserve.extensions import db
 SPATIALITE_MODULE = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
 
 
+# A test clock for processes a test starts (the scheduler kill test): the instant the clock
+# showed when it was set, the monotonic reading then, and how fast it runs. Set only through
+# ``GRIDSERVE_TEST_CLOCK`` with ``GRIDSERVE_ENV=testing`` (see :func:`set_test_clock`); tests in
+# the pytest process itself travel with time-machine, which moves ``datetime.now`` below.
+_test_clock: tuple[dt.datetime, float, float] | None = None
+
+
 def utcnow() -> dt.datetime:
+    """The current instant, aware UTC: the one clock every reading in gridserve goes through."""
+    if _test_clock is not None:
+        start, mono, rate = _test_clock
+        return start + dt.timedelta(seconds=(time.monotonic() - mono) * rate)
     return dt.datetime.now(dt.UTC)
+
+
+def set_test_clock(start: dt.datetime | None, rate: float = 1.0) -> None:
+    """Make :func:`utcnow` start at ``start`` now and run at ``rate`` (None: the real clock).
+
+    Only :func:`gridserve.app.create_app` calls this, with settings that
+    :func:`gridserve.config.load_settings` accepts for ``GRIDSERVE_ENV=testing`` only.
+    """
+    global _test_clock
+    _test_clock = None if start is None else (start.astimezone(dt.UTC), time.monotonic(), rate)
 
 
 class UTCDateTime(TypeDecorator):

@@ -26,6 +26,32 @@ PASSWORD = "correct horse battery"
 TEST_ACTOR = audit.Actor(kind="test", name="pytest")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--local-time",
+        default=os.environ.get("GRIDSERVE_TEST_LOCAL_TIME") or None,
+        help="start every test at today's date at this local time (HH:MM[:SS]), e.g. 23:59:30; "
+        "default: $GRIDSERVE_TEST_LOCAL_TIME, else the real clock",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    wanted = config.getoption("--local-time")
+    return f"gridserve test clock: each test starts at {wanted} local time" if wanted else None
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test on a clock it controls: at ``--local-time`` if given; travels end with it."""
+    from tests import clock
+
+    clock.start_of_test(request.config.getoption("--local-time"))
+    try:
+        yield
+    finally:
+        clock.reset()
+
+
 def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("GRIDSERVE_TEST_DATABASE_URL")
     if url:

@@ -2,6 +2,7 @@
 
 from gridserve.models.area import AREA_LEVELS, Area
 from gridserve.models.audit import AuditEntry
+from gridserve.models.calendar import SmsCampaignDay, WorkCalendar
 from gridserve.models.field import (
     EMPLOYMENT_TYPES,
     VISIT_KINDS,
@@ -72,6 +73,7 @@ __all__ = [
     "LoginThrottle",
     "Place",
     "SmsCampaign",
+    "SmsCampaignDay",
     "SmsChannel",
     "SmsMessage",
     "SmsOptOut",
@@ -85,5 +87,6 @@ __all__ = [
     "TaskEvent",
     "User",
     "Visit",
+    "WorkCalendar",
     "Worker",
 ]

@@ -66,7 +66,7 @@ class SmsCampaign(TimestampMixin, db.Model):
     window_start: Mapped[str] = mapped_column(String(5), nullable=False, default="08:00")
     window_end: Mapped[str] = mapped_column(String(5), nullable=False, default="21:00")
     working_days_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    rounds: Mapped[int | None] = mapped_column(default=1)
+    rounds: Mapped[int | None] = mapped_column()  # None: until end_date (no default: None stays)
     rotate_each_round: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     policy: Mapped[str] = mapped_column(String(16), nullable=False, default="shift")
     unsubscribe_suffix: Mapped[str | None] = mapped_column(String(20))

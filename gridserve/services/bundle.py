@@ -24,6 +24,7 @@ import shapely
 from sqlalchemy import and_, false, or_, select
 
 from gridserve import audit
+from gridserve.db import utcnow
 from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import GridCell, Household, Place, SyncTombstone, Task, TaskEvent
@@ -144,7 +145,7 @@ def build(
         "reset": reset,
         "more": more,
         "next_cursor": _encode(last, signature),
-        "server_time": dt.datetime.now(dt.UTC),
+        "server_time": utcnow(),
         "cells": _cells(cells) if reset else None,
         "places": places,
         "households": households,

@@ -6,7 +6,7 @@ Dispatch (outbox, gateways, the scheduler's jobs) builds on this; see the README
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app
 from sqlalchemy import Select, select, update
@@ -18,8 +18,10 @@ from gridserve.extensions import db
 from gridserve.models import Institution, SmsCampaign, SmsChannel, SmsSender, SmsText
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
+from gridserve.services import calendars
 from gridserve.sms import schedule as rotation
 from gridserve.sms import text as sms_text
+from gridserve.workdays import WorkingDays
 
 COORDINATORS = ("coordinator",)
 # The sending side: the coordinator, and a bank's contact for its own sender only (custom
@@ -114,8 +116,17 @@ def mandated_text(campaign_id: int) -> SmsText | None:
     ).scalar_one_or_none()
 
 
-def compute_schedule(campaign: SmsCampaign) -> rotation.Schedule:
-    """The rotation as it stands now (availability judged on current content and channels)."""
+def compute_schedule(
+    campaign: SmsCampaign,
+    *,
+    unknown_years: Literal["raise", "stop"] = "stop",
+    working_days: WorkingDays | None = None,
+) -> rotation.Schedule:
+    """The rotation as it stands now (availability judged on current content and channels).
+
+    Working days come from the campaign's frozen days (slots that opened), then the calendar;
+    by default the schedule stops before a year no calendar knows (``Schedule.unknown_year``).
+    """
     insts = _institutions(campaign)
     plan = rotation.RotationPlan(
         senders=tuple(insts[s.institution_id].code for s in campaign.senders),
@@ -129,7 +140,13 @@ def compute_schedule(campaign: SmsCampaign) -> rotation.Schedule:
         policy=campaign.policy,  # type: ignore[arg-type]
         timezone=current_app.config["GRIDSERVE_TIMEZONE"],
     )
-    return rotation.compute(plan, quiet=quiet_hours(), unavailable=unavailable_senders(campaign))
+    return rotation.compute(
+        plan,
+        quiet=quiet_hours(),
+        unavailable=unavailable_senders(campaign),
+        working_days=working_days or calendars.campaign_working_days(campaign.id),
+        unknown_years=unknown_years,
+    )
 
 
 def schedule(principal: Principal, campaign_id: int) -> dict[str, Any]:
@@ -381,13 +398,15 @@ def create_campaign(principal: Principal, data: dict[str, Any]) -> SmsCampaign:
     for key in ("window_start", "window_end"):
         if key in data:
             _hhmm(data[key])
+    if data.get("working_days_only"):  # every day from start to end, not just the ones walked
+        calendars.require_known(data["start_date"], data["end_date"])
     campaign = SmsCampaign(area_id=area.id, **{k: data[k] for k in CAMPAIGN_FIELDS if k in data})
     for position, inst in enumerate(_institutions_by_code(data["senders"]), start=1):
         campaign.senders.append(SmsSender(institution_id=inst.id, position=position))
     db.session.add(campaign)
     db.session.flush()
     try:
-        compute_schedule(campaign)
+        compute_schedule(campaign, unknown_years="raise")
     except rotation.ScheduleError as exc:
         raise ValidationFailed(exc.message, code=exc.code, details=exc.details) from exc
     if data.get("mandated_text"):

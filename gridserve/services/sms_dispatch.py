@@ -27,6 +27,13 @@ Claiming
     the batch. This is the one place that commits several times in a unit of work: the claim
     must be durable before the network call.
 
+Windows
+    A slot sends only inside the campaign's daily window (clipped by the quiet hours), on its
+    days, before its end. This is checked when a pass lists the open slots and again with
+    ``utcnow()`` just before each gateway call: a batch claimed just before the window's end
+    stops there, and its unsent rows go back to ``queued`` (never submitted, so exactly-once
+    holds) for the slot's next day or, once the slot is over, for the close job to expire.
+
 Crashes
     A row left ``submitting`` longer than the claim lease belongs to a dispatcher that died. For
     an idempotent gateway (file, http: the key ``gs-<id>`` is deduplicated by the gateway) it is
@@ -71,6 +78,7 @@ from gridserve.models import (
 )
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal
+from gridserve.services import calendars
 from gridserve.services import sms as sms_service
 from gridserve.services.sms_recipients import describe_opt_out, recipient_count
 from gridserve.sms import gateways
@@ -123,18 +131,34 @@ def _tz() -> Any:
     return ZoneInfo(current_app.config["GRIDSERVE_TIMEZONE"])
 
 
-def sending_window_open(campaign: SmsCampaign, slot_days: tuple[dt.date, ...], now: dt.datetime):
-    """Whether ``now`` is inside the campaign's window (clipped by quiet hours) on a slot day."""
-    local = now.astimezone(_tz())
-    if slot_days and local.date() not in slot_days:
-        return False
-    start, end = rotation.effective_window(
-        (sms_service._hhmm(campaign.window_start), sms_service._hhmm(campaign.window_end)),
-        sms_service.quiet_hours(),
+@dataclass(frozen=True)
+class SendWindow:
+    """When a slot may send: inside the campaign's window (clipped by the quiet hours), on one
+    of the slot's days, before the slot ends. Checked when the slot is listed and again just
+    before each gateway call, so a batch claimed near the window's end stops at the end."""
+
+    window: tuple[dt.time, dt.time]
+    quiet: tuple[dt.time, dt.time]
+    days: tuple[dt.date, ...]
+    slot_end: dt.datetime
+    zone: Any
+
+    def open_at(self, now: dt.datetime) -> bool:
+        local = now.astimezone(self.zone)
+        if now >= self.slot_end or (self.days and local.date() not in self.days):
+            return False
+        start, end = self.window
+        return start <= local.time() < end and not rotation.is_quiet(local.time(), self.quiet)
+
+
+def send_window(
+    campaign: SmsCampaign, slot_days: tuple[dt.date, ...], slot_end: dt.datetime
+) -> SendWindow:
+    quiet = sms_service.quiet_hours()
+    window = rotation.effective_window(
+        (sms_service._hhmm(campaign.window_start), sms_service._hhmm(campaign.window_end)), quiet
     )
-    return start <= local.time() < end and not rotation.is_quiet(
-        local.time(), sms_service.quiet_hours()
-    )
+    return SendWindow(window, quiet, tuple(slot_days), slot_end, _tz())
 
 
 # --- slots ---------------------------------------------------------------------------------
@@ -152,6 +176,7 @@ class OpenSlot:
     channel_id: int | None
     sending: bool  # inside the daily window right now
     slot_end: dt.datetime
+    window: SendWindow | None = None  # checked again before each send (None: never closes)
 
 
 def _final_body(campaign: SmsCampaign, text: SmsText, channel: SmsChannel | None) -> str:
@@ -252,8 +277,10 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
     for campaign in campaigns:
         if sms_service.mandated_text(campaign.id) is None:
             continue
+        days = calendars.campaign_working_days(campaign.id)
         try:
-            plan = sms_service.compute_schedule(campaign)
+            # Stops before a year no calendar knows: the slots before it still go out.
+            plan = sms_service.compute_schedule(campaign, working_days=days)
         except rotation.ScheduleError as exc:
             log.warning("campaign %s: no schedule: %s", campaign.code, exc.message)
             continue
@@ -297,6 +324,8 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
                     )
                 ).scalar_one()
                 if inserted:
+                    if campaign.working_days_only:  # the days it ran on stay as they were
+                        calendars.freeze_days(campaign.id, campaign.start_date, slot.days[-1], days)
                     queued = materialize(run, now)
                     audit.record(
                         "sms_slot_opened",
@@ -319,6 +348,7 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
                     SmsChannel.institution_id == inst.id, SmsChannel.is_up.is_(True)
                 )
             ).scalar_one_or_none()
+            window = send_window(campaign, slot.days, run.slot_end)
             out.append(
                 OpenSlot(
                     run_id=run.id,
@@ -327,8 +357,9 @@ def open_slots(now: dt.datetime | None = None) -> list[OpenSlot]:
                     institution_id=inst.id,
                     sender_code=inst.code,
                     channel_id=channel_id,
-                    sending=sending_window_open(campaign, slot.days, now),
+                    sending=window.open_at(now),
                     slot_end=run.slot_end,
+                    window=window,
                 )
             )
     return out
@@ -517,6 +548,7 @@ class Outcomes:
     retry: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     put_back: list[int] = field(default_factory=list)
+    window_closed: bool = False
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -546,6 +578,13 @@ def send_batch(
             break
         for bucket in buckets:
             bucket.take()
+        if slot.window is not None and not slot.window.open_at(utcnow()):
+            # The window ended (quiet hours began) while this batch was going out: the rest
+            # goes back to the queue unsent, for the slot's next day or, if the slot is over,
+            # for close_ended_slots to expire.
+            out.put_back.extend(r.id for r in rows[index:])
+            out.window_closed = True
+            break
         message = gateways.OutboundMessage(
             key=f"gs-{row.id}", to=row.phone, body=row.body, sender=slot.sender_code
         )
@@ -760,6 +799,8 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                     min(deadline, time.monotonic() + lease / 2),
                 )
                 record(out)
+                if out.window_closed:
+                    slot.sending = False  # until the next refresh finds its window open again
                 _first_accepted(slot, out)
                 db.session.commit()
                 report["accepted"] += len(out.accepted)
@@ -907,10 +948,25 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
         .group_by(SmsMessage.sender_id, SmsMessage.status)
     ):
         counts.setdefault(sender_id, {})[status] = n
+    alerts: list[dict[str, Any]] = []
     try:
-        slots = sms_service.compute_schedule(campaign).slots
-    except rotation.ScheduleError:
+        computed = sms_service.compute_schedule(campaign)
+        slots = computed.slots
+    except rotation.ScheduleError as exc:
         slots = []
+        alerts.append({"code": exc.code, "message": exc.message, **exc.details})
+    else:
+        if computed.unknown_year is not None:
+            year = computed.unknown_year
+            alerts.append(
+                {
+                    "code": "calendar_unknown_year",
+                    "year": year,
+                    "message": f"No working-day calendar for {year}: slots from {year} on are "
+                    f"not scheduled and nothing is sent in them until an admin loads it with "
+                    f"PUT /api/v1/calendars/CN/{year}. Slots before {year} go out as planned.",
+                }
+            )
     insts = {
         i.id: i
         for i in db.session.execute(
@@ -948,6 +1004,7 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
         "campaign": {"id": campaign.id, "code": campaign.code, "name": campaign.name},
         "at": now,
         "mandated_text_approved": sms_service.mandated_text(campaign.id) is not None,
+        "alerts": alerts,
         "totals": total,
         "senders": senders,
     }

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from typing import Any
 
 from flask import current_app
@@ -372,7 +371,7 @@ def verify_callback(name: str, headers: Any, body: bytes) -> None:
     stamp = headers.get(TIMESTAMP_HEADER, "")
     given = headers.get(SIGNATURE_HEADER, "")
     try:
-        skew = abs(time.time() - int(stamp))
+        skew = abs(utcnow().timestamp() - int(stamp))
     except ValueError:
         skew = None
     if skew is None or skew > MAX_SKEW_SECONDS:

@@ -121,6 +121,7 @@ from smpplib import consts as smpp_consts
 from smpplib import exceptions as smpp_exc
 from smpplib import smpp
 
+from gridserve.db import utcnow
 from gridserve.sms import text as sms_text
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ def _misconfigured(message: str) -> GatewayError:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return utcnow()  # the one clock (tests travel with it)
 
 
 _PHONE = re.compile(r"^\+?[0-9]{3,20}$")

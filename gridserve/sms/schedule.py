@@ -15,10 +15,16 @@ Send window
     earlier one on a tie). A clipped window is reported by a ``window_clipped`` event.
 Usable days
     A day is usable unless it is in ``blocked_days`` or, with ``working_days_only``, it is not a
-    Chinese working day (``chinese_calendar.is_workday``: statutory holidays are off, the
-    adjusted working weekends 调休 are on). Each unusable day that the schedule passes over is
-    reported once (``day_skipped``) and simply not used, whatever the policy: the next slot
-    starts on the next usable day and everyone after moves along.
+    Chinese working day as :mod:`gridserve.workdays` says (the operator's calendar for the year,
+    else ``chinese-calendar``: statutory holidays are off, the adjusted working weekends 调休
+    are on). Each unusable day that the schedule passes over is reported once (``day_skipped``)
+    and simply not used, whatever the policy: the next slot starts on the next usable day and
+    everyone after moves along.
+Unknown years
+    A day whose year no calendar knows raises :class:`ScheduleError` ``calendar_unknown_year``
+    by default. With ``unknown_years="stop"`` (the dispatcher, progress) the schedule stops
+    there instead: the slots before it are kept, and ``Schedule.unknown_year`` and an event
+    ``calendar_unknown_year`` name the year to load.
 Slots
     A slot is the next ``slot_days`` usable days (a holiday inside a multi-day slot is stepped
     over and not listed in ``Slot.days``). It starts at the window start of its first day and
@@ -62,13 +68,13 @@ relevant, ``sender``, ``round``, ``reason`` and ``policy``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import chinese_calendar
+from gridserve.workdays import UnknownYear, WorkingDays
 
 Policy = Literal["skip_append", "shift"]
 POLICIES: tuple[str, ...] = get_args(Policy)
@@ -218,6 +224,7 @@ class Schedule:
     window_effective: tuple[time, time]
     policy: str = "shift"
     timezone: str = "Asia/Shanghai"
+    unknown_year: int | None = None  # the schedule stops before this year (no calendar for it)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, e.g. for ``GET .../schedule``."""
@@ -227,6 +234,7 @@ class Schedule:
             "window": [t.isoformat(timespec="minutes") for t in self.window_effective],
             "slots": [s.as_dict() for s in self.slots],
             "events": [dict(e) for e in self.events],
+            "unknown_year": self.unknown_year,
         }
 
 
@@ -293,15 +301,31 @@ def compute(
     unavailable: Mapping[str, str] | None = None,
     blocked_days: Collection[date] = (),
     available_from: Mapping[str, date] | None = None,
+    working_days: Callable[[date], tuple[bool, str | None]] | None = None,
+    unknown_years: Literal["raise", "stop"] = "raise",
 ) -> Schedule:
     """Compute the slots of ``plan`` (see the module docstring for the rules).
 
     ``quiet`` is the deployment's quiet hours; ``unavailable`` maps senders that cannot send to
     the reason; ``available_from`` optionally bounds that unavailability (the first day the
-    sender can send again); ``blocked_days`` are days nobody sends.
+    sender can send again); ``blocked_days`` are days nobody sends; ``working_days`` answers
+    (working?, holiday name) for a day or raises :class:`gridserve.workdays.UnknownYear`
+    (default: the package alone); ``unknown_years`` says what an unknown year does.
     Raises :class:`ScheduleError` (``window_in_quiet_hours``, ``calendar_unknown_year``, ...).
     """
-    return _Computation(plan, quiet, unavailable or {}, blocked_days, available_from or {}).run()
+    return _Computation(
+        plan,
+        quiet,
+        unavailable or {},
+        blocked_days,
+        available_from or {},
+        working_days or WorkingDays(),
+        unknown_years,
+    ).run()
+
+
+class _UnknownDay(Exception):
+    """Internal: the walk reached a day of a year no calendar knows (``unknown_years="stop"``)."""
 
 
 class _Computation:
@@ -312,8 +336,13 @@ class _Computation:
         unavailable: Mapping[str, str],
         blocked_days: Collection[date],
         available_from: Mapping[str, date],
+        working_days: Callable[[date], tuple[bool, str | None]],
+        unknown_years: str,
     ) -> None:
         self.plan = plan
+        self.working_days = working_days
+        self.stop_at_unknown = unknown_years == "stop"
+        self.unknown: tuple[int, date] | None = None
         self.window = effective_window(plan.window, quiet)
         self.tz = ZoneInfo(plan.timezone)
         self.unavailable = unavailable
@@ -345,13 +374,16 @@ class _Computation:
             reason = f"blocked day {day.isoformat()}"
         elif self.plan.working_days_only:
             try:
-                workday = chinese_calendar.is_workday(day)
-                _, name = chinese_calendar.get_holiday_detail(day)
-            except NotImplementedError as exc:
+                workday, name = self.working_days(day)
+            except UnknownYear as exc:
+                if self.stop_at_unknown:
+                    self.unknown = (exc.year, day)
+                    raise _UnknownDay from exc
                 raise ScheduleError(
                     "calendar_unknown_year",
-                    f"the Chinese holiday calendar does not know the year {day.year}",
-                    {"year": day.year, "day": day.isoformat()},
+                    f"no working-day calendar for {exc.year}: load the year's holiday "
+                    f"arrangement with PUT /api/v1/calendars/CN/{exc.year}",
+                    {"year": exc.year, "day": day.isoformat()},
                 ) from exc
             if not workday:
                 reason = (
@@ -428,6 +460,10 @@ class _Computation:
             if round_no > 1 and plan.rotate_each_round:
                 order = order[1:] + order[:1]
             slots, events, ran_out = self.run_round(round_no, order)
+            if self.unknown is not None:  # stop before the unknown year, keep what came before
+                self.slots.extend(slots)
+                self.events.extend(events)
+                break
             if plan.rounds is None and ran_out and not slots:
                 break  # the campaign ends before this round starts: nothing to report
             self.slots.extend(slots)
@@ -437,7 +473,10 @@ class _Computation:
                     break
                 continue
             if not slots:
-                found = self.next_days(1)
+                try:
+                    found = self.next_days(1)
+                except _UnknownDay:
+                    break
                 day = found[0][0] if found else self.cursor
                 self.events.append(
                     {
@@ -455,12 +494,25 @@ class _Computation:
                 self.advance(found[0], found[1], self.events)
                 if plan.rounds is None and not self.may_become_available(order):
                     break
+        if self.unknown is not None:
+            year, day = self.unknown
+            self.events.append(
+                {
+                    "kind": "calendar_unknown_year",
+                    "day": day.isoformat(),
+                    "year": year,
+                    "reason": f"no working-day calendar for {year}: slots from {day.isoformat()} "
+                    f"wait until it is loaded (PUT /api/v1/calendars/CN/{year})",
+                    "policy": plan.policy,
+                }
+            )
         return Schedule(
             slots=self.slots,
             events=self.events,
             window_effective=self.window,
             policy=plan.policy,
             timezone=plan.timezone,
+            unknown_year=self.unknown[0] if self.unknown else None,
         )
 
     def run_round(
@@ -473,7 +525,10 @@ class _Computation:
         ran_out = False
         while queue:
             sender, moved_because = queue.popleft()
-            found = None if ran_out else self.next_days(plan.slot_days)
+            try:
+                found = None if ran_out else self.next_days(plan.slot_days)
+            except _UnknownDay:
+                return slots, events, True
             if found is None:
                 ran_out = True
                 events.append(

@@ -9,8 +9,10 @@ import uuid
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
+from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import Visit
+from tests import clock
 
 
 def _point_in(client, auth_as, area_id, code):
@@ -21,12 +23,17 @@ def _point_in(client, auth_as, area_id, code):
 
 
 def _item(lon, lat, **over):
-    now = dt.datetime.now(dt.UTC)
+    # A patrol of the last half hour, but not before local midnight: the `field` layout is in
+    # force from today, and a patrol started yesterday belongs to no cell of it.
+    now = utcnow()
+    midnight = dt.datetime.combine(now.astimezone(clock.zone()).date(), dt.time(), clock.zone())
+    started = max(now - dt.timedelta(minutes=30), midnight)
+    ended = started + min(dt.timedelta(minutes=25), now - started)
     item = {
         "uuid": str(uuid.uuid4()),
         "type": "patrol",
-        "started_at": (now - dt.timedelta(minutes=30)).isoformat(),
-        "ended_at": (now - dt.timedelta(minutes=5)).isoformat(),
+        "started_at": started.isoformat(),
+        "ended_at": ended.isoformat(),
         "location": {"lon": lon, "lat": lat, "accuracy_m": 8},
         "notes": "巡查正常",
         "answers": {"hazards": 0},
@@ -100,7 +107,7 @@ def test_identical_batches_at_the_same_moment_store_each_uuid_once(
 def test_records_are_flagged_not_refused(client, auth_as, field, terminal, clean_app):
     lon, lat = _point_in(client, auth_as, field.world.street, field.cell)
     far_lon, far_lat = _point_in(client, auth_as, field.world.street, field.cell_b)
-    future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
+    future = (utcnow() + dt.timedelta(hours=2)).isoformat()
     items = [
         _item(far_lon, far_lat),
         _item(lon, lat, location={"lon": lon, "lat": lat, "accuracy_m": 400}),
@@ -115,7 +122,7 @@ def test_records_are_flagged_not_refused(client, auth_as, field, terminal, clean
     assert results[2]["flags"] == ["mock_location"]
     assert results[3]["flags"] == ["clock_skew"]
     assert "flags" not in results[4]
-    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    an_hour_ago = (utcnow() - dt.timedelta(hours=1)).isoformat()
     skewed = _upload(client, terminal, [_item(lon, lat)], device_time=an_hour_ago)
     assert skewed.get_json()["results"][0]["flags"] == ["clock_skew"]
     flagged = client.get("/api/v1/visits?flag=mock_location", headers=auth_as("station_a"))

@@ -13,21 +13,40 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gridserve import audit
-from gridserve.db import transaction
+from gridserve.db import transaction, utcnow
 from seeds.loader import load_demo
+from tests import clock
 from tests.conftest import TEST_ACTOR, login
 
 PASSWORD = "demo-pass-123"
+LAST_WINDOW_START = dt.time(23, 54)  # later, a window holding now would last under 5 minutes
 MANDATED = "服务实体经济,助力小微企业,实现银企共赢发展。"
 CUSTOM = "工行小微贷款,线上申请,快速到账。"
 
 
 def window_around_now(timezone: str) -> tuple[str, str]:
-    """A send window holding now and the next hour or so (clipped to the day)."""
-    now = dt.datetime.now(ZoneInfo(timezone))
+    """A send window holding now and the next hour or so (clipped to the day).
+
+    A window never spans midnight, so in the last minutes of the day (no room left for a window
+    holding now) it is the first two hours of the next day: :func:`make_campaign` then creates
+    the campaign before midnight for the next day and moves the clock to the window's start,
+    as a deployment would wait for it.
+    """
+    now = utcnow().astimezone(ZoneInfo(timezone))
+    if now.time() >= LAST_WINDOW_START:
+        return "00:00", "02:00"
     start = max(now - dt.timedelta(hours=1), now.replace(hour=0, minute=0))
     end = min(now + dt.timedelta(hours=2), now.replace(hour=23, minute=59))
     return start.strftime("%H:%M"), end.strftime("%H:%M")
+
+
+def window_start(app: Flask) -> dt.datetime:
+    """When the test window next holds the clock: now if open, else its next start (UTC)."""
+    zone = ZoneInfo(app.config["GRIDSERVE_TIMEZONE"])
+    start, end = (dt.time.fromisoformat(t) for t in quiet_hours_of(app).split("-")[::-1])
+    now = utcnow().astimezone(zone)
+    day = now.date() if now.time() < end else now.date() + dt.timedelta(days=1)
+    return max(now, dt.datetime.combine(day, start, tzinfo=zone)).astimezone(dt.UTC)
 
 
 def quiet_outside(window: tuple[str, str]) -> str:
@@ -62,10 +81,17 @@ def make_campaign(
     sender: str = "ICBC",
     customs: tuple[str, ...] = (CUSTOM,),
     unsubscribe_suffix: str | None = None,
+    dates: tuple[dt.date, dt.date] | None = None,
+    extra: dict | None = None,
 ) -> dict:
-    """Channel, campaign, approved texts and recipients for one sender whose slot is open."""
+    """Channel, campaign, approved texts and recipients for one sender whose slot is open.
+
+    ``dates`` (first and last day) and ``extra`` (more campaign fields) make other campaigns;
+    then the clock is left where it is.
+    """
     window = tuple(quiet_hours_of(app).split("-")[::-1])
-    today = dt.datetime.now(ZoneInfo(app.config["GRIDSERVE_TIMEZONE"])).date()
+    opens = window_start(app)
+    today = opens.astimezone(ZoneInfo(app.config["GRIDSERVE_TIMEZONE"])).date()
     put = client.put(
         f"/api/v1/sms/channels/{sender}",
         json=channel
@@ -86,14 +112,15 @@ def make_campaign(
             "code": code,
             "name": "测试活动",
             "area_id": district["id"],
-            "start_date": today.isoformat(),
-            "end_date": today.isoformat(),
+            "start_date": (dates[0] if dates else today).isoformat(),
+            "end_date": (dates[1] if dates else today).isoformat(),
             "senders": [sender],
             "window_start": window[0],
             "window_end": window[1],
             "leading_group": "宣传月领导小组",
             "mandated_text": MANDATED,
             "unsubscribe_suffix": unsubscribe_suffix,
+            **(extra or {}),
         },
         headers=coordinator,
     )
@@ -120,4 +147,8 @@ def make_campaign(
         headers=coordinator,
     )
     assert imported.status_code == 200, imported.get_json()
+    if (
+        dates is None and utcnow() < opens
+    ):  # made just before midnight for the next day: wait for the window
+        clock.move_to(opens)
     return campaign

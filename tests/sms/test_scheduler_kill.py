@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
 from tests.sms.campaign_now import MANDATED, load, make_campaign, numbers
@@ -31,6 +32,8 @@ def _scheduler(app, log: Path) -> subprocess.Popen:
         GRIDSERVE_SMS_OUTBOX_PATH=app.config["GRIDSERVE_SMS_OUTBOX_PATH"],
         GRIDSERVE_SMS_CLAIM_LEASE="2",
         GRIDSERVE_SMS_BATCH_SIZE="50",
+        # the test's clock (time-machine does not reach a child process): it starts there
+        GRIDSERVE_TEST_CLOCK=utcnow().isoformat(),
     )
     return subprocess.Popen(
         [sys.executable, "-m", "gridserve.cli", "scheduler"],
