@@ -695,6 +695,7 @@ class GatewayPool:
                 dict(channel.settings or {}),
                 secrets,
                 Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
+                allowed_hosts=tuple(current_app.config["GRIDSERVE_SMS_ALLOWED_HOSTS"]),
             )
         return self._open[channel_id]
 
