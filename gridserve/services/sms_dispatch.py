@@ -92,6 +92,7 @@ IDEMPOTENT_KINDS = frozenset(
     if cls.idempotent
 )
 STALE_TRANSIENT_LIMIT = 3  # consecutive transient errors before a channel's batch is put back
+CLEAR_CACHE_LIMIT = 50_000  # numbers a pass keeps decrypted in memory for their next text
 
 
 # --- time and rates ------------------------------------------------------------------------
@@ -544,9 +545,15 @@ def send_batch(
     rows: list[Claimed],
     buckets: list[TokenBucket],
     deadline: float,
+    clear: dict[str, str] | None = None,
 ) -> Outcomes:
-    """Submit claimed rows in order; a number whose earlier row did not go is not sent past."""
+    """Submit claimed rows in order; a number whose earlier row did not go is not sent past.
+
+    Numbers are decrypted here, for the gateway call only; ``clear`` (by hash, kept by the
+    caller for one pass and never stored) spares decrypting a number again for its next text.
+    """
     out = Outcomes()
+    clear = {} if clear is None else clear
     max_attempts = current_app.config["GRIDSERVE_SMS_MAX_ATTEMPTS"]
     blocked: set[str] = set()
     transient_run = 0
@@ -558,7 +565,7 @@ def send_batch(
             out.put_back.extend(r.id for r in rows[index:])
             break
         try:
-            to = crypto.decrypt(row.phone_enc) or ""
+            to = clear.get(row.phone_hash) or crypto.decrypt(row.phone_enc) or ""
         except crypto.DecryptionError:
             out.failed.append(
                 {
@@ -592,6 +599,8 @@ def send_batch(
                 out.failed.append({"b_id": row.id, "b_attempts": attempts, "b_error": reason})
             continue
         transient_run = 0
+        if len(clear) < CLEAR_CACHE_LIMIT:
+            clear[row.phone_hash] = to
         out.accepted.append(
             {
                 "b_id": row.id,
@@ -749,6 +758,7 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
     lease = current_app.config["GRIDSERVE_SMS_CLAIM_LEASE"]
     refreshed = -1.0
     slots: list[OpenSlot] = []
+    clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption
     try:
         report.update(recover_stale_claims())
         db.session.commit()
@@ -784,6 +794,7 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                     rows,
                     [senders[slot.channel_id], platform],
                     min(deadline, time.monotonic() + lease / 2),
+                    clear,
                 )
                 record(out)
                 _first_accepted(slot, out)
