@@ -8,7 +8,6 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models.institution import INSTITUTION_KINDS, INSTITUTION_LEVELS
-from gridserve.privacy import mask_phone
 from gridserve.services import institutions as inst_service
 
 blp = Blueprint("institutions", __name__, description="The regulator and the banks")
@@ -44,17 +43,8 @@ class InstitutionSchema(Schema):
     contacts = fields.Method("_contacts", dump_only=True)
 
     def _contacts(self, inst):
-        full = inst_service.may_see_contact_details(current_principal(), inst)
-        return [
-            {
-                "id": c.id,
-                "name": c.name,
-                "title": c.title,
-                "phone": c.phone if full else mask_phone(c.phone),
-                "email": c.email if full else None,
-            }
-            for c in inst.contacts
-        ]
+        principal = current_principal()
+        return [inst_service.describe_contact(principal, inst, c) for c in inst.contacts]
 
 
 class InstitutionOutSchema(InstitutionSchema):
@@ -124,7 +114,9 @@ class InstitutionContacts(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body, institution_id):
         """Add a contact person (the institution's own contacts may too)."""
-        return inst_service.add_contact(current_principal(), institution_id, body)
+        principal = current_principal()
+        contact = inst_service.add_contact(principal, institution_id, body)
+        return inst_service.describe_contact(principal, contact.institution, contact)
 
 
 @blp.route("/institutions/<int:institution_id>/contacts/<int:contact_id>")

@@ -12,7 +12,7 @@ from gridserve.errors import ValidationFailed
 from gridserve.models.sms import GATEWAYS, POLICIES
 from gridserve.privacy import mask_phone
 from gridserve.services import sms as sms_service
-from gridserve.services import sms_dispatch, sms_recipients
+from gridserve.services import sms_dispatch, sms_numbers, sms_recipients
 
 blp = Blueprint("sms", __name__, description="Text-message campaigns (错时发送)")
 
@@ -152,7 +152,7 @@ class ChannelSchema(Schema):
 
 class RecipientSchema(Schema):
     id = Integer()
-    phone = fields.Function(lambda r: mask_phone(r.phone))
+    phone = fields.Function(lambda r: mask_phone(sms_numbers.reveal(r.phone_enc)))
     name = fields.String(allow_none=True)
     source = fields.String()
     created_at = fields.DateTime()
@@ -204,19 +204,49 @@ class OptOutSchema(Schema):
 
 class OptOutListSchema(Schema):
     id = Integer()
-    phone = fields.Function(lambda o: mask_phone(o.phone))
+    phone = fields.Function(lambda o: mask_phone(sms_numbers.reveal(o.phone_enc)))
     institution_id = Integer(allow_none=True)
     source = fields.String()
     note = fields.String(allow_none=True)
     created_at = fields.DateTime()
 
 
+PHONE_IN_QUERY = (
+    "Refused with 422 `phone_in_query`: phone numbers never go in URLs (access logs keep "
+    "them). Use {}."
+)
+
+
 class OptOutArgs(Schema):
-    phone = fields.String()
+    phone = fields.String(
+        metadata={"description": PHONE_IN_QUERY.format("`POST /sms/opt-outs/lookup`")}
+    )
 
 
 class PhoneArgs(Schema):
-    phone = fields.String(required=True)
+    phone = fields.String(
+        metadata={
+            "description": PHONE_IN_QUERY.format("`POST /sms/campaigns/{id}/messages/lookup`")
+        }
+    )
+
+
+class PhoneLookupSchema(Schema):
+    phone = fields.String(
+        required=True,
+        validate=validate.Length(min=3, max=32),
+        metadata={"example": "13900000007", "description": "Any usual notation; E.164 stored"},
+    )
+
+
+def refuse_phone_in_query(use: str) -> None:
+    """Phone numbers never travel in a URL: point to the POST look-up instead."""
+    raise ValidationFailed(
+        f"Phone numbers are not accepted in the query string (access logs keep URLs): "
+        f'send {use} with a JSON body {{"phone": ...}}.',
+        code="phone_in_query",
+        details={"use": use},
+    )
 
 
 class TextEditSchema(Schema):
@@ -364,9 +394,22 @@ class Messages(MethodView):
     @blp.arguments(PhoneArgs, location="query")
     @blp.response(200, RecipientMessagesSchema)
     @blp.doc(security=BEARER)
-    def get(self, args, campaign_id):
-        """What one number got in this campaign, in order, with times (and its opt-outs)."""
-        return sms_dispatch.messages_for(current_principal(), campaign_id, args["phone"])
+    def get(self, _args, campaign_id):
+        """Replaced by `POST /sms/campaigns/{id}/messages/lookup` (a number is not put in a
+        URL): always 422 `phone_in_query`."""
+        refuse_phone_in_query(f"POST /api/v1/sms/campaigns/{campaign_id}/messages/lookup")
+
+
+@blp.route("/sms/campaigns/<int:campaign_id>/messages/lookup")
+class MessagesLookup(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
+    @blp.arguments(PhoneLookupSchema)
+    @blp.response(200, RecipientMessagesSchema)
+    @blp.doc(security=BEARER)
+    def post(self, body, campaign_id):
+        """What one number got in this campaign, in order, with times (and its opt-outs).
+        The number goes in the body, never in the URL."""
+        return sms_dispatch.messages_for(current_principal(), campaign_id, body["phone"])
 
 
 @blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/recipients")
@@ -462,8 +505,11 @@ class OptOuts(MethodView):
     @blp.paginate_select()
     @blp.doc(security=BEARER)
     def get(self, args):
-        """The opt-out register (numbers masked; `phone=` finds one number)."""
-        return sms_recipients.list_opt_outs(current_principal(), args.get("phone"))
+        """The opt-out register (numbers masked). To find one number, `POST
+        /sms/opt-outs/lookup` (a `phone=` here is refused: 422 `phone_in_query`)."""
+        if "phone" in args:
+            refuse_phone_in_query("POST /api/v1/sms/opt-outs/lookup")
+        return sms_recipients.list_opt_outs(current_principal())
 
     @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(OptOutSchema)
@@ -475,6 +521,18 @@ class OptOuts(MethodView):
         return sms_recipients.register_opt_out(
             current_principal(), body["phone"], body.get("institution"), body.get("note")
         )
+
+
+@blp.route("/sms/opt-outs/lookup")
+class OptOutLookup(MethodView):
+    @blp.roles(*sms_service.SENDER_STAFF)
+    @blp.arguments(PhoneLookupSchema)
+    @blp.response(200, OptOutListSchema(many=True))
+    @blp.doc(security=BEARER)
+    def post(self, body):
+        """The opt-out entries of one number you may see (masked), newest first. The number
+        goes in the body, never in the URL."""
+        return sms_recipients.find_opt_outs(current_principal(), body["phone"])
 
 
 @blp.route("/sms/gateways/<string:name>/receipts")

@@ -8,7 +8,6 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Date, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import EMPLOYMENT_TYPES, WORKER_STATUSES
-from gridserve.privacy import mask_phone
 from gridserve.services import devices as device_service
 from gridserve.services import reports as report_service
 from gridserve.services import workers as worker_service
@@ -33,7 +32,10 @@ class WorkerSchema(Schema):
 
 
 class WorkerOutSchema(WorkerSchema):
-    phone = fields.Function(lambda w: mask_phone(w.phone))
+    phone = fields.Function(
+        lambda w: worker_service.phone_for(current_principal(), w),
+        metadata={"description": "In clear for the worker's managers, masked for anyone else"},
+    )
     cells = fields.Function(
         lambda w: [a.cell_code for a in worker_service.open_assignments(w.id, local_today())]
     )

@@ -36,6 +36,7 @@ from bench.field_sync import _fresh_database
 from gridserve import audit
 from gridserve.app import create_app
 from gridserve.config import load_settings
+from gridserve.crypto import generate_key
 from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import Area, SmsSlotRun, SmsText
@@ -203,6 +204,8 @@ def run(recipients: int = 10_000, with_slot_start: bool = True) -> None:
         "GRIDSERVE_DATABASE_URL": url,
         "GRIDSERVE_INSTANCE_PATH": "/tmp/gridserve-bench-instance",
         "GRIDSERVE_SMS_PLATFORM_RATE": "0",
+        # One key for this process and the scheduler it starts (numbers are stored encrypted).
+        "GRIDSERVE_DATA_KEYS": generate_key(),
     }
     app = create_app(load_settings(env))
     with app.app_context():

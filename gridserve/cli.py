@@ -246,26 +246,42 @@ def keys_generate() -> None:
 )  # fmt: skip
 @with_appcontext
 def keys_rotate(batch_size: int) -> None:
-    """Re-encrypt every household's personal data with the newest key, in one transaction.
+    """Re-encrypt every piece of personal data with the newest key, and re-hash the SMS
+    numbers' look-up hashes with it, in one transaction.
 
     Put the new key first in GRIDSERVE_DATA_KEYS and restart every process
     before running this; drop the old key afterwards. Either every row is
-    rewritten or, on any error, none is.
+    rewritten or, on any error, none is. SMS look-ups and sends wait while it
+    runs (the hash key is locked) and use the new key once it has committed.
     """
     from gridserve.crypto import DecryptionError
-    from gridserve.services import households
+    from gridserve.services import households, institutions, sms_numbers, workers
 
     keys = current_app.config.get("GRIDSERVE_DATA_KEYS") or []
     if len(keys) < 2:
         click.echo("only one key configured: rows are re-encrypted with that same key")
     try:
         with audit.acting_as(_cli_actor()), transaction():
+            numbers = sms_numbers.rehash_all(batch_size)  # first: it locks the hash key
             count = households.reencrypt_all(batch_size)
+            staff = {
+                "workers": workers.reencrypt_all(),
+                "institution_contacts": institutions.reencrypt_all(),
+            }
+            audit.record("rotate_data_keys", "personal_data", None, {**numbers, **staff})
     except DecryptionError as exc:
         raise click.ClickException(
             f"{exc}; nothing was changed (is the old key still in GRIDSERVE_DATA_KEYS?)"
         ) from exc
     click.echo(f"re-encrypted {count} household(s) with the newest key")
+    click.echo(
+        f"re-encrypted {staff['workers']} worker and {staff['institution_contacts']} contact "
+        "phone(s)"
+    )
+    click.echo(
+        "re-encrypted and re-hashed SMS numbers: "
+        + ", ".join(f"{n} in {table}" for table, n in numbers.items())
+    )
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ class Settings:
     sms_outbox_path: Path | None = None
     test_clock: dt.datetime | None = None
     test_clock_rate: float = 1.0
+    sms_allowed_hosts: tuple[str, ...] = ()
     page_size_default: int = 50
     page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
@@ -148,6 +149,7 @@ class Settings:
             "GRIDSERVE_SMS_MAX_ATTEMPTS": self.sms_max_attempts,
             "GRIDSERVE_SMS_RETRY_BASE": self.sms_retry_base_seconds,
             "GRIDSERVE_SMS_OUTBOX_PATH": str(self.sms_outbox_path or self.instance_path),
+            "GRIDSERVE_SMS_ALLOWED_HOSTS": tuple(self.sms_allowed_hosts),
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -283,6 +285,21 @@ def _cors_origins(env: dict[str, str]) -> tuple[str, ...]:
     return origins
 
 
+def _allowed_hosts(env: dict[str, str]) -> tuple[str, ...]:
+    """Host names (or addresses, or patterns like ``*.sms.example.com``) SMS gateways may
+    connect to, comma-separated; unset or empty: any host that is not link-local, unspecified,
+    multicast or broadcast (see :func:`gridserve.sms.gateways.resolve_checked`)."""
+    raw = env.get("GRIDSERVE_SMS_ALLOWED_HOSTS", "")
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if any(ch.isspace() or ch in "/@" for ch in host):
+            raise ConfigError(
+                "GRIDSERVE_SMS_ALLOWED_HOSTS is a comma-separated list of host names or "
+                f"patterns (like sms.example.com, *.carrier.cn), got {host!r}"
+            )
+    return hosts
+
+
 def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str, ...]:
     """The key ring for personal data (see :mod:`gridserve.crypto`), newest key first."""
     from cryptography.fernet import Fernet
@@ -371,6 +388,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         sms_outbox_path=Path(env["GRIDSERVE_SMS_OUTBOX_PATH"])
         if env.get("GRIDSERVE_SMS_OUTBOX_PATH")
         else None,
+        sms_allowed_hosts=_allowed_hosts(env),
     )
     if overrides:
         from dataclasses import replace

@@ -35,6 +35,7 @@ from gridserve.services import grid as grid_service
 from gridserve.services import households as household_service
 from gridserve.services import institutions as inst_service
 from gridserve.services import places as place_service
+from gridserve.services import sms_numbers
 from gridserve.services import users as user_service
 from gridserve.services import workers as worker_service
 from gridserve.services.places import current_cells
@@ -394,12 +395,18 @@ def load_campaign(report: SeedReport) -> None:
             )
         )
     db.session.flush()
+    hasher = sms_numbers.hasher()
     for sender in campaign.senders:
         db.session.execute(
             insert(SmsRecipient.__table__),
             [
-                {"sender_id": sender.id, "phone": phone, "source": "csv", "created_at": utcnow()}
-                for phone in demo_recipients(sender.position)
+                {
+                    "sender_id": sender.id,
+                    **hasher.stored(p),
+                    "source": "csv",
+                    "created_at": utcnow(),
+                }
+                for p in demo_recipients(sender.position)
             ],
         )
         report.count("sms recipients", DEMO_RECIPIENTS)

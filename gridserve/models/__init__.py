@@ -21,6 +21,7 @@ from gridserve.models.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPla
 from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
 from gridserve.models.place import PLACE_TYPES, Place
 from gridserve.models.sms import (
+    PhoneHashKey,
     SmsCampaign,
     SmsChannel,
     SmsMessage,
@@ -71,6 +72,7 @@ __all__ = [
     "InstitutionAlias",
     "InstitutionContact",
     "LoginThrottle",
+    "PhoneHashKey",
     "Place",
     "SmsCampaign",
     "SmsCampaignDay",

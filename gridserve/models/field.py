@@ -32,6 +32,7 @@ class Worker(TimestampMixin, db.Model):
     """A grid worker (网格员): the personnel record behind a ``worker`` account."""
 
     __tablename__ = "workers"
+    __audit_redact__ = frozenset({"phone_enc"})
     __table_args__ = (
         CheckConstraint("status IN ('active', 'suspended', 'dismissed')", name="status"),
         CheckConstraint("employment IN ('full_time', 'part_time')", name="employment"),
@@ -43,7 +44,9 @@ class Worker(TimestampMixin, db.Model):
     full_name: Mapped[str] = mapped_column(String(100), nullable=False)
     employment: Mapped[str] = mapped_column(String(16), nullable=False, default="full_time")
     source_pool: Mapped[str | None] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone_enc: Mapped[bytes | None] = mapped_column(
+        LargeBinary, doc="Encrypted (gridserve.crypto); clear only to the worker's managers"
+    )
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     hired_on: Mapped[dt.date | None] = mapped_column(Date)
     personnel_file: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)

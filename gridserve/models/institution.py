@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridserve.extensions import db
@@ -63,6 +63,7 @@ class InstitutionContact(TimestampMixin, db.Model):
     """A named contact person (联系人) of an institution."""
 
     __tablename__ = "institution_contacts"
+    __audit_redact__ = frozenset({"phone_enc"})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     institution_id: Mapped[int] = mapped_column(
@@ -70,7 +71,9 @@ class InstitutionContact(TimestampMixin, db.Model):
     )
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     title: Mapped[str | None] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone_enc: Mapped[bytes | None] = mapped_column(
+        LargeBinary, doc="Encrypted (gridserve.crypto); clear only to its managers"
+    )
     email: Mapped[str | None] = mapped_column(String(200))
 
     institution: Mapped[Institution] = relationship(back_populates="contacts")

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -135,13 +136,21 @@ MESSAGE_STATUSES = (
 OPEN_STATUSES = ("waiting", "queued", "submitting")
 
 
+PHONE_HASH_LENGTH = 64
+
+
 class SmsRecipient(db.Model):
-    """One number on a sender's list for a campaign (E.164, unique per sender)."""
+    """One number on a sender's list for a campaign (E.164, unique per sender).
+
+    Numbers are stored encrypted (``phone_enc``) beside a keyed hash (``phone_hash``, see
+    :mod:`gridserve.services.sms_numbers`) that the unique keys and look-ups compare; the same
+    holds for the opt-out register and the outbox.
+    """
 
     __tablename__ = "sms_recipients"
     __audit__ = False
     __table_args__ = (
-        UniqueConstraint("sender_id", "phone", name="uq_sms_recipients_phone"),
+        UniqueConstraint("sender_id", "phone_hash", name="uq_sms_recipients_phone"),
         CheckConstraint("source IN ('csv', 'households', 'enterprises')", name="source"),
     )
 
@@ -149,7 +158,8 @@ class SmsRecipient(db.Model):
     sender_id: Mapped[int] = mapped_column(
         ForeignKey("sms_senders.id", ondelete="CASCADE"), nullable=False
     )
-    phone: Mapped[str] = mapped_column(String(20), nullable=False)
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    phone_hash: Mapped[str] = mapped_column(String(PHONE_HASH_LENGTH), nullable=False)
     name: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="csv")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -159,17 +169,18 @@ class SmsOptOut(db.Model):
     """A number that must not get texts: from every sender (``institution_id`` NULL) or one."""
 
     __tablename__ = "sms_opt_outs"
+    __audit_redact__ = frozenset({"phone_enc", "phone_hash"})
     __table_args__ = (
         Index(
             "uq_sms_opt_outs_global",
-            "phone",
+            "phone_hash",
             unique=True,
             sqlite_where=text("institution_id IS NULL"),
             postgresql_where=text("institution_id IS NULL"),
         ),
         Index(
             "uq_sms_opt_outs_sender",
-            "phone",
+            "phone_hash",
             "institution_id",
             unique=True,
             sqlite_where=text("institution_id IS NOT NULL"),
@@ -178,7 +189,8 @@ class SmsOptOut(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20), nullable=False)
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    phone_hash: Mapped[str] = mapped_column(String(PHONE_HASH_LENGTH), nullable=False)
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
     note: Mapped[str | None] = mapped_column(String(200))
@@ -219,7 +231,7 @@ class SmsMessage(db.Model):
     __audit__ = False  # state changes are summarised in the audit log per pass, not per row
     __table_args__ = (
         UniqueConstraint(
-            "campaign_id", "sender_id", "phone", "text_id", name="uq_sms_messages_once"
+            "campaign_id", "sender_id", "phone_hash", "text_id", name="uq_sms_messages_once"
         ),
         CheckConstraint(
             "status IN ('waiting', 'queued', 'submitting', 'accepted', 'delivered', 'failed',"
@@ -228,7 +240,7 @@ class SmsMessage(db.Model):
         ),
         CheckConstraint("kind IN ('mandated', 'custom')", name="kind"),
         Index("ix_sms_messages_claim", "sender_id", "status", "next_attempt_at"),
-        Index("ix_sms_messages_phone", "campaign_id", "phone"),
+        Index("ix_sms_messages_phone", "campaign_id", "phone_hash"),
         Index("ix_sms_messages_gateway_id", "gateway_id"),
     )
 
@@ -241,7 +253,8 @@ class SmsMessage(db.Model):
     )
     text_id: Mapped[int] = mapped_column(ForeignKey("sms_texts.id"), nullable=False)
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
-    phone: Mapped[str] = mapped_column(String(20), nullable=False)
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    phone_hash: Mapped[str] = mapped_column(String(PHONE_HASH_LENGTH), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="queued")
     attempts: Mapped[int] = mapped_column(nullable=False, default=0)
@@ -256,3 +269,21 @@ class SmsMessage(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class PhoneHashKey(db.Model):
+    """Which data key the stored SMS number hashes were made with (one row, ``id`` 1).
+
+    Holds a key id (:func:`gridserve.crypto.lookup_key_id`), never a key. Every look-up and
+    every write of a hash reads it share-locked; ``gridserve keys rotate`` locks it, re-hashes
+    every row with the newest key and changes it in the same transaction, so all stored
+    hashes are made with one key at any committed moment.
+    """
+
+    __tablename__ = "phone_hash_keys"
+    __audit__ = False
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

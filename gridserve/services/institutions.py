@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 
+from gridserve import crypto
 from gridserve.errors import Conflict, NotFound
 from gridserve.extensions import db
 from gridserve.models import Institution, InstitutionAlias, InstitutionContact
 from gridserve.pagination import apply_sort
+from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, get_visible, visible
 
 SORTABLE = {
@@ -124,7 +126,7 @@ def create_institution(principal: Principal, data: dict[str, Any]) -> Institutio
     db.session.flush()
     _set_aliases(inst, _names(inst.name, inst.short_name, aliases))
     for contact in contacts:
-        inst.contacts.append(InstitutionContact(**contact))
+        inst.contacts.append(_contact(contact))
     db.session.flush()
     return inst
 
@@ -148,7 +150,7 @@ def add_contact(principal: Principal, institution_id: int, data: dict[str, Any])
     inst = get_institution(principal, institution_id)
     if principal.institution_id != inst.id:
         principal.require(*MANAGERS)
-    contact = InstitutionContact(**data)
+    contact = _contact(data)
     inst.contacts.append(contact)
     db.session.flush()
     return contact
@@ -167,3 +169,29 @@ def remove_contact(principal: Principal, institution_id: int, contact_id: int) -
 
 def may_see_contact_details(principal: Principal, inst: Institution) -> bool:
     return principal.role in {"admin", *MANAGERS} or principal.institution_id == inst.id
+
+
+def _contact(data: dict[str, Any]) -> InstitutionContact:
+    """A contact as stored: the phone encrypted (personal data at rest)."""
+    values = dict(data)
+    phone = (values.pop("phone", None) or "").strip()
+    return InstitutionContact(**values, phone_enc=crypto.encrypt(phone or None))
+
+
+def describe_contact(principal: Principal, inst: Institution, contact: InstitutionContact) -> dict:
+    """A contact as ``principal`` may see it: in clear for the institution's managers and its
+    own contacts, phone masked and e-mail hidden for everyone else."""
+    full = may_see_contact_details(principal, inst)
+    phone = crypto.decrypt(contact.phone_enc)
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "title": contact.title,
+        "phone": phone if full else mask_phone(phone),
+        "email": contact.email if full else None,
+    }
+
+
+def reencrypt_all() -> int:
+    """Re-encrypt every contact's phone with the newest data key (``gridserve keys rotate``)."""
+    return crypto.reencrypt_column(InstitutionContact.__table__, "phone_enc")

@@ -474,10 +474,22 @@ def _check_gateway(data: dict[str, Any]) -> None:
             settings,
             accounts.get(ref or "", {}),
             Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
+            allowed_hosts=tuple(current_app.config["GRIDSERVE_SMS_ALLOWED_HOSTS"]),
         )
     except gateways.GatewayError as exc:
         raise ValidationFailed(exc.message, code="gateway_misconfigured") from exc
-    gateway.close()
+    try:
+        # Where it would connect, resolved now: never the cloud's metadata service, 0.0.0.0,
+        # or a host outside GRIDSERVE_SMS_ALLOWED_HOSTS. Checked again at each connect.
+        gateways.check_destination(gateway)
+    except gateways.GatewayError as exc:
+        raise ValidationFailed(
+            exc.message,
+            code="gateway_misconfigured",
+            details={"fields": {"settings": [exc.message]}},
+        ) from exc
+    finally:
+        gateway.close()
 
 
 def put_channel(principal: Principal, institution_code: str, data: dict[str, Any]) -> dict:

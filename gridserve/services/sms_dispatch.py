@@ -61,7 +61,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import aliased
 
-from gridserve import audit
+from gridserve import audit, crypto
 from gridserve.db import UTCDateTime, insert_for, utcnow
 from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
@@ -78,7 +78,7 @@ from gridserve.models import (
 )
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal
-from gridserve.services import calendars
+from gridserve.services import calendars, sms_numbers
 from gridserve.services import sms as sms_service
 from gridserve.services.sms_recipients import describe_opt_out, recipient_count
 from gridserve.sms import gateways
@@ -99,6 +99,7 @@ IDEMPOTENT_KINDS = frozenset(
     if cls.idempotent
 )
 STALE_TRANSIENT_LIMIT = 3  # consecutive transient errors before a channel's batch is put back
+CLEAR_CACHE_LIMIT = 50_000  # numbers a pass keeps decrypted in memory for their next text
 
 
 # --- time and rates ------------------------------------------------------------------------
@@ -215,6 +216,7 @@ def materialize(run: SmsSlotRun, now: dt.datetime | None = None) -> int:
         select(SmsChannel).where(SmsChannel.institution_id == sender.institution_id)
     ).scalar_one_or_none()
     added = 0
+    sms_numbers.hold()  # rows copy the recipients' hashes: no rotation in between
     texts = [(mandated, "queued")] + [(t, "waiting") for t in _custom_texts(sender.id)]
     ts = UTCDateTime()
     for text_row, status in texts:
@@ -223,7 +225,8 @@ def materialize(run: SmsSlotRun, now: dt.datetime | None = None) -> int:
             literal(sender.id),
             literal(text_row.id),
             literal("mandated" if text_row.sender_id is None else "custom"),
-            SmsRecipient.phone,
+            SmsRecipient.phone_enc,
+            SmsRecipient.phone_hash,
             literal(_final_body(campaign, text_row, channel)),
             literal(status),
             literal(0),
@@ -240,7 +243,8 @@ def materialize(run: SmsSlotRun, now: dt.datetime | None = None) -> int:
                     "sender_id",
                     "text_id",
                     "kind",
-                    "phone",
+                    "phone_enc",
+                    "phone_hash",
                     "body",
                     "status",
                     "attempts",
@@ -439,6 +443,7 @@ def release_custom(slot: OpenSlot, now: dt.datetime | None = None) -> int:
     ).scalar()
     if not waiting:
         return 0
+    sms_numbers.hold()  # recipients are matched by hash: no rotation in between
 
     mandated = aliased(SmsMessage)
 
@@ -446,7 +451,7 @@ def release_custom(slot: OpenSlot, now: dt.datetime | None = None) -> int:
         """Waiting custom rows whose recipient's mandated row is in ``statuses``."""
         reached = exists().where(
             mandated.campaign_id == SmsMessage.campaign_id,
-            mandated.phone == SmsMessage.phone,
+            mandated.phone_hash == SmsMessage.phone_hash,
             mandated.sender_id == SmsMessage.sender_id,
             mandated.kind == "mandated",
             mandated.status.in_(statuses),
@@ -475,7 +480,8 @@ def release_custom(slot: OpenSlot, now: dt.datetime | None = None) -> int:
 @dataclass
 class Claimed:
     id: int
-    phone: str
+    phone_enc: bytes  # decrypted only for the gateway call
+    phone_hash: str
     body: str
     attempts: int
 
@@ -484,12 +490,13 @@ def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Cl
     """Take up to ``limit`` due rows of the slot's sender: opted-out numbers are settled here,
     the rest are marked ``submitting`` (the caller commits before sending)."""
     now = now or utcnow()
+    sms_numbers.hold()  # before any row lock: a rotation never interleaves with a claim
     earlier = aliased(SmsMessage)
     order_guard = or_(
         SmsMessage.kind == "mandated",
         ~exists().where(
             earlier.campaign_id == SmsMessage.campaign_id,
-            earlier.phone == SmsMessage.phone,
+            earlier.phone_hash == SmsMessage.phone_hash,
             earlier.sender_id == SmsMessage.sender_id,
             earlier.kind == "custom",
             earlier.id < SmsMessage.id,
@@ -497,7 +504,13 @@ def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Cl
         ),
     )
     stmt = (
-        select(SmsMessage.id, SmsMessage.phone, SmsMessage.body, SmsMessage.attempts)
+        select(
+            SmsMessage.id,
+            SmsMessage.phone_enc,
+            SmsMessage.phone_hash,
+            SmsMessage.body,
+            SmsMessage.attempts,
+        )
         .where(
             SmsMessage.sender_id == slot.sender_id,
             SmsMessage.status == "queued",
@@ -515,8 +528,8 @@ def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Cl
         return []
     opted = set(
         db.session.execute(
-            select(SmsOptOut.phone).where(
-                SmsOptOut.phone.in_({r.phone for r in rows}),
+            select(SmsOptOut.phone_hash).where(
+                SmsOptOut.phone_hash.in_({r.phone_hash for r in rows}),
                 or_(
                     SmsOptOut.institution_id.is_(None),
                     SmsOptOut.institution_id == slot.institution_id,
@@ -527,11 +540,11 @@ def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Cl
     if opted:
         db.session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id.in_([r.id for r in rows if r.phone in opted]))
+            .where(SmsMessage.id.in_([r.id for r in rows if r.phone_hash in opted]))
             .values(status="opted_out", finished_at=now, error="in the opt-out register")
             .execution_options(synchronize_session=False)
         )
-    rows = [r for r in rows if r.phone not in opted]
+    rows = [r for r in rows if r.phone_hash not in opted]
     if rows:
         db.session.execute(
             update(SmsMessage)
@@ -563,19 +576,37 @@ def send_batch(
     rows: list[Claimed],
     buckets: list[TokenBucket],
     deadline: float,
+    clear: dict[str, str] | None = None,
 ) -> Outcomes:
-    """Submit claimed rows in order; a number whose earlier row did not go is not sent past."""
+    """Submit claimed rows in order; a number whose earlier row did not go is not sent past.
+
+    Numbers are decrypted here, for the gateway call only; ``clear`` (by hash, kept by the
+    caller for one pass and never stored) spares decrypting a number again for its next text.
+    """
     out = Outcomes()
+    clear = {} if clear is None else clear
     max_attempts = current_app.config["GRIDSERVE_SMS_MAX_ATTEMPTS"]
     blocked: set[str] = set()
     transient_run = 0
     for index, row in enumerate(rows):
-        if row.phone in blocked or transient_run >= STALE_TRANSIENT_LIMIT:
+        if row.phone_hash in blocked or transient_run >= STALE_TRANSIENT_LIMIT:
             out.put_back.append(row.id)
             continue
         if time.monotonic() > deadline:
             out.put_back.extend(r.id for r in rows[index:])
             break
+        try:
+            to = clear.get(row.phone_hash) or crypto.decrypt(row.phone_enc) or ""
+        except crypto.DecryptionError:
+            out.failed.append(
+                {
+                    "b_id": row.id,
+                    "b_attempts": row.attempts,
+                    "b_error": "number_unreadable: the number cannot be decrypted with "
+                    "GRIDSERVE_DATA_KEYS",
+                }
+            )
+            continue
         for bucket in buckets:
             bucket.take()
         if slot.window is not None and not slot.window.open_at(utcnow()):
@@ -586,7 +617,7 @@ def send_batch(
             out.window_closed = True
             break
         message = gateways.OutboundMessage(
-            key=f"gs-{row.id}", to=row.phone, body=row.body, sender=slot.sender_code
+            key=f"gs-{row.id}", to=to, body=row.body, sender=slot.sender_code
         )
         try:
             result = gateway.submit(message)
@@ -595,7 +626,7 @@ def send_batch(
             reason = f"{exc.code}: {exc.message}"[:300]
             if exc.transient:
                 transient_run += 1
-                blocked.add(row.phone)
+                blocked.add(row.phone_hash)
             if exc.transient and attempts < max_attempts:
                 out.retry.append(
                     {"b_id": row.id, "b_attempts": attempts, "b_error": reason, "b_wait": attempts}
@@ -606,6 +637,8 @@ def send_batch(
                 out.failed.append({"b_id": row.id, "b_attempts": attempts, "b_error": reason})
             continue
         transient_run = 0
+        if len(clear) < CLEAR_CACHE_LIMIT:
+            clear[row.phone_hash] = to
         out.accepted.append(
             {
                 "b_id": row.id,
@@ -734,6 +767,7 @@ class GatewayPool:
                 dict(channel.settings or {}),
                 secrets,
                 Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
+                allowed_hosts=tuple(current_app.config["GRIDSERVE_SMS_ALLOWED_HOSTS"]),
             )
         return self._open[channel_id]
 
@@ -762,6 +796,7 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
     lease = current_app.config["GRIDSERVE_SMS_CLAIM_LEASE"]
     refreshed = -1.0
     slots: list[OpenSlot] = []
+    clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption
     try:
         report.update(recover_stale_claims())
         db.session.commit()
@@ -797,6 +832,7 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                     rows,
                     [senders[slot.channel_id], platform],
                     min(deadline, time.monotonic() + lease / 2),
+                    clear,
                 )
                 record(out)
                 if out.window_closed:
@@ -1039,11 +1075,12 @@ def messages_for(principal: Principal, campaign_id: int, phone: str) -> dict[str
         e164 = numbers.to_e164(phone)
     except ValueError as exc:
         raise ValidationFailed(str(exc), details={"fields": {"phone": [str(exc)]}}) from exc
+    phone_hash = sms_numbers.hasher()(e164)
     stmt = (
         select(SmsMessage, Institution.code)
         .join(SmsSender, SmsSender.id == SmsMessage.sender_id)
         .join(Institution, Institution.id == SmsSender.institution_id)
-        .where(SmsMessage.campaign_id == campaign.id, SmsMessage.phone == e164)
+        .where(SmsMessage.campaign_id == campaign.id, SmsMessage.phone_hash == phone_hash)
         .order_by(
             func.coalesce(SmsMessage.accepted_at, SmsMessage.finished_at, SmsMessage.slot_end),
             SmsMessage.id,
@@ -1073,7 +1110,9 @@ def messages_for(principal: Principal, campaign_id: int, phone: str) -> dict[str
         )
     opted = [
         describe_opt_out(o)
-        for o in db.session.execute(select(SmsOptOut).where(SmsOptOut.phone == e164)).scalars()
+        for o in db.session.execute(
+            select(SmsOptOut).where(SmsOptOut.phone_hash == phone_hash)
+        ).scalars()
     ]
     return {"phone": mask_phone(e164), "messages": out, "opt_outs": opted}
 

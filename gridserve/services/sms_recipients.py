@@ -30,6 +30,7 @@ from gridserve.models import (
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, area_in_scope
 from gridserve.services import sms as sms_service
+from gridserve.services import sms_numbers
 from gridserve.sms import gateways
 from gridserve.sms import recipients as numbers
 
@@ -59,6 +60,7 @@ def _add(sender: SmsSender, recipients: list[tuple[str, str | None]], source: st
     """Insert new numbers (existing ones stay as they are); returns how many were new."""
     added = 0
     now = utcnow()
+    hasher = sms_numbers.hasher()
     for start in range(0, len(recipients), 1000):
         chunk = recipients[start : start + 1000]
         stmt = (
@@ -67,7 +69,7 @@ def _add(sender: SmsSender, recipients: list[tuple[str, str | None]], source: st
                 [
                     {
                         "sender_id": sender.id,
-                        "phone": phone,
+                        **hasher.stored(phone),
                         "name": name,
                         "source": source,
                         "created_at": now,
@@ -215,7 +217,7 @@ def list_recipients(principal: Principal, campaign_id: int, institution_code: st
 def describe_recipient(row: SmsRecipient) -> dict[str, Any]:
     return {
         "id": row.id,
-        "phone": mask_phone(row.phone),
+        "phone": mask_phone(sms_numbers.reveal(row.phone_enc)),
         "name": row.name,
         "source": row.source,
         "created_at": row.created_at,
@@ -248,10 +250,11 @@ def opt_out(
     phone: str, institution_id: int | None, source: str, note: str | None = None
 ) -> SmsOptOut:
     """Register an opt-out (idempotent: an existing entry is kept as it is)."""
+    hasher = sms_numbers.hasher()
     db.session.execute(
         insert_for(SmsOptOut.__table__)
         .values(
-            phone=phone,
+            **hasher.stored(phone),
             institution_id=institution_id,
             source=source,
             note=note,
@@ -261,7 +264,7 @@ def opt_out(
     )
     return db.session.execute(
         select(SmsOptOut).where(
-            SmsOptOut.phone == phone,
+            SmsOptOut.phone_hash == hasher(phone),
             SmsOptOut.institution_id.is_(None)
             if institution_id is None
             else SmsOptOut.institution_id == institution_id,
@@ -302,12 +305,18 @@ def list_opt_outs(principal: Principal, phone: str | None = None) -> Select:
         )
     else:
         principal.require(*COORDINATORS)
-    if phone:
+    if phone is not None:
         try:
-            stmt = stmt.where(SmsOptOut.phone == numbers.to_e164(phone))
+            e164 = numbers.to_e164(phone)
         except ValueError as exc:
             raise ValidationFailed(str(exc), details={"fields": {"phone": [str(exc)]}}) from exc
+        stmt = stmt.where(SmsOptOut.phone_hash == sms_numbers.hasher()(e164))
     return stmt.order_by(SmsOptOut.id.desc())
+
+
+def find_opt_outs(principal: Principal, phone: str) -> list[SmsOptOut]:
+    """One number's entries in the register (those the caller may see), newest first."""
+    return list(db.session.execute(list_opt_outs(principal, phone)).scalars())
 
 
 def describe_opt_out(row: SmsOptOut) -> dict[str, Any]:
@@ -316,7 +325,7 @@ def describe_opt_out(row: SmsOptOut) -> dict[str, Any]:
         code = db.session.get(Institution, row.institution_id).code
     return {
         "id": row.id,
-        "phone": mask_phone(row.phone),
+        "phone": mask_phone(sms_numbers.reveal(row.phone_enc)),
         "institution": code,
         "source": row.source,
         "note": row.note,

@@ -9,11 +9,12 @@ from flask import current_app
 from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gridserve import audit
+from gridserve import audit, crypto
 from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, Assignment, GridCell, Place, User, Worker
 from gridserve.pagination import apply_sort
+from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, area_in_scope, get_visible, visible
 from gridserve.services.places import current_cells
 
@@ -68,7 +69,7 @@ def create_worker(principal: Principal, data: dict[str, Any]) -> Worker:
         full_name=data["full_name"],
         employment=data.get("employment", "full_time"),
         source_pool=data.get("source_pool"),
-        phone=data.get("phone"),
+        phone_enc=_phone(data.get("phone")),
         status=data.get("status", "active"),
         hired_on=data.get("hired_on"),
         personnel_file=data.get("personnel_file") or {},
@@ -87,9 +88,11 @@ def update_worker(principal: Principal, worker_id: int, data: dict[str, Any], to
         worker.user_id = _link_user(
             principal, data["user_id"], db.session.get(Area, worker.area_id)
         )
-    for key in ("full_name", "employment", "source_pool", "phone", "hired_on", "personnel_file"):
+    for key in ("full_name", "employment", "source_pool", "hired_on", "personnel_file"):
         if key in data:
             setattr(worker, key, data[key])
+    if "phone" in data:
+        worker.phone_enc = _phone(data["phone"])
     if "status" in data and data["status"] != worker.status:
         worker.status = data["status"]
         if worker.status != "active":
@@ -97,6 +100,27 @@ def update_worker(principal: Principal, worker_id: int, data: dict[str, Any], to
             end_assignments(worker.id, today)
     db.session.flush()
     return worker
+
+
+def _phone(value: str | None) -> bytes | None:
+    """A worker's phone as stored: encrypted (personal data at rest); blank clears it."""
+    return crypto.encrypt((value or "").strip() or None)
+
+
+def may_see_phone(principal: Principal) -> bool:
+    """Who may manage a worker (of their scope) sees the number in clear; anyone else masked."""
+    return principal.role in {"admin", *MANAGERS}
+
+
+def phone_for(principal: Principal, worker: Worker) -> str | None:
+    """The worker's phone as ``principal`` may see it (the worker is one they can see)."""
+    phone = crypto.decrypt(worker.phone_enc)
+    return phone if may_see_phone(principal) else mask_phone(phone)
+
+
+def reencrypt_all() -> int:
+    """Re-encrypt every worker's phone with the newest data key (``gridserve keys rotate``)."""
+    return crypto.reencrypt_column(Worker.__table__, "phone_enc")
 
 
 def get_worker(principal: Principal, worker_id: int) -> Worker:

@@ -100,12 +100,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fnmatch
 import http.client
+import ipaddress
 import json
 import logging
 import os
 import re
 import select
+import socket
 import ssl
 import threading
 import time
@@ -229,6 +232,118 @@ def _check_message(message: OutboundMessage) -> None:
             transient=False,
             code="invalid_message",
         )
+
+
+# --- where a gateway may connect -------------------------------------------------------------
+#
+# A channel's ``url`` / ``host`` is typed by a coordinator; without a check it could make the
+# dispatcher talk to the cloud's metadata service (169.254.169.254) or to whatever answers on
+# 0.0.0.0. A destination is refused when any address its name resolves to is link-local
+# (169.254.0.0/16, fe80::/10), unspecified (0.0.0.0, ::), multicast or the IPv4 broadcast
+# address, or, when an allow-list is configured (``GRIDSERVE_SMS_ALLOWED_HOSTS``), when the
+# host name matches none of its entries. Loopback and private addresses stay allowed (the
+# tests, the demo and carriers' private links use them). The check runs when a channel is
+# configured (:func:`check_destination`) and again at every connect (:func:`connect_checked`,
+# which resolves once, checks, and connects to the very address it checked: a name that
+# changes its answer between the two — DNS rebinding — gains nothing).
+
+_getaddrinfo = socket.getaddrinfo  # tests replace it to simulate names; never the network
+
+
+def _forbidden(address: str) -> str | None:
+    """Why ``address`` may not be connected to, or None."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)"
+    if ip.is_multicast:
+        return "multicast"
+    if isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255"):
+        return "broadcast"
+    return None
+
+
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """Whether ``host`` matches an allow-list entry (exact name or address, or a shell-style
+    pattern such as ``*.sms.example.com``; case-insensitive). An empty list allows every host."""
+    if not allowed_hosts:
+        return True
+    name = host.strip("[]").rstrip(".").lower()
+    return any(fnmatch.fnmatchcase(name, p.strip("[]").rstrip(".").lower()) for p in allowed_hosts)
+
+
+def resolve_checked(
+    host: str, port: int, allowed_hosts: tuple[str, ...] = ()
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """Resolve ``host`` once and return its ``(family, sockaddr)`` pairs, all of them allowed.
+
+    ``gateway_misconfigured`` (permanent) for a host outside the allow-list or any forbidden
+    address; ``gateway_unreachable`` (transient) when the name does not resolve.
+    """
+    label = f"{host}:{port}"
+    if not host_allowed(host, allowed_hosts):
+        raise _misconfigured(
+            f"{host} is not in GRIDSERVE_SMS_ALLOWED_HOSTS ({', '.join(allowed_hosts)})"
+        )
+    try:
+        infos = _getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise GatewayError(
+            f"{label}: the name does not resolve ({exc})",
+            transient=True,
+            code="gateway_unreachable",
+        ) from exc
+    out: list[tuple[int, tuple[Any, ...]]] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        reason = _forbidden(str(sockaddr[0]))
+        if reason is not None:
+            raise _misconfigured(f"{label} resolves to {sockaddr[0]}, a {reason} address: refused")
+        out.append((family, sockaddr))
+    if not out:
+        raise GatewayError(
+            f"{label}: the name has no IP address", transient=True, code="gateway_unreachable"
+        )
+    return out
+
+
+def connect_checked(
+    host: str, port: int, timeout: float | None, allowed_hosts: tuple[str, ...] = ()
+) -> socket.socket:
+    """A TCP connection to ``host`` through an address checked by :func:`resolve_checked`."""
+    last: OSError | None = None
+    for family, sockaddr in resolve_checked(host, port, allowed_hosts):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    assert last is not None
+    raise last
+
+
+def check_destination(gateway: Gateway) -> None:
+    """Refuse (``gateway_misconfigured``) a gateway whose destination is forbidden now.
+
+    An unresolvable name is refused as well: a channel is configured to be used.
+    """
+    target = getattr(gateway, "destination", None)
+    if target is None:
+        return
+    host, port, allowed = target
+    try:
+        resolve_checked(host, port, allowed)
+    except GatewayError as exc:
+        if exc.code == MISCONFIGURED:
+            raise
+        raise _misconfigured(exc.message) from exc
 
 
 def _segments(body: str) -> int:
@@ -469,6 +584,7 @@ class HttpGateway:
         id_field: str = "id",
         auth_header: str = "Authorization",
         token: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -491,6 +607,7 @@ class HttpGateway:
         self.id_field = id_field
         self.auth_header = auth_header
         self.token = token
+        self.allowed_hosts = tuple(allowed_hosts)
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
@@ -503,8 +620,20 @@ class HttpGateway:
             )
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        # Connect through an address checked right now (see connect_checked); the Host header,
+        # SNI and certificate check still use the name.
+        conn._create_connection = self._open_socket  # type: ignore[attr-defined]
         self._conn = conn
         return conn, False
+
+    @property
+    def destination(self) -> tuple[str, int, tuple[str, ...]]:
+        port = self.port or (443 if self.scheme == "https" else 80)
+        return self.host, port, self.allowed_hosts
+
+    def _open_socket(self, address: tuple[str, int], timeout: Any, source: Any = None) -> Any:
+        host, port, allowed = self.destination
+        return connect_checked(host, port, self.timeout, allowed)
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -535,6 +664,9 @@ class HttpGateway:
                     )
                     continue
                 raise self._network_error(exc, sent) from exc
+            except GatewayError:
+                self._drop()  # the destination was refused or does not resolve: nothing sent
+                raise
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()
                 raise self._network_error(exc, sent) from exc
@@ -740,6 +872,7 @@ class SmppGateway:
         timeout: float = 10.0,
         enquire_link_interval: float = 30.0,
         receipt_timezone: str = "UTC",
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         if bind not in ("transceiver", "transmitter"):
             raise _misconfigured(
@@ -783,6 +916,7 @@ class SmppGateway:
         self.timeout = timeout
         self.enquire_link_interval = enquire_link_interval
         self.receipt_zone: dt.tzinfo = zone
+        self.allowed_hosts = tuple(allowed_hosts)
         self._client: Any = None
         self._last_io = 0.0
         self._retry_connect_at = 0.0
@@ -795,13 +929,23 @@ class SmppGateway:
 
     # -- connection
 
+    @property
+    def destination(self) -> tuple[str, int, tuple[str, ...]]:
+        return self.host, self.port, self.allowed_hosts
+
     def _bind_now(self) -> Any:
         client = smpp_client.Client(
             self.host, self.port, timeout=self.timeout, allow_unknown_opt_params=True
         )
         try:
-            client.connect()
-        except smpp_exc.ConnectionError as exc:
+            # smpplib's connect() would resolve the name again: connect through the address
+            # checked now (see connect_checked) and hand smpplib the open socket.
+            client._socket = connect_checked(self.host, self.port, self.timeout, self.allowed_hosts)
+            client.state = smpp_consts.SMPP_CLIENT_STATE_OPEN
+        except GatewayError:
+            _discard(client)  # refused destination, or the name does not resolve
+            raise
+        except OSError as exc:
             _discard(client)
             raise GatewayError(
                 f"smpp {self.host}:{self.port}: cannot connect",
@@ -1198,9 +1342,17 @@ def _setting_map(settings: dict, name: str, kind: str) -> dict[str, Any]:
     return value
 
 
-def build_gateway(kind: str, settings: dict, secrets: dict, base_dir: Path) -> Gateway:
+def build_gateway(
+    kind: str,
+    settings: dict,
+    secrets: dict,
+    base_dir: Path,
+    *,
+    allowed_hosts: tuple[str, ...] = (),
+) -> Gateway:
     """The adapter for a channel. ``GatewayError(transient=False, code="gateway_misconfigured")``
-    for an unknown ``kind`` or a missing or invalid setting or secret."""
+    for an unknown ``kind`` or a missing or invalid setting or secret. ``allowed_hosts``: the
+    hosts an http or smpp gateway may connect to (empty: any; see :func:`resolve_checked`)."""
     if not isinstance(settings, dict):
         raise _misconfigured("gateway settings must be an object")
     secrets = secrets or {}
@@ -1231,6 +1383,7 @@ def build_gateway(kind: str, settings: dict, secrets: dict, base_dir: Path) -> G
             id_field=_setting_str(settings, "id_field", kind, default="id"),
             auth_header=_setting_str(settings, "auth_header", kind, default="Authorization"),
             token=token or None,
+            allowed_hosts=allowed_hosts,
         )
     if kind == "smpp":
         port = _setting_int(settings, "port", kind, low=1, high=65535)
@@ -1257,6 +1410,7 @@ def build_gateway(kind: str, settings: dict, secrets: dict, base_dir: Path) -> G
             timeout=_setting_num(settings, "timeout", kind, 10.0),
             enquire_link_interval=_setting_num(settings, "enquire_link_interval", kind, 30.0),
             receipt_timezone=_setting_str(settings, "receipt_timezone", kind, default="UTC"),
+            allowed_hosts=allowed_hosts,
         )
     raise _misconfigured(f"unknown gateway kind {kind!r} (file, http or smpp)")
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from gridserve import crypto
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage, SmsOptOut, SmsSlotRun
-from gridserve.services import sms_dispatch
+from gridserve.services import sms_dispatch, sms_numbers
 from gridserve.services.sms_recipients import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from jobs.registry import run_job
 from tests.sms.campaign_now import CUSTOM, MANDATED, load, make_campaign, numbers
@@ -75,9 +76,9 @@ def test_each_recipient_gets_each_text_once_mandated_first(world, tmp_path):
     assert icbc["sender"] == "ICBC" and icbc["recipients"] == 120
     assert icbc["counts"]["accepted"] == 240 and icbc["counts"]["queued"] == 0
     assert icbc["current_slot"]["first_accepted_at"] is not None
-    history = client.get(
-        f"/api/v1/sms/campaigns/{campaign['id']}/messages",
-        query_string={"phone": "13900000007"},
+    history = client.post(
+        f"/api/v1/sms/campaigns/{campaign['id']}/messages/lookup",
+        json={"phone": "13900000007"},
         headers=headers["coordinator"],
     ).get_json()
     assert [m["kind"] for m in history["messages"]] == ["mandated", "custom"]
@@ -134,7 +135,10 @@ def test_custom_text_waits_for_the_mandated_one_and_never_follows_a_failed_one(w
         # The mandated text to one number failed for good (e.g. the number does not exist).
         db.session.execute(
             update(SmsMessage)
-            .where(SmsMessage.phone == "+8613900000001", SmsMessage.kind == "mandated")
+            .where(
+                SmsMessage.phone_hash == sms_numbers.hasher()("+8613900000001"),
+                SmsMessage.kind == "mandated",
+            )
             .values(status="failed", error="permanent: unknown subscriber")
         )
         waiting = db.session.execute(
@@ -150,7 +154,8 @@ def test_custom_text_waits_for_the_mandated_one_and_never_follows_a_failed_one(w
     with app.app_context():
         row = db.session.execute(
             select(SmsMessage).where(
-                SmsMessage.phone == "+8613900000001", SmsMessage.kind == "custom"
+                SmsMessage.phone_hash == sms_numbers.hasher()("+8613900000001"),
+                SmsMessage.kind == "custom",
             )
         ).scalar_one()
         assert row.status == "failed" and row.error.startswith("mandated_not_accepted")
@@ -192,9 +197,9 @@ def test_an_ended_slot_expires_what_it_could_not_send_until_someone_requeues_it(
     dispatch(app)
     assert not (tmp_path / "out" / "NOW-1.jsonl").exists()
     assert statuses(app, campaign["id"]) == {"expired": 8}
-    history = client.get(
-        f"/api/v1/sms/campaigns/{campaign['id']}/messages",
-        query_string={"phone": "+8613900000000"},
+    history = client.post(
+        f"/api/v1/sms/campaigns/{campaign['id']}/messages/lookup",
+        json={"phone": "+8613900000000"},
         headers=headers["coordinator"],
     ).get_json()
     assert {m["status"] for m in history["messages"]} == {"expired"}
@@ -258,7 +263,12 @@ def test_a_stale_claim_on_an_idempotent_gateway_is_resent_under_its_key_once(wor
         from gridserve.sms.gateways import OutboundMessage
 
         gateway.submit(
-            OutboundMessage(key=f"gs-{rows[0].id}", to=rows[0].phone, body=rows[0].body, sender="X")
+            OutboundMessage(
+                key=f"gs-{rows[0].id}",
+                to=crypto.decrypt(rows[0].phone_enc),
+                body=rows[0].body,
+                sender="X",
+            )
         )
         pool.close()
         db.session.execute(
@@ -361,7 +371,9 @@ def test_receipts_are_signed_idempotent_and_replies_opt_out(world, monkeypatch, 
         row = db.session.get(SmsMessage, ids[first_id])
         assert row.status == "delivered"
         opted = db.session.execute(select(SmsOptOut)).scalars().all()
-        assert [(o.phone, o.source) for o in opted] == [("+8613900000001", "reply")]
+        assert [(crypto.decrypt(o.phone_enc), o.source) for o in opted] == [
+            ("+8613900000001", "reply")
+        ]
         db.session.remove()
     _, wrong = _signed("not-the-secret", payload)
     bad = client.post(url, data=body, headers=wrong)

@@ -28,6 +28,7 @@ def _scheduler(app, log: Path) -> subprocess.Popen:
         GRIDSERVE_ENV="testing",
         GRIDSERVE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         GRIDSERVE_INSTANCE_PATH=app.instance_path,
+        GRIDSERVE_DATA_KEYS=",".join(app.config["GRIDSERVE_DATA_KEYS"]),  # numbers are encrypted
         GRIDSERVE_QUIET_HOURS=app.config["GRIDSERVE_QUIET_HOURS"],
         GRIDSERVE_SMS_OUTBOX_PATH=app.config["GRIDSERVE_SMS_OUTBOX_PATH"],
         GRIDSERVE_SMS_CLAIM_LEASE="2",

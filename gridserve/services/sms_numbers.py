@@ -1,0 +1,165 @@
+"""SMS numbers at rest: encrypted, with a keyed hash beside them for the unique keys and look-ups.
+
+Recipients, the opt-out register and the outbox hold each number as ``phone_enc`` (Fernet, the
+data key ring of :mod:`gridserve.crypto`) and ``phone_hash`` (HMAC-SHA256 of the E.164 number
+under a key derived from one data key). The database compares hashes: one recipient per sender,
+one message per recipient and text, an opt-out matched when a message's turn comes. A number is
+decrypted only where it is needed in clear: handed to the gateway, or masked in a list.
+
+One hash key at a time
+    Which data key the stored hashes were made with is recorded in ``phone_hash_keys`` (a key
+    id, never the key). Every transaction that computes or compares hashes reads that row
+    share-locked first (:func:`hasher` / :func:`hold`); ``gridserve keys rotate`` locks it
+    exclusively, re-hashes (and re-encrypts) every row with the newest data key and records the
+    new key id, all in one transaction. So at any committed moment every stored hash is made
+    with the same key, the unique keys keep working, and an opt-out recorded before a rotation
+    is still matched after it. Between putting a new key in front of ``GRIDSERVE_DATA_KEYS``
+    and running the rotation, hashes keep being made with the recorded (older) key, which is
+    still in the ring. Dropping that key before rotating stops SMS look-ups with a clear error;
+    put it back and rotate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, exists, select
+
+from gridserve import crypto
+from gridserve.db import insert_for, utcnow
+from gridserve.extensions import db
+from gridserve.models import PhoneHashKey, SmsMessage, SmsOptOut, SmsRecipient
+
+TABLES = (SmsRecipient, SmsOptOut, SmsMessage)
+
+
+@dataclass(frozen=True)
+class Hasher:
+    """Hashes numbers with the key in use (``key_id``)."""
+
+    key_id: str
+    key: bytes
+
+    def __call__(self, phone: str) -> str:
+        return crypto.lookup_hash(phone, self.key)
+
+    def stored(self, phone: str) -> dict[str, Any]:
+        """The column values that store ``phone`` (E.164): encrypted and hashed."""
+        return {"phone_enc": crypto.encrypt(phone), "phone_hash": self(phone)}
+
+
+class HashKeyUnavailable(crypto.DecryptionError):
+    """The key the stored hashes were made with is not in the ring (or was never recorded)."""
+
+
+def _state(lock: str | None) -> str | None:
+    stmt = select(PhoneHashKey.key_id).where(PhoneHashKey.id == 1)
+    if lock and db.engine.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=lock == "share")
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def _newest() -> Hasher:
+    key_id, key = next(iter(crypto.lookup_keys().items()))
+    return Hasher(key_id, key)
+
+
+def _any_stored() -> bool:
+    return any(db.session.execute(select(exists().select_from(t))).scalar() for t in TABLES)
+
+
+def hasher() -> Hasher:
+    """The hash key in use, share-locked until the transaction ends (a rotation waits for it).
+
+    On a database with no number stored yet, the newest data key's is recorded.
+    """
+    key_id = _state("share")
+    if key_id is None:
+        if _any_stored():
+            raise HashKeyUnavailable(
+                "SMS numbers are stored but the key of their hashes is not recorded: "
+                "run `gridserve keys rotate`"
+            )
+        newest = _newest()
+        db.session.execute(
+            insert_for(PhoneHashKey.__table__)
+            .values(id=1, key_id=newest.key_id, set_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        key_id = _state("share")
+    key = crypto.lookup_keys().get(key_id)
+    if key is None:
+        raise HashKeyUnavailable(
+            f"SMS number hashes were made with data key {key_id}, which is not in "
+            "GRIDSERVE_DATA_KEYS: put it back and run `gridserve keys rotate`"
+        )
+    return Hasher(key_id, key)
+
+
+def hold() -> None:
+    """Share-lock the hash key for this transaction (for work that copies or compares stored
+    hashes without computing one)."""
+    hasher()
+
+
+def reveal(token: bytes | None) -> str | None:
+    """The number in clear (for the gateway call, or to mask it)."""
+    return crypto.decrypt(token)
+
+
+# --- rotation ------------------------------------------------------------------------------
+
+
+def rehash_all(batch_size: int = 500) -> dict[str, int]:
+    """Re-encrypt and re-hash every stored SMS number with the newest data key; one transaction.
+
+    Locks the hash key row first, so look-ups and writes wait until the caller commits and
+    then use the new key. Raises :class:`gridserve.crypto.DecryptionError` naming the row if a
+    number cannot be decrypted with the ring (the caller rolls back: nothing changes).
+    Returns the rows rewritten per table.
+    """
+    _state("update")
+    new = _newest()
+    counts: dict[str, int] = {}
+    for model in TABLES:
+        table = model.__table__
+        last, done = 0, 0
+        while True:
+            rows = db.session.execute(
+                select(table.c.id, table.c.phone_enc)
+                .where(table.c.id > last)
+                .order_by(table.c.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                break
+            last = rows[-1].id
+            values = []
+            for row in rows:
+                try:
+                    phone = crypto.decrypt(row.phone_enc) or ""
+                except crypto.DecryptionError as exc:
+                    raise crypto.DecryptionError(
+                        f"{table.name} row {row.id} cannot be decrypted with any key of the ring"
+                    ) from exc
+                stored = new.stored(phone)
+                values.append(
+                    {"b_id": row.id, "b_enc": stored["phone_enc"], "b_hash": stored["phone_hash"]}
+                )
+            db.session.execute(
+                table.update()
+                .where(table.c.id == bindparam("b_id"))
+                .values(phone_enc=bindparam("b_enc"), phone_hash=bindparam("b_hash")),
+                values,
+            )
+            done += len(values)
+        counts[table.name] = done
+    db.session.execute(
+        insert_for(PhoneHashKey.__table__)
+        .values(id=1, key_id=new.key_id, set_at=utcnow())
+        .on_conflict_do_update(
+            index_elements=["id"], set_={"key_id": new.key_id, "set_at": utcnow()}
+        )
+    )
+    return counts
