@@ -11,8 +11,11 @@ missing=()
 apt_updated=0
 
 have_spatialite() {
-  ldconfig -p 2>/dev/null | grep 'mod_spatialite\.so' >/dev/null ||
-    ls /usr/lib/*/mod_spatialite.so* /usr/lib/mod_spatialite.so* >/dev/null 2>&1
+  local f
+  for f in /usr/lib/*/mod_spatialite.so* /usr/lib/mod_spatialite.so*; do
+    [ -e "$f" ] && return 0
+  done
+  return 1
 }
 
 pg_major() {
