@@ -9,8 +9,8 @@ from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from api.geojson import GeoJSONSchema, bbox_field, geojson_response
 from gridserve.auth import current_principal
 from gridserve.models import PLACE_TYPES, PLAN_METHODS, PLAN_STATUSES
-from gridserve.services import grid as grid_service
-from gridserve.services import locate as locate_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import locate as locate_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint("grid", __name__, description="Grid layouts, their cells, and point lookup")

@@ -9,10 +9,12 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
 from gridserve.errors import ValidationFailed
-from gridserve.models.sms import GATEWAYS, POLICIES
+from gridserve.models.sms.campaigns import GATEWAYS, POLICIES
 from gridserve.privacy import mask_phone
-from gridserve.services import sms as sms_service
-from gridserve.services import sms_dispatch, sms_numbers, sms_recipients
+from gridserve.services.sms import campaigns as sms_service
+from gridserve.services.sms import dispatch as sms_dispatch
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.services.sms import recipients as sms_recipients
 
 blp = Blueprint("sms", __name__, description="Text-message campaigns (错时发送)")
 

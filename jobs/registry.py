@@ -31,38 +31,38 @@ class Job:
 
 
 def _purge_stale_auth() -> dict[str, int]:
-    from gridserve.services.auth import purge_stale
+    from gridserve.services.accounts.auth import purge_stale
 
     return purge_stale()
 
 
 def _activate_due_layouts() -> dict[str, list[int]]:
-    from gridserve.services.grid import activate_due
+    from gridserve.services.geography.grid import activate_due
     from gridserve.timeutil import local_today
 
     return {"activated": activate_due(local_today())}
 
 
 def _sms_dispatch() -> dict[str, int]:
-    from gridserve.services.sms_dispatch import dispatch_pass
+    from gridserve.services.sms.dispatch import dispatch_pass
 
     return dispatch_pass()
 
 
 def _sms_retry_sweep() -> dict[str, int]:
-    from gridserve.services.sms_dispatch import recover_stale_claims
+    from gridserve.services.sms.dispatch import recover_stale_claims
 
     return recover_stale_claims()
 
 
 def _sms_slot_close() -> dict[str, int]:
-    from gridserve.services.sms_dispatch import close_ended_slots
+    from gridserve.services.sms.dispatch import close_ended_slots
 
     return {"expired": close_ended_slots()}
 
 
 def _sms_daily_summary() -> dict[str, object]:
-    from gridserve.services.sms_dispatch import daily_summary
+    from gridserve.services.sms.dispatch import daily_summary
 
     return daily_summary()
 

@@ -30,15 +30,15 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.scope import OPERATOR
-from gridserve.services import areas as area_service
-from gridserve.services import grid as grid_service
-from gridserve.services import households as household_service
-from gridserve.services import institutions as inst_service
-from gridserve.services import places as place_service
-from gridserve.services import sms_numbers
-from gridserve.services import users as user_service
-from gridserve.services import workers as worker_service
-from gridserve.services.places import current_cells
+from gridserve.services.accounts import institutions as inst_service
+from gridserve.services.accounts import users as user_service
+from gridserve.services.field import households as household_service
+from gridserve.services.field import workers as worker_service
+from gridserve.services.geography import areas as area_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import places as place_service
+from gridserve.services.geography.places import current_cells
+from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
 
 SEEDS = Path(__file__).resolve().parent

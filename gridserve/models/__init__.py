@@ -1,9 +1,20 @@
 """All models, importable from one place (Alembic's autogenerate reads this)."""
 
-from gridserve.models.area import AREA_LEVELS, Area
-from gridserve.models.audit import AuditEntry
-from gridserve.models.calendar import SmsCampaignDay, WorkCalendar
-from gridserve.models.field import (
+from gridserve.models.accounts.audit import AuditEntry
+from gridserve.models.accounts.calendars import SmsCampaignDay, WorkCalendar
+from gridserve.models.accounts.institutions import Institution, InstitutionAlias, InstitutionContact
+from gridserve.models.accounts.users import ROLES, ApiToken, LoginThrottle, User
+from gridserve.models.field.tasks import (
+    TASK_FINAL_STATUSES,
+    TASK_KINDS,
+    TASK_OPEN_STATUSES,
+    TASK_PRIORITIES,
+    TASK_SOURCES,
+    TASK_STATUSES,
+    Task,
+    TaskEvent,
+)
+from gridserve.models.field.visits import (
     EMPLOYMENT_TYPES,
     VISIT_KINDS,
     WORKER_STATUSES,
@@ -17,10 +28,10 @@ from gridserve.models.field import (
     Visit,
     Worker,
 )
-from gridserve.models.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
-from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
-from gridserve.models.place import PLACE_TYPES, Place
-from gridserve.models.sms import (
+from gridserve.models.geography.areas import AREA_LEVELS, Area
+from gridserve.models.geography.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
+from gridserve.models.geography.places import PLACE_TYPES, Place
+from gridserve.models.sms.campaigns import (
     PhoneHashKey,
     SmsCampaign,
     SmsChannel,
@@ -31,17 +42,6 @@ from gridserve.models.sms import (
     SmsSlotRun,
     SmsText,
 )
-from gridserve.models.task import (
-    TASK_FINAL_STATUSES,
-    TASK_KINDS,
-    TASK_OPEN_STATUSES,
-    TASK_PRIORITIES,
-    TASK_SOURCES,
-    TASK_STATUSES,
-    Task,
-    TaskEvent,
-)
-from gridserve.models.user import ROLES, ApiToken, LoginThrottle, User
 
 __all__ = [
     "AREA_LEVELS",

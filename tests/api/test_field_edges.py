@@ -73,7 +73,7 @@ def _approved_layout(client, auth_as, field) -> dict:
 def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clean_app):
     from gridserve.extensions import db
     from gridserve.models import GridPlan
-    from gridserve.services import grid
+    from gridserve.services.geography import grid
 
     plan = _approved_layout(client, auth_as, field)
     tomorrow = field.today + dt.timedelta(days=1)

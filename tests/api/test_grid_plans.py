@@ -13,8 +13,8 @@ from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import GridCell, GridPlan, Place
 from gridserve.scope import OPERATOR
-from gridserve.services import grid as grid_service
-from gridserve.services import places as place_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import places as place_service
 from tests.conftest import TEST_ACTOR
 
 

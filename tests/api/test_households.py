@@ -22,10 +22,10 @@ from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import AuditEntry, GridCell, Household, Place, SyncTombstone, User
 from gridserve.scope import OPERATOR
-from gridserve.services import grid as grid_service
-from gridserve.services import households as household_service
-from gridserve.services import places as place_service
-from gridserve.services import workers as worker_service
+from gridserve.services.field import households as household_service
+from gridserve.services.field import workers as worker_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import places as place_service
 from gridserve.timeutil import local_today
 from tests.conftest import TEST_ACTOR, World
 

@@ -45,7 +45,7 @@ class FakeDns:
 @pytest.fixture
 def dns(monkeypatch) -> FakeDns:
     fake = FakeDns()
-    monkeypatch.setattr(gateways, "_getaddrinfo", fake)
+    monkeypatch.setattr(gateways.base, "_getaddrinfo", fake)
     return fake
 
 

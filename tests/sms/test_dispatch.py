@@ -15,8 +15,9 @@ from gridserve import crypto
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage, SmsOptOut, SmsSlotRun
-from gridserve.services import sms_dispatch, sms_numbers
-from gridserve.services.sms_recipients import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from gridserve.services.sms import dispatch as sms_dispatch
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.services.sms.recipients import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from jobs.registry import run_job
 from tests.sms.campaign_now import CUSTOM, MANDATED, load, make_campaign, numbers
 from tests.sms.peers import HttpPeer

@@ -17,7 +17,8 @@ from gridserve import crypto
 from gridserve.cli import main
 from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage
-from gridserve.services import sms_dispatch, sms_numbers
+from gridserve.services.sms import dispatch as sms_dispatch
+from gridserve.services.sms import numbers as sms_numbers
 from jobs.registry import run_job
 from tests.sms.campaign_now import load, make_campaign, numbers
 

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridserve.db import UTCDateTime, utcnow
 from gridserve.extensions import db
-from gridserve.models.area import Area
+from gridserve.models.accounts.institutions import Institution
 from gridserve.models.base import TimestampMixin
-from gridserve.models.institution import Institution
+from gridserve.models.geography.areas import Area
 
 ROLES = (
     "admin",
@@ -86,7 +86,7 @@ class LoginThrottle(db.Model):
     rows first, address row before user row, which locks them for the rest of
     the transaction: concurrent attempts are serialised by the database, so no
     burst can test more passwords than the limits allow. Over a limit the key
-    is locked until ``locked_until``; see :mod:`gridserve.services.auth`.
+    is locked until ``locked_until``; see :mod:`gridserve.services.accounts.auth`.
     """
 
     __tablename__ = "login_throttle"

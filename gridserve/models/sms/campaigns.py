@@ -143,7 +143,7 @@ class SmsRecipient(db.Model):
     """One number on a sender's list for a campaign (E.164, unique per sender).
 
     Numbers are stored encrypted (``phone_enc``) beside a keyed hash (``phone_hash``, see
-    :mod:`gridserve.services.sms_numbers`) that the unique keys and look-ups compare; the same
+    :mod:`gridserve.services.sms.numbers`) that the unique keys and look-ups compare; the same
     holds for the opt-out register and the outbox.
     """
 

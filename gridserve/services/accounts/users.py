@@ -12,8 +12,8 @@ from gridserve.extensions import db
 from gridserve.models import Area, Institution, User
 from gridserve.pagination import apply_sort
 from gridserve.scope import OPERATOR, Principal, area_in_scope, get_visible, visible
-from gridserve.services import auth as auth_service
-from gridserve.services import devices as devices_service
+from gridserve.services.accounts import auth as auth_service
+from gridserve.services.field import devices as devices_service
 
 SORTABLE = {
     "username": User.username,

@@ -15,7 +15,7 @@ from gridserve.errors import AppError, Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Attachment
 from gridserve.scope import Principal, visible
-from gridserve.services.workers import worker_for_user
+from gridserve.services.field.workers import worker_for_user
 
 # Who uploads photos: workers' terminals. Who reads them: the worker who took them, and
 # the station and above in scope.

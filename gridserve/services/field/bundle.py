@@ -29,10 +29,10 @@ from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import GridCell, Household, Place, SyncTombstone, Task, TaskEvent
 from gridserve.scope import Principal
-from gridserve.services import households as household_service
-from gridserve.services import tasks as task_service
-from gridserve.services.places import current_cells
-from gridserve.services.workers import open_assignments, worker_for_user
+from gridserve.services.field import households as household_service
+from gridserve.services.field import tasks as task_service
+from gridserve.services.field.workers import open_assignments, worker_for_user
+from gridserve.services.geography.places import current_cells
 from gridserve.spatial import to_shapely
 from gridserve.sync import current_seq
 

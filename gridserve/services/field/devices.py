@@ -15,8 +15,8 @@ from gridserve.errors import Conflict, NotFound, Unauthorized
 from gridserve.extensions import db
 from gridserve.models import Area, Device, EnrolmentCode, Worker
 from gridserve.scope import Principal, area_in_scope
-from gridserve.services.auth import hash_token
-from gridserve.services.workers import MANAGERS, get_worker
+from gridserve.services.accounts.auth import hash_token
+from gridserve.services.field.workers import MANAGERS, get_worker
 
 # Who lists a worker's terminals: their managers, and the worker (their own only).
 READERS = ("worker", *MANAGERS)

@@ -45,7 +45,7 @@ from gridserve.models import Area, GridCell, Household, Place, SyncTombstone
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_id_number, mask_name, mask_phone
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services.workers import is_assigned_to_place
+from gridserve.services.field.workers import is_assigned_to_place
 from gridserve.spatial import to_shapely
 from gridserve.sync import next_seq
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from gridserve.extensions import db
 from gridserve.models import Area, Visit
 from gridserve.scope import Principal, get_visible
-from gridserve.services.places import current_cells
-from gridserve.services.workers import MANAGERS, assigned_worker
+from gridserve.services.field.workers import MANAGERS, assigned_worker
+from gridserve.services.geography.places import current_cells
 from gridserve.timeutil import zone
 
 # Local-time windows a patrol can cover; fixed and staggered patrols should hit all three.

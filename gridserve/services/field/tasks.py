@@ -52,7 +52,7 @@ from gridserve.models import (
 )
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services.workers import worker_for_user
+from gridserve.services.field.workers import worker_for_user
 from gridserve.spatial import intersects, point, to_shapely
 from gridserve.sync import next_seq
 

@@ -31,7 +31,7 @@ from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Place, Visit, Worker
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services.workers import open_assignments, worker_for_user
+from gridserve.services.field.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
 

@@ -16,7 +16,7 @@ from gridserve.models import Area, Assignment, GridCell, Place, User, Worker
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, area_in_scope, get_visible, visible
-from gridserve.services.places import current_cells
+from gridserve.services.geography.places import current_cells
 
 MANAGERS = ("station", "street_centre", "district_centre")
 # The personnel record (phone, contract, file): managers, and workers of their community.

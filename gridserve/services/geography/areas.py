@@ -12,7 +12,7 @@ from gridserve import audit
 from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area
-from gridserve.models.area import CHILD_LEVEL
+from gridserve.models.geography.areas import CHILD_LEVEL
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, area_in_scope, get_visible, visible
 from gridserve.spatial import limits, refuse, to_db, to_shapely

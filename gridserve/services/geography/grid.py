@@ -40,7 +40,7 @@ from gridserve.extensions import db
 from gridserve.models import Area, GridCell, GridPlan, Place
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services.places import current_cells
+from gridserve.services.geography.places import current_cells
 from gridserve.spatial import refuse, to_db, to_shapely
 
 PLANNERS = ("street_centre", "district_centre")
@@ -783,7 +783,7 @@ def feature_collection(
 
     With ``on``, each cell carries the worker assigned to it that day.
     """
-    from gridserve.services.workers import assigned_worker
+    from gridserve.services.field.workers import assigned_worker
 
     workers = {c.code: assigned_worker(c.code, on) for c in cells} if on else {}
     geoms = [to_shapely(c.geom) for c in cells]

@@ -11,8 +11,8 @@ from gridserve.errors import NotFound
 from gridserve.extensions import db
 from gridserve.models import Area, GridCell
 from gridserve.scope import Principal, visible
-from gridserve.services.areas import ancestors
-from gridserve.services.workers import assigned_worker
+from gridserve.services.field.workers import assigned_worker
+from gridserve.services.geography.areas import ancestors
 from gridserve.spatial import intersects, point
 
 

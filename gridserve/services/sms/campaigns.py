@@ -18,8 +18,8 @@ from gridserve.extensions import db
 from gridserve.models import Institution, SmsCampaign, SmsChannel, SmsSender, SmsText
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services import calendars
-from gridserve.sms import schedule as rotation
+from gridserve.services.accounts import calendars
+from gridserve.sms import rotation
 from gridserve.sms import text as sms_text
 from gridserve.workdays import WorkingDays
 

@@ -78,12 +78,11 @@ from gridserve.models import (
 )
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal
-from gridserve.services import calendars, sms_numbers
-from gridserve.services import sms as sms_service
-from gridserve.services.sms_recipients import describe_opt_out, recipient_count
-from gridserve.sms import gateways
-from gridserve.sms import recipients as numbers
-from gridserve.sms import schedule as rotation
+from gridserve.services.accounts import calendars
+from gridserve.services.sms import campaigns as sms_service
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.services.sms.recipients import describe_opt_out, recipient_count
+from gridserve.sms import gateways, phones, rotation
 
 log = logging.getLogger("gridserve.sms")
 
@@ -871,7 +870,7 @@ def _first_accepted(slot: OpenSlot, out: Outcomes) -> None:
 def _apply_event(event: gateways.Receipt | gateways.Inbound, channel_id: int | None) -> str:
     if isinstance(event, gateways.Receipt):
         return "receipt_" + apply_receipt(event, [channel_id] if channel_id else None)
-    from gridserve.services.sms_recipients import apply_reply
+    from gridserve.services.sms.recipients import apply_reply
 
     return "reply_" + apply_reply(event, [channel_id] if channel_id else [])
 
@@ -1072,7 +1071,7 @@ def messages_for(principal: Principal, campaign_id: int, phone: str) -> dict[str
     """What one number got in a campaign, in the order it was sent, with times."""
     campaign = sms_service.get_campaign(principal, campaign_id)
     try:
-        e164 = numbers.to_e164(phone)
+        e164 = phones.to_e164(phone)
     except ValueError as exc:
         raise ValidationFailed(str(exc), details={"fields": {"phone": [str(exc)]}}) from exc
     phone_hash = sms_numbers.hasher()(e164)

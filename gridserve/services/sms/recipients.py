@@ -29,10 +29,9 @@ from gridserve.models import (
 )
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, area_in_scope
-from gridserve.services import sms as sms_service
-from gridserve.services import sms_numbers
-from gridserve.sms import gateways
-from gridserve.sms import recipients as numbers
+from gridserve.services.sms import campaigns as sms_service
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.sms import gateways, phones
 
 COORDINATORS = sms_service.COORDINATORS
 SIGNATURE_HEADER = "X-Gridserve-Signature"
@@ -88,7 +87,7 @@ def _add(sender: SmsSender, recipients: list[tuple[str, str | None]], source: st
 
 def _fill_open_slots(sender: SmsSender) -> None:
     """Numbers added while the sender's slot is open join it at once."""
-    from gridserve.services import sms_dispatch
+    from gridserve.services.sms import dispatch as sms_dispatch
 
     now = utcnow()
     runs = db.session.execute(
@@ -109,8 +108,8 @@ def import_csv(
     """A sender's customer list from CSV: E.164, duplicates dropped, bad rows reported."""
     sender = _sender(principal, campaign_id, institution_code)
     try:
-        parsed = numbers.parse_csv(text)
-    except numbers.RecipientFileError as exc:
+        parsed = phones.parse_csv(text)
+    except phones.RecipientFileError as exc:
         raise ValidationFailed(exc.message, code="invalid_csv", details=exc.details) from exc
     added = _add(sender, parsed.recipients, "csv")
     report = {
@@ -178,7 +177,7 @@ def add_audience(
         )
         for enc, door in rows:
             try:
-                found.append((numbers.to_e164(crypto.decrypt(enc) or ""), door or None))
+                found.append((phones.to_e164(crypto.decrypt(enc) or ""), door or None))
             except ValueError:
                 invalid += 1
     else:
@@ -192,7 +191,7 @@ def add_audience(
             if not phone:
                 continue
             try:
-                found.append((numbers.to_e164(str(phone)), name or None))
+                found.append((phones.to_e164(str(phone)), name or None))
             except ValueError:
                 invalid += 1
     unique = list(dict(found).items())
@@ -277,7 +276,7 @@ def register_opt_out(
 ) -> dict[str, Any]:
     """Staff record an opt-out (global, or for one institution; a contact: its own only)."""
     try:
-        e164 = numbers.to_e164(phone)
+        e164 = phones.to_e164(phone)
     except ValueError as exc:
         raise ValidationFailed(str(exc), details={"fields": {"phone": [str(exc)]}}) from exc
     inst = _institution(institution_code)
@@ -307,7 +306,7 @@ def list_opt_outs(principal: Principal, phone: str | None = None) -> Select:
         principal.require(*COORDINATORS)
     if phone is not None:
         try:
-            e164 = numbers.to_e164(phone)
+            e164 = phones.to_e164(phone)
         except ValueError as exc:
             raise ValidationFailed(str(exc), details={"fields": {"phone": [str(exc)]}}) from exc
         stmt = stmt.where(SmsOptOut.phone_hash == sms_numbers.hasher()(e164))
@@ -350,10 +349,10 @@ def apply_reply(event: gateways.Inbound, channel_ids: list[int]) -> str:
         for i in insts
         for n in (db.session.get(Institution, i).short_name, db.session.get(Institution, i).code)
     )
-    if not numbers.is_opt_out(event.text, names):
+    if not phones.is_opt_out(event.text, names):
         return "ignored"
     try:
-        phone = numbers.to_e164(event.sender_phone)
+        phone = phones.to_e164(event.sender_phone)
     except ValueError:
         return "invalid_number"
     institution_id = next(iter(insts)) if len(insts) == 1 else None
@@ -395,7 +394,7 @@ def verify_callback(name: str, headers: Any, body: bytes) -> None:
 def gateway_callback(name: str, payload: Any) -> dict[str, Any]:
     """Receipts and replies from an account's gateway (after :func:`verify_callback`);
     idempotent."""
-    from gridserve.services import sms_dispatch
+    from gridserve.services.sms import dispatch as sms_dispatch
 
     channels = list(
         db.session.execute(select(SmsChannel).where(SmsChannel.credentials_ref == name)).scalars()
