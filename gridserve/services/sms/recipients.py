@@ -1,19 +1,17 @@
-"""Who gets texts: senders' recipient lists, audiences from the area tree, the opt-out register,
-and what gateways call back with (delivery receipts, replies such as 退订).
+"""Who gets texts: senders' recipient lists, audiences from the area tree, the opt-out register.
+
+Replies that opt a number out arrive through :mod:`gridserve.services.sms.inbound`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, func, or_, select
 
 from gridserve import audit, crypto
 from gridserve.db import insert_for, utcnow
-from gridserve.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from gridserve.errors import Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
     Area,
@@ -21,7 +19,6 @@ from gridserve.models import (
     Institution,
     Place,
     SmsCampaign,
-    SmsChannel,
     SmsOptOut,
     SmsRecipient,
     SmsSender,
@@ -31,12 +28,10 @@ from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, area_in_scope
 from gridserve.services.sms import campaigns as sms_service
 from gridserve.services.sms import numbers as sms_numbers
-from gridserve.sms import gateways, phones
+from gridserve.services.sms import outbox
+from gridserve.sms import phones
 
 COORDINATORS = sms_service.COORDINATORS
-SIGNATURE_HEADER = "X-Gridserve-Signature"
-TIMESTAMP_HEADER = "X-Gridserve-Timestamp"
-MAX_SKEW_SECONDS = 300
 
 
 def _sender(principal: Principal, campaign_id: int, institution_code: str) -> SmsSender:
@@ -87,8 +82,6 @@ def _add(sender: SmsSender, recipients: list[tuple[str, str | None]], source: st
 
 def _fill_open_slots(sender: SmsSender) -> None:
     """Numbers added while the sender's slot is open join it at once."""
-    from gridserve.services.sms import dispatch as sms_dispatch
-
     now = utcnow()
     runs = db.session.execute(
         select(SmsSlotRun).where(
@@ -99,7 +92,7 @@ def _fill_open_slots(sender: SmsSender) -> None:
         )
     ).scalars()
     for run in runs:
-        sms_dispatch.materialize(run, now)
+        outbox.materialize(run, now)
 
 
 def import_csv(
@@ -330,87 +323,3 @@ def describe_opt_out(row: SmsOptOut) -> dict[str, Any]:
         "note": row.note,
         "created_at": row.created_at,
     }
-
-
-def apply_reply(event: gateways.Inbound, channel_ids: list[int]) -> str:
-    """A reply through a gateway: an opt-out keyword puts the number in the register.
-
-    It is an opt-out from the institution whose channel received it; from everyone when the
-    gateway account is shared by several institutions (we cannot tell whom it answers).
-    """
-    channels = (
-        list(db.session.execute(select(SmsChannel).where(SmsChannel.id.in_(channel_ids))).scalars())
-        if channel_ids
-        else []
-    )
-    insts = {c.institution_id for c in channels}
-    names = tuple(
-        n
-        for i in insts
-        for n in (db.session.get(Institution, i).short_name, db.session.get(Institution, i).code)
-    )
-    if not phones.is_opt_out(event.text, names):
-        return "ignored"
-    try:
-        phone = phones.to_e164(event.sender_phone)
-    except ValueError:
-        return "invalid_number"
-    institution_id = next(iter(insts)) if len(insts) == 1 else None
-    row = opt_out(phone, institution_id, "reply", f"reply: {event.text[:40]}")
-    audit.record("sms_opt_out", "sms_opt_outs", row.id, {"source": "reply"})
-    return "opted_out"
-
-
-# --- gateway callbacks ---------------------------------------------------------------------
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature a gateway sends: hex HMAC-SHA256 of ``timestamp + "." + body``."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify_callback(name: str, headers: Any, body: bytes) -> None:
-    """Refuse (401) a callback whose HMAC or timestamp is wrong; 404 for an unknown account."""
-    account = current_app.config["GRIDSERVE_SMS_ACCOUNTS"].get(name)
-    secret = (account or {}).get("receipt_secret")
-    if not secret:
-        raise NotFound(f"No gateway account {name} takes callbacks.")
-    stamp = headers.get(TIMESTAMP_HEADER, "")
-    given = headers.get(SIGNATURE_HEADER, "")
-    try:
-        skew = abs(utcnow().timestamp() - int(stamp))
-    except ValueError:
-        skew = None
-    if skew is None or skew > MAX_SKEW_SECONDS:
-        raise Unauthorized(
-            f"{TIMESTAMP_HEADER} must be the Unix time of sending, within 5 minutes.",
-            code="bad_timestamp",
-        )
-    if not hmac.compare_digest(given, sign(secret, stamp, body)):
-        raise Unauthorized("The callback signature does not match.", code="bad_signature")
-
-
-def gateway_callback(name: str, payload: Any) -> dict[str, Any]:
-    """Receipts and replies from an account's gateway (after :func:`verify_callback`);
-    idempotent."""
-    from gridserve.services.sms import dispatch as sms_dispatch
-
-    channels = list(
-        db.session.execute(select(SmsChannel).where(SmsChannel.credentials_ref == name)).scalars()
-    )
-    if not channels:
-        raise NotFound(f"No channel uses gateway account {name}.")
-    try:
-        events = gateways.parse_http_receipts(payload, dict(channels[0].settings or {}))
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), code="invalid_receipt") from exc
-    ids = [c.id for c in channels]
-    results: dict[str, int] = {}
-    for event in events:
-        if isinstance(event, gateways.Receipt):
-            outcome = sms_dispatch.apply_receipt(event, ids)
-        else:
-            outcome = apply_reply(event, ids)
-        results[outcome] = results.get(outcome, 0) + 1
-    return {"received": len(events), "results": results}
