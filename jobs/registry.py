@@ -47,7 +47,7 @@ def _purge_stale_auth() -> dict[str, int]:
 
 
 def _activate_due_layouts() -> dict[str, list[int]]:
-    from gridserve.services.geography.grid import activate_due
+    from gridserve.services.geography.grid_workflow import activate_due
     from gridserve.timeutil import local_today
 
     return {"activated": activate_due(local_today())}

@@ -289,7 +289,7 @@ def field(clean_app: Flask, world: World) -> Field:
 
     from gridserve.scope import OPERATOR
     from gridserve.services.field import workers
-    from gridserve.services.geography import grid, places
+    from gridserve.services.geography import grid, grid_workflow, places
     from gridserve.timeutil import local_today
 
     rng = np.random.default_rng(11)
@@ -318,9 +318,9 @@ def field(clean_app: Flask, world: World) -> Field:
             plan = grid.create_plan(
                 OPERATOR, world.street, {"method": "balanced", "cells": 6}, today
             )
-            grid.propose(OPERATOR, plan.id)
-            grid.approve(OPERATOR, plan.id)
-            grid.activate(OPERATOR, plan.id, today, today)
+            grid_workflow.propose(OPERATOR, plan.id)
+            grid_workflow.approve(OPERATOR, plan.id)
+            grid_workflow.activate(OPERATOR, plan.id, today, today)
             codes = sorted(c.code for c in plan.cells)
             west = [c for c in codes if c.startswith("S1C1-")]
             east = [c for c in codes if c.startswith("S1C2-")]
