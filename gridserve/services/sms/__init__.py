@@ -5,7 +5,8 @@
 - :mod:`.numbers` — phone numbers at rest: the keyed hash and its rotation;
 - :mod:`.outbox` — the outbox and its order rule: mandated texts accepted before custom ones
   (materialize, release_custom, claim, record outcomes, stale-claim recovery, requeue);
-- :mod:`.dispatch` — the sending loop: rates, the gateway pool, the send window;
+- :mod:`.dispatch` — the sending loop: rates, the gateway pool, its one commit helper;
+- :mod:`.send_window` — when a slot may send (the daily window clipped by the quiet hours);
 - :mod:`.inbound` — what gateways send back: delivery receipts, replies, signed callbacks;
 - :mod:`.progress` — progress views, what one number got, the daily summary.
 
