@@ -9,7 +9,7 @@ from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from api.geojson import GeoJSONSchema, GeometryField
 from gridserve.auth import current_principal
 from gridserve.models import AREA_LEVELS
-from gridserve.services import areas as area_service
+from gridserve.services.geography import areas as area_service
 
 blp = Blueprint("areas", __name__, description="District, street and community boundaries")
 

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
-from gridserve.services import audit_log
+from gridserve.services.accounts import audit_log
 
 blp = Blueprint("audit", __name__, description="Who did what, when, from where (admins)")
 

@@ -9,8 +9,8 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Integer
 from api.users import UserSchema
 from gridserve.auth import current_principal, public
-from gridserve.services import auth as auth_service
-from gridserve.services import users as user_service
+from gridserve.services.accounts import auth as auth_service
+from gridserve.services.accounts import users as user_service
 
 blp = Blueprint("auth", __name__, description="Tokens and the signed-in user")
 

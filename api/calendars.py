@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from api.common import BEARER, Blueprint, Date
 from gridserve.auth import current_principal
-from gridserve.services import calendars as calendar_service
+from gridserve.services.accounts import calendars as calendar_service
 
 blp = Blueprint(
     "calendars",

@@ -9,8 +9,9 @@ from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from api.geojson import GeoJSONSchema, bbox_field, geojson_response
 from gridserve.auth import current_principal
 from gridserve.models import PLACE_TYPES, PLAN_METHODS, PLAN_STATUSES
-from gridserve.services import grid as grid_service
-from gridserve.services import locate as locate_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import grid_workflow
+from gridserve.services.geography import locate as locate_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint("grid", __name__, description="Grid layouts, their cells, and point lookup")
@@ -220,7 +221,7 @@ class Propose(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body, plan_id):
         """Street centre: submit a draft for approval."""
-        return grid_service.propose(current_principal(), plan_id, body.get("note"))
+        return grid_workflow.propose(current_principal(), plan_id, body.get("note"))
 
 
 @blp.route("/grid-plans/<int:plan_id>/return")
@@ -231,7 +232,7 @@ class SendBack(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body, plan_id):
         """District centre: return a proposal to draft, with a note."""
-        return grid_service.send_back(current_principal(), plan_id, body.get("note"))
+        return grid_workflow.send_back(current_principal(), plan_id, body.get("note"))
 
 
 @blp.route("/grid-plans/<int:plan_id>/approve")
@@ -242,7 +243,7 @@ class Approve(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body, plan_id):
         """District centre: approve a proposal."""
-        return grid_service.approve(current_principal(), plan_id, body.get("note"))
+        return grid_workflow.approve(current_principal(), plan_id, body.get("note"))
 
 
 @blp.route("/grid-plans/<int:plan_id>/activate")
@@ -253,7 +254,7 @@ class Activate(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body, plan_id):
         """District centre: put an approved layout in force today or from a later date."""
-        return grid_service.activate(
+        return grid_workflow.activate(
             current_principal(), plan_id, body.get("effective_from"), local_today()
         )
 

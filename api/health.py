@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 
 from api.common import Blueprint
 from gridserve.auth import public
-from gridserve.services import system
+from gridserve.services.accounts import system
 
 blp = Blueprint("health", __name__, description="Service health (no token needed)")
 

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, pre_dump, validate
 from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import Household
-from gridserve.services import households as household_service
+from gridserve.services.field import households as household_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint(

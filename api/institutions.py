@@ -7,8 +7,8 @@ from marshmallow import Schema, fields, validate
 
 from api.common import BEARER, Blueprint, Integer, ListArgs
 from gridserve.auth import current_principal
-from gridserve.models.institution import INSTITUTION_KINDS, INSTITUTION_LEVELS
-from gridserve.services import institutions as inst_service
+from gridserve.models.accounts.institutions import INSTITUTION_KINDS, INSTITUTION_LEVELS
+from gridserve.services.accounts import institutions as inst_service
 
 blp = Blueprint("institutions", __name__, description="The regulator and the banks")
 

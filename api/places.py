@@ -12,7 +12,7 @@ from gridserve.auth import accepts, current_principal
 from gridserve.errors import ValidationFailed
 from gridserve.models import PLACE_TYPES
 from gridserve.request_checks import checks_text_per_item
-from gridserve.services import places as place_service
+from gridserve.services.geography import places as place_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint("places", __name__, description="Households, enterprises and other places")

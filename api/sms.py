@@ -9,10 +9,14 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
 from gridserve.errors import ValidationFailed
-from gridserve.models.sms import GATEWAYS, POLICIES
+from gridserve.models.sms.campaigns import GATEWAYS, POLICIES
 from gridserve.privacy import mask_phone
-from gridserve.services import sms as sms_service
-from gridserve.services import sms_dispatch, sms_numbers, sms_recipients
+from gridserve.services.sms import campaigns as sms_service
+from gridserve.services.sms import inbound as sms_inbound
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.services.sms import outbox as sms_outbox
+from gridserve.services.sms import progress as sms_progress
+from gridserve.services.sms import recipients as sms_recipients
 
 blp = Blueprint("sms", __name__, description="Text-message campaigns (错时发送)")
 
@@ -386,7 +390,7 @@ class Progress(MethodView):
     def get(self, campaign_id):
         """Per sender: queued / accepted / delivered / failed / expired / opted-out, and the
         current and next slot."""
-        return sms_dispatch.progress(current_principal(), campaign_id)
+        return sms_progress.progress(current_principal(), campaign_id)
 
 
 @blp.route("/sms/campaigns/<int:campaign_id>/messages")
@@ -409,7 +413,7 @@ class MessagesLookup(MethodView):
     def post(self, body, campaign_id):
         """What one number got in this campaign, in order, with times (and its opt-outs).
         The number goes in the body, never in the URL."""
-        return sms_dispatch.messages_for(current_principal(), campaign_id, body["phone"])
+        return sms_progress.messages_for(current_principal(), campaign_id, body["phone"])
 
 
 @blp.route("/sms/campaigns/<int:campaign_id>/senders/<string:code>/recipients")
@@ -472,7 +476,7 @@ class RequeueExpired(MethodView):
     def post(self, campaign_id, code):
         """Coordinator's decision: send this sender's expired messages again in its slot open
         now (409 `no_open_slot` otherwise). Expired messages are never re-sent without it."""
-        return sms_dispatch.requeue_expired(current_principal(), campaign_id, code)
+        return sms_outbox.requeue_expired(current_principal(), campaign_id, code)
 
 
 @blp.route("/sms/channels")
@@ -552,7 +556,7 @@ class GatewayReceipts(MethodView):
         """Delivery receipts and replies from a gateway account (HMAC-signed)."""
         body = request.get_data()
         payload = request.get_json(silent=True)
-        sms_recipients.verify_callback(name, request.headers, body)
+        sms_inbound.verify_callback(name, request.headers, body)
         if payload is None:
             raise ValidationFailed("Send a JSON object or list.", code="invalid_receipt")
-        return sms_recipients.gateway_callback(name, payload)
+        return sms_inbound.gateway_callback(name, payload)

@@ -14,10 +14,10 @@ from gridserve.errors import AppError
 from gridserve.inputs import InvalidText, JSONTooDeep, scan
 from gridserve.models import VISIT_KINDS
 from gridserve.request_checks import checks_text_per_item
-from gridserve.services import attachments as attachment_service
-from gridserve.services import bundle as bundle_service
-from gridserve.services import devices as device_service
-from gridserve.services import visits as visit_service
+from gridserve.services.field import attachments as attachment_service
+from gridserve.services.field import bundle as bundle_service
+from gridserve.services.field import devices as device_service
+from gridserve.services.field import visits as visit_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint("sync", __name__, description="Handheld terminals: enrolment and offline sync")

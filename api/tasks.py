@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, pre_dump, validate
 from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_STATUSES, Task
-from gridserve.services import tasks as task_service
+from gridserve.services.field import tasks as task_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint(

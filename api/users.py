@@ -9,8 +9,8 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import ROLES
-from gridserve.services import auth as auth_service
-from gridserve.services import users as user_service
+from gridserve.services.accounts import auth as auth_service
+from gridserve.services.accounts import users as user_service
 
 blp = Blueprint("users", __name__, description="Accounts, roles and their tokens")
 

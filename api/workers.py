@@ -8,9 +8,9 @@ from marshmallow import Schema, fields, validate
 from api.common import BEARER, Blueprint, Date, Id, Integer, ListArgs
 from gridserve.auth import current_principal
 from gridserve.models import EMPLOYMENT_TYPES, WORKER_STATUSES
-from gridserve.services import devices as device_service
-from gridserve.services import reports as report_service
-from gridserve.services import workers as worker_service
+from gridserve.services.field import devices as device_service
+from gridserve.services.field import reports as report_service
+from gridserve.services.field import workers as worker_service
 from gridserve.timeutil import local_today
 
 blp = Blueprint("workers", __name__, description="Grid workers, assignments, terminals, reports")

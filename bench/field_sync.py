@@ -34,8 +34,8 @@ from gridserve.config import load_settings
 from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.scope import OPERATOR
-from gridserve.services import workers as worker_service
-from gridserve.services.places import current_cells
+from gridserve.services.field import workers as worker_service
+from gridserve.services.geography.places import current_cells
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import local_today
 from seeds.loader import load_demo
@@ -61,7 +61,7 @@ def _setup(app, client) -> tuple[dict[str, str], list, list[int]]:
         with transaction():
             load_demo(password=PASSWORD, today=today)
         with transaction():
-            from gridserve.services.users import find_by_username
+            from gridserve.services.accounts.users import find_by_username
 
             user = find_by_username("worker1")
             worker = worker_service.worker_for_user(user.id)  # the demo gives worker1 a cell
@@ -188,7 +188,7 @@ def run(batches: int = 40, url: str | None = None) -> dict[str, float]:
         assert statuses == {"created"}, statuses
     with app.app_context():
         from gridserve.models import Visit
-        from gridserve.services.users import find_by_username
+        from gridserve.services.accounts.users import find_by_username
 
         first = db.session.query(Visit).first()
         worker_id, community_id = first.worker_id, first.community_id

@@ -41,8 +41,9 @@ from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import Area, SmsSlotRun, SmsText
 from gridserve.scope import OPERATOR
-from gridserve.services import sms as sms_service
-from gridserve.services import sms_dispatch, sms_recipients
+from gridserve.services.sms import campaigns as sms_service
+from gridserve.services.sms import dispatch as sms_dispatch
+from gridserve.services.sms import recipients as sms_recipients
 from gridserve.sms.gateways import OutboundMessage, build_gateway
 from seeds.loader import load_demo
 

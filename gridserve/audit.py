@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gridserve.db import utcnow
 from gridserve.extensions import db
-from gridserve.models.audit import AuditEntry
+from gridserve.models.accounts.audit import AuditEntry
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from gridserve import audit
 from gridserve.errors import AppError, Forbidden, Unauthorized
 from gridserve.http_security import request_id_from
 from gridserve.scope import Principal
-from gridserve.services import auth as auth_service
+from gridserve.services.accounts import auth as auth_service
 
 F = TypeVar("F", bound=Callable)
 

@@ -194,7 +194,8 @@ def users_create(
 ) -> None:
     """Create an account bound to an area (by code) or an institution."""
     from gridserve.errors import AppError
-    from gridserve.services import areas, institutions, users
+    from gridserve.services.accounts import institutions, users
+    from gridserve.services.geography import areas
 
     if len(password) < 8:
         raise click.BadParameter("at least 8 characters", param_hint="--password")
@@ -255,7 +256,9 @@ def keys_rotate(batch_size: int) -> None:
     runs (the hash key is locked) and use the new key once it has committed.
     """
     from gridserve.crypto import DecryptionError
-    from gridserve.services import households, institutions, sms_numbers, workers
+    from gridserve.services.accounts import institutions
+    from gridserve.services.field import households, workers
+    from gridserve.services.sms import numbers as sms_numbers
 
     keys = current_app.config.get("GRIDSERVE_DATA_KEYS") or []
     if len(keys) < 2:

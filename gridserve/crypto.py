@@ -74,7 +74,7 @@ def rotate(token: bytes | None) -> bytes | None:
 # looked up or kept unique (SMS numbers) also get a keyed hash: HMAC-SHA256 under a key derived
 # from a data key with HKDF (its own purpose string, so the hash key is never the encryption
 # key). Which data key the stored hashes use is recorded in the database (see
-# :mod:`gridserve.services.sms_numbers`); ``gridserve keys rotate`` moves them to the newest.
+# :mod:`gridserve.services.sms.numbers`); ``gridserve keys rotate`` moves them to the newest.
 
 LOOKUP_HASH_INFO = b"gridserve lookup hash v1"
 

@@ -8,8 +8,8 @@ A day's answer comes from, in order:
 2. the ``chinese-calendar`` package, for the years it knows (2004 to its last release's year);
 3. otherwise :class:`UnknownYear`: nobody guesses a year's holidays.
 
-Nothing here touches a database or a clock; the service (:mod:`gridserve.services.calendars`)
-loads the operator's years.
+Nothing here touches a database or a clock; the service
+(:mod:`gridserve.services.accounts.calendars`) loads the operator's years.
 """
 
 from __future__ import annotations

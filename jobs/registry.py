@@ -4,6 +4,13 @@
 entry once; the scheduler process installs each entry with its trigger. A job
 body is a plain function that calls services; :func:`run_job` gives it its
 transaction and its audit actor, the same way for the scheduler and by hand.
+
+One transaction per job run, with one declared exception: an entry with
+``commits_in_steps=True`` commits durable steps inside its run, through the one
+commit helper of its service (``sms-dispatch``: a claim must be committed before
+the gateway call, see :func:`gridserve.services.sms.dispatch.commit_step`).
+:func:`run_job` still wraps it, so whatever the last step left is committed or
+rolled back at the end like any other job.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ class Job:
     description: str
     trigger: str  # "cron" | "interval"
     trigger_args: dict[str, Any] = field(default_factory=dict)
+    # True only for a job whose service commits its own steps (see the module docstring);
+    # every other job is one transaction, committed by run_job.
+    commits_in_steps: bool = False
 
     @property
     def trigger_text(self) -> str:
@@ -31,38 +41,38 @@ class Job:
 
 
 def _purge_stale_auth() -> dict[str, int]:
-    from gridserve.services.auth import purge_stale
+    from gridserve.services.accounts.auth import purge_stale
 
     return purge_stale()
 
 
 def _activate_due_layouts() -> dict[str, list[int]]:
-    from gridserve.services.grid import activate_due
+    from gridserve.services.geography.grid_workflow import activate_due
     from gridserve.timeutil import local_today
 
     return {"activated": activate_due(local_today())}
 
 
 def _sms_dispatch() -> dict[str, int]:
-    from gridserve.services.sms_dispatch import dispatch_pass
+    from gridserve.services.sms.dispatch import dispatch_pass
 
     return dispatch_pass()
 
 
 def _sms_retry_sweep() -> dict[str, int]:
-    from gridserve.services.sms_dispatch import recover_stale_claims
+    from gridserve.services.sms.outbox import recover_stale_claims
 
     return recover_stale_claims()
 
 
 def _sms_slot_close() -> dict[str, int]:
-    from gridserve.services.sms_dispatch import close_ended_slots
+    from gridserve.services.sms.outbox import close_ended_slots
 
     return {"expired": close_ended_slots()}
 
 
 def _sms_daily_summary() -> dict[str, object]:
-    from gridserve.services.sms_dispatch import daily_summary
+    from gridserve.services.sms.progress import daily_summary
 
     return daily_summary()
 
@@ -91,6 +101,7 @@ JOBS: dict[str, Job] = {
             "rates, release custom texts after the mandated phase (runs up to 50 s)",
             trigger="interval",
             trigger_args={"seconds": 1},
+            commits_in_steps=True,
         ),
         Job(
             name="sms-retry-sweep",

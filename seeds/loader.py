@@ -30,15 +30,16 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.scope import OPERATOR
-from gridserve.services import areas as area_service
-from gridserve.services import grid as grid_service
-from gridserve.services import households as household_service
-from gridserve.services import institutions as inst_service
-from gridserve.services import places as place_service
-from gridserve.services import sms_numbers
-from gridserve.services import users as user_service
-from gridserve.services import workers as worker_service
-from gridserve.services.places import current_cells
+from gridserve.services.accounts import institutions as inst_service
+from gridserve.services.accounts import users as user_service
+from gridserve.services.field import households as household_service
+from gridserve.services.field import workers as worker_service
+from gridserve.services.geography import areas as area_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import grid_workflow
+from gridserve.services.geography import places as place_service
+from gridserve.services.geography.places import current_cells
+from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
 
 SEEDS = Path(__file__).resolve().parent
@@ -205,9 +206,9 @@ def load_layout(report: SeedReport, today: dt.date) -> None:
     plan = grid_service.create_plan(
         OPERATOR, street.id, {"method": "balanced", "cells": DEMO_CELLS, "name": "演示网格"}, today
     )
-    grid_service.propose(OPERATOR, plan.id, "demo layout")
-    grid_service.approve(OPERATOR, plan.id, "demo layout")
-    grid_service.activate(OPERATOR, plan.id, today, today)
+    grid_workflow.propose(OPERATOR, plan.id, "demo layout")
+    grid_workflow.approve(OPERATOR, plan.id, "demo layout")
+    grid_workflow.activate(OPERATOR, plan.id, today, today)
     report.count("grid cells", len(plan.cells))
     report.notes.append(
         f"grid layout: {len(plan.cells)} cells, balance ratio {plan.metrics['balance_ratio']}"

@@ -168,7 +168,8 @@ def world(clean_app: Flask) -> World:
 
     from gridserve.db import transaction
     from gridserve.scope import OPERATOR
-    from gridserve.services import areas, institutions, users
+    from gridserve.services.accounts import institutions, users
+    from gridserve.services.geography import areas
 
     def square(x0: float, y0: float, x1: float, y1: float):
         return from_shape(MultiPolygon([box(x0, y0, x1, y1)]), srid=4326)
@@ -287,7 +288,8 @@ def field(clean_app: Flask, world: World) -> Field:
     import numpy as np
 
     from gridserve.scope import OPERATOR
-    from gridserve.services import grid, places, workers
+    from gridserve.services.field import workers
+    from gridserve.services.geography import grid, grid_workflow, places
     from gridserve.timeutil import local_today
 
     rng = np.random.default_rng(11)
@@ -316,13 +318,13 @@ def field(clean_app: Flask, world: World) -> Field:
             plan = grid.create_plan(
                 OPERATOR, world.street, {"method": "balanced", "cells": 6}, today
             )
-            grid.propose(OPERATOR, plan.id)
-            grid.approve(OPERATOR, plan.id)
-            grid.activate(OPERATOR, plan.id, today, today)
+            grid_workflow.propose(OPERATOR, plan.id)
+            grid_workflow.approve(OPERATOR, plan.id)
+            grid_workflow.activate(OPERATOR, plan.id, today, today)
             codes = sorted(c.code for c in plan.cells)
             west = [c for c in codes if c.startswith("S1C1-")]
             east = [c for c in codes if c.startswith("S1C2-")]
-            from gridserve.services.users import find_by_username
+            from gridserve.services.accounts.users import find_by_username
 
             user = find_by_username("worker_a")
             worker = workers.create_worker(

@@ -84,7 +84,9 @@ def test_phone_numbers_stored_in_clear_are_encrypted_and_hashed_by_0010(empty_da
     from gridserve import audit, crypto
     from gridserve.db import UTCDateTime, transaction
     from gridserve.scope import OPERATOR
-    from gridserve.services import areas, institutions, sms_numbers
+    from gridserve.services.accounts import institutions
+    from gridserve.services.geography import areas
+    from gridserve.services.sms import numbers as sms_numbers
     from tests.conftest import TEST_ACTOR
 
     app = create_app(make_settings(empty_database, str(tmp_path)))

@@ -1,37 +1,15 @@
-"""All models, importable from one place (Alembic's autogenerate reads this)."""
+"""All models, importable from one place (Alembic's autogenerate reads this).
 
-from gridserve.models.area import AREA_LEVELS, Area
-from gridserve.models.audit import AuditEntry
-from gridserve.models.calendar import SmsCampaignDay, WorkCalendar
-from gridserve.models.field import (
-    EMPLOYMENT_TYPES,
-    VISIT_KINDS,
-    WORKER_STATUSES,
-    Assignment,
-    Attachment,
-    Device,
-    EnrolmentCode,
-    Household,
-    SyncCounter,
-    SyncTombstone,
-    Visit,
-    Worker,
-)
-from gridserve.models.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
-from gridserve.models.institution import Institution, InstitutionAlias, InstitutionContact
-from gridserve.models.place import PLACE_TYPES, Place
-from gridserve.models.sms import (
-    PhoneHashKey,
-    SmsCampaign,
-    SmsChannel,
-    SmsMessage,
-    SmsOptOut,
-    SmsRecipient,
-    SmsSender,
-    SmsSlotRun,
-    SmsText,
-)
-from gridserve.models.task import (
+The modules are split by wing, like ``gridserve.services``: ``geography``, ``field``, ``sms``
+and ``accounts`` (what no wing owns); ``base`` holds the shared column types and mixins.
+"""
+
+from gridserve.models.accounts.audit import AuditEntry
+from gridserve.models.accounts.calendars import SmsCampaignDay, WorkCalendar
+from gridserve.models.accounts.institutions import Institution, InstitutionAlias, InstitutionContact
+from gridserve.models.accounts.users import ROLES, ApiToken, LoginThrottle, User
+from gridserve.models.field.sync import SyncCounter, SyncTombstone
+from gridserve.models.field.tasks import (
     TASK_FINAL_STATUSES,
     TASK_KINDS,
     TASK_OPEN_STATUSES,
@@ -41,7 +19,21 @@ from gridserve.models.task import (
     Task,
     TaskEvent,
 )
-from gridserve.models.user import ROLES, ApiToken, LoginThrottle, User
+from gridserve.models.field.visits import VISIT_KINDS, Attachment, Household, Visit
+from gridserve.models.field.workers import (
+    EMPLOYMENT_TYPES,
+    WORKER_STATUSES,
+    Assignment,
+    Device,
+    EnrolmentCode,
+    Worker,
+)
+from gridserve.models.geography.areas import AREA_LEVELS, Area
+from gridserve.models.geography.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
+from gridserve.models.geography.places import PLACE_TYPES, Place
+from gridserve.models.sms.campaigns import SmsCampaign, SmsChannel, SmsSender, SmsText
+from gridserve.models.sms.outbox import SmsMessage, SmsSlotRun
+from gridserve.models.sms.recipients import PhoneHashKey, SmsOptOut, SmsRecipient
 
 __all__ = [
     "AREA_LEVELS",

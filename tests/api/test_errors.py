@@ -126,7 +126,7 @@ def test_conflicting_state_is_409_and_keeps_the_original(client, auth_as, clean_
 def test_unexpected_errors_are_500_with_a_correlation_id_and_no_traceback(
     client, monkeypatch, caplog
 ):
-    from gridserve.services import system
+    from gridserve.services.accounts import system
 
     def boom(_dir):
         raise RuntimeError("secret internals: /etc/passwd")

@@ -73,7 +73,7 @@ def _approved_layout(client, auth_as, field) -> dict:
 def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clean_app):
     from gridserve.extensions import db
     from gridserve.models import GridPlan
-    from gridserve.services import grid
+    from gridserve.services.geography import grid_workflow
 
     plan = _approved_layout(client, auth_as, field)
     tomorrow = field.today + dt.timedelta(days=1)
@@ -84,7 +84,7 @@ def test_a_missed_activation_day_takes_effect_today(client, auth_as, field, clea
     )
     day_after = field.today + dt.timedelta(days=2)  # the scheduler was down tomorrow
     with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
-        assert grid.activate_due(day_after) == [plan["id"]]
+        assert grid_workflow.activate_due(day_after) == [plan["id"]]
     with clean_app.app_context():
         stored = db.session.get(GridPlan, plan["id"])
         assert stored.status == "active" and stored.effective_from == day_after

@@ -13,8 +13,8 @@ from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import GridCell, GridPlan, Place
 from gridserve.scope import OPERATOR
-from gridserve.services import grid as grid_service
-from gridserve.services import places as place_service
+from gridserve.services.geography import grid_workflow
+from gridserve.services.geography import places as place_service
 from tests.conftest import TEST_ACTOR
 
 
@@ -380,9 +380,9 @@ def test_re_division_keeps_history_codes_and_reports_changes(client, auth_as, po
     assert pending["status"] == "approved" and pending["effective_from"] == tomorrow.isoformat()
 
     with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
-        assert grid_service.activate_due(tomorrow) == [second["id"]]
+        assert grid_workflow.activate_due(tomorrow) == [second["id"]]
     with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
-        assert grid_service.activate_due(tomorrow) == []  # idempotent
+        assert grid_workflow.activate_due(tomorrow) == []  # idempotent
 
     now = client.get(f"/api/v1/grid-plans/{second['id']}", headers=auth_as("centre")).get_json()
     assert now["status"] == "active"

@@ -22,10 +22,11 @@ from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import AuditEntry, GridCell, Household, Place, SyncTombstone, User
 from gridserve.scope import OPERATOR
-from gridserve.services import grid as grid_service
-from gridserve.services import households as household_service
-from gridserve.services import places as place_service
-from gridserve.services import workers as worker_service
+from gridserve.services.field import households as household_service
+from gridserve.services.field import workers as worker_service
+from gridserve.services.geography import grid as grid_service
+from gridserve.services.geography import grid_workflow
+from gridserve.services.geography import places as place_service
 from gridserve.timeutil import local_today
 from tests.conftest import TEST_ACTOR, World
 
@@ -77,9 +78,9 @@ def register(clean_app, world) -> Register:
         plan = grid_service.create_plan(
             OPERATOR, world.street, {"method": "balanced", "cells": 4}, today
         )
-        grid_service.propose(OPERATOR, plan.id)
-        grid_service.approve(OPERATOR, plan.id)
-        grid_service.activate(OPERATOR, plan.id, None, today)
+        grid_workflow.propose(OPERATOR, plan.id)
+        grid_workflow.approve(OPERATOR, plan.id)
+        grid_workflow.activate(OPERATOR, plan.id, None, today)
         places = db.session.execute(
             select(Place.id, Place.type, Place.area_id, GridCell.code)
             .join(GridCell, GridCell.id == Place.cell_id)

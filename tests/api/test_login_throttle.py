@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from gridserve.app import create_app
 from gridserve.extensions import db
 from gridserve.models import LoginThrottle
-from gridserve.services.auth import lock_seconds
+from gridserve.services.accounts.auth import lock_seconds
 from tests.conftest import PASSWORD, make_settings
 
 WINDOW = 15 * 60

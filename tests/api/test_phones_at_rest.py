@@ -7,7 +7,7 @@ from sqlalchemy import inspect, select, text
 
 from gridserve import crypto
 from gridserve.extensions import db
-from gridserve.models.audit import AuditEntry
+from gridserve.models.accounts.audit import AuditEntry
 
 
 def _stored(app, table: str) -> dict[int, bytes | None]:
@@ -74,7 +74,7 @@ def test_a_workers_phone_is_masked_for_someone_who_does_not_manage_workers(
     ).get_json()
     from gridserve.models import Worker
     from gridserve.scope import Principal
-    from gridserve.services import workers as worker_service
+    from gridserve.services.field import workers as worker_service
 
     def principal(role: str) -> Principal:
         return Principal(0, role, role, field.world.community_a, None, None)

@@ -10,7 +10,7 @@ from gridserve.errors import Conflict
 from gridserve.extensions import db
 from gridserve.models import Task
 from gridserve.scope import OPERATOR
-from gridserve.services import tasks as task_service
+from gridserve.services.field import tasks as task_service
 from tests.conftest import PASSWORD, login
 
 TASKS = "/api/v1/tasks"

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from gridserve.sms import schedule as rotation
+from gridserve.sms import rotation
 from gridserve.workdays import UnknownYear, WorkingDays, YearCalendar, package_years
 
 Y2027 = YearCalendar(

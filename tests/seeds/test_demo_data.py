@@ -17,7 +17,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from gridserve.models.place import PLACE_TYPES as MODEL_PLACE_TYPES
+from gridserve.models.geography.places import PLACE_TYPES as MODEL_PLACE_TYPES
 
 DEMO = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 METRIC_CRS = "+proj=laea +lat_0=30.5 +lon_0=104.05 +datum=WGS84 +units=m +no_defs"

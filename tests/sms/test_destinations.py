@@ -2,8 +2,8 @@
 broadcast addresses, only allow-listed hosts when a list is configured, checked when the channel
 is set and again at every connect (DNS rebinding).
 
-Names are resolved by a fake resolver (``gateways._getaddrinfo``), so no test sends anything to
-an address other than 127.0.0.1.
+Names are resolved by a fake resolver (``gateways.destinations._getaddrinfo``), so no test
+sends anything to an address other than 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class FakeDns:
 @pytest.fixture
 def dns(monkeypatch) -> FakeDns:
     fake = FakeDns()
-    monkeypatch.setattr(gateways, "_getaddrinfo", fake)
+    monkeypatch.setattr(gateways.destinations, "_getaddrinfo", fake)
     return fake
 
 

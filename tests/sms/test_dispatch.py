@@ -15,8 +15,10 @@ from gridserve import crypto
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage, SmsOptOut, SmsSlotRun
-from gridserve.services import sms_dispatch, sms_numbers
-from gridserve.services.sms_recipients import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from gridserve.services.sms import dispatch as sms_dispatch
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.services.sms import outbox as sms_outbox
+from gridserve.services.sms.inbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from jobs.registry import run_job
 from tests.sms.campaign_now import CUSTOM, MANDATED, load, make_campaign, numbers
 from tests.sms.peers import HttpPeer
@@ -108,7 +110,7 @@ def test_an_opt_out_recorded_after_the_list_was_built_is_honoured(world, tmp_pat
     phones = numbers(5)
     campaign = make_campaign(app, client, headers["coordinator"], phones=phones)
     with app.app_context():  # the slot opens and the outbox is filled before the opt-out
-        sms_dispatch.open_slots()
+        sms_outbox.open_slots()
         db.session.commit()
         db.session.remove()
     resp = client.post(
@@ -131,7 +133,7 @@ def test_custom_text_waits_for_the_mandated_one_and_never_follows_a_failed_one(w
     app, client, headers = world
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(3))
     with app.app_context():
-        sms_dispatch.open_slots()
+        sms_outbox.open_slots()
         # The mandated text to one number failed for good (e.g. the number does not exist).
         db.session.execute(
             update(SmsMessage)
@@ -167,15 +169,15 @@ def test_no_custom_message_is_released_while_a_mandated_one_is_still_queued(worl
     app, client, headers = world
     make_campaign(app, client, headers["coordinator"], phones=numbers(3))
     with app.app_context():
-        (slot,) = sms_dispatch.open_slots()
-        rows = sms_dispatch.claim(slot, 2)  # two mandated rows go out; one stays queued
+        (slot,) = sms_outbox.open_slots()
+        rows = sms_outbox.claim(slot, 2)  # two mandated rows go out; one stays queued
         assert len(rows) == 2
         db.session.execute(
             update(SmsMessage)
             .where(SmsMessage.id.in_([r.id for r in rows]))
             .values(status="accepted")
         )
-        assert sms_dispatch.release_custom(slot) == 0
+        assert sms_outbox.release_custom(slot) == 0
         customs = db.session.execute(
             select(SmsMessage.status).where(SmsMessage.kind == "custom")
         ).scalars()
@@ -188,10 +190,10 @@ def test_an_ended_slot_expires_what_it_could_not_send_until_someone_requeues_it(
     app, client, headers = world
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(4))
     with app.app_context():
-        sms_dispatch.open_slots()
+        sms_outbox.open_slots()
         # These rows belonged to an earlier slot that is over.
         db.session.execute(update(SmsMessage).values(slot_end=utcnow() - dt.timedelta(minutes=1)))
-        assert sms_dispatch.close_ended_slots() == 8
+        assert sms_outbox.close_ended_slots() == 8
         db.session.commit()
         db.session.remove()
     dispatch(app)
@@ -255,8 +257,8 @@ def test_a_stale_claim_on_an_idempotent_gateway_is_resent_under_its_key_once(wor
     app, client, headers = world
     make_campaign(app, client, headers["coordinator"], phones=numbers(3))
     with app.app_context():
-        (slot,) = sms_dispatch.open_slots()
-        rows = sms_dispatch.claim(slot, 3)
+        (slot,) = sms_outbox.open_slots()
+        rows = sms_outbox.claim(slot, 3)
         db.session.commit()
         pool = sms_dispatch.GatewayPool()
         gateway = pool.get(slot.channel_id)

@@ -17,7 +17,8 @@ from gridserve import crypto
 from gridserve.cli import main
 from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage
-from gridserve.services import sms_dispatch, sms_numbers
+from gridserve.services.sms import numbers as sms_numbers
+from gridserve.services.sms import outbox as sms_outbox
 from jobs.registry import run_job
 from tests.sms.campaign_now import load, make_campaign, numbers
 
@@ -97,7 +98,7 @@ def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
     )
     assert opted.status_code == 201 and opted.get_json()["phone"] == "+86139****0001"
     with app.app_context():
-        sms_dispatch.open_slots()
+        sms_outbox.open_slots()
         db.session.commit()
         columns = {t: {c["name"] for c in inspect(db.engine).get_columns(t)} for t in TABLES}
         hasher = sms_numbers.hasher()
@@ -191,7 +192,7 @@ def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working
         == 201
     )
     with app.app_context():
-        sms_dispatch.open_slots()  # the outbox is filled before the rotation
+        sms_outbox.open_slots()  # the outbox is filled before the rotation
         db.session.commit()
         old_key_id = db.session.get(PhoneHashKey, 1).key_id
         db.session.remove()

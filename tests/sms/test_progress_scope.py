@@ -13,7 +13,7 @@ def test_a_bank_sees_only_its_own_sender_in_progress_totals_included(sms_app):
     campaign = make_campaign(sms_app, client, headers["coordinator"], phones=numbers(5))
     assert dispatch(sms_app)["accepted"] == 10
     with sms_app.app_context():  # a second sender (ADBC, bank1) with nothing sent yet
-        from gridserve.services.institutions import find_by_code
+        from gridserve.services.accounts.institutions import find_by_code
 
         adbc = find_by_code("ADBC")
         db.session.add(SmsSender(campaign_id=campaign["id"], institution_id=adbc.id, position=2))

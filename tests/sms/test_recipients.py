@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridserve.sms.recipients import RecipientFileError, is_opt_out, parse_csv, to_e164
+from gridserve.sms.phones import RecipientFileError, is_opt_out, parse_csv, to_e164
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridserve.sms.schedule import (
+from gridserve.sms.rotation import (
     RotationPlan,
     ScheduleError,
     compute,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
-from gridserve.services import sms_dispatch
+from gridserve.services.sms import dispatch as sms_dispatch
 from jobs.registry import run_job
 from tests import clock
 from tests.sms.campaign_now import load, make_campaign, numbers, window_start

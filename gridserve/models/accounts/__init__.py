@@ -1,0 +1,1 @@
+"""Models no wing owns: users and tokens, institutions, the audit log, working-day calendars."""

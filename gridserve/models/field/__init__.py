@@ -1,0 +1,1 @@
+"""Field work models: workers, assignments, devices, visits, households, sync state, tasks."""

@@ -1,0 +1,1 @@
+"""Geography models: areas, places, grid plans and cells."""

@@ -1,0 +1,1 @@
+"""SMS models: channels, campaigns, senders, texts, recipients, opt-outs, the outbox."""

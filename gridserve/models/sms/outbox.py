@@ -1,0 +1,108 @@
+"""The outbox: one row per message to send, and the slot runs that fill it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gridserve.db import UTCDateTime, utcnow
+from gridserve.extensions import db
+from gridserve.models.sms.recipients import PHONE_HASH_LENGTH
+
+MESSAGE_STATUSES = (
+    "waiting",  # custom text held until the sender's mandated phase is complete
+    "queued",
+    "submitting",  # claimed by a dispatcher; outcome not yet recorded
+    "accepted",  # the gateway took it
+    "delivered",
+    "failed",
+    "expired",  # the slot ended before it could be sent
+    "opted_out",  # the number was in the opt-out register when its turn came
+)
+OPEN_STATUSES = ("waiting", "queued", "submitting")
+
+
+class SmsSlotRun(db.Model):
+    """A sender's slot as it actually ran: opened, mandated phase done, closed."""
+
+    __tablename__ = "sms_slot_runs"
+    __audit__ = False
+    __table_args__ = (UniqueConstraint("sender_id", "slot_start", name="uq_sms_slot_runs_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("sms_campaigns.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    sender_id: Mapped[int] = mapped_column(
+        ForeignKey("sms_senders.id", ondelete="CASCADE"), nullable=False
+    )
+    round: Mapped[int] = mapped_column(nullable=False, default=1)
+    slot_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    slot_end: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    first_accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    mandated_done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsMessage(db.Model):
+    """The outbox: one row per (campaign, sender, recipient, text), so a second send is impossible.
+
+    ``body`` is the final text as submitted (signature and unsubscribe suffix included), fixed
+    when the slot opens.
+    """
+
+    __tablename__ = "sms_messages"
+    __audit__ = False  # state changes are summarised in the audit log per pass, not per row
+    __table_args__ = (
+        UniqueConstraint(
+            "campaign_id", "sender_id", "phone_hash", "text_id", name="uq_sms_messages_once"
+        ),
+        CheckConstraint(
+            "status IN ('waiting', 'queued', 'submitting', 'accepted', 'delivered', 'failed',"
+            " 'expired', 'opted_out')",
+            name="status",
+        ),
+        CheckConstraint("kind IN ('mandated', 'custom')", name="kind"),
+        Index("ix_sms_messages_claim", "sender_id", "status", "next_attempt_at"),
+        Index("ix_sms_messages_phone", "campaign_id", "phone_hash"),
+        Index("ix_sms_messages_gateway_id", "gateway_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("sms_campaigns.id", ondelete="CASCADE"), nullable=False
+    )
+    sender_id: Mapped[int] = mapped_column(
+        ForeignKey("sms_senders.id", ondelete="CASCADE"), nullable=False
+    )
+    text_id: Mapped[int] = mapped_column(ForeignKey("sms_texts.id"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    phone_hash: Mapped[str] = mapped_column(String(PHONE_HASH_LENGTH), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="queued")
+    attempts: Mapped[int] = mapped_column(nullable=False, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    slot_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    slot_end: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("sms_channels.id"))
+    gateway_id: Mapped[str | None] = mapped_column(String(80))
+    segments: Mapped[int | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,522 @@
+"""Tasks and cases: work given to a worker, and problems reported from the field.
+
+Rules:
+
+- A task hangs on a community (its ``area_id``): stations see their own
+  community's, centres their subtree's (:mod:`gridserve.scope`). A worker sees
+  only the tasks assigned to them, and anything else is as absent as a task
+  out of scope (404).
+- The station and above make tasks and cases, in their scope, optionally at a
+  place (then the task takes the place's community and current cell) and
+  assigned to an active worker of that community.
+- A worker's terminal reports cases (``kind=case``) from the field: the case is
+  assigned to the reporter, placed by the place it names or by the location it
+  sends (the cell in force there), and its ``source`` is ``terminal``.
+- Status: ``open`` → ``in_progress`` → ``done``; the station may also cancel,
+  close directly or put back to ``open``. ``done`` and ``cancelled`` are
+  final: nothing changes after them (409 ``invalid_transition``). The assigned
+  worker may move their own task ``open → in_progress → done`` (with a note
+  when done), add notes, and nothing else: no reassigning (403 ``cannot_reassign``).
+- Edits are optimistic: a change names the version it was based on and is one
+  conditional ``UPDATE ... WHERE version = :v``; a stale one changes nothing
+  (409 ``stale_version``).
+- Every write takes a change number (:func:`gridserve.sync.next_seq`) and adds a
+  :class:`TaskEvent`. A worker's terminal carries the tasks assigned to them
+  while open or in progress; the events that take a task away from a worker
+  (closed, handed to someone else, unassigned) are their tombstones.
+
+No Flask request in here and no commits: the request (or job) boundary commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Select, case, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridserve import audit
+from gridserve.db import utcnow
+from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gridserve.extensions import db
+from gridserve.models import (
+    TASK_FINAL_STATUSES,
+    TASK_OPEN_STATUSES,
+    Area,
+    GridCell,
+    Place,
+    Task,
+    TaskEvent,
+    Worker,
+)
+from gridserve.pagination import apply_sort
+from gridserve.scope import Principal, get_visible, visible
+from gridserve.services.field.workers import worker_for_user
+from gridserve.spatial import intersects, point, to_shapely
+from gridserve.sync import next_seq
+
+# Who may read tasks at all; admins always pass.
+READERS = ("worker", "station", "street_centre", "district_centre")
+# Who may make, assign, edit and close any task in scope.
+MANAGERS = ("station", "street_centre", "district_centre")
+
+TITLE_MAX = 200
+DETAILS_MAX = 4000
+NOTE_MAX = 2000
+
+# Status changes, by who makes them. Final statuses have no way out.
+WORKER_STEPS = {("open", "in_progress"), ("in_progress", "done")}
+MANAGER_STEPS = {
+    ("open", "in_progress"),
+    ("open", "done"),
+    ("open", "cancelled"),
+    ("in_progress", "open"),
+    ("in_progress", "done"),
+    ("in_progress", "cancelled"),
+}
+# Fields only the station and above may change.
+MANAGER_FIELDS = ("title", "details", "priority", "due_at")
+
+_PRIORITY_RANK = case({"low": 0, "normal": 1, "high": 2, "urgent": 3}, value=Task.priority, else_=1)
+SORTABLE = {
+    "id": Task.id,
+    "created_at": Task.created_at,
+    "updated_at": Task.updated_at,
+    "due_at": Task.due_at,
+    "priority": _PRIORITY_RANK,
+    "status": Task.status,
+    "title": Task.title,
+}
+
+
+# --- who is asking -------------------------------------------------------------------------
+
+
+def _own_worker(principal: Principal) -> Worker:
+    """The caller's active worker record (a worker without one may not use tasks: 403)."""
+    worker = worker_for_user(principal.user_id)
+    if worker is None:
+        raise Forbidden("This account has no worker record.", code="not_a_worker")
+    if worker.status != "active":
+        raise Forbidden(f"This worker is {worker.status}.", code="worker_not_active")
+    return worker
+
+
+def _user_id(principal: Principal) -> int | None:
+    """The acting user for foreign keys (the shell operator is nobody's row)."""
+    return principal.user_id or None
+
+
+def _visible_tasks(principal: Principal) -> Select:
+    """Tasks in scope; a worker's are only those assigned to them."""
+    principal.require(*READERS)
+    stmt = visible(Task, principal)
+    if principal.role == "worker":
+        mine = worker_for_user(principal.user_id)
+        stmt = stmt.where(Task.assigned_worker_id == (mine.id if mine else -1))
+    return stmt
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+
+def serialize(task: Task) -> dict[str, Any]:
+    """A task as a JSON-ready dict (the API's and the terminal's view)."""
+    where = to_shapely(task.geom) if task.geom is not None else None
+    return {
+        "id": task.id,
+        "kind": task.kind,
+        "title": task.title,
+        "details": task.details,
+        "place_id": task.place_id,
+        "cell_id": task.cell_id,
+        "cell_code": task.cell_code,
+        "area_id": task.area_id,
+        "location": {"lon": where.x, "lat": where.y} if where is not None else None,
+        "assigned_worker_id": task.assigned_worker_id,
+        "status": task.status,
+        "priority": task.priority,
+        "source": task.source,
+        "due_at": _iso(task.due_at),
+        "note": task.note,
+        "created_by": task.created_by,
+        "closed_at": _iso(task.closed_at),
+        "version": task.version,
+        "change_seq": task.change_seq,
+        "created_at": _iso(task.created_at),
+        "updated_at": _iso(task.updated_at),
+    }
+
+
+def history(task: Task) -> list[dict[str, Any]]:
+    """The task's steps, oldest first."""
+    events = db.session.execute(
+        select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
+    ).scalars()
+    return [
+        {
+            "action": e.action,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "from_worker_id": e.from_worker_id,
+            "to_worker_id": e.to_worker_id,
+            "note": e.note,
+            "actor_id": e.actor_id,
+            "at": e.at.isoformat(),
+        }
+        for e in events
+    ]
+
+
+def list_tasks(
+    principal: Principal,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    worker_id: int | None = None,
+    area_id: int | None = None,
+    sort: str | None = None,
+) -> Select:
+    """Tasks in the caller's scope (a worker: their own), filtered and sorted."""
+    stmt = _visible_tasks(principal)
+    if status:
+        stmt = stmt.where(Task.status == status)
+    if kind:
+        stmt = stmt.where(Task.kind == kind)
+    if worker_id is not None:
+        stmt = stmt.where(Task.assigned_worker_id == worker_id)
+    if area_id is not None:
+        area = get_visible(Area, area_id, principal)
+        stmt = stmt.where(Task.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+    return apply_sort(stmt, sort, SORTABLE, "-created_at", Task.id.desc())
+
+
+def get_task(principal: Principal, task_id: int) -> Task:
+    """One task, or 404 if it is absent, out of scope or (for a worker) not theirs."""
+    task = db.session.execute(
+        _visible_tasks(principal).where(Task.id == task_id)
+    ).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"No task {task_id}.")
+    return task
+
+
+# --- where a task is -----------------------------------------------------------------------
+
+
+def _cell_at(community_id: int, lon: float, lat: float, on: dt.date) -> GridCell | None:
+    return db.session.execute(
+        select(GridCell)
+        .where(
+            GridCell.community_id == community_id,
+            GridCell.valid_from.is_not(None),
+            GridCell.valid_from <= on,
+            or_(GridCell.valid_to.is_(None), GridCell.valid_to > on),
+            intersects(GridCell.geom, point(lon, lat)),
+        )
+        .order_by(GridCell.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _cell_code(cell_id: int | None) -> str | None:
+    if cell_id is None:
+        return None
+    return db.session.execute(select(GridCell.code).where(GridCell.id == cell_id)).scalar()
+
+
+def _whereabouts(principal: Principal, data: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    """Community, place, cell and point of a new task, from place, location or area.
+
+    A place (404 out of scope) gives all four; a location gives the community
+    and the cell in force containing it (422 ``outside_coverage`` outside every
+    community in scope); an area must be a community. A worker's tasks are in
+    their own community whatever they send.
+    """
+    where: dict[str, Any] = {"place_id": None, "cell_id": None, "cell_code": None, "geom": None}
+    place_id, location, area_id = data.get("place_id"), data.get("location"), data.get("area_id")
+    if place_id is not None:
+        place = get_visible(Place, place_id, principal)
+        p = to_shapely(place.geom)
+        where |= {
+            "place_id": place.id,
+            "area_id": place.area_id,
+            "cell_id": place.cell_id,
+            "cell_code": _cell_code(place.cell_id),
+            "geom": point(float(location["lon"]), float(location["lat"]))
+            if location
+            else point(p.x, p.y),
+        }
+    elif location is not None:
+        lon, lat = float(location["lon"]), float(location["lat"])
+        community = db.session.execute(
+            visible(Area, principal)
+            .where(
+                Area.level == "community",
+                Area.geom.is_not(None),
+                intersects(Area.geom, point(lon, lat)),
+            )
+            .order_by(Area.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if community is None:
+            raise ValidationFailed(
+                "The location is outside every community you can see.",
+                code="outside_coverage",
+                details={"fields": {"location": ["Outside your communities."]}},
+            )
+        cell = _cell_at(community.id, lon, lat, today)
+        where |= {
+            "area_id": community.id,
+            "cell_id": cell.id if cell else None,
+            "cell_code": cell.code if cell else None,
+            "geom": point(lon, lat),
+        }
+    elif area_id is not None:
+        area = get_visible(Area, area_id, principal)
+        if area.level != "community":
+            raise ValidationFailed(
+                "A task belongs to a community.",
+                details={"fields": {"area_id": [f"{area.code} is a {area.level}."]}},
+            )
+        where["area_id"] = area.id
+    elif principal.role == "worker":
+        where["area_id"] = _own_worker(principal).area_id
+    else:
+        raise ValidationFailed(
+            "Say where the task is.",
+            details={"fields": {"place_id": ["Give place_id, location or area_id."]}},
+        )
+    if area_id is not None and where["area_id"] != area_id:
+        raise ValidationFailed(
+            "The place or location is in another community.",
+            details={"fields": {"area_id": [f"The place is in community {where['area_id']}."]}},
+        )
+    return where
+
+
+def _assignable(principal: Principal, worker_id: int, area_id: int) -> Worker:
+    """An active worker of the task's community, in the caller's scope."""
+    worker = db.session.execute(
+        visible(Worker, principal).where(Worker.id == worker_id)
+    ).scalar_one_or_none()
+    if worker is None:
+        raise ValidationFailed(
+            "Assign the task to a worker of your scope.",
+            details={"fields": {"assigned_worker_id": [f"No worker {worker_id} in your scope."]}},
+        )
+    if worker.area_id != area_id:
+        raise ValidationFailed(
+            "The worker works in another community.",
+            details={"fields": {"assigned_worker_id": ["Not a worker of the task's community."]}},
+        )
+    if worker.status != "active":
+        raise Conflict(f"{worker.full_name} is {worker.status}.", code="worker_not_active")
+    return worker
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _event(task: Task, action: str, seq: int, principal: Principal, **values: Any) -> None:
+    db.session.add(
+        TaskEvent(
+            task_id=task.id,
+            action=action,
+            actor_id=_user_id(principal),
+            change_seq=seq,
+            **values,
+        )
+    )
+
+
+def create_task(principal: Principal, data: dict[str, Any], today: dt.date) -> Task:
+    """Make a task or case (station and above), or report a case from a terminal.
+
+    404 for a place out of scope; 422 for a bad place/area/location or an
+    unknown worker; 409 ``worker_not_active``. A worker may only report cases
+    (403 ``forbidden_role`` for ``kind=task``), which are assigned to them
+    (403 ``cannot_reassign`` for anyone else).
+    """
+    principal.require(*READERS)
+    if principal.role == "worker":
+        worker = _own_worker(principal)
+        kind = data.get("kind") or "case"
+        if kind != "case":
+            raise Forbidden(
+                "Workers report cases; tasks are given by the station.",
+                code="forbidden_role",
+                details={"role": principal.role, "kind": kind},
+            )
+        assigned = data.get("assigned_worker_id", worker.id)
+        if assigned != worker.id:
+            raise Forbidden("A worker's case is assigned to them.", code="cannot_reassign")
+        where = _whereabouts(principal, data, today)
+        source = "terminal"
+    else:
+        principal.require(*MANAGERS)
+        kind = data.get("kind") or "task"
+        where = _whereabouts(principal, data, today)
+        assigned = data.get("assigned_worker_id")
+        if assigned is not None:
+            assigned = _assignable(principal, assigned, where["area_id"]).id
+        source = "station"
+    seq = next_seq()
+    task = Task(
+        kind=kind,
+        title=data["title"],
+        details=data.get("details") or "",
+        assigned_worker_id=assigned,
+        status="open",
+        priority=data.get("priority") or "normal",
+        source=source,
+        due_at=data.get("due_at"),
+        note="",
+        created_by=_user_id(principal),
+        version=1,
+        change_seq=seq,
+        **where,
+    )
+    db.session.add(task)
+    db.session.flush()
+    _event(task, "created", seq, principal, to_status="open", to_worker_id=assigned)
+    db.session.flush()
+    return task
+
+
+def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Task:
+    """Change a task, based on the version the caller last saw.
+
+    One conditional ``UPDATE ... WHERE id = :id AND version = :version``: if
+    someone changed it since, nothing changes (409 ``stale_version``). A
+    handover of an ``in_progress`` task puts it back to ``open`` unless the
+    change names a status.
+    """
+    task = get_task(principal, task_id)
+    worker = _own_worker(principal) if principal.role == "worker" else None
+    if worker is None:
+        principal.require(*MANAGERS)
+    else:
+        if "assigned_worker_id" in data and data["assigned_worker_id"] != worker.id:
+            raise Forbidden("Only the station hands tasks over.", code="cannot_reassign")
+        barred = [k for k in MANAGER_FIELDS if k in data]
+        if barred:
+            raise Forbidden(
+                "The assigned worker may change the status and add a note, nothing else.",
+                code="forbidden_field",
+                details={"fields": barred},
+            )
+    based_on = data["version"]
+    if based_on != task.version:
+        raise Conflict(
+            "Someone changed this task since you read it; reload and try again.",
+            code="stale_version",
+            details={"version": based_on, "current_version": task.version},
+        )
+    if task.status in TASK_FINAL_STATUSES:
+        raise Conflict(
+            f"The task is {task.status}; it cannot change any more.",
+            code="invalid_transition",
+            details={"status": task.status, "to": data.get("status")},
+        )
+
+    values: dict[str, Any] = {}
+    for key in (*MANAGER_FIELDS, "note"):
+        if key in data and data[key] != getattr(task, key):
+            values[key] = data[key]
+    old_worker, new_worker = task.assigned_worker_id, task.assigned_worker_id
+    new_status = data.get("status") or task.status
+    if worker is None and "assigned_worker_id" in data and data["assigned_worker_id"] != old_worker:
+        new_worker = data["assigned_worker_id"]
+        if new_worker is not None:
+            new_worker = _assignable(principal, new_worker, task.area_id).id
+        values["assigned_worker_id"] = new_worker
+        if "status" not in data and task.status == "in_progress":
+            new_status = "open"  # the new holder has not started it
+    if new_status != task.status:
+        steps = WORKER_STEPS if worker is not None else MANAGER_STEPS
+        if (task.status, new_status) not in steps:
+            raise Conflict(
+                f"A task cannot go from {task.status} to {new_status}"
+                + (" by its worker." if worker is not None else "."),
+                code="invalid_transition",
+                details={"status": task.status, "to": new_status},
+            )
+        if worker is not None and new_status == "done" and not (data.get("note") or "").strip():
+            raise ValidationFailed(
+                "Say what was done.",
+                details={"fields": {"note": ["Required when you mark the task done."]}},
+            )
+        values["status"] = new_status
+        values["closed_at"] = utcnow() if new_status in TASK_FINAL_STATUSES else None
+    if not values:
+        return task  # nothing to change: no new version, nothing for terminals
+
+    seq = next_seq()
+    result = db.session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.version == based_on)
+        .values(**values, version=Task.version + 1, change_seq=seq, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.expire(task)
+        raise Conflict(
+            "Someone changed this task since you read it; reload and try again.",
+            code="stale_version",
+            details={"version": based_on, "current_version": task.version},
+        )
+    old_status = task.status
+    db.session.expire(task)
+    action = (
+        "assigned"
+        if new_worker != old_worker
+        else "status"
+        if new_status != old_status
+        else "edited"
+    )
+    _event(
+        task,
+        action,
+        seq,
+        principal,
+        from_status=old_status,
+        to_status=new_status,
+        from_worker_id=old_worker,
+        to_worker_id=new_worker,
+        note=data.get("note") or "",
+    )
+    db.session.flush()
+    # A core UPDATE bypasses the flush-time audit listener: record the write here.
+    audit.record(
+        "update",
+        "tasks",
+        task.id,
+        {
+            "fields": sorted(k for k in values if k != "closed_at"),
+            "version": [based_on, based_on + 1],
+        },
+    )
+    return task
+
+
+# --- what a worker's terminal carries ------------------------------------------------------
+
+
+def carried_by(worker_id: int) -> ColumnElement[bool]:
+    """The tasks a worker's terminal holds: assigned to them, open or in progress."""
+    return (Task.assigned_worker_id == worker_id) & Task.status.in_(TASK_OPEN_STATUSES)
+
+
+def dropped_by(worker_id: int) -> ColumnElement[bool]:
+    """The task events that take a task away from a worker's terminal (its tombstones)."""
+    return (TaskEvent.from_worker_id == worker_id) & or_(
+        TaskEvent.to_worker_id.is_(None),
+        TaskEvent.to_worker_id != worker_id,
+        TaskEvent.to_status.in_(TASK_FINAL_STATUSES),
+    )

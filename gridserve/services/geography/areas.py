@@ -1,0 +1,212 @@
+"""The area tree: reading it within scope, and adding nodes."""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import Select, select
+
+from geo.errors import GeometryError
+from geo.projection import crs_for, to_metric, to_wgs84
+from geo.validate import as_multipolygon, read_polygons
+from gridserve import audit
+from gridserve.errors import Conflict, NotFound, ValidationFailed
+from gridserve.extensions import db
+from gridserve.models import Area
+from gridserve.models.geography.areas import CHILD_LEVEL
+from gridserve.pagination import apply_sort
+from gridserve.scope import Principal, area_in_scope, get_visible, visible
+from gridserve.spatial import limits, refuse, to_db, to_shapely
+
+SORTABLE = {"code": Area.code, "name": Area.name, "level": Area.level, "id": Area.id}
+
+
+def list_areas(
+    principal: Principal,
+    *,
+    level: str | None = None,
+    parent_id: int | None = None,
+    sort: str | None = None,
+) -> Select:
+    stmt = visible(Area, principal)
+    if level:
+        stmt = stmt.where(Area.level == level)
+    if parent_id is not None:
+        stmt = stmt.where(Area.parent_id == parent_id)
+    return apply_sort(stmt, sort, SORTABLE, "code", Area.id)
+
+
+def get_area(principal: Principal, area_id: int) -> Area:
+    return get_visible(Area, area_id, principal)
+
+
+def children(principal: Principal, area_id: int, sort: str | None = None) -> Select:
+    parent = get_area(principal, area_id)
+    return list_areas(principal, parent_id=parent.id, sort=sort)
+
+
+def add_area(
+    *,
+    code: str,
+    name: str,
+    level: str,
+    parent: Area | None,
+    name_en: str | None = None,
+    geom=None,
+) -> Area:
+    """Insert a node below ``parent`` and give it its materialised path."""
+    expected = CHILD_LEVEL.get(parent.level) if parent is not None else "district"
+    if level != expected:
+        raise ValidationFailed(
+            f"A {level} cannot sit below {'a ' + parent.level if parent else 'the root'}.",
+            code="invalid_area_level",
+            details={"fields": {"level": [f"Expected {expected}."]}},
+        )
+    area = Area(code=code, name=name, name_en=name_en, level=level, parent=parent, geom=geom)
+    db.session.add(area)
+    db.session.flush()
+    area.path = f"{parent.path if parent else '/'}{area.id}/"
+    db.session.flush()
+    return area
+
+
+def find_by_code(code: str) -> Area | None:
+    return db.session.execute(select(Area).where(Area.code == code)).scalar_one_or_none()
+
+
+def ancestors(area: Area) -> list[Area]:
+    """The chain from the root down to ``area`` (inclusive)."""
+    ids = [int(part) for part in area.path.strip("/").split("/") if part]
+    rows = {a.id: a for a in db.session.execute(select(Area).where(Area.id.in_(ids))).scalars()}
+    return [rows[i] for i in ids if i in rows]
+
+
+# --- importing boundaries -------------------------------------------------------------
+
+LEVEL_ORDER = {"district": 0, "street": 1, "community": 2}
+IMPORTERS = ("district_centre", "street_centre")
+
+
+def _props_error(index: int, field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Feature {index}: {message}",
+        details={"feature": index, "fields": {f"properties.{field}": [message]}},
+    )
+
+
+def _read_props(feature) -> dict:
+    props = feature.properties
+    out = {}
+    for key, limit in (("code", 32), ("name", 200)):
+        value = props.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise _props_error(feature.index, key, "Required text.")
+        if len(value) > limit:
+            raise _props_error(feature.index, key, f"At most {limit} characters.")
+        out[key] = value.strip()
+    level = props.get("level")
+    if level not in LEVEL_ORDER:
+        raise _props_error(feature.index, "level", "One of district, street, community.")
+    out["level"] = level
+    name_en = props.get("name_en")
+    out["name_en"] = name_en[:200] if isinstance(name_en, str) else None
+    parent = props.get("parent_code", props.get("parent_id"))
+    if parent is not None and (
+        isinstance(parent, bool)
+        or not isinstance(parent, (str, int))
+        or (isinstance(parent, int) and not 0 < parent < 2**31)
+    ):
+        raise _props_error(feature.index, "parent_code", "An area code or id.")
+    if level != "district" and parent is None:
+        raise _props_error(feature.index, "parent_code", f"A {level} needs a parent.")
+    out["parent"] = parent
+    return out
+
+
+def _refuse_if_any(piece, crs, code: str, message: str, *, key: str, **details) -> None:
+    """Refuse (422) when ``piece`` (metric) has over 1 m² of area, saying how much and where."""
+    if piece.area <= 1.0:
+        return
+    where = to_wgs84(piece.representative_point(), crs)
+    raise ValidationFailed(
+        message,
+        code=code,
+        details={**details, key: round(piece.area, 1), "location": [where.x, where.y]},
+    )
+
+
+def import_boundaries(principal: Principal, payload: object, *, repair: bool = False) -> list[Area]:
+    """Import districts, streets or communities from GeoJSON: all of them, or none.
+
+    Each feature's properties: ``code``, ``name``, ``level`` and (below a
+    district) ``parent_code`` or ``parent_id``. Geometry is checked for
+    validity, type, size, CRS; a child must lie inside its parent (within the
+    configured tolerance) and must not overlap its siblings.
+    """
+    principal.require(*IMPORTERS)
+    try:
+        features = read_polygons(payload, limits=limits(), repair_invalid=repair)
+    except GeometryError as exc:
+        raise refuse(exc) from exc
+    items = [(f, _read_props(f)) for f in features]
+    codes = [p["code"] for _, p in items]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        raise ValidationFailed(
+            "The same code appears twice in the upload.",
+            code="duplicate_code",
+            details={"codes": dupes},
+        )
+    taken = db.session.execute(select(Area.code).where(Area.code.in_(codes))).scalars().all()
+    if taken:
+        raise Conflict(
+            "Areas with these codes exist already.", code="area_exists", details={"codes": taken}
+        )
+
+    tolerance = current_app.config["GRIDSERVE_PARENT_TOLERANCE_M"]
+    created: dict[str, Area] = {}
+    items.sort(key=lambda item: LEVEL_ORDER[item[1]["level"]])
+    for feature, props in items:
+        parent = None
+        if props["level"] != "district":
+            ref = props["parent"]
+            parent = created.get(ref) if isinstance(ref, str) else None
+            if parent is None:
+                stmt = select(Area).where(
+                    Area.code == ref if isinstance(ref, str) else Area.id == ref
+                )
+                parent = db.session.execute(stmt).scalar_one_or_none()
+            if parent is None or not area_in_scope(parent, principal):
+                raise NotFound(f"Feature {feature.index}: no parent area {ref!r} in your scope.")
+        elif principal.role != "admin":
+            principal.require("district_centre")
+        geom = feature.geometry
+        crs = crs_for(geom)
+        geom_m = to_metric(geom, crs)
+        if parent is not None and parent.geom is not None:
+            parent_m = to_metric(to_shapely(parent.geom), crs)
+            outside = geom_m.difference(parent_m.buffer(tolerance))
+            _refuse_if_any(
+                outside, crs, "not_inside_parent",
+                f"Feature {feature.index} is not inside its parent {parent.code}.",
+                feature=feature.index, parent=parent.code, key="outside_area_m2",
+            )  # fmt: skip
+        for sibling in parent.children if parent is not None else []:
+            if sibling.geom is None or sibling.code == props["code"]:
+                continue
+            overlap = geom_m.intersection(to_metric(to_shapely(sibling.geom), crs))
+            _refuse_if_any(
+                overlap, crs, "siblings_overlap",
+                f"Feature {feature.index} overlaps its sibling {sibling.code}.",
+                feature=feature.index, sibling=sibling.code, key="overlap_area_m2",
+            )  # fmt: skip
+        area = add_area(
+            code=props["code"],
+            name=props["name"],
+            name_en=props["name_en"],
+            level=props["level"],
+            parent=parent,
+            geom=to_db(as_multipolygon(geom), multi=True),
+        )
+        created[area.code] = area
+    audit.record("import_boundaries", "areas", None, {"codes": sorted(created)})
+    return list(created.values())

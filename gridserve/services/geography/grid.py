@@ -1,0 +1,614 @@
+"""Grid layouts: generate, measure, edit, read; and the cells in force on a day.
+
+A plan covers a street (cells nested in its communities) or one community.
+Geometry work happens in a local equal-area projection (metres); cells are
+stored in EPSG:4326. Every plan and every edit is measured against the plan's
+boundary: gaps and overlaps must stay under 1 m², every place must land in
+exactly one cell, and an edit that breaks that is refused. Proposing, approving
+and putting a plan in force are in :mod:`gridserve.services.geography.grid_workflow`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from flask import current_app
+from geoalchemy2 import WKTElement
+from pyproj import CRS
+from shapely.errors import ShapelyError
+from shapely.geometry import LineString, MultiLineString, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Select, func, select, update
+
+from geo import partition, regular
+from geo.apportion import largest_remainder
+from geo.assign import assign_points
+from geo.coverage import coverage, polsby_popper
+from geo.errors import GeometryError
+from geo.lineage import trace
+from geo.projection import WGS84, crs_for, to_metric, to_wgs84, transform
+from geo.validate import as_multipolygon, check_valid, declared_crs
+from gridserve import audit
+from gridserve.errors import Conflict, ValidationFailed
+from gridserve.extensions import db
+from gridserve.models import Area, GridCell, GridPlan, Place
+from gridserve.pagination import apply_sort
+from gridserve.scope import Principal, get_visible, visible
+from gridserve.services.geography.places import current_cells
+from gridserve.spatial import refuse, to_db, to_shapely
+
+PLANNERS = ("street_centre", "district_centre")
+APPROVERS = ("district_centre",)
+PROPOSERS = ("street_centre",)
+SORTABLE = {"id": GridPlan.id, "created_at": GridPlan.created_at, "status": GridPlan.status}
+
+
+# --- the plan's world in metres ----------------------------------------------------------
+
+
+@dataclass
+class Ground:
+    """A plan area, its communities and places, projected to metres."""
+
+    area: Area
+    crs: CRS
+    communities: list[Area]
+    regions: list[BaseGeometry]  # metric, one per community
+    region: BaseGeometry  # metric union: the plan's boundary
+    xy: np.ndarray  # (n, 2) metric place coordinates
+    weights: np.ndarray  # (n,)
+    place_ids: np.ndarray  # (n,)
+    community_of: np.ndarray  # (n,) index into communities, -1 outside
+    weight_table: dict[str, float]
+
+    def mask(self, i: int) -> np.ndarray:
+        return self.community_of == i
+
+
+def _weights(overrides: dict[str, float] | None) -> dict[str, float]:
+    table = dict(current_app.config["GRIDSERVE_WORKLOAD_WEIGHTS"])
+    if overrides:
+        table = {k: float(v) for k, v in overrides.items()}
+    return table
+
+
+def ground(area: Area, weight_overrides: dict[str, float] | None = None) -> Ground:
+    if area.level not in ("street", "community"):
+        raise ValidationFailed(
+            "Grid layouts are made for a street or a community.", code="invalid_plan_area"
+        )
+    if area.geom is None:
+        raise ValidationFailed(f"{area.code} has no boundary yet.", code="no_boundary")
+    outline = to_shapely(area.geom)
+    crs = crs_for(outline)
+    if area.level == "community":
+        communities = [area]
+    else:
+        communities = [c for c in area.children if c.level == "community"]
+        if not communities or any(c.geom is None for c in communities):
+            raise ValidationFailed(
+                f"{area.code} needs community boundaries before it can be divided.",
+                code="no_communities",
+            )
+    regions = [to_metric(to_shapely(c.geom), crs) for c in communities]
+    region = to_metric(outline, crs)
+    if area.level == "street":
+        cov = coverage(region, regions)
+        if not cov.exact:
+            where = cov.gap_location or cov.overlap_location
+            raise ValidationFailed(
+                f"The communities of {area.code} do not tile it exactly, so cells nested in "
+                "them cannot either.",
+                code="communities_do_not_cover",
+                details=_coverage_details(cov, crs) | {"location": _lonlat(where, crs)},
+            )
+    table = _weights(weight_overrides)
+    rows = db.session.execute(
+        select(Place.id, Place.type, func.ST_X(Place.geom), func.ST_Y(Place.geom)).where(
+            Place.area_id.in_([c.id for c in communities])
+        )
+    ).all()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    w = np.array([table.get(r[1], 0.0) for r in rows], dtype=float)
+    lon = np.array([r[2] for r in rows], dtype=float)
+    lat = np.array([r[3] for r in rows], dtype=float)
+    if rows:
+        pts = to_metric(shapely.MultiPoint(np.column_stack([lon, lat])), crs)
+        xy = shapely.get_coordinates(pts)
+    else:
+        xy = np.empty((0, 2))
+    community_of = assign_points(xy[:, 0], xy[:, 1], regions) if rows else np.empty(0, int)
+    return Ground(area, crs, communities, regions, region, xy, w, ids, community_of, table)
+
+
+def _lonlat(where: tuple[float, float] | None, crs: CRS) -> list[float] | None:
+    if where is None:
+        return None
+    p = to_wgs84(shapely.Point(where), crs)
+    return [round(p.x, 7), round(p.y, 7)]
+
+
+def _coverage_details(cov, crs: CRS) -> dict[str, Any]:
+    return {
+        "gap_area_m2": cov.gap_area_m2,
+        "overlap_area_m2": cov.overlap_area_m2,
+        "gap_location": _lonlat(cov.gap_location, crs),
+        "overlap_location": _lonlat(cov.overlap_location, crs),
+    }
+
+
+# --- generation --------------------------------------------------------------------------
+
+
+def _roads(payload: Any, crs: CRS) -> list[LineString]:
+    if payload is None:
+        raise ValidationFailed(
+            "The blocks method needs the street and lane network as GeoJSON LineStrings.",
+            details={"fields": {"roads": ["Required for method blocks."]}},
+        )
+    try:
+        src = declared_crs(payload) if isinstance(payload, dict) else None
+    except GeometryError as exc:
+        raise refuse(exc) from exc
+    features = payload.get("features") if isinstance(payload, dict) else None
+    if payload.get("type") != "FeatureCollection" or not isinstance(features, list):
+        raise ValidationFailed(
+            "Send the roads as a GeoJSON FeatureCollection.", code="invalid_geojson"
+        )
+    lines: list[LineString] = []
+    for i, feat in enumerate(features):
+        geometry = (feat or {}).get("geometry") if isinstance(feat, dict) else None
+        kind = geometry.get("type") if isinstance(geometry, dict) else None
+        if kind not in ("LineString", "MultiLineString"):
+            raise ValidationFailed(
+                f"Road {i} is a {kind}, not a LineString.",
+                code="wrong_geometry_type",
+                details={"feature": i, "expected": ["LineString", "MultiLineString"]},
+            )
+        try:
+            geom = shape(geometry)
+            if src is not None and src != WGS84:
+                geom = transform(geom, src, WGS84)
+            check_valid(geom, i)
+        except GeometryError as exc:
+            raise refuse(exc) from exc
+        except (ValueError, TypeError, IndexError, ShapelyError) as exc:
+            raise ValidationFailed(
+                f"Road {i} is not a valid LineString.",
+                code="invalid_geometry",
+                details={"feature": i},
+            ) from exc
+        geom = to_metric(geom, crs)
+        lines.extend(geom.geoms if isinstance(geom, MultiLineString) else [geom])
+    return lines
+
+
+def _generate(g: Ground, method: str, data: dict[str, Any]) -> list[tuple[int, BaseGeometry]]:
+    max_cells = current_app.config["GRIDSERVE_MAX_CELLS"]
+    out: list[tuple[int, BaseGeometry]] = []
+    try:
+        if method in ("square", "hex"):
+            size = data.get("size_m")
+            if size is None:
+                raise ValidationFailed(
+                    f"The {method} method needs a cell size.",
+                    details={"fields": {"size_m": ["Required for square and hex."]}},
+                )
+            make = regular.square if method == "square" else regular.hexagon
+            for i, region in enumerate(g.regions):
+                out += [(i, c) for c in make(region, size, max_cells=max_cells)]
+            if len(out) > max_cells:
+                raise GeometryError(
+                    "too_many_cells",
+                    f"That size gives {len(out)} cells; the limit is {max_cells}.",
+                    cells=len(out),
+                    limit=max_cells,
+                )
+            return out
+        n = data.get("cells")
+        if n is None:
+            raise ValidationFailed(
+                f"The {method} method needs the number of cells.",
+                details={"fields": {"cells": ["Required for balanced and blocks."]}},
+            )
+        if n > max_cells:
+            raise GeometryError(
+                "too_many_cells",
+                f"{n} cells is over the configured limit of {max_cells}.",
+                cells=n,
+                limit=max_cells,
+            )
+        weighted = int((g.weights > 0).sum())
+        if n > weighted:
+            raise GeometryError(
+                "too_many_cells",
+                f"{n} cells but only {weighted} weighted places: a cell would have no workload.",
+                cells=n,
+                places=weighted,
+            )
+        loads = [float(g.weights[g.mask(i)].sum()) for i in range(len(g.communities))]
+        shares = largest_remainder(loads, n)
+        roads = _roads(data.get("roads"), g.crs) if method == "blocks" else []
+        for i, (region, k) in enumerate(zip(g.regions, shares, strict=True)):
+            m = g.mask(i)
+            if method == "balanced":
+                cells = partition.balanced(region, g.xy[m], g.weights[m], k)
+            else:
+                cells = partition.blocks(region, roads, g.xy[m], g.weights[m], k)
+            out += [(i, c) for c in cells]
+        return out
+    except partition.PartitionError as exc:
+        raise ValidationFailed(str(exc), code=exc.code) from exc
+    except GeometryError as exc:
+        raise refuse(exc) from exc
+
+
+def measure(g: Ground, cells: list[tuple[int, BaseGeometry]]) -> tuple[dict, list[dict]]:
+    """Plan metrics and per-cell figures, all in metres."""
+    geoms = [c for _, c in cells]
+    idx = assign_points(g.xy[:, 0], g.xy[:, 1], geoms) if len(g.xy) else np.empty(0, int)
+    loads = np.bincount(idx[idx >= 0], weights=g.weights[idx >= 0], minlength=len(geoms))
+    counts = np.bincount(idx[idx >= 0], minlength=len(geoms))
+    areas = np.array([c.area for c in geoms]) if geoms else np.zeros(0)
+    compact = np.array([polsby_popper(c) for c in geoms]) if geoms else np.zeros(0)
+    cov = coverage(g.region, geoms)
+    mean = float(loads.mean()) if len(loads) else 0.0
+    metrics = {
+        "cell_count": len(geoms),
+        "workload": {
+            "min": round(float(loads.min()), 3) if len(loads) else 0,
+            "mean": round(mean, 3),
+            "max": round(float(loads.max()), 3) if len(loads) else 0,
+        },
+        "balance_ratio": round(float(loads.max()) / mean, 4) if mean > 0 else None,
+        "area_m2": {
+            "min": round(float(areas.min()), 1) if len(areas) else 0,
+            "mean": round(float(areas.mean()), 1) if len(areas) else 0,
+            "max": round(float(areas.max()), 1) if len(areas) else 0,
+        },
+        "compactness": {
+            "min": round(float(compact.min()), 4) if len(compact) else 0,
+            "mean": round(float(compact.mean()), 4) if len(compact) else 0,
+        },
+        **_coverage_details(cov, g.crs),
+        "places_total": len(g.xy),
+        "places_unassigned": int((idx < 0).sum()) if len(g.xy) else 0,
+        "weights": g.weight_table,
+    }
+    per_cell = [
+        {
+            "workload": float(loads[i]),
+            "place_count": int(counts[i]),
+            "area_m2": float(areas[i]),
+            "compactness": float(compact[i]),
+        }
+        for i in range(len(geoms))
+    ]
+    return metrics, per_cell
+
+
+def _next_seq(community_id: int) -> int:
+    used = db.session.execute(
+        select(func.max(GridCell.seq)).where(
+            GridCell.community_id == community_id, GridCell.valid_from.is_not(None)
+        )
+    ).scalar()
+    return (used or 0) + 1
+
+
+def _codes(g: Ground, cells: list[tuple[int, BaseGeometry]], on: dt.date) -> list[tuple[str, int]]:
+    """Stable codes: a cell that continues one in force keeps its code; others get new ones."""
+    result: list[tuple[str, int] | None] = [None] * len(cells)
+    for i, community in enumerate(g.communities):
+        mine = [k for k, (ci, _) in enumerate(cells) if ci == i]
+        old = current_cells([community.id], on)
+        lineage = trace(
+            [to_metric(to_shapely(c.geom), g.crs) for c in old], [cells[k][1] for k in mine]
+        )
+        for j, o in lineage.inherited.items():
+            result[mine[j]] = (old[o].code, old[o].seq)
+        seq = _next_seq(community.id)
+        for k in mine:
+            if result[k] is None:
+                result[k] = (f"{community.code}-{seq:03d}", seq)
+                seq += 1
+    return result  # type: ignore[return-value]
+
+
+def _store_cells(
+    plan: GridPlan, g: Ground, cells: list[tuple[int, BaseGeometry]], today: dt.date
+) -> None:
+    metrics, per_cell = measure(g, cells)
+    codes = _codes(g, cells, today)
+    for cell in list(plan.cells):
+        plan.cells.remove(cell)
+    db.session.flush()
+    for (i, geom), (code, seq), figures in zip(cells, codes, per_cell, strict=True):
+        plan.cells.append(
+            GridCell(
+                community_id=g.communities[i].id,
+                code=code,
+                seq=seq,
+                geom=to_db(as_multipolygon(to_wgs84(geom, g.crs)), multi=True),
+                **figures,
+            )
+        )
+    plan.metrics = {**metrics, **{k: v for k, v in plan.metrics.items() if k == "seconds"}}
+
+
+def create_plan(
+    principal: Principal, area_id: int, data: dict[str, Any], today: dt.date
+) -> GridPlan:
+    """Generate a draft layout by one of the methods and store it with its metrics."""
+    principal.require(*PLANNERS)
+    area = get_visible(Area, area_id, principal)
+    started = time.perf_counter()
+    g = ground(area, data.get("weights"))
+    cells = _generate(g, data["method"], data)
+    seconds = round(time.perf_counter() - started, 3)
+    params = {k: v for k, v in data.items() if k not in ("roads", "name")}
+    if data.get("roads") is not None:
+        params["roads"] = len(data["roads"].get("features", []))
+    plan = GridPlan(
+        area_id=area.id,
+        name=data.get("name") or f"{area.name} {data['method']} {today.isoformat()}",
+        method=data["method"],
+        params=params,
+        status="draft",
+        created_by=principal.user_id or None,
+        metrics={"seconds": seconds},
+    )
+    db.session.add(plan)
+    _store_cells(plan, g, cells, today)
+    plan.metrics = {**plan.metrics, "seconds": seconds}
+    db.session.flush()
+    return plan
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def list_plans(
+    principal: Principal, area_id: int, status: str | None = None, sort: str | None = None
+) -> Select:
+    area = get_visible(Area, area_id, principal)
+    stmt = visible(GridPlan, principal).where(GridPlan.area_id == area.id)
+    if status:
+        stmt = stmt.where(GridPlan.status == status)
+    return apply_sort(stmt, sort, SORTABLE, "-id", GridPlan.id)
+
+
+def get_plan(principal: Principal, plan_id: int) -> GridPlan:
+    return get_visible(GridPlan, plan_id, principal)
+
+
+def active_plan(area_id: int) -> GridPlan | None:
+    return db.session.execute(
+        select(GridPlan).where(GridPlan.area_id == area_id, GridPlan.status == "active")
+    ).scalar_one_or_none()
+
+
+# --- editing a draft ---------------------------------------------------------------------
+
+
+def _editable(principal: Principal, plan_id: int, version: int | None) -> GridPlan:
+    """Claim a draft for one edit: a conditional UPDATE bumps its version, or 409.
+
+    The row stays locked until the request ends, so a proposal or another edit
+    racing this one waits, then finds the version moved on.
+    """
+    principal.require(*PLANNERS)
+    plan = get_plan(principal, plan_id)
+    stmt = update(GridPlan).where(GridPlan.id == plan.id, GridPlan.status == "draft")
+    if version is not None:
+        stmt = stmt.where(GridPlan.version == version)
+    claimed = db.session.execute(
+        stmt.values(version=GridPlan.version + 1).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(plan)
+    if claimed != 1:
+        if plan.status != "draft":
+            raise Conflict(
+                f"Plan {plan.id} is {plan.status}; only drafts can be edited.",
+                code="plan_not_editable",
+                details={"status": plan.status},
+            )
+        raise Conflict(
+            "The plan changed since you loaded it.",
+            code="stale_version",
+            details={"current_version": plan.version, "your_version": version},
+        )
+    return plan
+
+
+def _line(payload: Any, crs: CRS) -> LineString:
+    try:
+        geom = shape(payload)
+    except (ValueError, TypeError, AttributeError, IndexError, ShapelyError) as exc:
+        raise ValidationFailed(
+            "The line must be a GeoJSON LineString.",
+            code="invalid_geometry",
+            details={"fields": {"line": ["A GeoJSON LineString."]}},
+        ) from exc
+    if not isinstance(geom, LineString) or geom.is_empty:
+        raise ValidationFailed(
+            "The line must be a GeoJSON LineString.",
+            code="wrong_geometry_type",
+            details={"fields": {"line": ["A GeoJSON LineString."]}},
+        )
+    try:
+        return to_metric(geom, crs)
+    except GeometryError as exc:
+        raise refuse(exc) from exc
+
+
+def edit_plan(principal: Principal, plan_id: int, op: dict[str, Any], today: dt.date) -> GridPlan:
+    """Merge, split or redraw cells of a draft; refuse any edit that breaks the coverage."""
+    plan = _editable(principal, plan_id, op.get("version"))
+    area = db.session.get(Area, plan.area_id)
+    g = ground(area, plan.params.get("weights"))
+    index = {c.id: i for i, c in enumerate(g.communities)}
+    cells = [(index[c.community_id], to_metric(to_shapely(c.geom), g.crs)) for c in plan.cells]
+    codes = [c.code for c in plan.cells]
+
+    def find(code: str) -> int:
+        if code not in codes:
+            raise ValidationFailed(
+                f"No cell {code} in plan {plan.id}.",
+                code="unknown_cell",
+                details={"cell": code},
+            )
+        return codes.index(code)
+
+    kind = op["op"]
+    try:
+        if kind == "merge":
+            a, b = (find(c) for c in op["cells"])
+            if cells[a][0] != cells[b][0]:
+                raise ValidationFailed(
+                    "Cells of different communities cannot be merged.",
+                    code="different_communities",
+                )
+            shared = cells[a][1].boundary.intersection(cells[b][1].boundary).length
+            if shared <= 0:
+                raise ValidationFailed(
+                    f"{codes[a]} and {codes[b]} do not share a border.", code="not_adjacent"
+                )
+            merged = shapely.union(cells[a][1], cells[b][1])
+            new = [(cells[a][0], merged)]
+            drop = {a, b}
+        elif kind == "split":
+            a = find(op["cell"])
+            community, geom = cells[a]
+            if op.get("line") is not None:
+                parts = partition.split_by_line(geom, _line(op["line"], g.crs))
+            else:
+                inside = assign_points(g.xy[:, 0], g.xy[:, 1], [geom]) == 0
+                parts = partition.split(geom, g.xy[inside], g.weights[inside], op["parts"])
+            new = [(community, p) for p in parts]
+            drop = {a}
+        else:  # redraw
+            a, b = (find(c) for c in op["cells"])
+            union = shapely.union(cells[a][1], cells[b][1])
+            parts = partition.split_by_line(union, _line(op["line"], g.crs))
+            first = max(parts, key=lambda p: p.intersection(cells[a][1]).area)
+            second = next(p for p in parts if p is not first)
+            if cells[a][0] != cells[b][0]:
+                for part, (community, _) in ((first, cells[a]), (second, cells[b])):
+                    outside = part.difference(g.regions[community]).area
+                    if outside > 1.0:
+                        raise ValidationFailed(
+                            "A border between communities cannot move.",
+                            code="crosses_community_border",
+                            details={"outside_area_m2": round(outside, 1)},
+                        )
+            new = [(cells[a][0], first), (cells[b][0], second)]
+            drop = {a, b}
+    except partition.PartitionError as exc:
+        raise ValidationFailed(str(exc), code=exc.code) from exc
+    result = [c for i, c in enumerate(cells) if i not in drop] + new
+    cov = coverage(g.region, [c for _, c in result])
+    if not cov.exact:
+        raise ValidationFailed(
+            "That edit would leave a gap or an overlap.",
+            code="coverage_broken",
+            details=_coverage_details(cov, g.crs),
+        )
+    _store_cells(plan, g, result, today)
+    db.session.flush()
+    audit.record("grid_plan_edit", "grid_plans", plan.id, {k: v for k, v in op.items()})
+    return plan
+
+
+def discard_plan(principal: Principal, plan_id: int) -> None:
+    plan = _editable(principal, plan_id, None)  # locks it as a draft
+    db.session.delete(plan)
+    db.session.flush()
+
+
+# --- cells in force ----------------------------------------------------------------------
+
+
+def cells_in_force(
+    principal: Principal, area_id: int, on: dt.date, bbox: list[float] | None = None
+) -> list[GridCell]:
+    area = get_visible(Area, area_id, principal)
+    stmt = (
+        visible(GridCell, principal)
+        .where(
+            GridCell.community_id.in_(select(Area.id).where(Area.path.startswith(area.path))),
+            GridCell.valid_from.is_not(None),
+            GridCell.valid_from <= on,
+            (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),
+        )
+        .order_by(GridCell.code)
+    )
+    if bbox:
+        stmt = stmt.where(func.ST_Intersects(GridCell.geom, _envelope(bbox)))
+    return list(db.session.execute(stmt).scalars())
+
+
+def plan_cells(principal: Principal, plan_id: int, bbox: list[float] | None = None):
+    plan = get_plan(principal, plan_id)
+    stmt = select(GridCell).where(GridCell.plan_id == plan.id).order_by(GridCell.code)
+    if bbox:
+        stmt = stmt.where(func.ST_Intersects(GridCell.geom, _envelope(bbox)))
+    return list(db.session.execute(stmt).scalars())
+
+
+def _envelope(bbox: list[float]):
+    minx, miny, maxx, maxy = bbox
+    wkt = f"POLYGON(({minx} {miny},{maxx} {miny},{maxx} {maxy},{minx} {maxy},{minx} {miny}))"
+    return WKTElement(wkt, srid=4326)
+
+
+def feature_collection(
+    cells: list[GridCell], tolerance_m: float | None, on: dt.date | None = None
+) -> dict[str, Any]:
+    """Cells as GeoJSON; simplified together so neighbours keep sharing their borders.
+
+    With ``on``, each cell carries the worker assigned to it that day.
+    """
+    from gridserve.services.field.workers import assigned_worker
+
+    workers = {c.code: assigned_worker(c.code, on) for c in cells} if on else {}
+    geoms = [to_shapely(c.geom) for c in cells]
+    if tolerance_m and geoms:
+        geoms = list(shapely.coverage_simplify(geoms, tolerance_m / 111_320.0))
+    codes = {}
+    if cells:
+        ids = {c.community_id for c in cells}
+        codes = dict(db.session.execute(select(Area.id, Area.code).where(Area.id.in_(ids))).all())
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": c.id,
+                "geometry": json.loads(shapely.to_geojson(geom)),
+                "properties": {
+                    "id": c.id,
+                    "code": c.code,
+                    "community": codes.get(c.community_id),
+                    "plan_id": c.plan_id,
+                    "workload": round(c.workload, 3),
+                    "place_count": c.place_count,
+                    "area_m2": round(c.area_m2, 1),
+                    "valid_from": c.valid_from.isoformat() if c.valid_from else None,
+                    "valid_to": c.valid_to.isoformat() if c.valid_to else None,
+                    "worker": (
+                        {"id": w.id, "full_name": w.full_name}
+                        if (w := workers.get(c.code)) is not None
+                        else None
+                    ),
+                },
+            }
+            for c, geom in zip(cells, geoms, strict=True)
+        ],
+    }
