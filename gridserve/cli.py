@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import transaction
 
 
@@ -104,7 +105,7 @@ def seed_demo(reset_passwords: bool) -> None:
 
     with audit.acting_as(_cli_actor()), transaction():
         report = load_demo(
-            password=current_app.config.get("GRIDSERVE_DEMO_PASSWORD"),
+            password=settings().demo_password,
             reset_passwords=reset_passwords,
         )
     for line in report.lines():
@@ -257,7 +258,7 @@ def keys_rotate(batch_size: int) -> None:
     from gridserve.crypto import DecryptionError
     from gridserve.services import households, institutions, sms_numbers, workers
 
-    keys = current_app.config.get("GRIDSERVE_DATA_KEYS") or []
+    keys = settings().data_keys or []
     if len(keys) < 2:
         click.echo("only one key configured: rows are re-encrypted with that same key")
     try:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from flask import current_app
 from geoalchemy2 import WKTElement
 from pyproj import CRS
 from shapely.errors import ShapelyError
@@ -34,6 +33,7 @@ from geo.lineage import trace
 from geo.projection import WGS84, crs_for, to_metric, to_wgs84, transform
 from geo.validate import as_multipolygon, check_valid, declared_crs
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.errors import AppError, Conflict, ValidationFailed
 from gridserve.extensions import db
@@ -72,7 +72,7 @@ class Ground:
 
 
 def _weights(overrides: dict[str, float] | None) -> dict[str, float]:
-    table = dict(current_app.config["GRIDSERVE_WORKLOAD_WEIGHTS"])
+    table = dict(settings().workload_weights)
     if overrides:
         table = {k: float(v) for k, v in overrides.items()}
     return table
@@ -190,7 +190,7 @@ def _roads(payload: Any, crs: CRS) -> list[LineString]:
 
 
 def _generate(g: Ground, method: str, data: dict[str, Any]) -> list[tuple[int, BaseGeometry]]:
-    max_cells = current_app.config["GRIDSERVE_MAX_CELLS"]
+    max_cells = settings().max_cells
     out: list[tuple[int, BaseGeometry]] = []
     try:
         if method in ("square", "hex"):

@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from flask import current_app
 from sqlalchemy import Select, select, update
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
@@ -36,7 +36,7 @@ def _hhmm(value: str) -> dt.time:
 
 
 def quiet_hours() -> tuple[dt.time, dt.time]:
-    start, end = current_app.config["GRIDSERVE_QUIET_HOURS"].split("-")
+    start, end = settings().quiet_hours.split("-")
     return _hhmm(start), _hhmm(end)
 
 
@@ -138,7 +138,7 @@ def compute_schedule(
         rounds=campaign.rounds,
         rotate_each_round=campaign.rotate_each_round,
         policy=campaign.policy,  # type: ignore[arg-type]
-        timezone=current_app.config["GRIDSERVE_TIMEZONE"],
+        timezone=settings().timezone,
     )
     return rotation.compute(
         plan,
@@ -447,21 +447,21 @@ def describe_channel(channel: SmsChannel, code: str) -> dict[str, Any]:
 
 
 def _check_gateway(data: dict[str, Any]) -> None:
-    from pathlib import Path, PurePosixPath
+    from pathlib import PurePosixPath
 
     from gridserve.sms import gateways
 
-    settings = data.get("settings") or {}
+    channel_settings = data.get("settings") or {}
     if data["gateway"] == "file":
-        path = PurePosixPath(str(settings.get("path", "")))
-        if not settings.get("path") or path.is_absolute() or ".." in path.parts:
+        path = PurePosixPath(str(channel_settings.get("path", "")))
+        if not channel_settings.get("path") or path.is_absolute() or ".." in path.parts:
             raise ValidationFailed(
                 "A file channel writes under the outbox directory: give a relative path.",
                 code="gateway_misconfigured",
                 details={"fields": {"settings": ["path: relative, without '..'"]}},
             )
     ref = data.get("credentials_ref")
-    accounts = current_app.config["GRIDSERVE_SMS_ACCOUNTS"]
+    accounts = settings().sms_accounts
     if ref and ref not in accounts:
         raise ValidationFailed(
             f"No gateway account {ref} in the configuration (GRIDSERVE_SMS_ACCOUNTS).",
@@ -471,10 +471,10 @@ def _check_gateway(data: dict[str, Any]) -> None:
     try:
         gateway = gateways.build_gateway(
             data["gateway"],
-            settings,
+            channel_settings,
             accounts.get(ref or "", {}),
-            Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
-            allowed_hosts=tuple(current_app.config["GRIDSERVE_SMS_ALLOWED_HOSTS"]),
+            settings().sms_outbox_root,
+            allowed_hosts=tuple(settings().sms_allowed_hosts),
         )
     except gateways.GatewayError as exc:
         raise ValidationFailed(exc.message, code="gateway_misconfigured") from exc

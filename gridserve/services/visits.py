@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import shapely
-from flask import current_app
 from sqlalchemy import Select, select, update
 
 from geo.assign import assign_points
 from geo.projection import MAX_OFFSET_DEG, crs_for, to_metric
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
@@ -117,10 +117,10 @@ class _Context:
         self.centre = (centre.x, centre.y) if centre is not None else (0.0, 0.0)
         self._cells: dict[dt.date, tuple[list, list]] = {}
         self._assigned: dict[dt.date, Any] = {}
-        cfg = current_app.config
-        self.tolerance = float(cfg["GRIDSERVE_GPS_TOLERANCE_M"])
-        self.low_accuracy = float(cfg["GRIDSERVE_LOW_ACCURACY_M"])
-        self.skew = dt.timedelta(seconds=int(cfg["GRIDSERVE_CLOCK_SKEW_SECONDS"]))
+        cfg = settings()
+        self.tolerance = float(cfg.gps_tolerance_m)
+        self.low_accuracy = float(cfg.low_accuracy_m)
+        self.skew = dt.timedelta(seconds=int(cfg.clock_skew_seconds))
 
     def cells(self, day: dt.date):
         if day not in self._cells:

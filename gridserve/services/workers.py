@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridserve import audit, crypto
+from gridserve.config import settings
 from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, Assignment, GridCell, Place, User, Worker
@@ -222,7 +222,7 @@ def _cell_in_force(principal: Principal, code: str, on: dt.date) -> GridCell:
 
 def max_cells(worker: Worker) -> int:
     if worker.employment == "part_time":
-        return max(1, int(current_app.config["GRIDSERVE_PART_TIME_MAX_CELLS"]))
+        return max(1, int(settings().part_time_max_cells))
     return 1
 
 
