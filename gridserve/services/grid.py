@@ -39,7 +39,7 @@ from gridserve.errors import AppError, Conflict, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, GridCell, GridPlan, Place
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.places import current_cells
 from gridserve.spatial import refuse, to_db, to_shapely
 
@@ -750,7 +750,7 @@ def cells_in_force(
     stmt = (
         visible(GridCell, principal)
         .where(
-            GridCell.community_id.in_(select(Area.id).where(Area.path.startswith(area.path))),
+            in_area(GridCell.community_id, area),
             GridCell.valid_from.is_not(None),
             GridCell.valid_from <= on,
             (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),

@@ -44,7 +44,7 @@ from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Household, Place, SyncTombstone
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_id_number, mask_name, mask_phone
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.workers import is_assigned_to_place
 from gridserve.spatial import to_shapely
 from gridserve.sync import next_seq
@@ -319,9 +319,7 @@ def list_households(
     stmt = visible(Household, principal)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Household.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Household.area_id, area))
     if cell_id is not None:
         stmt = stmt.where(Household.place_id.in_(select(Place.id).where(Place.cell_id == cell_id)))
     if place_id is not None:

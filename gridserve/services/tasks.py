@@ -51,7 +51,7 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.workers import worker_for_user
 from gridserve.spatial import intersects, point, to_shapely
 from gridserve.sync import next_seq
@@ -192,7 +192,7 @@ def list_tasks(
         stmt = stmt.where(Task.assigned_worker_id == worker_id)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(Task.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+        stmt = stmt.where(in_area(Task.area_id, area))
     return apply_sort(stmt, sort, SORTABLE, "-created_at", Task.id.desc())
 
 

@@ -30,7 +30,7 @@ from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Place, Visit, Worker
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
@@ -481,9 +481,7 @@ def list_visits(
         stmt = stmt.where(Visit.worker_id == worker_id)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Visit.community_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Visit.community_id, area))
     if kind:
         stmt = stmt.where(Visit.kind == kind)
     if day is not None:

@@ -15,7 +15,7 @@ from gridserve.extensions import db
 from gridserve.models import Area, Assignment, GridCell, Place, User, Worker
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_phone
-from gridserve.scope import Principal, area_in_scope, get_visible, visible
+from gridserve.scope import Principal, area_in_scope, get_visible, in_area, visible, within_area
 from gridserve.services.places import current_cells
 
 MANAGERS = ("station", "street_centre", "district_centre")
@@ -138,9 +138,7 @@ def list_workers(
     stmt = visible(Worker, principal)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Worker.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Worker.area_id, area))
     if status:
         stmt = stmt.where(Worker.status == status)
     if employment:
@@ -155,9 +153,7 @@ def lookup_workers(
     stmt = visible(Worker, principal).where(Worker.status == "active")
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Worker.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Worker.area_id, area))
     if q:
         stmt = stmt.where(Worker.full_name.contains(q, autoescape=True))
     return stmt.order_by(Worker.full_name, Worker.id)
@@ -341,7 +337,7 @@ def vacant_cells(principal: Principal, area_id: int, on: dt.date) -> list[dict[s
     communities = [
         a.id
         for a in db.session.execute(
-            select(Area).where(Area.path.startswith(area.path), Area.level == "community")
+            select(Area).where(within_area(area), Area.level == "community")
         ).scalars()
     ]
     cells = current_cells(communities, on)
