@@ -42,6 +42,7 @@ from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.places import current_cells
 from gridserve.spatial import refuse, to_db, to_shapely
+from gridserve.versioning import refuse_stale, update_versioned
 
 PLANNERS = ("street_centre", "district_centre")
 APPROVERS = ("district_centre",)
@@ -405,24 +406,19 @@ def _editable(principal: Principal, plan_id: int, version: int | None) -> GridPl
     """
     principal.require(*PLANNERS)
     plan = get_plan(principal, plan_id)
-    stmt = update(GridPlan).where(GridPlan.id == plan.id, GridPlan.status == "draft")
-    if version is not None:
-        stmt = stmt.where(GridPlan.version == version)
-    claimed = db.session.execute(
-        stmt.values(version=GridPlan.version + 1).execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = update_versioned(
+        GridPlan, version, GridPlan.id == plan.id, GridPlan.status == "draft"
+    )
     db.session.refresh(plan)
-    if claimed != 1:
+    if claimed is None:
         if plan.status != "draft":
             raise Conflict(
                 f"Plan {plan.id} is {plan.status}; only drafts can be edited.",
                 code="plan_not_editable",
                 details={"status": plan.status},
             )
-        raise Conflict(
-            "The plan changed since you loaded it.",
-            code="stale_version",
-            details={"current_version": plan.version, "your_version": version},
+        refuse_stale(
+            "The plan changed since you loaded it.", expected=version, current=plan.version
         )
     return plan
 

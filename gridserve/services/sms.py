@@ -21,6 +21,7 @@ from gridserve.scope import Principal, get_visible, visible
 from gridserve.services import calendars
 from gridserve.sms import schedule as rotation
 from gridserve.sms import text as sms_text
+from gridserve.versioning import refuse_stale, update_versioned
 from gridserve.workdays import WorkingDays
 
 COORDINATORS = ("coordinator",)
@@ -264,28 +265,27 @@ def edit_text(principal: Principal, text_id: int, body: str, version: int) -> di
     if row.sender_id is None:
         principal.require(*COORDINATORS)
     before = row.version
-    changed = db.session.execute(
-        update(SmsText)
-        .where(
-            SmsText.id == row.id,
-            SmsText.locked.is_(False),
-            SmsText.status.in_(("draft", "returned")),
-            SmsText.version == version,
-        )
-        .values(body=_clean_body(body), version=SmsText.version + 1, status="draft", note=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    changed = update_versioned(
+        SmsText,
+        version,
+        SmsText.id == row.id,
+        SmsText.locked.is_(False),
+        SmsText.status.in_(("draft", "returned")),
+        body=_clean_body(body),
+        status="draft",
+        note=None,
+    )
     db.session.refresh(row)
-    if not changed:
-        code = (
-            "text_locked"
-            if row.locked
-            else ("stale_version" if row.version != version else "text_in_review")
-        )
+    if changed is None:
+        state = {"status": row.status, "locked": row.locked}
+        if not row.locked and row.version != version:
+            refuse_stale(
+                "This text cannot be changed now.", expected=version, current=row.version, **state
+            )
         raise Conflict(
             "This text cannot be changed now.",
-            code=code,
-            details={"status": row.status, "locked": row.locked, "version": row.version},
+            code="text_locked" if row.locked else "text_in_review",
+            details={**state, "version": row.version},
         )
     # A core UPDATE bypasses the flush-time audit listener: record the edit here.
     audit.record(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 
 from geo.assign import assign_points
 from geo.projection import MAX_OFFSET_DEG, crs_for, to_metric
@@ -34,6 +34,7 @@ from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
+from gridserve.versioning import STALE_VERSION, update_versioned
 
 MAX_BATCH = 500
 # Who uploads and edits visit records: workers (from their terminal, their own only).
@@ -409,20 +410,14 @@ def _insert_new(fresh: list[tuple[int, dict]], results: list[ItemResult]) -> Non
 
 def _apply_edit(worker: Worker, row: dict, base: int, flags: list[str]) -> ItemResult:
     """An edit applies only to the version it was based on (conditional UPDATE)."""
-    values = {k: v for k, v in row.items() if k not in ("uuid", "worker_id", "received_at")}
-    values["version"] = Visit.version + 1
-    done = db.session.execute(
-        update(Visit.__table__)
-        .where(
-            Visit.__table__.c.uuid == row["uuid"],
-            Visit.__table__.c.worker_id == worker.id,
-            Visit.__table__.c.version == base,
-        )
-        .values(**values)
-        .returning(Visit.__table__.c.version)
-    ).first()
+    keep = ("uuid", "worker_id", "received_at", "version")  # version: bumped by the UPDATE
+    values = {k: v for k, v in row.items() if k not in keep}
+    table = Visit.__table__
+    done = update_versioned(
+        table, base, table.c.uuid == row["uuid"], table.c.worker_id == worker.id, **values
+    )
     if done is not None:
-        return ItemResult(row["uuid"], "updated", flags=flags, version=done[0])
+        return ItemResult(row["uuid"], "updated", flags=flags, version=done)
     stored = db.session.execute(
         select(Visit.content_hash, Visit.worker_id, Visit.version).where(Visit.uuid == row["uuid"])
     ).first()
@@ -438,7 +433,7 @@ def _apply_edit(worker: Worker, row: dict, base: int, flags: list[str]) -> ItemR
     return ItemResult(
         row["uuid"],
         "conflict",
-        code="stale_version",
+        code=STALE_VERSION,  # a per-record answer in the upload; edit() turns it into the 409
         version=stored[2],
         errors={"base_version": [f"The record is at version {stored[2]}, not {base}."]},
     )
