@@ -15,6 +15,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from gridserve import audit
 from gridserve.config import settings
 from gridserve.db import transaction
+from gridserve.models import ROLES
 
 
 def _create_app():
@@ -161,17 +162,7 @@ def users_group() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(
-        [
-            "admin",
-            "district_centre",
-            "street_centre",
-            "station",
-            "worker",
-            "coordinator",
-            "institution_contact",
-        ]
-    ),
+    type=click.Choice(ROLES),
 )
 @click.option("--area", "area_code", help="Code of the area node the user is bound to.")
 @click.option("--institution", "institution_name", help="Institution (code or any alias).")

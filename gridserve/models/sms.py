@@ -28,6 +28,7 @@ from gridserve.models.base import JSONType, TimestampMixin
 GATEWAYS = ("file", "smpp", "http")
 POLICIES = ("shift", "skip_append")
 TEXT_STATUSES = ("draft", "submitted", "approved", "returned")
+TEXT_EDITABLE_STATUSES = ("draft", "returned")  # a sender may still change the body
 
 
 class SmsChannel(TimestampMixin, db.Model):
@@ -134,6 +135,7 @@ MESSAGE_STATUSES = (
     "opted_out",  # the number was in the opt-out register when its turn came
 )
 OPEN_STATUSES = ("waiting", "queued", "submitting")
+FINAL_STATUSES = tuple(s for s in MESSAGE_STATUSES if s not in OPEN_STATUSES)
 
 
 PHONE_HASH_LENGTH = 64

@@ -16,6 +16,7 @@ from gridserve.db import utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Institution, SmsCampaign, SmsChannel, SmsSender, SmsText
+from gridserve.models.sms import TEXT_EDITABLE_STATUSES
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.services import calendars
@@ -270,7 +271,7 @@ def edit_text(principal: Principal, text_id: int, body: str, version: int) -> di
         version,
         SmsText.id == row.id,
         SmsText.locked.is_(False),
-        SmsText.status.in_(("draft", "returned")),
+        SmsText.status.in_(TEXT_EDITABLE_STATUSES),
         body=_clean_body(body),
         status="draft",
         note=None,
@@ -322,7 +323,7 @@ def submit(principal: Principal, text_id: int) -> dict[str, Any]:
     row, _campaign = _text(principal, text_id)
     if row.sender_id is None:
         principal.require(*COORDINATORS)
-    return describe_text(_move(row, ("draft", "returned"), "submitted"))
+    return describe_text(_move(row, TEXT_EDITABLE_STATUSES, "submitted"))
 
 
 def review(principal: Principal, text_id: int, approve: bool, note: str | None) -> dict[str, Any]:
