@@ -92,10 +92,10 @@ class VisitItemSchema(Schema):
     )
 
     @validates_schema
-    def _ends_after_start(self, data: dict, **_kwargs) -> None:
-        started, ended = data.get("started_at"), data.get("ended_at")
-        if started is not None and ended is not None and ended < started:
-            raise ValidationError("Ends before it starts.", "ended_at")
+    def _rules(self, data: dict, **_kwargs) -> None:
+        errors = visit_service.record_errors(data)  # the same rules for an upload and a PATCH
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def _plain(self, data: dict, **_kwargs) -> dict:

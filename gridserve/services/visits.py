@@ -75,20 +75,65 @@ class ItemResult:
         return out
 
 
+# --- a visit record as a terminal sends it ----------------------------------------------
+# Its content, besides its ``uuid`` and (for an edit) the ``base_version`` it is based on:
+# the fields api/sync.py VisitItemSchema loads, for an upload and a PATCH alike, and what
+# makes two uploads "the same" (content_hash).
+RECORD_FIELDS = (
+    "type",
+    "place_id",
+    "started_at",
+    "ended_at",
+    "location",
+    "mock_location",
+    "notes",
+    "answers",
+    "attachments",
+)
+
+
+def record_errors(record: dict[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with a record beyond its fields' types, by field (empty: nothing)."""
+    started, ended = record.get("started_at"), record.get("ended_at")
+    if started is not None and ended is not None and ended < started:
+        return {"ended_at": ["Ends before it starts."]}
+    return {}
+
+
+def record_flags(
+    record: dict[str, Any],
+    *,
+    now: dt.datetime,
+    outside_assigned_cell: bool,
+    device_clock_skewed: bool,
+    low_accuracy_m: float,
+    clock_skew: dt.timedelta,
+) -> list[str]:
+    """Why a stored record deserves a second look (it is kept either way), in a fixed order.
+
+    ``outside_assigned_cell``: the point lies farther than the GPS tolerance from the
+    worker's cells that day (measured by the caller, in metres).
+    """
+    flags = []
+    location = record["location"]
+    if location is None:
+        flags.append("no_location")
+    else:
+        accuracy = location.get("accuracy_m")
+        if accuracy is not None and accuracy > low_accuracy_m:
+            flags.append("low_accuracy")
+        if outside_assigned_cell:
+            flags.append("outside_assigned_cell")
+    if record["mock_location"]:
+        flags.append("mock_location")
+    if device_clock_skewed or record["started_at"] > now + clock_skew:
+        flags.append("clock_skew")
+    return flags
+
+
 def content_hash(item: dict[str, Any]) -> str:
     """The record's content, canonically: what makes two uploads "the same"."""
-    keys = (
-        "type",
-        "place_id",
-        "started_at",
-        "ended_at",
-        "location",
-        "mock_location",
-        "notes",
-        "answers",
-        "attachments",
-    )
-    body = {k: item.get(k) for k in keys}
+    body = {k: item.get(k) for k in RECORD_FIELDS}
     text = json.dumps(body, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -213,20 +258,16 @@ def _place_rows(
                 far[near] = shapely.distance(mine, pts) > ctx.tolerance
         where = {i: k for k, (i, _) in enumerate(located)}
         for index, item in group:
-            flags = []
             loc = item["location"]
             k = where.get(index)
-            if loc is None:
-                flags.append("no_location")
-            else:
-                if loc["accuracy_m"] is not None and loc["accuracy_m"] > ctx.low_accuracy:
-                    flags.append("low_accuracy")
-                if far[k]:
-                    flags.append("outside_assigned_cell")
-            if item["mock_location"]:
-                flags.append("mock_location")
-            if skewed or item["started_at"] > now + ctx.skew:
-                flags.append("clock_skew")
+            flags = record_flags(
+                item,
+                now=now,
+                outside_assigned_cell=k is not None and bool(far[k]),
+                device_clock_skewed=skewed,
+                low_accuracy_m=ctx.low_accuracy,
+                clock_skew=ctx.skew,
+            )
             community_id, cell_code = ctx.worker.area_id, None
             if k is not None and cell_idx[k] >= 0:
                 cell = cells[cell_idx[k]]
