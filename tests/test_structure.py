@@ -127,6 +127,34 @@ def test_no_order_by_under_api():
     assert _sql_in_api() == []
 
 
+def _service_names(tree: ast.Module) -> set[str]:
+    """Names a module binds to service modules or their functions, and current_principal."""
+    names = {"current_principal"}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "gridserve.services"
+        ):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def test_schemas_call_no_service_while_serialising():
+    found = []
+    for path in _files("api"):
+        tree = _tree(path)
+        services = _service_names(tree)
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr == "Method":
+                found.append(f"{_rel(path)}:{node.lineno} fields.Method")
+            elif node.func.attr == "Function":
+                used = {n.id for a in node.args for n in ast.walk(a) if isinstance(n, ast.Name)}
+                if used & services:
+                    found.append(f"{_rel(path)}:{node.lineno} {sorted(used & services)}")
+    assert found == [], "present the rows in the service (paginate_select(present=...))"
+
+
 # --- settings are read through gridserve.config.settings() ----------------------------------
 
 # gridserve/config.py builds the Settings; gunicorn_conf.py is gunicorn's own settings file

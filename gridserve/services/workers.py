@@ -118,6 +118,23 @@ def phone_for(principal: Principal, worker: Worker) -> str | None:
     return phone if may_see_phone(principal) else mask_phone(phone)
 
 
+def present(principal: Principal, workers: list[Worker], on: dt.date) -> list[Worker]:
+    """``workers`` ready for their schema: ``phone_shown`` as ``principal`` may see it and
+    ``cell_codes``, the cells each holds on ``on`` (one query for them all)."""
+    held: dict[int, list[str]] = {w.id: [] for w in workers}
+    if held:
+        for worker_id, code in db.session.execute(
+            select(Assignment.worker_id, Assignment.cell_code)
+            .where(Assignment.worker_id.in_(held), _open(on))
+            .order_by(Assignment.worker_id, Assignment.cell_code)
+        ).all():
+            held[worker_id].append(code)
+    for worker in workers:
+        worker.phone_shown = phone_for(principal, worker)  # type: ignore[attr-defined]
+        worker.cell_codes = held[worker.id]  # type: ignore[attr-defined]
+    return workers
+
+
 def reencrypt_all() -> int:
     """Re-encrypt every worker's phone with the newest data key (``gridserve keys rotate``)."""
     return crypto.reencrypt_column(Worker.__table__, "phone_enc")
