@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import flask_smorest.pagination as _smorest_pagination
@@ -109,9 +110,15 @@ class Blueprint(_Blueprint):
 
         return decorator
 
-    def paginate_select(self):
-        """``page``/``page_size`` over the SELECT a view returns (totals in X-Pagination)."""
-        return self.paginate(SelectPage, page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+    def paginate_select(self, present: Callable[[list], list] | None = None):
+        """``page``/``page_size`` over the SELECT a view returns (totals in X-Pagination).
+
+        ``present(rows)``: the service call that readies one page's rows for the schema.
+        """
+        pager = SelectPage
+        if present is not None:
+            pager = type("PresentedPage", (SelectPage,), {"present": staticmethod(present)})
+        return self.paginate(pager, page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
 
     def add_url_rule(self, rule: str, endpoint: str | None = None, view_func=None, **kwargs):
         self._rules[endpoint or getattr(view_func, "__name__", "")] = rule

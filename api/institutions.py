@@ -40,11 +40,7 @@ class InstitutionSchema(Schema):
         fields.String(validate=validate.Length(min=1, max=200)),
         metadata={"description": "Other names; the full and short names are always aliases"},
     )
-    contacts = fields.Method("_contacts", dump_only=True)
-
-    def _contacts(self, inst):
-        principal = current_principal()
-        return [inst_service.describe_contact(principal, inst, c) for c in inst.contacts]
+    contacts = fields.Raw(attribute="contacts_shown", dump_only=True)
 
 
 class InstitutionOutSchema(InstitutionSchema):
@@ -70,11 +66,16 @@ class InstitutionListArgs(ListArgs):
     kind = fields.String(validate=validate.OneOf(INSTITUTION_KINDS))
 
 
+def _shown(institutions: list) -> list:
+    """Institutions with their contacts as the caller may see them."""
+    return inst_service.present(current_principal(), institutions)
+
+
 @blp.route("/institutions")
 class Institutions(MethodView):
     @blp.arguments(InstitutionListArgs, location="query")
     @blp.response(200, InstitutionOutSchema(many=True))
-    @blp.paginate_select()
+    @blp.paginate_select(present=_shown)
     @blp.doc(security=BEARER)
     def get(self, args):
         """Institutions you may see; `q` finds one by any of its names."""
@@ -86,7 +87,8 @@ class Institutions(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body):
         """Register an institution (coordinators and admins)."""
-        return inst_service.create_institution(current_principal(), body)
+        [inst] = _shown([inst_service.create_institution(current_principal(), body)])
+        return inst
 
 
 @blp.route("/institutions/<int:institution_id>")
@@ -95,7 +97,8 @@ class InstitutionItem(MethodView):
     @blp.doc(security=BEARER)
     def get(self, institution_id):
         """One institution with its aliases and contacts."""
-        return inst_service.get_institution(current_principal(), institution_id)
+        [inst] = _shown([inst_service.get_institution(current_principal(), institution_id)])
+        return inst
 
     @blp.roles(*inst_service.MANAGERS)
     @blp.arguments(InstitutionUpdateSchema)
@@ -103,7 +106,9 @@ class InstitutionItem(MethodView):
     @blp.doc(security=BEARER)
     def patch(self, body, institution_id):
         """Rename, re-level or set the aliases of an institution."""
-        return inst_service.update_institution(current_principal(), institution_id, body)
+        principal = current_principal()
+        [inst] = _shown([inst_service.update_institution(principal, institution_id, body)])
+        return inst
 
 
 @blp.route("/institutions/<int:institution_id>/contacts")

@@ -10,7 +10,6 @@ from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
 from gridserve.errors import ValidationFailed
 from gridserve.models.sms.campaigns import GATEWAYS, POLICIES
-from gridserve.privacy import mask_phone
 from gridserve.services.sms import campaigns as sms_service
 from gridserve.services.sms import inbound as sms_inbound
 from gridserve.services.sms import numbers as sms_numbers
@@ -156,7 +155,7 @@ class ChannelSchema(Schema):
 
 class RecipientSchema(Schema):
     id = Integer()
-    phone = fields.Function(lambda r: mask_phone(sms_numbers.reveal(r.phone_enc)))
+    phone = fields.String(attribute="phone_masked")
     name = fields.String(allow_none=True)
     source = fields.String()
     created_at = fields.DateTime()
@@ -208,7 +207,7 @@ class OptOutSchema(Schema):
 
 class OptOutListSchema(Schema):
     id = Integer()
-    phone = fields.Function(lambda o: mask_phone(sms_numbers.reveal(o.phone_enc)))
+    phone = fields.String(attribute="phone_masked")
     institution_id = Integer(allow_none=True)
     source = fields.String()
     note = fields.String(allow_none=True)
@@ -421,13 +420,11 @@ class Recipients(MethodView):
     @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, RecipientSchema(many=True))
-    @blp.paginate_select()
+    @blp.paginate_select(present=sms_numbers.present_masked)
     @blp.doc(security=BEARER)
     def get(self, _args, campaign_id, code):
         """A sender's list (numbers masked)."""
-        return sms_recipients.list_recipients(current_principal(), campaign_id, code).order_by(
-            sms_recipients.SmsRecipient.id
-        )
+        return sms_recipients.list_recipients(current_principal(), campaign_id, code)
 
     @blp.roles(*sms_service.SENDER_STAFF)
     @accepts("text/csv")
@@ -506,7 +503,7 @@ class OptOuts(MethodView):
     @blp.roles(*sms_service.SENDER_STAFF)
     @blp.arguments(OptOutArgs, location="query")
     @blp.response(200, OptOutListSchema(many=True))
-    @blp.paginate_select()
+    @blp.paginate_select(present=sms_numbers.present_masked)
     @blp.doc(security=BEARER)
     def get(self, args):
         """The opt-out register (numbers masked). To find one number, `POST
@@ -536,7 +533,9 @@ class OptOutLookup(MethodView):
     def post(self, body):
         """The opt-out entries of one number you may see (masked), newest first. The number
         goes in the body, never in the URL."""
-        return sms_recipients.find_opt_outs(current_principal(), body["phone"])
+        return sms_numbers.present_masked(
+            sms_recipients.find_opt_outs(current_principal(), body["phone"])
+        )
 
 
 @blp.route("/sms/gateways/<string:name>/receipts")

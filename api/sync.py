@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, jsonify, request, send_file
+from flask import jsonify, request, send_file
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from api.common import BEARER, AwareDateTime, Blueprint, Date, Id, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
+from gridserve.config import settings
 from gridserve.errors import AppError
 from gridserve.inputs import InvalidText, JSONTooDeep, scan
 from gridserve.models import VISIT_KINDS
@@ -91,10 +92,10 @@ class VisitItemSchema(Schema):
     )
 
     @validates_schema
-    def _ends_after_start(self, data: dict, **_kwargs) -> None:
-        started, ended = data.get("started_at"), data.get("ended_at")
-        if started is not None and ended is not None and ended < started:
-            raise ValidationError("Ends before it starts.", "ended_at")
+    def _rules(self, data: dict, **_kwargs) -> None:
+        errors = visit_service.record_errors(data)  # the same rules for an upload and a PATCH
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def _plain(self, data: dict, **_kwargs) -> dict:
@@ -243,7 +244,7 @@ class Bundle(MethodView):
         tag = bundle_service.etag(principal, args.get("since"), today)
         if request.if_none_match.contains(tag):
             return "", 304, {"ETag": f'"{tag}"'}
-        size = args.get("page_size") or current_app.config["GRIDSERVE_SYNC_PAGE_SIZE"]
+        size = args.get("page_size") or settings().sync_page_size
         body = bundle_service.build(principal, args.get("since"), today, size)
         return body, 200, {"ETag": f'"{tag}"'}  # no-store (gridserve.http_security)
 

@@ -32,13 +32,17 @@ class WorkerSchema(Schema):
 
 
 class WorkerOutSchema(WorkerSchema):
-    phone = fields.Function(
-        lambda w: worker_service.phone_for(current_principal(), w),
+    phone = fields.String(
+        attribute="phone_shown",
+        allow_none=True,
         metadata={"description": "In clear for the worker's managers, masked for anyone else"},
     )
-    cells = fields.Function(
-        lambda w: [a.cell_code for a in worker_service.open_assignments(w.id, local_today())]
-    )
+    cells = fields.List(fields.String(), attribute="cell_codes")
+
+
+def _shown(workers: list) -> list:
+    """Workers as the caller may see them, with the cells they hold today."""
+    return worker_service.present(current_principal(), workers, local_today())
 
 
 class WorkerLookupSchema(Schema):
@@ -137,7 +141,7 @@ class Workers(MethodView):
     @blp.roles(*worker_service.READERS)
     @blp.arguments(WorkerListArgs, location="query")
     @blp.response(200, WorkerOutSchema(many=True))
-    @blp.paginate_select()
+    @blp.paginate_select(present=_shown)
     @blp.doc(security=BEARER)
     def get(self, args):
         """Workers in your scope."""
@@ -155,7 +159,8 @@ class Workers(MethodView):
     @blp.doc(security=BEARER)
     def post(self, body):
         """Register a worker (station and above)."""
-        return worker_service.create_worker(current_principal(), body)
+        [worker] = _shown([worker_service.create_worker(current_principal(), body)])
+        return worker
 
 
 @blp.route("/workers/lookup")
@@ -183,7 +188,8 @@ class WorkerItem(MethodView):
     @blp.doc(security=BEARER)
     def get(self, worker_id):
         """One worker with the cells they hold today."""
-        return worker_service.get_worker(current_principal(), worker_id)
+        [worker] = _shown([worker_service.get_worker(current_principal(), worker_id)])
+        return worker
 
     @blp.roles(*worker_service.MANAGERS)
     @blp.arguments(WorkerUpdateSchema)
@@ -191,7 +197,9 @@ class WorkerItem(MethodView):
     @blp.doc(security=BEARER)
     def patch(self, body, worker_id):
         """Change a worker; suspending or dismissing ends their assignments today."""
-        return worker_service.update_worker(current_principal(), worker_id, body, local_today())
+        principal = current_principal()
+        [worker] = _shown([worker_service.update_worker(principal, worker_id, body, local_today())])
+        return worker
 
 
 @blp.route("/workers/<int:worker_id>/assignments")

@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from gridserve import audit, auth, errors, http_security, inputs, request_checks
 from gridserve import db as db_module
-from gridserve.config import Settings, load_settings
+from gridserve.config import SETTINGS_KEY, Settings, load_settings
 from gridserve.extensions import api, compress, db, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -28,14 +28,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.request_class = GridRequest
     app.json = StrictJSONProvider(app)
     app.config.update(settings.flask_config())
-    app.extensions["gridserve_settings"] = settings
+    app.extensions[SETTINGS_KEY] = settings
     app.json.compact = True
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     app.url_map.converters["int"] = IdConverter
-    proxies = int(app.config.get("GRIDSERVE_PROXY_COUNT", 0) or 0)
-    if proxies:
+    if settings.proxy_count:
+        proxies = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

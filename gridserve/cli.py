@@ -13,7 +13,9 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import transaction
+from gridserve.models import ROLES
 
 
 def _create_app():
@@ -104,7 +106,7 @@ def seed_demo(reset_passwords: bool) -> None:
 
     with audit.acting_as(_cli_actor()), transaction():
         report = load_demo(
-            password=current_app.config.get("GRIDSERVE_DEMO_PASSWORD"),
+            password=settings().demo_password,
             reset_passwords=reset_passwords,
         )
     for line in report.lines():
@@ -160,17 +162,7 @@ def users_group() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(
-        [
-            "admin",
-            "district_centre",
-            "street_centre",
-            "station",
-            "worker",
-            "coordinator",
-            "institution_contact",
-        ]
-    ),
+    type=click.Choice(ROLES),
 )
 @click.option("--area", "area_code", help="Code of the area node the user is bound to.")
 @click.option("--institution", "institution_name", help="Institution (code or any alias).")
@@ -260,7 +252,7 @@ def keys_rotate(batch_size: int) -> None:
     from gridserve.services.field import households, workers
     from gridserve.services.sms import numbers as sms_numbers
 
-    keys = current_app.config.get("GRIDSERVE_DATA_KEYS") or []
+    keys = settings().data_keys or []
     if len(keys) < 2:
         click.echo("only one key configured: rows are re-encrypted with that same key")
     try:

@@ -13,12 +13,17 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
 
 ENVIRONMENTS = ("development", "testing", "production")
+SETTINGS_KEY = "gridserve_settings"  # where create_app() keeps the Settings, in app.extensions
 
 
 class ConfigError(RuntimeError):
@@ -100,13 +105,21 @@ class Settings:
     test_clock: dt.datetime | None = None
     test_clock_rate: float = 1.0
     sms_allowed_hosts: tuple[str, ...] = ()
-    page_size_default: int = 50
-    page_size_max: int = 500
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def attachments_root(self) -> Path:
+        """Where photos are kept (``GRIDSERVE_ATTACHMENTS_PATH``, else under instance/)."""
+        return self.attachments_path or self.instance_path / "attachments"
+
+    @property
+    def sms_outbox_root(self) -> Path:
+        """Where the file gateway writes (``GRIDSERVE_SMS_OUTBOX_PATH``, else instance/)."""
+        return self.sms_outbox_path or self.instance_path
 
     def flask_config(self) -> dict[str, object]:
         """The mapping handed to ``app.config``."""
@@ -117,39 +130,6 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not self.is_sqlite},
             "MAX_CONTENT_LENGTH": self.max_content_length,
-            "GRIDSERVE_TIMEZONE": self.timezone,
-            "GRIDSERVE_TOKEN_TTL": self.token_ttl_seconds,
-            "GRIDSERVE_LOGIN_MAX_FAILURES": self.login_max_failures,
-            "GRIDSERVE_LOGIN_WINDOW": self.login_window_seconds,
-            "GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS": self.login_max_failures_per_address,
-            "GRIDSERVE_CORS_ORIGINS": list(self.cors_origins),
-            "GRIDSERVE_DEMO_PASSWORD": self.demo_password,
-            "GRIDSERVE_PROXY_COUNT": self.proxy_count,
-            "GRIDSERVE_MAX_VERTICES": self.max_vertices,
-            "GRIDSERVE_MAX_AREA_KM2": self.max_area_km2,
-            "GRIDSERVE_MAX_CELLS": self.max_cells,
-            "GRIDSERVE_PARENT_TOLERANCE_M": self.parent_tolerance_m,
-            "GRIDSERVE_WORKLOAD_WEIGHTS": self.workload_weights,
-            "GRIDSERVE_DATA_KEYS": list(self.data_keys),
-            "GRIDSERVE_ATTACHMENTS_PATH": str(
-                self.attachments_path or self.instance_path / "attachments"
-            ),
-            "GRIDSERVE_MAX_ATTACHMENT_BYTES": self.max_attachment_bytes,
-            "GRIDSERVE_ENROLMENT_TTL": self.enrolment_ttl_seconds,
-            "GRIDSERVE_PART_TIME_MAX_CELLS": self.part_time_max_cells,
-            "GRIDSERVE_GPS_TOLERANCE_M": self.gps_tolerance_m,
-            "GRIDSERVE_LOW_ACCURACY_M": self.low_accuracy_m,
-            "GRIDSERVE_CLOCK_SKEW_SECONDS": self.clock_skew_seconds,
-            "GRIDSERVE_SYNC_PAGE_SIZE": self.sync_page_size,
-            "GRIDSERVE_QUIET_HOURS": self.quiet_hours,
-            "GRIDSERVE_SMS_ACCOUNTS": self.sms_accounts,
-            "GRIDSERVE_SMS_PLATFORM_RATE": self.sms_platform_rate,
-            "GRIDSERVE_SMS_BATCH_SIZE": self.sms_batch_size,
-            "GRIDSERVE_SMS_CLAIM_LEASE": self.sms_claim_lease_seconds,
-            "GRIDSERVE_SMS_MAX_ATTEMPTS": self.sms_max_attempts,
-            "GRIDSERVE_SMS_RETRY_BASE": self.sms_retry_base_seconds,
-            "GRIDSERVE_SMS_OUTBOX_PATH": str(self.sms_outbox_path or self.instance_path),
-            "GRIDSERVE_SMS_ALLOWED_HOSTS": tuple(self.sms_allowed_hosts),
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
             "API_VERSION": "v1",
@@ -171,8 +151,6 @@ class Settings:
                     )
                 }
             },
-            "PAGE_SIZE_DEFAULT": self.page_size_default,
-            "PAGE_SIZE_MAX": self.page_size_max,
             # gzip for terminals on slow links
             "COMPRESS_MIMETYPES": ["application/json", "application/geo+json", "text/html"],
             "COMPRESS_MIN_SIZE": 500,
@@ -180,6 +158,19 @@ class Settings:
         }
         cfg.update(self.extra)
         return cfg
+
+
+def settings(app: Flask | None = None) -> Settings:
+    """The running app's settings: the one way code reads a ``GRIDSERVE_*`` setting.
+
+    ``app`` defaults to Flask's current app; tests swap the object with the
+    ``override_settings`` fixture rather than writing ``app.config``.
+    """
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    return app.extensions[SETTINGS_KEY]
 
 
 def _secret_key(env_name: str, env: dict[str, str], instance: Path) -> str:

@@ -21,6 +21,8 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
+from gridserve.config import settings
+
 
 class DecryptionError(RuntimeError):
     """A stored value cannot be decrypted with any key of the ring."""
@@ -31,12 +33,13 @@ def generate_key() -> str:
 
 
 def _ring() -> MultiFernet:
-    ring = current_app.extensions.get("gridserve_data_keys")
-    if ring is None:
-        keys = current_app.config["GRIDSERVE_DATA_KEYS"]
+    keys = tuple(settings().data_keys)
+    cached = current_app.extensions.get("gridserve_data_keys")
+    if cached is None or cached[0] != keys:  # built once per configured ring
         ring = MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
-        current_app.extensions["gridserve_data_keys"] = ring
-    return ring
+        cached = (keys, ring)
+        current_app.extensions["gridserve_data_keys"] = cached
+    return cached[1]
 
 
 def encrypt(value: str | None) -> bytes | None:
@@ -100,7 +103,7 @@ def lookup_hash(value: str, lookup_key: bytes) -> str:
 
 def lookup_keys() -> dict[str, bytes]:
     """Every lookup key the ring can give, by key id, newest first (cached per app)."""
-    ring = tuple(current_app.config["GRIDSERVE_DATA_KEYS"])
+    ring = tuple(settings().data_keys)
     cached = current_app.extensions.get("gridserve_lookup_keys")
     if cached is None or cached[0] != ring:  # derived once per configured ring
         keys = {}

@@ -37,6 +37,8 @@ import uuid
 from flask import Flask, Response, current_app, g, request
 from werkzeug.serving import WSGIRequestHandler
 
+from gridserve.config import settings
+
 SERVER_NAME = "gridserve"
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -96,7 +98,7 @@ def _content_security_policy(response: Response) -> str:
 
 def _allowed_origin(origin: str | None) -> str | None:
     """``origin`` when CORS lets it call the API, else None."""
-    allowed = current_app.config.get("GRIDSERVE_CORS_ORIGINS") or ()
+    allowed = settings().cors_origins or ()
     if not origin or not allowed:
         return None
     if "*" in allowed or origin.rstrip("/").lower() in allowed:
@@ -132,7 +134,7 @@ def secure_response(response: Response) -> Response:
     if origin is not None:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
-    if current_app.config.get("GRIDSERVE_CORS_ORIGINS"):
+    if settings().cors_origins:
         headers.add("Vary", "Origin")  # the answer depends on the Origin header
     return response
 

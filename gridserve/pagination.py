@@ -8,7 +8,7 @@ service names the fields it allows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask_smorest import Page
 from sqlalchemy import Select, func, select
@@ -19,12 +19,20 @@ from gridserve.extensions import db
 
 
 class SelectPage(Page):
-    """A page of a SQLAlchemy ``Select``: one COUNT, one LIMIT/OFFSET query."""
+    """A page of a SQLAlchemy ``Select``: one COUNT, one LIMIT/OFFSET query.
+
+    ``present``, when a subclass sets it, gets the page's rows and returns them ready for
+    the resource's schema (e.g. a phone shown as the caller may see it), for the whole
+    page at once: schemas only read attributes, they never call a service per row.
+    """
+
+    present: Callable[[list], list] | None = None
 
     @property
     def items(self):
         stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
-        return list(db.session.execute(stmt).scalars())
+        rows = list(db.session.execute(stmt).scalars())
+        return rows if self.present is None else self.present(rows)
 
     @property
     def item_count(self) -> int:

@@ -75,8 +75,35 @@ OPERATOR = Principal(
 )
 
 
+# --- "inside this area": the one place that knows an area's subtree is a path prefix ---------
+
+
+def _path(area: Area | str) -> str:
+    return area if isinstance(area, str) else area.path
+
+
+def within_area(area: Area | str) -> ColumnElement[bool]:
+    """``Area`` rows in ``area``'s subtree (the area itself included): a WHERE clause."""
+    return Area.path.startswith(_path(area))
+
+
+def area_subtree_ids(area: Area | str) -> Select:
+    """``SELECT Area.id`` of ``area`` and every area below it."""
+    return select(Area.id).where(within_area(area))
+
+
+def in_area(column: Any, area: Area | str) -> ColumnElement[bool]:
+    """``column`` (an area id) names ``area`` or an area below it."""
+    return column.in_(area_subtree_ids(area))
+
+
+def area_contains(outer: Area | str, inner: Area | str) -> bool:
+    """``inner`` is ``outer`` or lies below it (in Python, for rows already loaded)."""
+    return _path(inner).startswith(_path(outer))
+
+
 def _area_subtree_ids(principal: Principal) -> Select:
-    return select(Area.id).where(Area.path.startswith(principal.area_path or "\x00"))
+    return area_subtree_ids(principal.area_path or "\x00")
 
 
 def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
@@ -89,7 +116,7 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
     if kind == "area_path":
         if not principal.is_area_bound:
             return false()
-        return model.path.startswith(principal.area_path)
+        return within_area(principal.area_path)  # model is Area
     if isinstance(kind, tuple) and kind[0] == "area":
         if not principal.is_area_bound:
             return false()
@@ -126,7 +153,7 @@ def get_visible(model: type[T], ident: Any, principal: Principal) -> T:
 def area_in_scope(area: Area, principal: Principal) -> bool:
     if principal.role == "admin":
         return True
-    return principal.area_path is not None and area.path.startswith(principal.area_path)
+    return principal.area_path is not None and area_contains(principal.area_path, area)
 
 
 # How each model hangs on the tree (declared here so the rule stays in one file).

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from geoalchemy2 import WKTElement
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon
@@ -17,6 +16,7 @@ from sqlalchemy import func
 
 from geo.errors import GeometryError
 from geo.validate import Limits
+from gridserve.config import settings
 from gridserve.errors import ValidationFailed
 
 SRID = 4326
@@ -41,10 +41,8 @@ def intersects(column: Any, geom: Any) -> Any:
 
 
 def limits() -> Limits:
-    cfg = current_app.config
-    return Limits(
-        max_vertices=cfg["GRIDSERVE_MAX_VERTICES"], max_area_km2=cfg["GRIDSERVE_MAX_AREA_KM2"]
-    )
+    cfg = settings()
+    return Limits(max_vertices=cfg.max_vertices, max_area_km2=cfg.max_area_km2)
 
 
 def refuse(exc: GeometryError) -> ValidationFailed:

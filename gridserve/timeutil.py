@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import current_app
-
+from gridserve.config import settings
 from gridserve.db import utcnow
 
 
 def zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["GRIDSERVE_TIMEZONE"])
+    return ZoneInfo(settings().timezone)
 
 
 def local_today() -> dt.date:

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import text
 
+from gridserve.config import settings
 from gridserve.extensions import db
 from jobs.registry import JOBS, run_job
 
@@ -87,7 +88,7 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
-        timezone=app.config["GRIDSERVE_TIMEZONE"],
+        timezone=settings(app).timezone,
     )
     for job in JOBS.values():
         scheduler.add_job(

@@ -7,6 +7,7 @@ file in a temporary directory is used.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy import text
 
 from gridserve import audit
 from gridserve.app import create_app
-from gridserve.config import load_settings
+from gridserve.config import SETTINGS_KEY, Settings, load_settings, settings
 from gridserve.extensions import db
 
 PASSWORD = "correct horse battery"
@@ -81,6 +82,53 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         upgrade()
         db.session.remove()
     yield application
+
+
+class SettingsOverride:
+    """Swaps the app's :class:`~gridserve.config.Settings` for a ``dataclasses.replace``d copy.
+
+    ``override_settings(token_ttl_seconds=60)`` holds until the test ends;
+    ``with override_settings(data_keys=(new, old)): ...`` holds inside the block only.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.original = settings(app)
+
+    def __call__(self, **fields: object) -> _Restore:
+        previous = settings(self.app)
+        self._install(dataclasses.replace(previous, **fields))
+        return _Restore(self, previous)
+
+    def _install(self, new: Settings) -> None:
+        self.app.extensions[SETTINGS_KEY] = new
+        # Flask's own MAX_CONTENT_LENGTH follows the settings, as create_app() set it.
+        self.app.config.update(MAX_CONTENT_LENGTH=new.max_content_length)
+
+    def restore(self) -> None:
+        self._install(self.original)
+
+
+@dataclass
+class _Restore:
+    override: SettingsOverride
+    previous: Settings
+
+    def __enter__(self) -> Settings:
+        return settings(self.override.app)
+
+    def __exit__(self, *exc: object) -> None:
+        self.override._install(self.previous)
+
+
+@pytest.fixture
+def override_settings(app: Flask) -> Iterator[SettingsOverride]:
+    """Run a test with some settings changed; the app's own settings come back after it."""
+    override = SettingsOverride(app)
+    try:
+        yield override
+    finally:
+        override.restore()
 
 
 def _our_tables() -> list[str]:

@@ -35,8 +35,8 @@ class _Keys:
 
     def __init__(self):
         from cryptography.fernet import Fernet, MultiFernet
-        from flask import current_app
 
+        from gridserve.config import settings
         from gridserve.crypto import derive_lookup_key, lookup_key_id
 
         if context.is_offline_mode():
@@ -44,7 +44,7 @@ class _Keys:
                 "0010_phone_hashes encrypts existing phone numbers: run it online "
                 "(gridserve db upgrade), not with --sql"
             )
-        keys = list(current_app.config.get("GRIDSERVE_DATA_KEYS") or [])
+        keys = list(settings().data_keys)
         if not keys:
             raise RuntimeError("0010_phone_hashes needs GRIDSERVE_DATA_KEYS to encrypt phones")
         self.ring = MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])

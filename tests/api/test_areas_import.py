@@ -131,20 +131,14 @@ def test_empty_input_is_refused(client, auth_as, world, body):
     _refused(_post(client, auth_as("district"), body), "empty_geometry")
 
 
-def test_vertex_and_area_limits_are_configurable(client, auth_as, clean_app, world):
+def test_vertex_and_area_limits_are_configurable(client, auth_as, override_settings, world):
     headers = auth_as("district")
-    clean_app.config["GRIDSERVE_MAX_VERTICES"] = 4
-    try:
+    with override_settings(max_vertices=4):
         err = _refused(_post(client, headers, feature("S2", S2)), "too_many_vertices")
         assert err["details"]["limit"] == 4
-    finally:
-        clean_app.config["GRIDSERVE_MAX_VERTICES"] = 100_000
-    clean_app.config["GRIDSERVE_MAX_AREA_KM2"] = 10
-    try:
+    with override_settings(max_area_km2=10):
         err = _refused(_post(client, headers, feature("S2", S2)), "area_too_large")
         assert err["details"]["area_km2"] > 100
-    finally:
-        clean_app.config["GRIDSERVE_MAX_AREA_KM2"] = 10_000
 
 
 def test_a_child_outside_its_parent_is_refused(client, auth_as, world):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from gridserve.config import settings
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 
@@ -33,13 +35,11 @@ def test_upload_is_verified_stored_and_idempotent(client, auth_as, field, termin
     assert (
         client.get(f"/api/v1/attachments/{ident}", headers=auth_as("station_b")).status_code == 404
     )
-    from pathlib import Path
-
-    root = Path(clean_app.config["GRIDSERVE_ATTACHMENTS_PATH"])
+    root = settings(clean_app).attachments_root
     assert (root / ident[:2] / f"{ident}.png").read_bytes() == PNG
 
 
-def test_bad_uploads_are_refused_with_their_code(client, field, terminal, clean_app):
+def test_bad_uploads_are_refused_with_their_code(client, field, terminal, override_settings):
     _, damaged = _put(client, terminal, PNG, checksum="0" * 64)
     assert damaged.status_code == 422 and damaged.get_json()["error"]["code"] == "checksum_mismatch"
     _, missing = _put(client, terminal, PNG, checksum="")
@@ -48,11 +48,8 @@ def test_bad_uploads_are_refused_with_their_code(client, field, terminal, clean_
     assert lying.get_json()["error"]["code"] == "content_mismatch"
     _, gif = _put(client, terminal, b"GIF89a....", "image/gif")
     assert gif.status_code == 415
-    clean_app.config["GRIDSERVE_MAX_ATTACHMENT_BYTES"] = 10
-    try:
+    with override_settings(max_attachment_bytes=10):
         _, big = _put(client, terminal, PNG)
-    finally:
-        clean_app.config["GRIDSERVE_MAX_ATTACHMENT_BYTES"] = 10 * 1024 * 1024
     assert big.status_code == 413
     bad_id = client.put("/api/v1/attachments/not-a-uuid", data=PNG,
                         headers=terminal | {"Content-Type": "image/png"})  # fmt: skip

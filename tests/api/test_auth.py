@@ -89,12 +89,9 @@ def test_expired_token_is_refused(client, world, clean_app):
     assert resp.get_json()["error"]["code"] == "token_expired"
 
 
-def test_token_lifetime_follows_configuration(client, world, clean_app):
-    clean_app.config["GRIDSERVE_TOKEN_TTL"] = 60
-    try:
+def test_token_lifetime_follows_configuration(client, world, override_settings):
+    with override_settings(token_ttl_seconds=60):
         body = _token(client).get_json()
-    finally:
-        clean_app.config["GRIDSERVE_TOKEN_TTL"] = 12 * 3600
     expires = dt.datetime.fromisoformat(body["expires_at"])
     assert expires <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
 

@@ -18,8 +18,8 @@ URL = "/api/v1/calendars/CN/{}"
 
 
 @pytest.fixture
-def demo(clean_app, monkeypatch, tmp_path):
-    monkeypatch.setitem(clean_app.config, "GRIDSERVE_SMS_OUTBOX_PATH", str(tmp_path))
+def demo(clean_app, override_settings, tmp_path):
+    override_settings(sms_outbox_path=tmp_path)
     client, headers = load(clean_app)
     for user in ("admin", "worker1"):
         headers[user] = login(client, user, PASSWORD)

@@ -90,17 +90,14 @@ def test_invalid_query_parameter_is_422(client, auth_as):
     assert "query.level" in err["details"]["fields"]
 
 
-def test_body_over_the_limit_is_413(client, auth_as, clean_app):
+def test_body_over_the_limit_is_413(client, auth_as, override_settings):
     headers = auth_as("admin")
-    clean_app.config["MAX_CONTENT_LENGTH"] = 1024
-    try:
+    with override_settings(max_content_length=1024):
         resp = client.post(
             "/api/v1/institutions",
             data=json.dumps({"code": "BIG", "name": "x" * 5000}),
             headers={**headers, "Content-Type": "application/json"},
         )
-    finally:
-        clean_app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
     err = _envelope(resp, 413, "payload_too_large")
     assert err["details"]["limit_bytes"] == 1024
 

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +16,7 @@ from sqlalchemy import func, select, text
 
 from gridserve import audit, crypto
 from gridserve.cli import main
+from gridserve.config import settings
 from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import AuditEntry, GridCell, Household, Place, SyncTombstone, User
@@ -434,17 +433,10 @@ def test_delete_is_for_the_station_and_leaves_a_tombstone(client, auth_as, regis
 # --- keys ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def data_keys(app, *keys: str) -> Iterator[None]:
-    """Run with another key ring (newest first), restoring the configured one after."""
-    saved = app.config["GRIDSERVE_DATA_KEYS"]
-    app.config["GRIDSERVE_DATA_KEYS"] = list(keys)
-    app.extensions.pop("gridserve_data_keys", None)
-    try:
-        yield
-    finally:
-        app.config["GRIDSERVE_DATA_KEYS"] = saved
-        app.extensions.pop("gridserve_data_keys", None)
+@pytest.fixture
+def data_keys(override_settings):
+    """``with data_keys(*keys):`` another key ring (newest first), the configured one after."""
+    return lambda *keys: override_settings(data_keys=keys)
 
 
 def _invoke(app, *args):
@@ -463,10 +455,10 @@ def _raw(app) -> list[tuple]:
 
 
 def test_keys_rotate_re_encrypts_every_household_with_the_newest_key(
-    client, auth_as, register, clean_app
+    client, auth_as, register, clean_app, data_keys
 ):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    with data_keys(clean_app, old):
+    with data_keys(old):
         first = _made(client, auth_as("worker_a"), register.mine)
         _made(client, auth_as("station_a"), register.elsewhere, phone=None, members=[])
         _made(client, auth_as("station_b"), register.in_b, phone=None, id_number=None, members=[])
@@ -474,8 +466,8 @@ def test_keys_rotate_re_encrypts_every_household_with_the_newest_key(
 
     # The ring still holds every key something was encrypted with (the world's contact phone
     # was encrypted with the configured key).
-    configured = clean_app.config["GRIDSERVE_DATA_KEYS"][0]
-    with data_keys(clean_app, new, old, configured):
+    configured = settings(clean_app).data_keys[0]
+    with data_keys(new, old, configured):
         result = _invoke(clean_app, "keys", "rotate", "--batch-size", "1")
     assert result.exit_code == 0, result.output
     assert "re-encrypted 2 household(s)" in result.output  # the third has nothing encrypted
@@ -483,13 +475,13 @@ def test_keys_rotate_re_encrypts_every_household_with_the_newest_key(
     assert [r[0] for r in after] == [r[0] for r in before]
     assert after[0][1] != before[0][1]
 
-    with data_keys(clean_app, new), clean_app.app_context():
+    with data_keys(new), clean_app.app_context():
         assert crypto.decrypt(after[0][1]) == PHONE
         assert crypto.decrypt(after[1][2]) == ID_A
         assert crypto.decrypt_json(after[0][3])[0]["name"] == "张三"
         with pytest.raises(crypto.DecryptionError):
             crypto.decrypt(before[0][1])  # the old ciphertext needed the old key
-    with data_keys(clean_app, new):
+    with data_keys(new):
         got = client.get(f"/api/v1/households/{first['id']}", headers=auth_as("worker_a"))
         assert got.status_code == 200 and got.get_json()["phone"] == PHONE
         assert got.get_json()["version"] == 1  # the record itself did not change
@@ -502,12 +494,14 @@ def test_keys_rotate_re_encrypts_every_household_with_the_newest_key(
     assert entry.actor_type == "cli" and entry.details == {"rows": 2}
 
 
-def test_keys_rotate_without_the_old_key_changes_nothing(client, auth_as, register, clean_app):
+def test_keys_rotate_without_the_old_key_changes_nothing(
+    client, auth_as, register, clean_app, data_keys
+):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    with data_keys(clean_app, old):
+    with data_keys(old):
         _made(client, auth_as("worker_a"), register.mine)
     before = _raw(clean_app)
-    with data_keys(clean_app, new):
+    with data_keys(new):
         result = _invoke(clean_app, "keys", "rotate")
     assert result.exit_code != 0
     assert "cannot be decrypted" in result.output and "nothing was changed" in result.output

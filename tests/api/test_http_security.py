@@ -175,10 +175,8 @@ def test_cors_is_off_by_default(client, auth_as):
 
 
 @pytest.fixture
-def cors(clean_app):
-    clean_app.config["GRIDSERVE_CORS_ORIGINS"] = ["https://console.example.org"]
-    yield
-    clean_app.config["GRIDSERVE_CORS_ORIGINS"] = []
+def cors(clean_app, override_settings):
+    override_settings(cors_origins=("https://console.example.org",))
 
 
 def test_a_listed_origin_gets_its_preflight_and_responses(client, auth_as, cors):

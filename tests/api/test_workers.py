@@ -75,22 +75,21 @@ def test_one_worker_per_cell_and_one_cell_per_full_time_worker(client, auth_as, 
     assert len(today_vacant) == 5
 
 
-def test_part_time_workers_may_hold_more_cells_up_to_the_limit(client, auth_as, field, clean_app):
+def test_part_time_workers_may_hold_more_cells_up_to_the_limit(
+    client, auth_as, field, override_settings
+):
     headers = auth_as("station_a")
     pt = _worker(client, headers, area_id=field.world.community_a, full_name="兼职",
                  employment="part_time").get_json()  # fmt: skip
-    clean_app.config["GRIDSERVE_PART_TIME_MAX_CELLS"] = 1
-    try:
+    with override_settings(part_time_max_cells=1):
         assert _assign(client, headers, pt["id"], field.other_cell).status_code == 201
         west = [f["properties"]["code"] for f in client.get(
             f"/api/v1/areas/{field.world.community_a}/cells", headers=headers
         ).get_json()["features"]]  # fmt: skip
         spare = next(c for c in west if c not in (field.cell, field.other_cell))
         assert _assign(client, headers, pt["id"], spare).status_code == 409
-        clean_app.config["GRIDSERVE_PART_TIME_MAX_CELLS"] = 3
+    with override_settings(part_time_max_cells=3):
         assert _assign(client, headers, pt["id"], spare).status_code == 201
-    finally:
-        clean_app.config["GRIDSERVE_PART_TIME_MAX_CELLS"] = 3
     got = client.get(f"/api/v1/workers/{pt['id']}", headers=headers).get_json()
     assert sorted(got["cells"]) == sorted([field.other_cell, spare])
 
@@ -152,13 +151,10 @@ def test_enrolment_codes_are_single_use(client, auth_as, field):
     assert other_station.status_code == 404
 
 
-def test_expired_codes_are_refused(client, auth_as, field, clean_app):
-    clean_app.config["GRIDSERVE_ENROLMENT_TTL"] = -1
-    try:
+def test_expired_codes_are_refused(client, auth_as, field, override_settings):
+    with override_settings(enrolment_ttl_seconds=-1):
         code = client.post(f"/api/v1/workers/{field.worker_id}/enrolment-codes",
                            headers=auth_as("station_a")).get_json()  # fmt: skip
-    finally:
-        clean_app.config["GRIDSERVE_ENROLMENT_TTL"] = 900
     assert client.post("/api/v1/devices/enrol", json={"code": code["code"]}).status_code == 401
 
 

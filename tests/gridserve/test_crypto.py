@@ -12,18 +12,16 @@ from gridserve import crypto
 from gridserve.privacy import mask_id_number, mask_name, mask_phone
 
 
-@contextmanager
-def ring(app, *keys: str) -> Iterator[None]:
-    """An app context whose key ring is ``keys`` (newest first); the configured one after."""
-    saved = app.config["GRIDSERVE_DATA_KEYS"]
-    app.config["GRIDSERVE_DATA_KEYS"] = list(keys)
-    app.extensions.pop("gridserve_data_keys", None)
-    try:
-        with app.app_context():
+@pytest.fixture
+def ring(app, override_settings):
+    """``with ring(*keys):`` an app context whose key ring is ``keys`` (newest first)."""
+
+    @contextmanager
+    def _ring(*keys: str) -> Iterator[None]:
+        with override_settings(data_keys=keys), app.app_context():
             yield
-    finally:
-        app.config["GRIDSERVE_DATA_KEYS"] = saved
-        app.extensions.pop("gridserve_data_keys", None)
+
+    return _ring
 
 
 @pytest.fixture
@@ -31,8 +29,8 @@ def keys() -> tuple[str, str]:
     return Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
-def test_round_trip(app, keys):
-    with ring(app, keys[0]):
+def test_round_trip(ring, keys):
+    with ring(keys[0]):
         token = crypto.encrypt("13812345678")
         assert isinstance(token, bytes) and b"13812345678" not in token
         assert crypto.decrypt(token) == "13812345678"
@@ -44,45 +42,45 @@ def test_round_trip(app, keys):
         assert crypto.decrypt(memoryview(token)) == "13812345678"  # as some drivers return it
 
 
-def test_nothing_stays_nothing(app, keys):
-    with ring(app, keys[0]):
+def test_nothing_stays_nothing(ring, keys):
+    with ring(keys[0]):
         assert crypto.encrypt(None) is None and crypto.encrypt("") is None
         assert crypto.decrypt(None) is None
         assert crypto.encrypt_json(None) is None and crypto.decrypt_json(None) is None
         assert crypto.rotate(None) is None
 
 
-def test_a_wrong_key_cannot_decrypt(app, keys):
+def test_a_wrong_key_cannot_decrypt(ring, keys):
     old, new = keys
-    with ring(app, old):
+    with ring(old):
         token = crypto.encrypt("510104199001011230")
-    with ring(app, new), pytest.raises(crypto.DecryptionError):
+    with ring(new), pytest.raises(crypto.DecryptionError):
         crypto.decrypt(token)
-    with ring(app, new), pytest.raises(crypto.DecryptionError):
+    with ring(new), pytest.raises(crypto.DecryptionError):
         crypto.decrypt(b"not a fernet token")
 
 
-def test_the_newest_key_encrypts_and_any_key_of_the_ring_decrypts(app, keys):
+def test_the_newest_key_encrypts_and_any_key_of_the_ring_decrypts(ring, keys):
     old, new = keys
-    with ring(app, old):
+    with ring(old):
         under_old = crypto.encrypt("13812345678")
-    with ring(app, new, old):
+    with ring(new, old):
         assert crypto.decrypt(under_old) == "13812345678"
         under_new = crypto.encrypt("13812345678")
-    with ring(app, new):
+    with ring(new):
         assert crypto.decrypt(under_new) == "13812345678"
 
 
-def test_rotate_moves_a_value_to_the_newest_key(app, keys):
+def test_rotate_moves_a_value_to_the_newest_key(ring, keys):
     old, new = keys
-    with ring(app, old):
+    with ring(old):
         token = crypto.encrypt("13812345678")
-    with ring(app, new, old):
+    with ring(new, old):
         rotated = crypto.rotate(token)
     assert rotated != token
-    with ring(app, new):
+    with ring(new):
         assert crypto.decrypt(rotated) == "13812345678"
-    with ring(app, old), pytest.raises(crypto.DecryptionError):
+    with ring(old), pytest.raises(crypto.DecryptionError):
         crypto.decrypt(rotated)
 
 

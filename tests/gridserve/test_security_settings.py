@@ -14,15 +14,15 @@ def _load(tmp_path, **env: str):
 
 
 def test_defaults_throttle_30_failures_per_address_and_allow_no_cors(tmp_path):
-    cfg = _load(tmp_path).flask_config()
-    assert cfg["GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS"] == 30
-    assert cfg["GRIDSERVE_LOGIN_MAX_FAILURES"] == 5
-    assert cfg["GRIDSERVE_CORS_ORIGINS"] == []
+    settings = _load(tmp_path)
+    assert settings.login_max_failures_per_address == 30
+    assert settings.login_max_failures == 5
+    assert settings.cors_origins == ()
 
 
 def test_per_address_limit_is_read_and_checked(tmp_path):
-    cfg = _load(tmp_path, GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS="100").flask_config()
-    assert cfg["GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS"] == 100
+    settings = _load(tmp_path, GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS="100")
+    assert settings.login_max_failures_per_address == 100
     with pytest.raises(ConfigError, match="GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS"):
         _load(tmp_path, GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS="many")
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import transaction, utcnow
 from seeds.loader import load_demo
 from tests import clock
@@ -42,7 +43,7 @@ def window_around_now(timezone: str) -> tuple[str, str]:
 
 def window_start(app: Flask) -> dt.datetime:
     """When the test window next holds the clock: now if open, else its next start (UTC)."""
-    zone = ZoneInfo(app.config["GRIDSERVE_TIMEZONE"])
+    zone = ZoneInfo(settings(app).timezone)
     start, end = (dt.time.fromisoformat(t) for t in quiet_hours_of(app).split("-")[::-1])
     now = utcnow().astimezone(zone)
     day = now.date() if now.time() < end else now.date() + dt.timedelta(days=1)
@@ -55,7 +56,7 @@ def quiet_outside(window: tuple[str, str]) -> str:
 
 
 def quiet_hours_of(app: Flask) -> str:
-    return app.config["GRIDSERVE_QUIET_HOURS"]
+    return settings(app).quiet_hours
 
 
 def load(app: Flask) -> tuple[FlaskClient, dict[str, dict[str, str]]]:
@@ -91,7 +92,7 @@ def make_campaign(
     """
     window = tuple(quiet_hours_of(app).split("-")[::-1])
     opens = window_start(app)
-    today = opens.astimezone(ZoneInfo(app.config["GRIDSERVE_TIMEZONE"])).date()
+    today = opens.astimezone(ZoneInfo(settings(app).timezone)).date()
     put = client.put(
         f"/api/v1/sms/channels/{sender}",
         json=channel

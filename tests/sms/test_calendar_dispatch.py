@@ -21,10 +21,9 @@ URL = "/api/v1/calendars/CN/{}"
 
 
 @pytest.fixture
-def demo(clean_app, monkeypatch, tmp_path):
+def demo(clean_app, override_settings, tmp_path):
     """The demo at 10:00 on Wednesday 30 December 2026; default quiet hours (window 08-21)."""
-    monkeypatch.setitem(clean_app.config, "GRIDSERVE_SMS_OUTBOX_PATH", str(tmp_path))
-    monkeypatch.setitem(clean_app.config, "GRIDSERVE_SMS_RETRY_BASE", 0)
+    override_settings(sms_outbox_path=tmp_path, sms_retry_base_seconds=0)
     clock.move_to(clock.at_local(dt.date(2026, 12, 30), dt.time(10)))
     client, headers = load(clean_app)
     headers["admin"] = login(client, "admin", PASSWORD)

@@ -76,10 +76,8 @@ def put_channel(client, headers, gateway: str, settings: dict, code: str = "DZCB
 
 
 @pytest.fixture
-def coordinator(clean_app, client, auth_as, world, monkeypatch):
-    monkeypatch.setitem(
-        clean_app.config, "GRIDSERVE_SMS_ACCOUNTS", {"carrier": {"password": "secret"}}
-    )
+def coordinator(client, auth_as, world, override_settings):
+    override_settings(sms_accounts={"carrier": {"password": "secret"}})
     return auth_as("coordinator")
 
 
@@ -151,11 +149,9 @@ def test_loopback_and_private_destinations_are_accepted(
 
 
 def test_with_an_allow_list_only_listed_hosts_are_accepted(
-    clean_app, client, coordinator, dns, monkeypatch
+    client, coordinator, dns, override_settings
 ):
-    monkeypatch.setitem(
-        clean_app.config, "GRIDSERVE_SMS_ALLOWED_HOSTS", ("sms.carrier.test", "*.cloud.test")
-    )
+    override_settings(sms_allowed_hosts=("sms.carrier.test", "*.cloud.test"))
     dns.answers.update(
         {
             "sms.carrier.test": ["127.0.0.1"],
@@ -276,11 +272,11 @@ def test_an_unresolvable_name_at_connect_time_is_transient(dns):
 
 def test_allowed_hosts_setting_is_a_comma_separated_list(tmp_path):
     base = {"GRIDSERVE_ENV": "testing", "GRIDSERVE_INSTANCE_PATH": str(tmp_path)}
-    assert load_settings(base).flask_config()["GRIDSERVE_SMS_ALLOWED_HOSTS"] == ()
+    assert load_settings(base).sms_allowed_hosts == ()
     settings = load_settings(
         base | {"GRIDSERVE_SMS_ALLOWED_HOSTS": " SMS.Carrier.cn, *.cloud.example.com ,"}
     )
-    assert settings.flask_config()["GRIDSERVE_SMS_ALLOWED_HOSTS"] == (
+    assert settings.sms_allowed_hosts == (
         "sms.carrier.cn",
         "*.cloud.example.com",
     )

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from gridserve import crypto
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage, SmsOptOut, SmsSlotRun
@@ -286,10 +287,9 @@ def test_a_stale_claim_on_an_idempotent_gateway_is_resent_under_its_key_once(wor
     assert len(sent) == 6 and len({m["key"] for m in sent}) == 6
 
 
-def test_transient_errors_retry_with_backoff_then_fail_with_the_reason(world, monkeypatch):
+def test_transient_errors_retry_with_backoff_then_fail_with_the_reason(world, override_settings):
     app, client, headers = world
-    monkeypatch.setitem(app.config, "GRIDSERVE_SMS_MAX_ATTEMPTS", 2)
-    monkeypatch.setitem(app.config, "GRIDSERVE_SMS_RETRY_BASE", 1)
+    override_settings(sms_max_attempts=2, sms_retry_base_seconds=1)
     peer = HttpPeer(fail_every=1)  # every request answers 503
     peer.start()
     try:
@@ -336,11 +336,9 @@ def _signed(secret: str, payload) -> tuple[bytes, dict[str, str]]:
     }
 
 
-def test_receipts_are_signed_idempotent_and_replies_opt_out(world, monkeypatch, tmp_path):
+def test_receipts_are_signed_idempotent_and_replies_opt_out(world, override_settings, tmp_path):
     app, client, headers = world
-    monkeypatch.setitem(
-        app.config, "GRIDSERVE_SMS_ACCOUNTS", {"cloud": {"receipt_secret": "s3cret-s3cret"}}
-    )
+    override_settings(sms_accounts={"cloud": {"receipt_secret": "s3cret-s3cret"}})
     campaign = make_campaign(
         app,
         client,
@@ -462,7 +460,7 @@ def test_campaign_and_channel_input_is_checked(world):
         ({"end_date": "2026-04-01"}, "validation_error"),
         ({"window_start": "25:00"}, "validation_error"),
     ]
-    quiet_start = app.config["GRIDSERVE_QUIET_HOURS"].split("-")[0]
+    quiet_start = settings(app).quiet_hours.split("-")[0]
     if quiet_start < "23:58":  # a window wholly inside the quiet hours
         minute = dt.datetime.strptime(quiet_start, "%H:%M") + dt.timedelta(minutes=1)
         window = {"window_start": quiet_start, "window_end": minute.strftime("%H:%M")}

@@ -5,7 +5,6 @@ phone numbers never travel in a query string."""
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy import inspect, select, text
 
 from gridserve import crypto
 from gridserve.cli import main
+from gridserve.config import settings
 from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage
 from gridserve.services.sms import numbers as sms_numbers
@@ -25,17 +25,10 @@ from tests.sms.campaign_now import load, make_campaign, numbers
 TABLES = ("sms_recipients", "sms_opt_outs", "sms_messages")
 
 
-@contextmanager
-def data_keys(app, *keys: str):
-    """Run with another key ring (newest first), restoring the configured one after."""
-    saved = app.config["GRIDSERVE_DATA_KEYS"]
-    app.config["GRIDSERVE_DATA_KEYS"] = list(keys)
-    app.extensions.pop("gridserve_data_keys", None)
-    try:
-        yield
-    finally:
-        app.config["GRIDSERVE_DATA_KEYS"] = saved
-        app.extensions.pop("gridserve_data_keys", None)
+@pytest.fixture
+def data_keys(override_settings):
+    """``with data_keys(*keys):`` another key ring (newest first), the configured one after."""
+    return lambda *keys: override_settings(data_keys=keys)
 
 
 def rotate(app) -> str:
@@ -178,10 +171,12 @@ def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(
         assert "phone" in missing.get_json()["error"]["details"]["fields"]
 
 
-def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working(world, tmp_path):
+def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working(
+    world, tmp_path, data_keys
+):
     app, client, headers = world
     coordinator = headers["coordinator"]
-    configured = app.config["GRIDSERVE_DATA_KEYS"][0]
+    configured = settings(app).data_keys[0]
     new = Fernet.generate_key().decode()
     phones = numbers(6)
     campaign = make_campaign(app, client, coordinator, phones=phones[:4])
@@ -199,7 +194,7 @@ def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working
     before = {t: raw(app, t) for t in TABLES}
 
     # The new key goes in front; until the rotation runs, hashes keep using the recorded key.
-    with data_keys(app, new, configured):
+    with data_keys(new, configured):
         again = import_csv(client, coordinator, campaign["id"], phones[:2])
         assert again.get_json()["added"] == 0 and again.get_json()["already_listed"] == 2
         output = rotate(app)
@@ -211,12 +206,12 @@ def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working
         assert all(a[1] != b[1] for a, b in zip(after[table], before[table], strict=True))
 
     # Only the new key from now on: the old one can be dropped.
-    with data_keys(app, new), app.app_context():
+    with data_keys(new), app.app_context():
         assert db.session.get(PhoneHashKey, 1).key_id != old_key_id
         assert db.session.get(PhoneHashKey, 1).key_id == sms_numbers.hasher().key_id
         db.session.rollback()
         db.session.remove()
-    with data_keys(app, new):
+    with data_keys(new):
         dup = import_csv(client, coordinator, campaign["id"], phones)
         assert dup.status_code == 200, dup.get_json()
         assert dup.get_json()["added"] == 2 and dup.get_json()["already_listed"] == 4
@@ -243,11 +238,11 @@ def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working
             db.session.remove()
 
 
-def test_rotation_without_the_old_key_changes_nothing(world):
+def test_rotation_without_the_old_key_changes_nothing(world, data_keys):
     app, client, headers = world
     make_campaign(app, client, headers["coordinator"], phones=numbers(2))
     before = {t: raw(app, t) for t in TABLES}
-    with data_keys(app, Fernet.generate_key().decode()):
+    with data_keys(Fernet.generate_key().decode()):
         result = app.test_cli_runner().invoke(
             main, ["keys", "rotate"], obj=ScriptInfo(create_app=lambda: app)
         )
@@ -256,10 +251,10 @@ def test_rotation_without_the_old_key_changes_nothing(world):
     assert {t: raw(app, t) for t in TABLES} == before
 
 
-def test_look_ups_stop_with_a_clear_error_when_the_hash_key_left_the_ring(world):
+def test_look_ups_stop_with_a_clear_error_when_the_hash_key_left_the_ring(world, data_keys):
     app, client, headers = world
     make_campaign(app, client, headers["coordinator"], phones=numbers(1))
-    with data_keys(app, Fernet.generate_key().decode()), app.app_context():
+    with data_keys(Fernet.generate_key().decode()), app.app_context():
         with pytest.raises(sms_numbers.HashKeyUnavailable, match="keys rotate"):
             sms_numbers.hasher()
         db.session.rollback()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
@@ -28,9 +29,9 @@ def _scheduler(app, log: Path) -> subprocess.Popen:
         GRIDSERVE_ENV="testing",
         GRIDSERVE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         GRIDSERVE_INSTANCE_PATH=app.instance_path,
-        GRIDSERVE_DATA_KEYS=",".join(app.config["GRIDSERVE_DATA_KEYS"]),  # numbers are encrypted
-        GRIDSERVE_QUIET_HOURS=app.config["GRIDSERVE_QUIET_HOURS"],
-        GRIDSERVE_SMS_OUTBOX_PATH=app.config["GRIDSERVE_SMS_OUTBOX_PATH"],
+        GRIDSERVE_DATA_KEYS=",".join(settings(app).data_keys),  # numbers are encrypted
+        GRIDSERVE_QUIET_HOURS=settings(app).quiet_hours,
+        GRIDSERVE_SMS_OUTBOX_PATH=str(settings(app).sms_outbox_root),
         GRIDSERVE_SMS_CLAIM_LEASE="2",
         GRIDSERVE_SMS_BATCH_SIZE="50",
         # the test's clock (time-machine does not reach a child process): it starts there

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
@@ -63,7 +64,7 @@ def _states(app, campaign_id: int) -> dict[tuple[str, str], int]:
 
 def _window_end(app, day: dt.date | None = None) -> dt.datetime:
     """The window's end on ``day`` (default today): the start of the quiet hours."""
-    quiet_start = dt.time.fromisoformat(app.config["GRIDSERVE_QUIET_HOURS"].split("-")[0])
+    quiet_start = dt.time.fromisoformat(settings(app).quiet_hours.split("-")[0])
     return clock.at_local(day or clock.local_now().date(), quiet_start)
 
 
@@ -119,7 +120,7 @@ def test_in_a_two_day_slot_the_rest_waits_for_the_next_days_window(sms_app, tick
         ("mandated", "queued"): 7,  # kept for tomorrow, not expired: the slot goes on
         ("custom", "waiting"): 10,
     }
-    window_opens = dt.time.fromisoformat(app.config["GRIDSERVE_QUIET_HOURS"].split("-")[1])
+    window_opens = dt.time.fromisoformat(settings(app).quiet_hours.split("-")[1])
     clock.move_to(clock.at_local(day + dt.timedelta(days=1), window_opens), tick=False)
     with app.app_context():
         assert run_job("sms-dispatch").get("accepted") == 17

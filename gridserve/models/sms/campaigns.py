@@ -23,6 +23,7 @@ from gridserve.models.base import JSONType, TimestampMixin
 GATEWAYS = ("file", "smpp", "http")
 POLICIES = ("shift", "skip_append")
 TEXT_STATUSES = ("draft", "submitted", "approved", "returned")
+TEXT_EDITABLE_STATUSES = ("draft", "returned")  # a sender may still change the body
 
 
 class SmsChannel(TimestampMixin, db.Model):

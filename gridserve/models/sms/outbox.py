@@ -32,6 +32,10 @@ MESSAGE_STATUSES = (
     "opted_out",  # the number was in the opt-out register when its turn came
 )
 OPEN_STATUSES = ("waiting", "queued", "submitting")
+FINAL_STATUSES = tuple(s for s in MESSAGE_STATUSES if s not in OPEN_STATUSES)
+UNSENT_STATUSES = ("waiting", "queued")  # not handed to a dispatcher yet: expire at slot end
+CLAIMABLE_STATUSES = ("queued", "submitting")  # waiting for, or in, a dispatcher's hands
+COUNTED_STATUSES = tuple(s for s in MESSAGE_STATUSES if s not in ("waiting", "submitting"))
 
 
 class SmsSlotRun(db.Model):

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
-from flask import current_app
 from sqlalchemy import case, delete, null, select, update
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from gridserve.extensions import db
@@ -27,7 +27,7 @@ _LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 def _hasher() -> PasswordHasher:
     # Tests use argon2's cheapest profile so that hundreds of logins stay fast;
     # everything else the RFC 9106 low-memory profile (64 MiB, t=3).
-    testing = current_app.config.get("TESTING", False)
+    testing = settings().env == "testing"
     return PasswordHasher.from_parameters(CHEAPEST if testing else RFC_9106_LOW_MEMORY)
 
 
@@ -96,10 +96,10 @@ def client_address(remote_addr: str | None) -> str:
 def throttle_keys(username: str | None, remote_addr: str | None) -> list[ThrottleKey]:
     """The counters one attempt touches: the address's, then (known users) the account's."""
     address = client_address(remote_addr)
-    cfg = current_app.config
-    keys = [ThrottleKey(ANY_USERNAME, address, cfg["GRIDSERVE_LOGIN_MAX_FAILURES_PER_ADDRESS"])]
+    cfg = settings()
+    keys = [ThrottleKey(ANY_USERNAME, address, cfg.login_max_failures_per_address)]
     if username:
-        keys.append(ThrottleKey(username, address, cfg["GRIDSERVE_LOGIN_MAX_FAILURES"]))
+        keys.append(ThrottleKey(username, address, cfg.login_max_failures))
     return keys
 
 
@@ -124,7 +124,7 @@ def claim_attempt(keys: list[ThrottleKey], now: dt.datetime) -> None:
     attempt counts as a further failure, so the wait grows while it goes on.
     """
     table = LoginThrottle.__table__
-    window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
+    window = dt.timedelta(seconds=settings().login_window_seconds)
     stale = (table.c.window_start <= now - window) & (
         table.c.locked_until.is_(None) | (table.c.locked_until <= now)
     )
@@ -159,7 +159,7 @@ def count_failure(keys: list[ThrottleKey], now: dt.datetime) -> int:
     """Count one failure on each key (rows taken by :func:`claim_attempt`); returns the longest
     lock now in force on them, in seconds (0 when none is)."""
     table = LoginThrottle.__table__
-    window_seconds = current_app.config["GRIDSERVE_LOGIN_WINDOW"]
+    window_seconds = settings().login_window_seconds
     longest = 0
     for key in keys:
         failures = db.session.execute(
@@ -212,7 +212,7 @@ def login(
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires_at = now + dt.timedelta(seconds=current_app.config["GRIDSERVE_TOKEN_TTL"])
+    expires_at = now + dt.timedelta(seconds=settings().token_ttl_seconds)
     row = ApiToken(
         user_id=user.id,
         token_hash=hash_token(token),
@@ -349,7 +349,7 @@ def purge_stale(now: dt.datetime | None = None) -> dict[str, int]:
     tokens = db.session.execute(
         ApiToken.__table__.delete().where((ApiToken.expires_at < old) | (ApiToken.revoked_at < old))
     ).rowcount
-    window = dt.timedelta(seconds=current_app.config["GRIDSERVE_LOGIN_WINDOW"])
+    window = dt.timedelta(seconds=settings().login_window_seconds)
     throttles = db.session.execute(
         delete(LoginThrottle).where(
             LoginThrottle.window_start < now - window,

@@ -192,6 +192,16 @@ def describe_contact(principal: Principal, inst: Institution, contact: Instituti
     }
 
 
+def present(principal: Principal, institutions: list[Institution]) -> list[Institution]:
+    """``institutions`` ready for their schema: ``contacts_shown`` as ``principal`` may see
+    them (:func:`describe_contact`)."""
+    for inst in institutions:
+        inst.contacts_shown = [  # type: ignore[attr-defined]
+            describe_contact(principal, inst, c) for c in inst.contacts
+        ]
+    return institutions
+
+
 def reencrypt_all() -> int:
     """Re-encrypt every contact's phone with the newest data key (``gridserve keys rotate``)."""
     return crypto.reencrypt_column(InstitutionContact.__table__, "phone_enc")

@@ -8,8 +8,7 @@ import uuid as uuid_module
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
-
+from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import AppError, Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
@@ -25,7 +24,7 @@ TYPES = {"image/jpeg": (b"\xff\xd8\xff", "jpg"), "image/png": (b"\x89PNG\r\n\x1a
 
 
 def _root() -> Path:
-    return Path(current_app.config["GRIDSERVE_ATTACHMENTS_PATH"])
+    return settings().attachments_root
 
 
 def put(
@@ -39,7 +38,7 @@ def put(
             status=415,
             details={"expected": sorted(TYPES)},
         )
-    limit = current_app.config["GRIDSERVE_MAX_ATTACHMENT_BYTES"]
+    limit = settings().max_attachment_bytes
     if len(data) > limit:
         raise AppError(
             "The photo is larger than allowed.",

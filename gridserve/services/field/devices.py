@@ -6,10 +6,10 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.errors import Conflict, NotFound, Unauthorized
 from gridserve.extensions import db
@@ -44,7 +44,7 @@ def issue_enrolment_code(principal: Principal, worker_id: int) -> dict[str, Any]
         )
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(12))  # 60 bits
     code = "-".join(raw[i : i + 4] for i in range(0, 12, 4))
-    ttl = dt.timedelta(seconds=current_app.config["GRIDSERVE_ENROLMENT_TTL"])
+    ttl = dt.timedelta(seconds=settings().enrolment_ttl_seconds)
     row = EnrolmentCode(
         worker_id=worker.id,
         code_hash=hash_token(raw),

@@ -44,10 +44,11 @@ from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Household, Place, SyncTombstone
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_id_number, mask_name, mask_phone
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.field.workers import is_assigned_to_place
 from gridserve.spatial import to_shapely
 from gridserve.sync import next_seq
+from gridserve.versioning import refuse_stale, update_versioned
 
 # Who may read the register at all (masked or not); admins always pass.
 READERS = ("worker", "station", "street_centre", "district_centre")
@@ -319,9 +320,7 @@ def list_households(
     stmt = visible(Household, principal)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Household.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Household.area_id, area))
     if cell_id is not None:
         stmt = stmt.where(Household.place_id.in_(select(Place.id).where(Place.cell_id == cell_id)))
     if place_id is not None:
@@ -396,26 +395,22 @@ def update_household(
         )
     values = clean_fields(data, today, partial=True)
     changed = sorted({k.removesuffix("_enc") for k in values if k != "member_count"})
-    result = db.session.execute(
-        update(Household)
-        .where(Household.id == household.id, Household.version == based_on)
-        .values(
-            **values,
-            area_id=place.area_id,
-            version=Household.version + 1,
-            change_seq=next_seq(),
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+    new_version = update_versioned(
+        Household,
+        based_on,
+        Household.id == household.id,
+        **values,
+        area_id=place.area_id,
+        change_seq=next_seq(),
+        updated_at=utcnow(),
     )
-    if result.rowcount != 1:
-        db.session.expire(household)
-        raise Conflict(
-            "Someone changed this household since you read it; reload and try again.",
-            code="stale_version",
-            details={"version": based_on, "current_version": household.version},
-        )
     db.session.expire(household)
+    if new_version is None:
+        refuse_stale(
+            "Someone changed this household since you read it; reload and try again.",
+            expected=based_on,
+            current=household.version,
+        )
     # A core UPDATE bypasses the flush-time audit listener: record the write here.
     audit.record(
         "update",

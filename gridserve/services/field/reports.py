@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from gridserve.extensions import db
 from gridserve.models import Area, Visit
-from gridserve.scope import Principal, get_visible
+from gridserve.scope import Principal, get_visible, within_area
 from gridserve.services.field.workers import MANAGERS, assigned_worker
 from gridserve.services.geography.places import current_cells
 from gridserve.timeutil import zone
@@ -25,7 +25,7 @@ def patrol_coverage(principal: Principal, area_id: int, day: dt.date) -> dict[st
     area = get_visible(Area, area_id, principal)
     communities = list(
         db.session.execute(
-            select(Area.id).where(Area.path.startswith(area.path), Area.level == "community")
+            select(Area.id).where(within_area(area), Area.level == "community")
         ).scalars()
     )
     cells = current_cells(communities, day)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select, update
+from sqlalchemy import Select, case, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve import audit
@@ -51,10 +51,11 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.field.workers import worker_for_user
 from gridserve.spatial import intersects, point, to_shapely
 from gridserve.sync import next_seq
+from gridserve.versioning import check_version, refuse_stale, update_versioned
 
 # Who may read tasks at all; admins always pass.
 READERS = ("worker", "station", "street_centre", "district_centre")
@@ -192,7 +193,7 @@ def list_tasks(
         stmt = stmt.where(Task.assigned_worker_id == worker_id)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(Task.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+        stmt = stmt.where(in_area(Task.area_id, area))
     return apply_sort(stmt, sort, SORTABLE, "-created_at", Task.id.desc())
 
 
@@ -389,6 +390,9 @@ def create_task(principal: Principal, data: dict[str, Any], today: dt.date) -> T
     return task
 
 
+STALE_TASK = "Someone changed this task since you read it; reload and try again."
+
+
 def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Task:
     """Change a task, based on the version the caller last saw.
 
@@ -412,12 +416,7 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
                 details={"fields": barred},
             )
     based_on = data["version"]
-    if based_on != task.version:
-        raise Conflict(
-            "Someone changed this task since you read it; reload and try again.",
-            code="stale_version",
-            details={"version": based_on, "current_version": task.version},
-        )
+    check_version(STALE_TASK, expected=based_on, current=task.version)
     if task.status in TASK_FINAL_STATUSES:
         raise Conflict(
             f"The task is {task.status}; it cannot change any more.",
@@ -458,19 +457,12 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
         return task  # nothing to change: no new version, nothing for terminals
 
     seq = next_seq()
-    result = db.session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.version == based_on)
-        .values(**values, version=Task.version + 1, change_seq=seq, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    new_version = update_versioned(
+        Task, based_on, Task.id == task.id, **values, change_seq=seq, updated_at=utcnow()
     )
-    if result.rowcount != 1:
+    if new_version is None:
         db.session.expire(task)
-        raise Conflict(
-            "Someone changed this task since you read it; reload and try again.",
-            code="stale_version",
-            details={"version": based_on, "current_version": task.version},
-        )
+        refuse_stale(STALE_TASK, expected=based_on, current=task.version)
     old_status = task.status
     db.session.expire(task)
     action = (

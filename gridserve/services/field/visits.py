@@ -19,21 +19,22 @@ from typing import Any
 
 import numpy as np
 import shapely
-from flask import current_app
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 
 from geo.assign import assign_points
 from geo.projection import MAX_OFFSET_DEG, crs_for, to_metric
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Place, Visit, Worker
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.field.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
+from gridserve.versioning import STALE_VERSION, update_versioned
 
 MAX_BATCH = 500
 # Who uploads and edits visit records: workers (from their terminal, their own only).
@@ -74,20 +75,65 @@ class ItemResult:
         return out
 
 
+# --- a visit record as a terminal sends it ----------------------------------------------
+# Its content, besides its ``uuid`` and (for an edit) the ``base_version`` it is based on:
+# the fields api/sync.py VisitItemSchema loads, for an upload and a PATCH alike, and what
+# makes two uploads "the same" (content_hash).
+RECORD_FIELDS = (
+    "type",
+    "place_id",
+    "started_at",
+    "ended_at",
+    "location",
+    "mock_location",
+    "notes",
+    "answers",
+    "attachments",
+)
+
+
+def record_errors(record: dict[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with a record beyond its fields' types, by field (empty: nothing)."""
+    started, ended = record.get("started_at"), record.get("ended_at")
+    if started is not None and ended is not None and ended < started:
+        return {"ended_at": ["Ends before it starts."]}
+    return {}
+
+
+def record_flags(
+    record: dict[str, Any],
+    *,
+    now: dt.datetime,
+    outside_assigned_cell: bool,
+    device_clock_skewed: bool,
+    low_accuracy_m: float,
+    clock_skew: dt.timedelta,
+) -> list[str]:
+    """Why a stored record deserves a second look (it is kept either way), in a fixed order.
+
+    ``outside_assigned_cell``: the point lies farther than the GPS tolerance from the
+    worker's cells that day (measured by the caller, in metres).
+    """
+    flags = []
+    location = record["location"]
+    if location is None:
+        flags.append("no_location")
+    else:
+        accuracy = location.get("accuracy_m")
+        if accuracy is not None and accuracy > low_accuracy_m:
+            flags.append("low_accuracy")
+        if outside_assigned_cell:
+            flags.append("outside_assigned_cell")
+    if record["mock_location"]:
+        flags.append("mock_location")
+    if device_clock_skewed or record["started_at"] > now + clock_skew:
+        flags.append("clock_skew")
+    return flags
+
+
 def content_hash(item: dict[str, Any]) -> str:
     """The record's content, canonically: what makes two uploads "the same"."""
-    keys = (
-        "type",
-        "place_id",
-        "started_at",
-        "ended_at",
-        "location",
-        "mock_location",
-        "notes",
-        "answers",
-        "attachments",
-    )
-    body = {k: item.get(k) for k in keys}
+    body = {k: item.get(k) for k in RECORD_FIELDS}
     text = json.dumps(body, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -117,10 +163,10 @@ class _Context:
         self.centre = (centre.x, centre.y) if centre is not None else (0.0, 0.0)
         self._cells: dict[dt.date, tuple[list, list]] = {}
         self._assigned: dict[dt.date, Any] = {}
-        cfg = current_app.config
-        self.tolerance = float(cfg["GRIDSERVE_GPS_TOLERANCE_M"])
-        self.low_accuracy = float(cfg["GRIDSERVE_LOW_ACCURACY_M"])
-        self.skew = dt.timedelta(seconds=int(cfg["GRIDSERVE_CLOCK_SKEW_SECONDS"]))
+        cfg = settings()
+        self.tolerance = float(cfg.gps_tolerance_m)
+        self.low_accuracy = float(cfg.low_accuracy_m)
+        self.skew = dt.timedelta(seconds=int(cfg.clock_skew_seconds))
 
     def cells(self, day: dt.date):
         if day not in self._cells:
@@ -212,20 +258,16 @@ def _place_rows(
                 far[near] = shapely.distance(mine, pts) > ctx.tolerance
         where = {i: k for k, (i, _) in enumerate(located)}
         for index, item in group:
-            flags = []
             loc = item["location"]
             k = where.get(index)
-            if loc is None:
-                flags.append("no_location")
-            else:
-                if loc["accuracy_m"] is not None and loc["accuracy_m"] > ctx.low_accuracy:
-                    flags.append("low_accuracy")
-                if far[k]:
-                    flags.append("outside_assigned_cell")
-            if item["mock_location"]:
-                flags.append("mock_location")
-            if skewed or item["started_at"] > now + ctx.skew:
-                flags.append("clock_skew")
+            flags = record_flags(
+                item,
+                now=now,
+                outside_assigned_cell=k is not None and bool(far[k]),
+                device_clock_skewed=skewed,
+                low_accuracy_m=ctx.low_accuracy,
+                clock_skew=ctx.skew,
+            )
             community_id, cell_code = ctx.worker.area_id, None
             if k is not None and cell_idx[k] >= 0:
                 cell = cells[cell_idx[k]]
@@ -409,20 +451,14 @@ def _insert_new(fresh: list[tuple[int, dict]], results: list[ItemResult]) -> Non
 
 def _apply_edit(worker: Worker, row: dict, base: int, flags: list[str]) -> ItemResult:
     """An edit applies only to the version it was based on (conditional UPDATE)."""
-    values = {k: v for k, v in row.items() if k not in ("uuid", "worker_id", "received_at")}
-    values["version"] = Visit.version + 1
-    done = db.session.execute(
-        update(Visit.__table__)
-        .where(
-            Visit.__table__.c.uuid == row["uuid"],
-            Visit.__table__.c.worker_id == worker.id,
-            Visit.__table__.c.version == base,
-        )
-        .values(**values)
-        .returning(Visit.__table__.c.version)
-    ).first()
+    keep = ("uuid", "worker_id", "received_at", "version")  # version: bumped by the UPDATE
+    values = {k: v for k, v in row.items() if k not in keep}
+    table = Visit.__table__
+    done = update_versioned(
+        table, base, table.c.uuid == row["uuid"], table.c.worker_id == worker.id, **values
+    )
     if done is not None:
-        return ItemResult(row["uuid"], "updated", flags=flags, version=done[0])
+        return ItemResult(row["uuid"], "updated", flags=flags, version=done)
     stored = db.session.execute(
         select(Visit.content_hash, Visit.worker_id, Visit.version).where(Visit.uuid == row["uuid"])
     ).first()
@@ -438,7 +474,7 @@ def _apply_edit(worker: Worker, row: dict, base: int, flags: list[str]) -> ItemR
     return ItemResult(
         row["uuid"],
         "conflict",
-        code="stale_version",
+        code=STALE_VERSION,  # a per-record answer in the upload; edit() turns it into the 409
         version=stored[2],
         errors={"base_version": [f"The record is at version {stored[2]}, not {base}."]},
     )
@@ -481,9 +517,7 @@ def list_visits(
         stmt = stmt.where(Visit.worker_id == worker_id)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Visit.community_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Visit.community_id, area))
     if kind:
         stmt = stmt.where(Visit.kind == kind)
     if day is not None:

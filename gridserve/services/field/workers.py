@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridserve import audit, crypto
+from gridserve.config import settings
 from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, Assignment, GridCell, Place, User, Worker
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_phone
-from gridserve.scope import Principal, area_in_scope, get_visible, visible
+from gridserve.scope import Principal, area_in_scope, get_visible, in_area, visible, within_area
 from gridserve.services.geography.places import current_cells
 
 MANAGERS = ("station", "street_centre", "district_centre")
@@ -118,6 +118,23 @@ def phone_for(principal: Principal, worker: Worker) -> str | None:
     return phone if may_see_phone(principal) else mask_phone(phone)
 
 
+def present(principal: Principal, workers: list[Worker], on: dt.date) -> list[Worker]:
+    """``workers`` ready for their schema: ``phone_shown`` as ``principal`` may see it and
+    ``cell_codes``, the cells each holds on ``on`` (one query for them all)."""
+    held: dict[int, list[str]] = {w.id: [] for w in workers}
+    if held:
+        for worker_id, code in db.session.execute(
+            select(Assignment.worker_id, Assignment.cell_code)
+            .where(Assignment.worker_id.in_(held), _open(on))
+            .order_by(Assignment.worker_id, Assignment.cell_code)
+        ).all():
+            held[worker_id].append(code)
+    for worker in workers:
+        worker.phone_shown = phone_for(principal, worker)  # type: ignore[attr-defined]
+        worker.cell_codes = held[worker.id]  # type: ignore[attr-defined]
+    return workers
+
+
 def reencrypt_all() -> int:
     """Re-encrypt every worker's phone with the newest data key (``gridserve keys rotate``)."""
     return crypto.reencrypt_column(Worker.__table__, "phone_enc")
@@ -138,9 +155,7 @@ def list_workers(
     stmt = visible(Worker, principal)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Worker.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Worker.area_id, area))
     if status:
         stmt = stmt.where(Worker.status == status)
     if employment:
@@ -155,9 +170,7 @@ def lookup_workers(
     stmt = visible(Worker, principal).where(Worker.status == "active")
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(
-            Worker.area_id.in_(select(Area.id).where(Area.path.startswith(area.path)))
-        )
+        stmt = stmt.where(in_area(Worker.area_id, area))
     if q:
         stmt = stmt.where(Worker.full_name.contains(q, autoescape=True))
     return stmt.order_by(Worker.full_name, Worker.id)
@@ -222,7 +235,7 @@ def _cell_in_force(principal: Principal, code: str, on: dt.date) -> GridCell:
 
 def max_cells(worker: Worker) -> int:
     if worker.employment == "part_time":
-        return max(1, int(current_app.config["GRIDSERVE_PART_TIME_MAX_CELLS"]))
+        return max(1, int(settings().part_time_max_cells))
     return 1
 
 
@@ -341,7 +354,7 @@ def vacant_cells(principal: Principal, area_id: int, on: dt.date) -> list[dict[s
     communities = [
         a.id
         for a in db.session.execute(
-            select(Area).where(Area.path.startswith(area.path), Area.level == "community")
+            select(Area).where(within_area(area), Area.level == "community")
         ).scalars()
     ]
     cells = current_cells(communities, on)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import Select, select
 
 from geo.errors import GeometryError
 from geo.projection import crs_for, to_metric, to_wgs84
 from geo.validate import as_multipolygon, read_polygons
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area
@@ -162,7 +162,7 @@ def import_boundaries(principal: Principal, payload: object, *, repair: bool = F
             "Areas with these codes exist already.", code="area_exists", details={"codes": taken}
         )
 
-    tolerance = current_app.config["GRIDSERVE_PARENT_TOLERANCE_M"]
+    tolerance = settings().parent_tolerance_m
     created: dict[str, Area] = {}
     items.sort(key=lambda item: LEVEL_ORDER[item[1]["level"]])
     for feature, props in items:

@@ -31,7 +31,7 @@ from gridserve.extensions import db
 from gridserve.inputs import InvalidText, JSONTooDeep, scan
 from gridserve.models import PLACE_TYPES, Area, GridCell, Household, Place
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, area_contains, get_visible, in_area, visible, within_area
 from gridserve.spatial import to_shapely
 from gridserve.sync import next_seq
 
@@ -212,9 +212,7 @@ def _communities(area: Area) -> list[Area]:
         return [area]
     return list(
         db.session.execute(
-            select(Area).where(
-                Area.path.startswith(area.path), Area.level == "community", Area.geom.is_not(None)
-            )
+            select(Area).where(within_area(area), Area.level == "community", Area.geom.is_not(None))
         ).scalars()
     )
 
@@ -379,7 +377,7 @@ def _existing_external_ids(ids: list[str | None]) -> dict[str, str]:
 
 
 def _within(path: str, area: Area) -> bool:
-    return path.startswith(area.path)
+    return area_contains(area, path)
 
 
 def _upsert(records: list[dict[str, Any]]) -> None:
@@ -419,7 +417,7 @@ def list_places(
     stmt = visible(Place, principal)
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
-        stmt = stmt.where(Place.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+        stmt = stmt.where(in_area(Place.area_id, area))
     if cell_id is not None:
         stmt = stmt.where(Place.cell_id == cell_id)
     if type:
@@ -435,7 +433,5 @@ def get_place(principal: Principal, place_id: int) -> Place:
 
 def count_places(area: Area) -> int:
     return db.session.execute(
-        select(func.count())
-        .select_from(Place)
-        .where(Place.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+        select(func.count()).select_from(Place).where(in_area(Place.area_id, area))
     ).scalar_one()

@@ -8,19 +8,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from flask import current_app
 from sqlalchemy import Select, select, update
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Institution, SmsCampaign, SmsChannel, SmsSender, SmsText
+from gridserve.models.sms.campaigns import TEXT_EDITABLE_STATUSES
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.services.accounts import calendars
 from gridserve.sms import rotation
 from gridserve.sms import text as sms_text
+from gridserve.versioning import refuse_stale, update_versioned
 from gridserve.workdays import WorkingDays
 
 COORDINATORS = ("coordinator",)
@@ -36,7 +38,7 @@ def _hhmm(value: str) -> dt.time:
 
 
 def quiet_hours() -> tuple[dt.time, dt.time]:
-    start, end = current_app.config["GRIDSERVE_QUIET_HOURS"].split("-")
+    start, end = settings().quiet_hours.split("-")
     return _hhmm(start), _hhmm(end)
 
 
@@ -138,7 +140,7 @@ def compute_schedule(
         rounds=campaign.rounds,
         rotate_each_round=campaign.rotate_each_round,
         policy=campaign.policy,  # type: ignore[arg-type]
-        timezone=current_app.config["GRIDSERVE_TIMEZONE"],
+        timezone=settings().timezone,
     )
     return rotation.compute(
         plan,
@@ -264,28 +266,27 @@ def edit_text(principal: Principal, text_id: int, body: str, version: int) -> di
     if row.sender_id is None:
         principal.require(*COORDINATORS)
     before = row.version
-    changed = db.session.execute(
-        update(SmsText)
-        .where(
-            SmsText.id == row.id,
-            SmsText.locked.is_(False),
-            SmsText.status.in_(("draft", "returned")),
-            SmsText.version == version,
-        )
-        .values(body=_clean_body(body), version=SmsText.version + 1, status="draft", note=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    changed = update_versioned(
+        SmsText,
+        version,
+        SmsText.id == row.id,
+        SmsText.locked.is_(False),
+        SmsText.status.in_(TEXT_EDITABLE_STATUSES),
+        body=_clean_body(body),
+        status="draft",
+        note=None,
+    )
     db.session.refresh(row)
-    if not changed:
-        code = (
-            "text_locked"
-            if row.locked
-            else ("stale_version" if row.version != version else "text_in_review")
-        )
+    if changed is None:
+        state = {"status": row.status, "locked": row.locked}
+        if not row.locked and row.version != version:
+            refuse_stale(
+                "This text cannot be changed now.", expected=version, current=row.version, **state
+            )
         raise Conflict(
             "This text cannot be changed now.",
-            code=code,
-            details={"status": row.status, "locked": row.locked, "version": row.version},
+            code="text_locked" if row.locked else "text_in_review",
+            details={**state, "version": row.version},
         )
     # A core UPDATE bypasses the flush-time audit listener: record the edit here.
     audit.record(
@@ -322,7 +323,7 @@ def submit(principal: Principal, text_id: int) -> dict[str, Any]:
     row, _campaign = _text(principal, text_id)
     if row.sender_id is None:
         principal.require(*COORDINATORS)
-    return describe_text(_move(row, ("draft", "returned"), "submitted"))
+    return describe_text(_move(row, TEXT_EDITABLE_STATUSES, "submitted"))
 
 
 def review(principal: Principal, text_id: int, approve: bool, note: str | None) -> dict[str, Any]:
@@ -447,21 +448,21 @@ def describe_channel(channel: SmsChannel, code: str) -> dict[str, Any]:
 
 
 def _check_gateway(data: dict[str, Any]) -> None:
-    from pathlib import Path, PurePosixPath
+    from pathlib import PurePosixPath
 
     from gridserve.sms import gateways
 
-    settings = data.get("settings") or {}
+    channel_settings = data.get("settings") or {}
     if data["gateway"] == "file":
-        path = PurePosixPath(str(settings.get("path", "")))
-        if not settings.get("path") or path.is_absolute() or ".." in path.parts:
+        path = PurePosixPath(str(channel_settings.get("path", "")))
+        if not channel_settings.get("path") or path.is_absolute() or ".." in path.parts:
             raise ValidationFailed(
                 "A file channel writes under the outbox directory: give a relative path.",
                 code="gateway_misconfigured",
                 details={"fields": {"settings": ["path: relative, without '..'"]}},
             )
     ref = data.get("credentials_ref")
-    accounts = current_app.config["GRIDSERVE_SMS_ACCOUNTS"]
+    accounts = settings().sms_accounts
     if ref and ref not in accounts:
         raise ValidationFailed(
             f"No gateway account {ref} in the configuration (GRIDSERVE_SMS_ACCOUNTS).",
@@ -471,10 +472,10 @@ def _check_gateway(data: dict[str, Any]) -> None:
     try:
         gateway = gateways.build_gateway(
             data["gateway"],
-            settings,
+            channel_settings,
             accounts.get(ref or "", {}),
-            Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
-            allowed_hosts=tuple(current_app.config["GRIDSERVE_SMS_ALLOWED_HOSTS"]),
+            settings().sms_outbox_root,
+            allowed_hosts=tuple(settings().sms_allowed_hosts),
         )
     except gateways.GatewayError as exc:
         raise ValidationFailed(exc.message, code="gateway_misconfigured") from exc

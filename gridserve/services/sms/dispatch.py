@@ -28,12 +28,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import update
 
 from gridserve import crypto
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import (
@@ -98,7 +97,7 @@ def send_batch(
     """
     out = Outcomes()
     clear = {} if clear is None else clear
-    max_attempts = current_app.config["GRIDSERVE_SMS_MAX_ATTEMPTS"]
+    max_attempts = settings().sms_max_attempts
     blocked: set[str] = set()
     transient_run = 0
     for index, row in enumerate(rows):
@@ -172,14 +171,14 @@ class GatewayPool:
     def get(self, channel_id: int) -> gateways.Gateway:
         if channel_id not in self._open:
             channel = db.session.get(SmsChannel, channel_id)
-            accounts = current_app.config["GRIDSERVE_SMS_ACCOUNTS"]
+            accounts = settings().sms_accounts
             secrets = accounts.get(channel.credentials_ref or "", {})
             self._open[channel_id] = gateways.build_gateway(
                 channel.gateway,
                 dict(channel.settings or {}),
                 secrets,
-                Path(current_app.config["GRIDSERVE_SMS_OUTBOX_PATH"]),
-                allowed_hosts=tuple(current_app.config["GRIDSERVE_SMS_ALLOWED_HOSTS"]),
+                settings().sms_outbox_root,
+                allowed_hosts=settings().sms_allowed_hosts,
             )
         return self._open[channel_id]
 
@@ -212,10 +211,10 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
     deadline = time.monotonic() + budget_seconds
     report: Counter[str] = Counter()
     pool = GatewayPool()
-    platform = TokenBucket(current_app.config["GRIDSERVE_SMS_PLATFORM_RATE"])
+    platform = TokenBucket(settings().sms_platform_rate)
     senders: dict[int, TokenBucket] = {}
-    batch_size = current_app.config["GRIDSERVE_SMS_BATCH_SIZE"]
-    lease = current_app.config["GRIDSERVE_SMS_CLAIM_LEASE"]
+    batch_size = settings().sms_batch_size
+    lease = settings().sms_claim_lease_seconds
     refreshed = -1.0
     slots: list[OpenSlot] = []
     clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption

@@ -13,10 +13,10 @@ import hashlib
 import hmac
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.errors import NotFound, Unauthorized, ValidationFailed
 from gridserve.extensions import db
@@ -107,7 +107,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify_callback(name: str, headers: Any, body: bytes) -> None:
     """Refuse (401) a callback whose HMAC or timestamp is wrong; 404 for an unknown account."""
-    account = current_app.config["GRIDSERVE_SMS_ACCOUNTS"].get(name)
+    account = settings().sms_accounts.get(name)
     secret = (account or {}).get("receipt_secret")
     if not secret:
         raise NotFound(f"No gateway account {name} takes callbacks.")

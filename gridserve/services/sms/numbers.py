@@ -30,6 +30,7 @@ from gridserve import crypto
 from gridserve.db import insert_for, utcnow
 from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage, SmsOptOut, SmsRecipient
+from gridserve.privacy import mask_phone
 
 TABLES = (SmsRecipient, SmsOptOut, SmsMessage)
 
@@ -106,6 +107,14 @@ def hold() -> None:
 def reveal(token: bytes | None) -> str | None:
     """The number in clear (for the gateway call, or to mask it)."""
     return crypto.decrypt(token)
+
+
+def present_masked(rows: list[Any]) -> list[Any]:
+    """Rows holding a number (``phone_enc``: recipients, opt-outs) ready for their schema:
+    ``phone_masked``, the number as lists show it."""
+    for row in rows:
+        row.phone_masked = mask_phone(reveal(row.phone_enc))
+    return rows
 
 
 # --- rotation ------------------------------------------------------------------------------

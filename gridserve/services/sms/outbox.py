@@ -47,11 +47,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from gridserve import audit
+from gridserve.config import settings
 from gridserve.db import UTCDateTime, insert_for, utcnow
 from gridserve.errors import Conflict, NotFound
 from gridserve.extensions import db
@@ -66,6 +66,7 @@ from gridserve.models import (
     SmsSlotRun,
     SmsText,
 )
+from gridserve.models.sms.outbox import CLAIMABLE_STATUSES, OPEN_STATUSES, UNSENT_STATUSES
 from gridserve.scope import Principal
 from gridserve.services.accounts import calendars
 from gridserve.services.sms import campaigns as sms_service
@@ -77,7 +78,6 @@ log = logging.getLogger("gridserve.sms")
 
 
 MSG = SmsMessage.__table__
-TERMINAL = ("accepted", "delivered", "failed", "expired", "opted_out")
 IDEMPOTENT_KINDS = frozenset(
     kind
     for kind, cls in (
@@ -301,7 +301,7 @@ def close_ended_slots(now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     expired = db.session.execute(
         update(SmsMessage)
-        .where(SmsMessage.status.in_(("waiting", "queued")), SmsMessage.slot_end <= now)
+        .where(SmsMessage.status.in_(UNSENT_STATUSES), SmsMessage.slot_end <= now)
         .values(status="expired", error="slot ended before it could be sent", finished_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -357,7 +357,7 @@ def release_custom(slot: OpenSlot, now: dt.datetime | None = None) -> int:
             exists().where(
                 base,
                 SmsMessage.kind == "mandated",
-                SmsMessage.status.in_(("queued", "submitting")),
+                SmsMessage.status.in_(CLAIMABLE_STATUSES),
             )
         )
     ).scalar()
@@ -427,7 +427,7 @@ def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Cl
             earlier.sender_id == SmsMessage.sender_id,
             earlier.kind == "custom",
             earlier.id < SmsMessage.id,
-            earlier.status.in_(("waiting", "queued", "submitting")),
+            earlier.status.in_(OPEN_STATUSES),
         ),
     )
     stmt = (
@@ -493,7 +493,7 @@ class Outcomes:
 
 def backoff(attempts: int) -> dt.timedelta:
     """Wait before retry number ``attempts`` (1-based): base × 2^(n-1), at most an hour."""
-    base = current_app.config["GRIDSERVE_SMS_RETRY_BASE"]
+    base = settings().sms_retry_base_seconds
     return dt.timedelta(seconds=min(3600, base * 2 ** max(0, attempts - 1)))
 
 
@@ -556,7 +556,7 @@ def record(out: Outcomes, now: dt.datetime | None = None) -> None:
 def recover_stale_claims(now: dt.datetime | None = None) -> dict[str, int]:
     """Settle rows a dead dispatcher left ``submitting`` (see the module docstring)."""
     now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=current_app.config["GRIDSERVE_SMS_CLAIM_LEASE"])
+    cutoff = now - dt.timedelta(seconds=settings().sms_claim_lease_seconds)
     stale = list(
         db.session.execute(
             select(SmsMessage.id, SmsChannel.gateway)

@@ -20,6 +20,7 @@ from gridserve.models import (
     SmsSender,
     SmsSlotRun,
 )
+from gridserve.models.sms.outbox import COUNTED_STATUSES
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal
 from gridserve.services.sms import campaigns as sms_service
@@ -28,8 +29,6 @@ from gridserve.services.sms.recipients import describe_opt_out, recipient_count
 from gridserve.sms import phones, rotation
 
 # --- progress ------------------------------------------------------------------------------
-
-COUNTED = ("queued", "accepted", "delivered", "failed", "expired", "opted_out")
 
 
 def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = None) -> dict:
@@ -97,7 +96,7 @@ def progress(principal: Principal, campaign_id: int, now: dt.datetime | None = N
             "sender_name": inst.short_name,
             "position": sender.position,
             "recipients": recipient_count(sender.id),
-            "counts": {k: c.get(k, 0) for k in COUNTED}
+            "counts": {k: c.get(k, 0) for k in COUNTED_STATUSES}
             | {"waiting": c.get("waiting", 0), "submitting": c.get("submitting", 0)},
             "current_slot": _slot(current, runs.get((sender.id, _utc(current)))),
             "next_slot": _slot(upcoming, None),

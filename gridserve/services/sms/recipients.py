@@ -25,7 +25,7 @@ from gridserve.models import (
     SmsSlotRun,
 )
 from gridserve.privacy import mask_phone
-from gridserve.scope import Principal, area_in_scope
+from gridserve.scope import Principal, area_contains, area_in_scope, within_area
 from gridserve.services.sms import campaigns as sms_service
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.services.sms import outbox
@@ -141,7 +141,7 @@ def add_audience(
     outside = [
         a.id
         for a in areas
-        if a is not None and (not a.path.startswith(root.path) or not area_in_scope(a, principal))
+        if a is not None and (not area_contains(root, a) or not area_in_scope(a, principal))
     ]
     if bad or outside:
         raise ValidationFailed(
@@ -149,7 +149,7 @@ def add_audience(
             code="area_outside_campaign",
             details={"unknown": bad, "outside": outside},
         )
-    in_areas = or_(*[Area.path.startswith(a.path) for a in areas]) if areas else None
+    in_areas = or_(*[within_area(a) for a in areas]) if areas else None
     places = select(Place.id).join(Area, Area.id == Place.area_id)
     if in_areas is not None:
         places = places.where(in_areas)
@@ -203,7 +203,7 @@ def add_audience(
 
 def list_recipients(principal: Principal, campaign_id: int, institution_code: str) -> Select:
     sender = _sender(principal, campaign_id, institution_code)
-    return select(SmsRecipient).where(SmsRecipient.sender_id == sender.id)
+    return select(SmsRecipient).where(SmsRecipient.sender_id == sender.id).order_by(SmsRecipient.id)
 
 
 def describe_recipient(row: SmsRecipient) -> dict[str, Any]:

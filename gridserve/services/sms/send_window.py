@@ -13,8 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-
+from gridserve.config import settings
 from gridserve.models import (
     SmsCampaign,
 )
@@ -25,7 +24,7 @@ from gridserve.sms import rotation
 def _tz() -> Any:
     from zoneinfo import ZoneInfo
 
-    return ZoneInfo(current_app.config["GRIDSERVE_TIMEZONE"])
+    return ZoneInfo(settings().timezone)
 
 
 @dataclass(frozen=True)
