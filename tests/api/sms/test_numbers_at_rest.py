@@ -19,7 +19,7 @@ from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage
 from gridserve.services import sms_dispatch, sms_numbers
 from jobs.registry import run_job
-from tests.sms.campaign_now import load, make_campaign, numbers
+from tests.api.sms.campaign_now import make_campaign, numbers
 
 TABLES = ("sms_recipients", "sms_opt_outs", "sms_messages")
 
@@ -82,14 +82,8 @@ def import_csv(client, headers, campaign_id: int, phones: list[str]):
     )
 
 
-@pytest.fixture
-def world(sms_app):
-    client, headers = load(sms_app)
-    return sms_app, client, headers
-
-
-def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
-    app, client, headers = world
+def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(sms_demo):
+    app, client, headers = sms_demo
     phones = numbers(3)
     campaign = make_campaign(app, client, headers["coordinator"], phones=phones)
     opted = client.post(
@@ -99,7 +93,9 @@ def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
     with app.app_context():
         sms_dispatch.open_slots()
         db.session.commit()
-        columns = {t: {c["name"] for c in inspect(db.engine).get_columns(t)} for t in TABLES}
+        columns = {
+            t: {c["name"] for c in inspect(db.session.connection()).get_columns(t)} for t in TABLES
+        }
         hasher = sms_numbers.hasher()
         db.session.remove()
     for table in TABLES:
@@ -123,8 +119,8 @@ def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
     ]
 
 
-def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(world):
-    app, client, headers = world
+def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(sms_demo):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(2))
     coordinator = headers["coordinator"]
     client.post("/api/v1/sms/opt-outs", json={"phone": "13900000001"}, headers=coordinator)
@@ -177,8 +173,10 @@ def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(
         assert "phone" in missing.get_json()["error"]["details"]["fields"]
 
 
-def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working(world, tmp_path):
-    app, client, headers = world
+def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working(
+    sms_demo, tmp_path
+):
+    app, client, headers = sms_demo
     coordinator = headers["coordinator"]
     configured = app.config["GRIDSERVE_DATA_KEYS"][0]
     new = Fernet.generate_key().decode()
@@ -242,8 +240,8 @@ def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working
             db.session.remove()
 
 
-def test_rotation_without_the_old_key_changes_nothing(world):
-    app, client, headers = world
+def test_rotation_without_the_old_key_changes_nothing(sms_demo):
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(2))
     before = {t: raw(app, t) for t in TABLES}
     with data_keys(app, Fernet.generate_key().decode()):
@@ -255,8 +253,8 @@ def test_rotation_without_the_old_key_changes_nothing(world):
     assert {t: raw(app, t) for t in TABLES} == before
 
 
-def test_look_ups_stop_with_a_clear_error_when_the_hash_key_left_the_ring(world):
-    app, client, headers = world
+def test_look_ups_stop_with_a_clear_error_when_the_hash_key_left_the_ring(sms_demo):
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(1))
     with data_keys(app, Fernet.generate_key().decode()), app.app_context():
         with pytest.raises(sms_numbers.HashKeyUnavailable, match="keys rotate"):
