@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: lint, then pytest against PostGIS, then against SpatiaLite.
-# Fails on any failure, and on a run that collected no tests (pytest exit 5).
+# Fails on any failure, and on a run that collected no tests (pytest exit 5). Each run prints its
+# slowest tests (--durations=15).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,8 @@ run_pytest() {
   local label=$1 url=$2
   shift 2
   echo "==> pytest on $label"
-  GRIDSERVE_TEST_DATABASE_URL=$url .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
+  GRIDSERVE_TEST_DATABASE_URL=$url .venv/bin/python -m pytest -p no:cacheprovider -q \
+    --durations=15 "$@"
   local rc=$?
   if [ "$rc" = 5 ]; then
     echo "pytest on $label collected no tests: failing" >&2
@@ -33,7 +35,8 @@ run_pytest "PostgreSQL + PostGIS" "$pg_url" "$@" || exit 1
 if [ "$#" = 0 ]; then
   for at in 23:59:30 00:00:00 00:15; do
     GRIDSERVE_TEST_LOCAL_TIME=$at run_pytest "PostgreSQL + PostGIS at $at local time" "$pg_url" \
-      tests/sms tests/api/test_sync_visits.py tests/api/test_bundle.py || exit 1
+      tests/sms tests/api/sms tests/jobs/test_scheduler_kill.py tests/api/test_sync_visits.py \
+      tests/api/test_bundle.py || exit 1
   done
 fi
 
