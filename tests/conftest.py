@@ -94,7 +94,7 @@ def _world_of(request: pytest.FixtureRequest) -> str:
 def _today() -> str:
     from tests import clock
 
-    return clock.local_now().date().isoformat()
+    return clock.local_now().date().strftime("%Y%m%d")
 
 
 @pytest.fixture(scope="session")
