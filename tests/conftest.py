@@ -1,8 +1,15 @@
-"""Test fixtures: one app per session on the backend under test, clean tables per test.
+"""Test fixtures: the worlds a test can ask for, built once per run, and a database per test.
 
 The backend comes from ``GRIDSERVE_TEST_DATABASE_URL`` (``make test`` runs the
 suite once against PostGIS and once against SpatiaLite); unset, a SpatiaLite
 file in a temporary directory is used.
+
+A test names the world it starts in by its fixtures (see :mod:`tests.databases`):
+``clean_app`` alone is the migrated, empty schema; ``world`` (and ``auth_as``) the small
+area tree with one user per role; ``field`` (and ``terminal``) that tree with households, an
+active grid and worker_a holding a cell; ``demo`` the seeded demo (``seeds.loader``). Each
+world is built once per run; a test's changes are rolled back at its end, or, for a test
+marked ``real_commits``, made on a fresh copy of the world.
 """
 
 from __future__ import annotations
@@ -15,15 +22,16 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
-from sqlalchemy import text
 
 from gridserve import audit
-from gridserve.app import create_app
-from gridserve.config import SETTINGS_KEY, Settings, load_settings, settings
+from gridserve.config import SETTINGS_KEY, Settings, settings
 from gridserve.extensions import db
+from tests.databases import Databases, WorldRecipe, Worlds, rolled_back
+
+pytest_plugins = ["tests.sms.fake_dns"]
 
 PASSWORD = "correct horse battery"
+DEMO_PASSWORD = "demo-pass-123"  # the seeded demo's users (the ``demo`` world)
 TEST_ACTOR = audit.Actor(kind="test", name="pytest")
 
 
@@ -53,35 +61,70 @@ def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
         clock.reset()
 
 
-def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "real_commits: the test's work must be seen by other connections (threads, processes, "
+        "a second app): it gets a fresh copy of its world's template instead of a rollback",
+    )
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """The run's databases, next to ``GRIDSERVE_TEST_DATABASE_URL`` (else a SpatiaLite file)."""
     url = os.environ.get("GRIDSERVE_TEST_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-
-
-def make_settings(url: str, instance: str, **overrides: object):
-    env = {
-        "GRIDSERVE_ENV": "testing",
-        "GRIDSERVE_DATABASE_URL": url,
-        "GRIDSERVE_INSTANCE_PATH": instance,
-    }
-    return load_settings(env, **overrides)
+    made = Databases(url or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}")
+    yield made
+    made.drop_all()
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return _database_url(tmp_path_factory)
+def worlds(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worlds]:
+    made = Worlds(databases, str(tmp_path_factory.mktemp("instance")), WORLDS)
+    yield made
+    made.close()
+
+
+def _world_of(request: pytest.FixtureRequest) -> str:
+    """The world a test asks for through its fixtures: the deepest one named."""
+    asked = [name for name in ("field", "world", "demo") if name in request.fixturenames]
+    if "demo" in asked and len(asked) > 1:
+        raise pytest.UsageError(f"{request.node.nodeid}: the demo and {asked[0]} are two worlds")
+    return asked[0] if asked else "schema"
+
+
+def _today() -> str:
+    from tests import clock
+
+    return clock.local_now().date().strftime("%Y%m%d")
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    instance = str(tmp_path_factory.mktemp("instance"))
-    application = create_app(make_settings(database_url, instance))
-    with application.app_context():
-        upgrade()
-        db.session.remove()
-    yield application
+def app(worlds: Worlds) -> Flask:
+    """An app on the migrated, empty schema (for tests that do not touch the database)."""
+    return worlds.working_app("schema", "")[0]
+
+
+@pytest.fixture
+def clean_app(request: pytest.FixtureRequest, worlds: Worlds) -> Iterator[Flask]:
+    """The app for this test, its database holding the world the test asks for and nothing
+    else: in a transaction rolled back at the end, or (``real_commits``) a fresh copy."""
+    world = _world_of(request)
+    day = "" if world == "schema" else _today()
+    if request.node.get_closest_marker("real_commits"):
+        application, made = worlds.scratch_app(world, day)
+        request.node.stash[_WORLD_VALUES] = made.values
+        yield application
+        with application.app_context():
+            db.session.remove()
+        return
+    application, made = worlds.working_app(world, day)
+    request.node.stash[_WORLD_VALUES] = made.values
+    with rolled_back(application):
+        yield application
+
+
+_WORLD_VALUES = pytest.StashKey[dict]()
 
 
 class SettingsOverride:
@@ -122,66 +165,21 @@ class _Restore:
 
 
 @pytest.fixture
-def override_settings(app: Flask) -> Iterator[SettingsOverride]:
-    """Run a test with some settings changed; the app's own settings come back after it."""
-    override = SettingsOverride(app)
+def override_settings(clean_app: Flask) -> Iterator[SettingsOverride]:
+    """Run a test with some settings of its app changed; they come back after it (apps are
+    shared by the tests of a world)."""
+    override = SettingsOverride(clean_app)
     try:
         yield override
     finally:
         override.restore()
 
 
-def _our_tables() -> list[str]:
-    return [t.name for t in reversed(db.metadata.sorted_tables)]
-
-
-def _wipe() -> None:
-    """Empty every table of ours between tests.
-
-    On PostgreSQL the audit log is emptied too (its append-only triggers are
-    bypassed for this session only). On SQLite the audit log is left alone:
-    bypassing its triggers would need DDL, and DDL under open SpatiaLite
-    connections leaves them with a stale schema. Tests read only the audit
-    entries they made (by request id or id range).
-    """
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            tables = ", ".join(_our_tables())
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            if _has_jobs(conn):
-                conn.execute(text("DELETE FROM scheduler_jobs"))
-            return
-        for table in _our_tables():
-            if table != "audit_log":
-                conn.execute(text(f"DELETE FROM {table}"))
-        if _has_seq(conn):
-            conn.execute(text("DELETE FROM sqlite_sequence WHERE name != 'audit_log'"))
-        if _has_table(conn, "scheduler_jobs"):
-            conn.execute(text("DELETE FROM scheduler_jobs"))
-
-
-def _has_jobs(conn) -> bool:
-    return bool(conn.execute(text("SELECT to_regclass('scheduler_jobs')")).scalar())
-
-
-def _has_seq(conn) -> bool:
-    return _has_table(conn, "sqlite_sequence")
-
-
-def _has_table(conn, name: str) -> bool:
-    found = conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": name})
-    return found.first() is not None
-
-
 @pytest.fixture
-def clean_app(app: Flask) -> Iterator[Flask]:
-    with app.app_context():
-        _wipe()
-    yield app
-    with app.app_context():
-        db.session.remove()
+def database_url(clean_app: Flask) -> str:
+    """The URL of the test's database. A second app or process on it sees committed work
+    only: such a test is marked ``real_commits``."""
+    return clean_app.config["SQLALCHEMY_DATABASE_URI"]
 
 
 @pytest.fixture
@@ -209,8 +207,7 @@ class World:
     other_bank: int
 
 
-@pytest.fixture
-def world(clean_app: Flask) -> World:
+def _build_world(_values: dict[str, object]) -> World:
     from geoalchemy2.shape import from_shape
     from shapely.geometry import MultiPolygon, box
 
@@ -222,7 +219,7 @@ def world(clean_app: Flask) -> World:
     def square(x0: float, y0: float, x1: float, y1: float):
         return from_shape(MultiPolygon([box(x0, y0, x1, y1)]), srid=4326)
 
-    with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
+    with transaction():
         district = areas.add_area(
             code="D1",
             name="演示新区",
@@ -331,11 +328,12 @@ class Field:
     today: object
 
 
-@pytest.fixture
-def field(clean_app: Flask, world: World) -> Field:
+def _build_field(values: dict[str, object]) -> Field:
     import numpy as np
 
+    from gridserve.db import transaction
     from gridserve.scope import OPERATOR
+    from gridserve.services.accounts import users
     from gridserve.services.field import workers
     from gridserve.services.geography import grid, grid_workflow, places
     from gridserve.timeutil import local_today
@@ -357,31 +355,70 @@ def field(clean_app: Flask, world: World) -> Field:
         )
         for i, (x, y) in enumerate(zip(lon, lat, strict=True))
     ]
-    with clean_app.app_context(), audit.acting_as(TEST_ACTOR):
-        from gridserve.db import transaction
+    world = values["world"]
+    today = local_today()
+    with transaction():
+        places.import_places(OPERATOR, world.street, rows, today)
+        plan = grid.create_plan(OPERATOR, world.street, {"method": "balanced", "cells": 6}, today)
+        grid_workflow.propose(OPERATOR, plan.id)
+        grid_workflow.approve(OPERATOR, plan.id)
+        grid_workflow.activate(OPERATOR, plan.id, today, today)
+        codes = sorted(c.code for c in plan.cells)
+        west = [c for c in codes if c.startswith("S1C1-")]
+        east = [c for c in codes if c.startswith("S1C2-")]
+        user = users.find_by_username("worker_a")
+        worker = workers.create_worker(
+            OPERATOR, {"area_id": world.community_a, "full_name": "网格员甲",
+                       "user_id": user.id, "phone": "13912345678"},
+        )  # fmt: skip
+        workers.assign(OPERATOR, worker.id, west[0], today, today)
+    return Field(world, worker.id, west[0], west[1], east[0], today)
 
-        today = local_today()
-        with transaction():
-            places.import_places(OPERATOR, world.street, rows, today)
-            plan = grid.create_plan(
-                OPERATOR, world.street, {"method": "balanced", "cells": 6}, today
-            )
-            grid_workflow.propose(OPERATOR, plan.id)
-            grid_workflow.approve(OPERATOR, plan.id)
-            grid_workflow.activate(OPERATOR, plan.id, today, today)
-            codes = sorted(c.code for c in plan.cells)
-            west = [c for c in codes if c.startswith("S1C1-")]
-            east = [c for c in codes if c.startswith("S1C2-")]
-            from gridserve.services.accounts.users import find_by_username
 
-            user = find_by_username("worker_a")
-            worker = workers.create_worker(
-                OPERATOR, {"area_id": world.community_a, "full_name": "网格员甲",
-                           "user_id": user.id, "phone": "13912345678"},
-            )  # fmt: skip
-            workers.assign(OPERATOR, worker.id, west[0], today, today)
-            ids = Field(world, worker.id, west[0], west[1], east[0], today)
-    return ids
+@pytest.fixture
+def world(clean_app: Flask, request: pytest.FixtureRequest) -> World:
+    """The small area tree: ids of its areas and banks (users: see :func:`_build_world`)."""
+    return request.node.stash[_WORLD_VALUES]["world"]
+
+
+@pytest.fixture
+def field(clean_app: Flask, world: World, request: pytest.FixtureRequest) -> Field:
+    return request.node.stash[_WORLD_VALUES]["field"]
+
+
+@pytest.fixture
+def demo(clean_app: Flask) -> None:
+    """The seeded demo (``seeds.loader.load_demo``), its users' password :data:`DEMO_PASSWORD`."""
+
+
+def _build_schema(_values: dict[str, object]) -> None:
+    from flask_migrate import upgrade
+
+    upgrade()
+
+
+def _build_demo(_values: dict[str, object]) -> None:
+    from gridserve.db import transaction
+    from seeds.loader import load_demo
+
+    with transaction():
+        load_demo(password=DEMO_PASSWORD, register=False)
+
+
+def _acting(build):
+    def run(values: dict[str, object]) -> object:
+        with audit.acting_as(TEST_ACTOR):
+            return build(values)
+
+    return run
+
+
+WORLDS = {
+    "schema": WorldRecipe(None, _build_schema),
+    "world": WorldRecipe("schema", _acting(_build_world)),
+    "field": WorldRecipe("world", _acting(_build_field)),
+    "demo": WorldRecipe("schema", _acting(_build_demo)),
+}
 
 
 @pytest.fixture
@@ -397,3 +434,28 @@ def terminal(client: FlaskClient, auth_as, field: Field) -> dict[str, str]:
     )
     assert resp.status_code == 201, resp.get_json()
     return {"Authorization": f"Bearer {resp.get_json()['device_token']}", "X-App-Version": "1.4.2"}
+
+
+@pytest.fixture
+def sms_app(clean_app: Flask, override_settings: SettingsOverride, tmp_path) -> Flask:
+    """The app with quiet hours outside a window around now, outbox files in tmp_path, fast
+    retries and a short claim lease."""
+    from tests.api.sms.campaign_now import quiet_outside, window_around_now
+
+    window = window_around_now(settings(clean_app).timezone)
+    override_settings(
+        quiet_hours=quiet_outside(window),
+        sms_outbox_path=tmp_path,
+        sms_retry_base_seconds=0,
+        sms_claim_lease_seconds=60,
+    )
+    return clean_app
+
+
+@pytest.fixture
+def sms_demo(sms_app: Flask, demo) -> tuple[Flask, FlaskClient, dict[str, dict[str, str]]]:
+    """The seeded demo on :func:`sms_app`, signed in: ``(app, client, headers by username)``
+    for the coordinator and two banks' contacts (bank1, bank2)."""
+    client = sms_app.test_client()
+    headers = {u: login(client, u, DEMO_PASSWORD) for u in ("coordinator", "bank1", "bank2")}
+    return sms_app, client, headers

@@ -6,12 +6,11 @@ import uuid
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from gridserve.app import create_app
 from gridserve.extensions import db
-from tests.conftest import make_settings
+from tests.databases import make_settings
 
 OUR_TABLES = {
     "areas",
@@ -26,24 +25,13 @@ OUR_TABLES = {
 
 
 @pytest.fixture
-def empty_database(database_url, tmp_path):
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    url = make_url(database_url.replace("postgresql://", "postgresql+psycopg://"))
-    name = f"gridserve_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    fresh = url.set(database=name)
-    with create_engine(fresh).begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+def empty_database(databases):
+    """A database of its own with nothing in it (PostGIS installed on PostgreSQL)."""
+    name = f"mig_{uuid.uuid4().hex[:8]}"
     try:
-        yield fresh.render_as_string(hide_password=False)
+        yield databases.create(name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.drop(name)
 
 
 def test_upgrade_from_empty_then_down_and_up_again(empty_database, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select, update
 
 from gridserve.extensions import db
@@ -236,6 +237,7 @@ def test_a_successful_sign_in_clears_earlier_failures(client, world):
     assert _token(client, "station_a", PASSWORD).status_code == 201
 
 
+@pytest.mark.real_commits
 def test_a_parallel_burst_cannot_test_more_passwords_than_the_limit(clean_app, world, database_url):
     """Twenty guesses at once: the database lets exactly five be checked."""
     from concurrent.futures import ThreadPoolExecutor

@@ -10,19 +10,20 @@ from sqlalchemy import func, select
 
 from gridserve.extensions import db
 from gridserve.models import AuditEntry, WorkCalendar
-from tests.conftest import login
-from tests.sms.calendar_2027 import CALENDAR_2027, SPRING_FESTIVAL
-from tests.sms.campaign_now import PASSWORD, load, make_campaign, numbers
+from tests.api.sms.calendar_2027 import CALENDAR_2027, SPRING_FESTIVAL
+from tests.api.sms.campaign_now import make_campaign, numbers
+from tests.conftest import DEMO_PASSWORD, login
 
 URL = "/api/v1/calendars/CN/{}"
 
 
 @pytest.fixture
-def demo(clean_app, override_settings, tmp_path):
+def calendar_demo(clean_app, demo, override_settings, tmp_path):
+    """The seeded demo, outbox files in tmp_path: ``(app, client, headers by username)``."""
     override_settings(sms_outbox_path=tmp_path)
-    client, headers = load(clean_app)
-    for user in ("admin", "worker1"):
-        headers[user] = login(client, user, PASSWORD)
+    client = clean_app.test_client()
+    users = ("coordinator", "bank1", "bank2", "admin", "worker1")
+    headers = {user: login(client, user, DEMO_PASSWORD) for user in users}
     return clean_app, client, headers
 
 
@@ -34,8 +35,8 @@ def _versions(app, year: int) -> list[int]:
         return sorted(rows)
 
 
-def test_the_package_answers_for_the_years_it_knows(demo):
-    _app, client, headers = demo
+def test_the_package_answers_for_the_years_it_knows(calendar_demo):
+    _app, client, headers = calendar_demo
     for user in ("worker1", "bank1", "coordinator"):
         resp = client.get(URL.format(2026), headers=headers[user])
         assert resp.status_code == 200, resp.get_json()
@@ -51,8 +52,8 @@ def test_the_package_answers_for_the_years_it_knows(demo):
     assert client.get("/api/v1/calendars/US/2026", headers=headers["worker1"]).status_code == 404
 
 
-def test_an_admin_loads_a_year_and_each_put_is_a_new_audited_version(demo):
-    app, client, headers = demo
+def test_an_admin_loads_a_year_and_each_put_is_a_new_audited_version(calendar_demo):
+    app, client, headers = calendar_demo
     for user in ("coordinator", "worker1", "bank1"):  # refused before the body is looked at
         for body in (CALENDAR_2027, {"holidays": "nonsense"}):
             resp = client.put(URL.format(2027), json=body, headers=headers[user])
@@ -124,16 +125,16 @@ def test_an_admin_loads_a_year_and_each_put_is_a_new_audited_version(demo):
         ({"workdays": []}, "validation_error"),
     ],
 )
-def test_a_bad_calendar_is_refused_with_its_code_and_nothing_is_stored(demo, body, code):
-    app, client, headers = demo
+def test_a_bad_calendar_is_refused_with_its_code_and_nothing_is_stored(calendar_demo, body, code):
+    app, client, headers = calendar_demo
     resp = client.put(URL.format(2027), json=body, headers=headers["admin"])
     assert resp.status_code == 422, resp.get_json()
     assert resp.get_json()["error"]["code"] == code
     assert _versions(app, 2027) == []
 
 
-def test_a_year_out_of_range_is_refused(demo):
-    _app, client, headers = demo
+def test_a_year_out_of_range_is_refused(calendar_demo):
+    _app, client, headers = calendar_demo
     resp = client.put(
         URL.format(3000), json={"holidays": [], "workdays": []}, headers=headers["admin"]
     )
@@ -159,8 +160,8 @@ def _post_campaign(client, headers, start: str, end: str, **extra):
     )
 
 
-def test_a_working_days_campaign_into_an_unknown_year_is_refused_with_how_to_load_it(demo):
-    _app, client, headers = demo
+def test_a_working_days_campaign_into_an_unknown_year_is_refused_with_how_to_load_it(calendar_demo):
+    _app, client, headers = calendar_demo
     # The rotation itself would end in 2026 (two senders, two days), but the campaign runs on
     # into 2027: every day from start to end is checked.
     resp = _post_campaign(client, headers, "2026-12-28", "2027-01-15")
@@ -177,8 +178,10 @@ def test_a_working_days_campaign_into_an_unknown_year_is_refused_with_how_to_loa
     assert ok.status_code == 201, ok.get_json()
 
 
-def test_a_2027_working_days_campaign_skips_the_spring_festival_and_works_the_saturday(demo):
-    app, client, headers = demo
+def test_a_2027_working_days_campaign_skips_the_spring_festival_and_works_the_saturday(
+    calendar_demo,
+):
+    app, client, headers = calendar_demo
     assert (
         client.put(URL.format(2027), json=CALENDAR_2027, headers=headers["admin"]).status_code
         == 200

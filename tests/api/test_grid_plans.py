@@ -415,16 +415,6 @@ def test_re_division_keeps_history_codes_and_reports_changes(client, auth_as, po
         assert set(report["added"]) == set(report["split"][target]) - {target}
 
 
-def test_the_database_allows_one_active_layout_per_area(ctx, populated):
-    from sqlalchemy.exc import IntegrityError
-
-    for _ in range(2):
-        db.session.add(GridPlan(area_id=populated.street, method="balanced", status="active"))
-    with pytest.raises(IntegrityError):
-        db.session.flush()
-    db.session.rollback()
-
-
 def test_drafts_can_be_discarded_but_not_active_plans(client, auth_as, populated):
     headers = auth_as("centre")
     draft = _draft(client, headers, populated.street)

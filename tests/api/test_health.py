@@ -36,7 +36,7 @@ def test_engine_is_the_backend_under_test(ctx, database_url):
 
 def test_health_is_503_until_the_schema_is_migrated(tmp_path):
     from gridserve.app import create_app
-    from tests.conftest import make_settings
+    from tests.databases import make_settings
 
     # A brand-new, empty database (the schema check is the same on both backends).
     app = create_app(make_settings(f"sqlite:///{tmp_path / 'unmigrated.db'}", str(tmp_path)))

@@ -329,7 +329,7 @@ def test_only_household_places_take_a_household(client, auth_as, register, clean
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("name", "value"),
     [
         ("phone", "12345"),
         ("phone", "not a number"),
@@ -341,15 +341,15 @@ def test_only_household_places_take_a_household(client, auth_as, register, clean
     ],
 )
 def test_bad_phone_or_id_number_is_refused_by_field_and_nothing_is_stored(
-    client, auth_as, register, clean_app, field, value
+    client, auth_as, register, clean_app, name, value
 ):
     if value == "510104199013011234":
         value = value[:17] + household_service.id_check_digit(value[:17])
-    resp = _create(client, auth_as("worker_a"), register.mine, **{field: value})
+    resp = _create(client, auth_as("worker_a"), register.mine, **{name: value})
     assert resp.status_code == 422, resp.get_json()
     err = resp.get_json()["error"]
     assert err["code"] == "validation_error"
-    assert list(err["details"]["fields"]) == [field]
+    assert list(err["details"]["fields"]) == [name]
     assert _count(clean_app) == 0
 
 

@@ -16,7 +16,8 @@ from gridserve.app import create_app
 from gridserve.extensions import db
 from gridserve.models import LoginThrottle
 from gridserve.services.accounts.auth import lock_seconds
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD
+from tests.databases import make_settings
 
 WINDOW = 15 * 60
 
@@ -129,6 +130,7 @@ def _failures_by_address(app) -> dict[str, int]:
         return {r.address: r.failures for r in rows if r.username == "" and r.failures}
 
 
+@pytest.mark.real_commits
 def test_behind_one_trusted_proxy_the_forwarded_address_is_counted(world, proxied_app):
     client = proxied_app.test_client()
     for _ in range(5):
@@ -165,6 +167,7 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(client, world, clean
     assert _failures_by_address(clean_app) == {"192.0.2.1": 6}
 
 
+@pytest.mark.real_commits
 def test_a_parallel_spray_cannot_test_more_passwords_than_the_address_limit(clean_app, world):
     """Forty usernames at once from one address: the database lets exactly thirty be checked."""
     from concurrent.futures import ThreadPoolExecutor

@@ -30,7 +30,7 @@ def test_a_worker_phone_is_encrypted_and_clear_only_for_the_workers_managers(
     assert made.status_code == 201, made.get_json()
     worker_id = made.get_json()["id"]
     with clean_app.app_context():
-        columns = {c["name"] for c in inspect(db.engine).get_columns("workers")}
+        columns = {c["name"] for c in inspect(db.session.connection()).get_columns("workers")}
         assert "phone" not in columns and "phone_enc" in columns
         stored = _stored(clean_app, "workers")[worker_id]
         assert b"13800001111" not in stored and crypto.decrypt(stored) == "13800001111"
@@ -100,7 +100,9 @@ def test_contact_phones_are_encrypted_and_masked_outside_their_managers(
     assert added.get_json()["phone"] == "13700000000"  # its own institution: in clear
     contact_id = added.get_json()["id"]
     with clean_app.app_context():
-        columns = {c["name"] for c in inspect(db.engine).get_columns("institution_contacts")}
+        columns = {
+            c["name"] for c in inspect(db.session.connection()).get_columns("institution_contacts")
+        }
         assert "phone" not in columns and "phone_enc" in columns
     stored = _stored(clean_app, "institution_contacts")
     assert len(stored) == 2  # the world's first contact and this one, nothing duplicated

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from gridserve.extensions import db
 from gridserve.models import AuditEntry
 from tests.api.test_attachments import PNG
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD
 
 
 def _error(resp, status: int, code: str) -> None:
@@ -23,19 +23,6 @@ def _error(resp, status: int, code: str) -> None:
 
 
 # --- SMS texts ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def demo_sms(clean_app):
-    """The seeded demo: the coordinator, two banks' contacts and the district centre."""
-    from tests.sms.campaign_now import PASSWORD as DEMO_PASSWORD
-    from tests.sms.campaign_now import load
-
-    client, headers = load(clean_app)
-    headers["district"] = login(client, "district", DEMO_PASSWORD)
-    headers["centre"] = login(client, "centre", DEMO_PASSWORD)
-    campaign = client.get("/api/v1/sms/campaigns", headers=headers["coordinator"]).get_json()[0]
-    return client, headers, campaign
 
 
 def _last_audit_id(app) -> int:
@@ -57,8 +44,8 @@ def _text_audit(app, text_id: int, after: int) -> list[tuple[str, str | None, st
         return [(r.action, r.actor_name, r.actor_type) for r in rows]
 
 
-def test_the_district_centre_may_not_write_or_submit_a_banks_text(demo_sms, clean_app):
-    client, headers, campaign = demo_sms
+def test_the_district_centre_may_not_write_or_submit_a_banks_text(demo_campaign, clean_app):
+    client, headers, campaign = demo_campaign
     path = f"/api/v1/sms/campaigns/{campaign['id']}/texts"
     for who in ("district", "centre"):
         _error(
@@ -95,8 +82,8 @@ def test_the_district_centre_may_not_write_or_submit_a_banks_text(demo_sms, clea
     assert ok.status_code == 200 and ok.get_json()["status"] == "submitted"
 
 
-def test_a_bank_may_not_submit_the_mandated_text(demo_sms):
-    client, headers, campaign = demo_sms
+def test_a_bank_may_not_submit_the_mandated_text(demo_campaign):
+    client, headers, campaign = demo_campaign
     path = f"/api/v1/sms/campaigns/{campaign['id']}/texts"
     made = client.post(path, json={"body": "新的统一内容。", "kind": "mandated"},
                        headers=headers["coordinator"]).get_json()  # fmt: skip
@@ -107,8 +94,8 @@ def test_a_bank_may_not_submit_the_mandated_text(demo_sms):
     )
 
 
-def test_every_text_edit_is_audited_with_its_actor(demo_sms, clean_app):
-    client, headers, campaign = demo_sms
+def test_every_text_edit_is_audited_with_its_actor(demo_campaign, clean_app):
+    client, headers, campaign = demo_campaign
     path = f"/api/v1/sms/campaigns/{campaign['id']}/texts"
     before = _last_audit_id(clean_app)
     text = client.post(path, json={"body": "农发行新口号。"}, headers=headers["bank1"]).get_json()

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import uuid
 
+import pytest
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
@@ -78,6 +79,7 @@ def test_every_item_gets_its_own_result(client, auth_as, field, terminal, clean_
         assert kept.cell_code == field.cell and kept.device_id is not None
 
 
+@pytest.mark.real_commits
 def test_identical_batches_at_the_same_moment_store_each_uuid_once(
     client, auth_as, field, terminal, clean_app
 ):

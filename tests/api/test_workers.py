@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from tests.conftest import login
 
 
@@ -102,26 +100,6 @@ def test_assignment_refusals(client, auth_as, field):
     assert past.status_code == 422
     again = _assign(client, headers, field.worker_id, field.cell)
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_assigned"
-
-
-def test_the_database_allows_one_open_assignment_per_cell(ctx, field):
-    from sqlalchemy.exc import IntegrityError
-
-    from gridserve.extensions import db
-    from gridserve.models import Assignment
-
-    db.session.add(
-        Assignment(
-            worker_id=field.worker_id,
-            community_id=field.world.community_a,
-            cell_code=field.cell,
-            slot=5,
-            starts_on=field.today,
-        )
-    )
-    with pytest.raises(IntegrityError):
-        db.session.flush()
-    db.session.rollback()
 
 
 def test_dismissing_a_worker_frees_the_cell(client, auth_as, field):

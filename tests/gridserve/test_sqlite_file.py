@@ -11,7 +11,7 @@ from sqlalchemy import text
 from gridserve.app import create_app
 from gridserve.db import create_private_file
 from gridserve.extensions import db
-from tests.conftest import make_settings
+from tests.databases import make_settings
 
 
 @pytest.fixture

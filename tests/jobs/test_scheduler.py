@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy import text
 
 from gridserve.extensions import db
@@ -12,6 +13,7 @@ from jobs.registry import JOBS
 from jobs.scheduler import build_scheduler, leadership, run_scheduler
 
 
+@pytest.mark.real_commits
 def test_only_one_scheduler_leads_at_a_time(clean_app):
     stop_first, stop_second = threading.Event(), threading.Event()
     order: list[str] = []
@@ -47,6 +49,7 @@ def test_only_one_scheduler_leads_at_a_time(clean_app):
     assert order == ["first leads", "first steps down", "second leads"]
 
 
+@pytest.mark.real_commits
 def test_jobs_are_kept_in_the_database_job_store(clean_app):
     with clean_app.app_context():
         scheduler = build_scheduler(clean_app)
@@ -60,6 +63,7 @@ def test_jobs_are_kept_in_the_database_job_store(clean_app):
             scheduler.shutdown(wait=False)
 
 
+@pytest.mark.real_commits
 def test_run_scheduler_stops_when_asked(clean_app):
     stop = threading.Event()
     with clean_app.app_context():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from gridserve.extensions import db
 from gridserve.models import SmsSender
-from tests.sms.campaign_now import load, make_campaign, numbers
-from tests.sms.test_dispatch import dispatch
+from tests.api.sms.campaign_now import make_campaign, numbers
+from tests.api.sms.test_dispatch import dispatch
 
 
-def test_a_bank_sees_only_its_own_sender_in_progress_totals_included(sms_app):
-    client, headers = load(sms_app)
+def test_a_bank_sees_only_its_own_sender_in_progress_totals_included(sms_demo):
+    sms_app, client, headers = sms_demo
     campaign = make_campaign(sms_app, client, headers["coordinator"], phones=numbers(5))
     assert dispatch(sms_app)["accepted"] == 10
     with sms_app.app_context():  # a second sender (ADBC, bank1) with nothing sent yet

@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
-from tests.sms.campaign_now import MANDATED, load, make_campaign, numbers
+from tests.api.sms.campaign_now import MANDATED, make_campaign, numbers
 from tests.sms.peers import HttpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,9 +69,9 @@ def _wait(condition, timeout: float, what: str, log: Path) -> None:
         time.sleep(0.05)
 
 
-def test_sigkill_mid_slot_then_restart_sends_everything_exactly_once_in_order(sms_app, tmp_path):
-    app = sms_app
-    client, headers = load(app)
+@pytest.mark.real_commits
+def test_sigkill_mid_slot_then_restart_sends_everything_exactly_once_in_order(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     peer = HttpPeer(delay_ms=3)
     peer.start()
     log = tmp_path / "scheduler.log"

@@ -17,9 +17,8 @@ from gridserve.config import settings
 from gridserve.db import transaction, utcnow
 from seeds.loader import load_demo
 from tests import clock
-from tests.conftest import TEST_ACTOR, login
+from tests.conftest import DEMO_PASSWORD, TEST_ACTOR, login
 
-PASSWORD = "demo-pass-123"
 LAST_WINDOW_START = dt.time(23, 54)  # later, a window holding now would last under 5 minutes
 MANDATED = "服务实体经济,助力小微企业,实现银企共赢发展。"
 CUSTOM = "工行小微贷款,线上申请,快速到账。"
@@ -61,9 +60,9 @@ def quiet_hours_of(app: Flask) -> str:
 
 def load(app: Flask) -> tuple[FlaskClient, dict[str, dict[str, str]]]:
     with app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
-        load_demo(password=PASSWORD, register=False)
+        load_demo(password=DEMO_PASSWORD, register=False)
     client = app.test_client()
-    headers = {u: login(client, u, PASSWORD) for u in ("coordinator", "bank1", "bank2")}
+    headers = {u: login(client, u, DEMO_PASSWORD) for u in ("coordinator", "bank1", "bank2")}
     return client, headers
 
 

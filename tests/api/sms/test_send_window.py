@@ -17,7 +17,7 @@ from gridserve.models import SmsMessage
 from gridserve.services.sms import dispatch as sms_dispatch
 from jobs.registry import run_job
 from tests import clock
-from tests.sms.campaign_now import load, make_campaign, numbers, window_start
+from tests.api.sms.campaign_now import make_campaign, numbers, window_start
 
 
 class TickingGateway:
@@ -68,9 +68,8 @@ def _window_end(app, day: dt.date | None = None) -> dt.datetime:
     return clock.at_local(day or clock.local_now().date(), quiet_start)
 
 
-def test_a_batch_claimed_before_the_window_ends_stops_at_the_end(sms_app, ticking, tmp_path):
-    app = sms_app
-    client, headers = load(app)
+def test_a_batch_claimed_before_the_window_ends_stops_at_the_end(sms_demo, ticking, tmp_path):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(10))
     end = _window_end(app)
     clock.move_to(end - dt.timedelta(seconds=3), tick=False)
@@ -96,9 +95,8 @@ def test_a_batch_claimed_before_the_window_ends_stops_at_the_end(sms_app, tickin
     assert sum(len(g.sent_at) for g in ticking) == 3
 
 
-def test_in_a_two_day_slot_the_rest_waits_for_the_next_days_window(sms_app, ticking, tmp_path):
-    app = sms_app
-    client, headers = load(app)
+def test_in_a_two_day_slot_the_rest_waits_for_the_next_days_window(sms_demo, ticking, tmp_path):
+    app, client, headers = sms_demo
     opens = window_start(app)
     day = opens.astimezone(clock.zone()).date()
     campaign = make_campaign(

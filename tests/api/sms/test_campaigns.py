@@ -4,28 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
-from gridserve import audit
-from gridserve.db import transaction
-from seeds.loader import BANK_ORDER, load_demo
-from tests.conftest import TEST_ACTOR, login
-
-PASSWORD = "demo-pass-123"
+from seeds.loader import BANK_ORDER
 
 
-@pytest.fixture
-def demo(clean_app):
-    with clean_app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
-        load_demo(password=PASSWORD, register=False)
-    client = clean_app.test_client()
-    headers = {u: login(client, u, PASSWORD) for u in ("coordinator", "bank1", "bank2", "station1")}
-    campaign = client.get("/api/v1/sms/campaigns", headers=headers["coordinator"]).get_json()[0]
-    return client, headers, campaign
-
-
-def test_the_demo_month_sends_one_bank_a_day_9_to_19_april(demo):
-    client, headers, campaign = demo
+def test_the_demo_month_sends_one_bank_a_day_9_to_19_april(demo_campaign):
+    client, headers, campaign = demo_campaign
     resp = client.get(
         f"/api/v1/sms/campaigns/{campaign['id']}/schedule", headers=headers["coordinator"]
     )
@@ -42,8 +25,8 @@ def test_the_demo_month_sends_one_bank_a_day_9_to_19_april(demo):
     assert slots[0]["sender_name"] == "农发行" and body["policy"] == "shift"
 
 
-def test_a_sender_without_approved_content_is_skipped_and_shown(demo, clean_app):
-    client, headers, campaign = demo
+def test_a_sender_without_approved_content_is_skipped_and_shown(demo_campaign, clean_app):
+    client, headers, campaign = demo_campaign
     texts = client.get(
         f"/api/v1/sms/campaigns/{campaign['id']}/texts", headers=headers["bank2"]
     ).get_json()
@@ -63,8 +46,8 @@ def test_a_sender_without_approved_content_is_skipped_and_shown(demo, clean_app)
     assert skipped and skipped[0]["reason"] == "custom content not approved"
 
 
-def test_the_mandated_text_is_locked(demo):
-    client, headers, campaign = demo
+def test_the_mandated_text_is_locked(demo_campaign):
+    client, headers, campaign = demo_campaign
     texts = client.get(
         f"/api/v1/sms/campaigns/{campaign['id']}/texts", headers=headers["coordinator"]
     ).get_json()
@@ -83,8 +66,8 @@ def test_the_mandated_text_is_locked(demo):
     assert next(t for t in again if t["kind"] == "mandated")["body"] == mandated["body"]
 
 
-def test_custom_texts_go_through_review(demo):
-    client, headers, campaign = demo
+def test_custom_texts_go_through_review(demo_campaign):
+    client, headers, campaign = demo_campaign
     path = f"/api/v1/sms/campaigns/{campaign['id']}/texts"
     created = client.post(path, json={"body": "农发行新口号,服务小微。"}, headers=headers["bank1"])
     assert created.status_code == 201, created.get_json()
@@ -134,8 +117,8 @@ def test_custom_texts_go_through_review(demo):
     assert mandated.status_code == 403
 
 
-def test_campaigns_are_scoped(demo):
-    client, headers, campaign = demo
+def test_campaigns_are_scoped(demo_campaign):
+    client, headers, campaign = demo_campaign
     assert client.get("/api/v1/sms/campaigns", headers=headers["station1"]).get_json() == []
     assert (
         client.get(
@@ -146,8 +129,8 @@ def test_campaigns_are_scoped(demo):
     assert len(client.get("/api/v1/sms/campaigns", headers=headers["bank1"]).get_json()) == 1
 
 
-def test_the_demo_campaign_has_its_recipients_and_shows_its_next_slot(demo):
-    client, headers, campaign = demo
+def test_the_demo_campaign_has_its_recipients_and_shows_its_next_slot(demo_campaign):
+    client, headers, campaign = demo_campaign
     resp = client.get(
         f"/api/v1/sms/campaigns/{campaign['id']}/progress", headers=headers["coordinator"]
     )

@@ -13,20 +13,20 @@ from gridserve.extensions import db
 from gridserve.models import WorkCalendar
 from jobs.registry import run_job
 from tests import clock
-from tests.conftest import login
-from tests.sms.calendar_2027 import CALENDAR_2027
-from tests.sms.campaign_now import PASSWORD, load, make_campaign, numbers
+from tests.api.sms.calendar_2027 import CALENDAR_2027
+from tests.api.sms.campaign_now import load, make_campaign, numbers
+from tests.conftest import DEMO_PASSWORD, login
 
 URL = "/api/v1/calendars/CN/{}"
 
 
 @pytest.fixture
-def demo(clean_app, override_settings, tmp_path):
+def year_end_demo(clean_app, override_settings, tmp_path):
     """The demo at 10:00 on Wednesday 30 December 2026; default quiet hours (window 08-21)."""
     override_settings(sms_outbox_path=tmp_path, sms_retry_base_seconds=0)
     clock.move_to(clock.at_local(dt.date(2026, 12, 30), dt.time(10)))
     client, headers = load(clean_app)
-    headers["admin"] = login(client, "admin", PASSWORD)
+    headers["admin"] = login(client, "admin", DEMO_PASSWORD)
     return clean_app, client, headers
 
 
@@ -66,8 +66,8 @@ def _slot_days(client, headers, campaign_id: int) -> tuple[list[str], dict]:
     return [d for s in body["slots"] for d in s["days"]], body
 
 
-def test_the_slots_before_an_unknown_year_still_go_out_and_progress_names_the_year(demo):
-    app, client, headers = demo
+def test_the_slots_before_an_unknown_year_still_go_out_and_progress_names_the_year(year_end_demo):
+    app, client, headers = year_end_demo
     campaign = _campaign_into_2027(app, client, headers)
     days, schedule = _slot_days(client, headers, campaign["id"])
     assert days == ["2026-12-30", "2026-12-31"]
@@ -107,8 +107,8 @@ def test_the_slots_before_an_unknown_year_still_go_out_and_progress_names_the_ye
     assert progress["alerts"] == []
 
 
-def test_correcting_a_year_moves_only_the_slots_that_have_not_opened(demo):
-    app, client, headers = demo
+def test_correcting_a_year_moves_only_the_slots_that_have_not_opened(year_end_demo):
+    app, client, headers = year_end_demo
     assert (
         client.put(URL.format(2027), json=CALENDAR_2027, headers=headers["admin"]).status_code
         == 200

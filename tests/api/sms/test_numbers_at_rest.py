@@ -20,7 +20,7 @@ from gridserve.models import PhoneHashKey, SmsMessage
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.services.sms import outbox as sms_outbox
 from jobs.registry import run_job
-from tests.sms.campaign_now import load, make_campaign, numbers
+from tests.api.sms.campaign_now import make_campaign, numbers
 
 TABLES = ("sms_recipients", "sms_opt_outs", "sms_messages")
 
@@ -76,14 +76,8 @@ def import_csv(client, headers, campaign_id: int, phones: list[str]):
     )
 
 
-@pytest.fixture
-def world(sms_app):
-    client, headers = load(sms_app)
-    return sms_app, client, headers
-
-
-def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
-    app, client, headers = world
+def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(sms_demo):
+    app, client, headers = sms_demo
     phones = numbers(3)
     campaign = make_campaign(app, client, headers["coordinator"], phones=phones)
     opted = client.post(
@@ -93,7 +87,9 @@ def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
     with app.app_context():
         sms_outbox.open_slots()
         db.session.commit()
-        columns = {t: {c["name"] for c in inspect(db.engine).get_columns(t)} for t in TABLES}
+        columns = {
+            t: {c["name"] for c in inspect(db.session.connection()).get_columns(t)} for t in TABLES
+        }
         hasher = sms_numbers.hasher()
         db.session.remove()
     for table in TABLES:
@@ -117,8 +113,8 @@ def test_numbers_are_stored_encrypted_with_a_keyed_hash_and_shown_masked(world):
     ]
 
 
-def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(world):
-    app, client, headers = world
+def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(sms_demo):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(2))
     coordinator = headers["coordinator"]
     client.post("/api/v1/sms/opt-outs", json={"phone": "13900000001"}, headers=coordinator)
@@ -172,9 +168,9 @@ def test_phone_numbers_in_query_strings_are_refused_and_the_post_lookups_answer(
 
 
 def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working(
-    world, tmp_path, data_keys
+    sms_demo, tmp_path, data_keys
 ):
-    app, client, headers = world
+    app, client, headers = sms_demo
     coordinator = headers["coordinator"]
     configured = settings(app).data_keys[0]
     new = Fernet.generate_key().decode()
@@ -238,8 +234,8 @@ def test_rotation_re_hashes_everything_and_keeps_duplicates_and_opt_outs_working
             db.session.remove()
 
 
-def test_rotation_without_the_old_key_changes_nothing(world, data_keys):
-    app, client, headers = world
+def test_rotation_without_the_old_key_changes_nothing(sms_demo, data_keys):
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(2))
     before = {t: raw(app, t) for t in TABLES}
     with data_keys(Fernet.generate_key().decode()):
@@ -251,8 +247,8 @@ def test_rotation_without_the_old_key_changes_nothing(world, data_keys):
     assert {t: raw(app, t) for t in TABLES} == before
 
 
-def test_look_ups_stop_with_a_clear_error_when_the_hash_key_left_the_ring(world, data_keys):
-    app, client, headers = world
+def test_look_ups_stop_with_a_clear_error_when_the_hash_key_left_the_ring(sms_demo, data_keys):
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(1))
     with data_keys(Fernet.generate_key().decode()), app.app_context():
         with pytest.raises(sms_numbers.HashKeyUnavailable, match="keys rotate"):

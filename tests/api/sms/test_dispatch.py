@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 from gridserve import crypto
@@ -21,7 +20,7 @@ from gridserve.services.sms import numbers as sms_numbers
 from gridserve.services.sms import outbox as sms_outbox
 from gridserve.services.sms.inbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from jobs.registry import run_job
-from tests.sms.campaign_now import CUSTOM, MANDATED, load, make_campaign, numbers
+from tests.api.sms.campaign_now import CUSTOM, MANDATED, make_campaign, numbers
 from tests.sms.peers import HttpPeer
 
 
@@ -49,14 +48,8 @@ def statuses(app, campaign_id: int) -> dict[str, int]:
         return out
 
 
-@pytest.fixture
-def world(sms_app):
-    client, headers = load(sms_app)
-    return sms_app, client, headers
-
-
-def test_each_recipient_gets_each_text_once_mandated_first(world, tmp_path):
-    app, client, headers = world
+def test_each_recipient_gets_each_text_once_mandated_first(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     phones = numbers(120)
     campaign = make_campaign(app, client, headers["coordinator"], phones=phones)
     first = dispatch(app)
@@ -89,8 +82,8 @@ def test_each_recipient_gets_each_text_once_mandated_first(world, tmp_path):
     assert history["messages"][0]["accepted_at"] <= history["messages"][1]["accepted_at"]
 
 
-def test_a_second_import_and_a_rerun_add_nothing(world, tmp_path):
-    app, client, headers = world
+def test_a_second_import_and_a_rerun_add_nothing(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     phones = numbers(10)
     campaign = make_campaign(app, client, headers["coordinator"], phones=phones)
     dispatch(app)
@@ -106,8 +99,8 @@ def test_a_second_import_and_a_rerun_add_nothing(world, tmp_path):
     assert len(lines(tmp_path / "out" / "NOW-1.jsonl")) == 20
 
 
-def test_an_opt_out_recorded_after_the_list_was_built_is_honoured(world, tmp_path):
-    app, client, headers = world
+def test_an_opt_out_recorded_after_the_list_was_built_is_honoured(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     phones = numbers(5)
     campaign = make_campaign(app, client, headers["coordinator"], phones=phones)
     with app.app_context():  # the slot opens and the outbox is filled before the opt-out
@@ -130,8 +123,8 @@ def test_an_opt_out_recorded_after_the_list_was_built_is_honoured(world, tmp_pat
     assert progress["totals"]["opted_out"] == 2
 
 
-def test_custom_text_waits_for_the_mandated_one_and_never_follows_a_failed_one(world, tmp_path):
-    app, client, headers = world
+def test_custom_text_waits_for_the_mandated_one_and_never_follows_a_failed_one(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(3))
     with app.app_context():
         sms_outbox.open_slots()
@@ -166,8 +159,8 @@ def test_custom_text_waits_for_the_mandated_one_and_never_follows_a_failed_one(w
     assert campaign["id"]
 
 
-def test_no_custom_message_is_released_while_a_mandated_one_is_still_queued(world):
-    app, client, headers = world
+def test_no_custom_message_is_released_while_a_mandated_one_is_still_queued(sms_demo):
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(3))
     with app.app_context():
         (slot,) = sms_outbox.open_slots()
@@ -187,8 +180,8 @@ def test_no_custom_message_is_released_while_a_mandated_one_is_still_queued(worl
         db.session.remove()
 
 
-def test_an_ended_slot_expires_what_it_could_not_send_until_someone_requeues_it(world, tmp_path):
-    app, client, headers = world
+def test_an_ended_slot_expires_what_it_could_not_send_until_someone_requeues_it(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(4))
     with app.app_context():
         sms_outbox.open_slots()
@@ -222,8 +215,8 @@ def test_an_ended_slot_expires_what_it_could_not_send_until_someone_requeues_it(
     assert len(sent) == 8 and statuses(app, campaign["id"]) == {"accepted": 8}
 
 
-def test_requeue_outside_an_open_slot_is_refused(world):
-    app, client, headers = world
+def test_requeue_outside_an_open_slot_is_refused(sms_demo):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(1))
     resp = client.post(
         f"/api/v1/sms/campaigns/{campaign['id']}/senders/ICBC/requeue-expired",
@@ -232,8 +225,8 @@ def test_requeue_outside_an_open_slot_is_refused(world):
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "no_open_slot"
 
 
-def test_nothing_is_sent_before_the_mandated_text_is_approved(world, tmp_path):
-    app, client, headers = world
+def test_nothing_is_sent_before_the_mandated_text_is_approved(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=numbers(2))
     with app.app_context():
         from gridserve.models import SmsText
@@ -253,9 +246,9 @@ def test_nothing_is_sent_before_the_mandated_text_is_approved(world, tmp_path):
     assert body["mandated_text_approved"] is False
 
 
-def test_a_stale_claim_on_an_idempotent_gateway_is_resent_under_its_key_once(world, tmp_path):
+def test_a_stale_claim_on_an_idempotent_gateway_is_resent_under_its_key_once(sms_demo, tmp_path):
     """A dispatcher died after the gateway took a message but before it recorded that."""
-    app, client, headers = world
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(3))
     with app.app_context():
         (slot,) = sms_outbox.open_slots()
@@ -287,8 +280,8 @@ def test_a_stale_claim_on_an_idempotent_gateway_is_resent_under_its_key_once(wor
     assert len(sent) == 6 and len({m["key"] for m in sent}) == 6
 
 
-def test_transient_errors_retry_with_backoff_then_fail_with_the_reason(world, override_settings):
-    app, client, headers = world
+def test_transient_errors_retry_with_backoff_then_fail_with_the_reason(sms_demo, override_settings):
+    app, client, headers = sms_demo
     override_settings(sms_max_attempts=2, sms_retry_base_seconds=1)
     peer = HttpPeer(fail_every=1)  # every request answers 503
     peer.start()
@@ -336,8 +329,8 @@ def _signed(secret: str, payload) -> tuple[bytes, dict[str, str]]:
     }
 
 
-def test_receipts_are_signed_idempotent_and_replies_opt_out(world, override_settings, tmp_path):
-    app, client, headers = world
+def test_receipts_are_signed_idempotent_and_replies_opt_out(sms_demo, override_settings, tmp_path):
+    app, client, headers = sms_demo
     override_settings(sms_accounts={"cloud": {"receipt_secret": "s3cret-s3cret"}})
     campaign = make_campaign(
         app,
@@ -393,8 +386,8 @@ def test_receipts_are_signed_idempotent_and_replies_opt_out(world, override_sett
     assert progress["totals"]["delivered"] == 1
 
 
-def test_recipient_import_reports_bad_rows_and_drops_duplicates(world):
-    app, client, headers = world
+def test_recipient_import_reports_bad_rows_and_drops_duplicates(sms_demo):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=[])
     csv = "手机号,姓名\n13800138000,甲\n+86 138-0013-8000,甲again\n12345,乙\n02812345678,座机\n\n"
     url = f"/api/v1/sms/campaigns/{campaign['id']}/senders/ICBC/recipients"
@@ -417,8 +410,8 @@ def test_recipient_import_reports_bad_rows_and_drops_duplicates(world):
     assert as_json.status_code == 415
 
 
-def test_campaign_and_channel_input_is_checked(world):
-    app, client, headers = world
+def test_campaign_and_channel_input_is_checked(sms_demo):
+    app, client, headers = sms_demo
     coordinator = headers["coordinator"]
     bad_path = client.put(
         "/api/v1/sms/channels/ICBC",
@@ -473,8 +466,8 @@ def test_campaign_and_channel_input_is_checked(world):
     assert all(c["code"] != "BAD-1" for c in listed)
 
 
-def test_unsubscribe_suffix_goes_on_custom_texts_only(world, tmp_path):
-    app, client, headers = world
+def test_unsubscribe_suffix_goes_on_custom_texts_only(sms_demo, tmp_path):
+    app, client, headers = sms_demo
     make_campaign(
         app, client, headers["coordinator"], phones=numbers(1), unsubscribe_suffix="回T退订"
     )
@@ -483,8 +476,8 @@ def test_unsubscribe_suffix_goes_on_custom_texts_only(world, tmp_path):
     assert bodies == [f"【宣传月领导小组】{MANDATED}", f"【工商银行】{CUSTOM}回T退订"]
 
 
-def test_the_slot_run_records_when_it_opened(world):
-    app, client, headers = world
+def test_the_slot_run_records_when_it_opened(sms_demo):
+    app, client, headers = sms_demo
     make_campaign(app, client, headers["coordinator"], phones=numbers(1))
     dispatch(app)
     with app.app_context():
@@ -493,8 +486,8 @@ def test_the_slot_run_records_when_it_opened(world):
         db.session.remove()
 
 
-def test_audiences_come_from_the_area_tree_inside_the_campaign(world):
-    app, client, headers = world
+def test_audiences_come_from_the_area_tree_inside_the_campaign(sms_demo):
+    app, client, headers = sms_demo
     campaign = make_campaign(app, client, headers["coordinator"], phones=[])
     with app.app_context():
         from geoalchemy2.shape import from_shape
