@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import make_response
 from flask.views import MethodView
-from marshmallow import Schema, fields, pre_dump, validate
+from marshmallow import Schema, fields, validate
 
 from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from gridserve.auth import current_principal
-from gridserve.models import Household
 from gridserve.services.field import households as household_service
 from gridserve.timeutil import local_today
 
@@ -90,7 +89,7 @@ class HouseholdLocationSchema(Schema):
 
 
 class HouseholdSchema(Schema):
-    """A household as the caller may see it; anything not decided by the service is masked."""
+    """A household as the service revealed it to the caller (in clear or masked)."""
 
     id = Integer()
     place_id = Integer()
@@ -99,29 +98,19 @@ class HouseholdSchema(Schema):
     location = fields.Nested(HouseholdLocationSchema)
     door_number = fields.String()
     address = fields.String()
-    phone = fields.String(allow_none=True, metadata={"example": "138****5678"})
-    id_number = fields.String(allow_none=True, metadata={"example": "510104********1234"})
-    members = fields.List(fields.Nested(HouseholdMemberSchema))
+    phone = fields.String(
+        attribute="phone_shown", allow_none=True, metadata={"example": "138****5678"}
+    )
+    id_number = fields.String(
+        attribute="id_number_shown", allow_none=True, metadata={"example": "510104********1234"}
+    )
+    members = fields.List(fields.Nested(HouseholdMemberSchema), attribute="members_shown")
     member_count = Integer()
     version = Integer()
     change_seq = Integer()
     masked = fields.Boolean(metadata={"description": "True when personal data is masked"})
-    created_at = fields.String(metadata={"format": "date-time"})
-    updated_at = fields.String(metadata={"format": "date-time"})
-
-    @pre_dump(pass_collection=True)
-    def _masked_unless_decided(self, data, many, **_kwargs):
-        """Rows straight from the database (lists) are always shown masked."""
-        if not many:
-            return (
-                household_service.serialize_many([data])[0] if isinstance(data, Household) else data
-            )
-        rows = list(data)
-        raw = [r for r in rows if isinstance(r, Household)]
-        if not raw:
-            return rows
-        views = iter(household_service.serialize_many(raw, unmasked=False))
-        return [next(views) if isinstance(r, Household) else r for r in rows]
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class HouseholdListArgs(ListArgs):
@@ -139,7 +128,7 @@ class Households(MethodView):
     @blp.roles(*household_service.READERS)
     @blp.arguments(HouseholdListArgs, location="query")
     @blp.response(200, HouseholdSchema(many=True))
-    @blp.paginate_select()
+    @blp.paginate_select(present=household_service.present_masked)
     @blp.doc(security=BEARER)
     def get(self, args):
         """Households in your scope, always masked (open one to see it in clear, if you may)."""

@@ -248,13 +248,15 @@ def _place(household: Household) -> Place:
     return place
 
 
-def serialize(household: Household, *, unmasked: bool, place: Place | None = None) -> dict:
-    """A household as a JSON-ready dict, in clear or masked.
+def reveal(household: Household, *, unmasked: bool, place: Place | None = None) -> Household:
+    """``household`` ready for its schema, in clear or masked; returns the same row.
 
-    Masked: the phone as ``138****5678``, the ID number as
-    ``510104********1234``, member names as ``张*`` (relation and work unit
-    kept). This does not audit: whoever hands out an unmasked record records it.
-    Pass ``place`` (or have it loaded in the session) to save a query.
+    Puts on the row what its reader may see: ``phone_shown``, ``id_number_shown``
+    and ``members_shown`` (masked: the phone as ``138****5678``, the ID number as
+    ``510104********1234``, member names as ``张*``, relation and work unit kept),
+    ``masked``, and from its place ``cell_id`` and ``location``. This does not
+    audit: whoever hands out an unmasked record records it. Pass ``place`` (or have
+    it loaded in the session) to save a query.
     """
     place = place if place is not None else _place(household)
     phone = crypto.decrypt(household.phone_enc)
@@ -265,28 +267,43 @@ def serialize(household: Household, *, unmasked: bool, place: Place | None = Non
         id_number = mask_id_number(id_number)
         members = [{**m, "name": mask_name(m.get("name"))} for m in members]
     point = to_shapely(place.geom)
+    shown: Any = household
+    shown.phone_shown = phone
+    shown.id_number_shown = id_number
+    shown.members_shown = members
+    shown.masked = not unmasked
+    shown.cell_id = place.cell_id
+    shown.location = {"lon": point.x, "lat": point.y}
+    return household
+
+
+def serialize(household: Household, *, unmasked: bool, place: Place | None = None) -> dict:
+    """A household as a JSON-ready dict, in clear or masked (see :func:`reveal`), for the
+    terminals' bundle and the export; the API dumps the revealed row with its schema."""
+    h: Any = reveal(household, unmasked=unmasked, place=place)
     return {
-        "id": household.id,
-        "place_id": household.place_id,
-        "area_id": household.area_id,
-        "cell_id": place.cell_id,
-        "location": {"lon": point.x, "lat": point.y},
-        "door_number": household.door_number,
-        "address": household.address,
-        "phone": phone,
-        "id_number": id_number,
-        "members": members,
-        "member_count": household.member_count,
-        "version": household.version,
-        "change_seq": household.change_seq,
-        "masked": not unmasked,
-        "created_at": household.created_at.isoformat() if household.created_at else None,
-        "updated_at": household.updated_at.isoformat() if household.updated_at else None,
+        "id": h.id,
+        "place_id": h.place_id,
+        "area_id": h.area_id,
+        "cell_id": h.cell_id,
+        "location": h.location,
+        "door_number": h.door_number,
+        "address": h.address,
+        "phone": h.phone_shown,
+        "id_number": h.id_number_shown,
+        "members": h.members_shown,
+        "member_count": h.member_count,
+        "version": h.version,
+        "change_seq": h.change_seq,
+        "masked": h.masked,
+        "created_at": h.created_at.isoformat() if h.created_at else None,
+        "updated_at": h.updated_at.isoformat() if h.updated_at else None,
     }
 
 
-def serialize_many(households: Iterable[Household], *, unmasked: bool = False) -> list[dict]:
-    """:func:`serialize` for many households, loading their places in one query."""
+def present_masked(households: Iterable[Household]) -> list[Household]:
+    """Households as every list shows them: masked (:func:`reveal`), their places loaded in
+    one query."""
     rows = list(households)
     ids = {h.place_id for h in rows}
     places = (
@@ -294,17 +311,22 @@ def serialize_many(households: Iterable[Household], *, unmasked: bool = False) -
         if ids
         else {}
     )
-    return [serialize(h, unmasked=unmasked, place=places[h.place_id]) for h in rows]
+    return [reveal(h, unmasked=False, place=places[h.place_id]) for h in rows]
 
 
-def _present(principal: Principal, household: Household, place: Place, today: dt.date) -> dict:
-    """The caller's view of one household; an unmasked view is audited."""
+def _present(principal: Principal, household: Household, place: Place, today: dt.date) -> Household:
+    """The caller's view of one household (:func:`reveal`); an unmasked view is audited."""
     unmasked = can_unmask(principal, household, place, today)
-    view = serialize(household, unmasked=unmasked, place=place)
+    shown: Any = reveal(household, unmasked=unmasked, place=place)
     if unmasked:
-        shown = [k for k in PROTECTED if view[k]]
-        audit.record("household_read", "households", household.id, {"fields": shown})
-    return view
+        protected = {
+            "phone": shown.phone_shown,
+            "id_number": shown.id_number_shown,
+            "members": shown.members_shown,
+        }
+        fields = [k for k in PROTECTED if protected[k]]
+        audit.record("household_read", "households", household.id, {"fields": fields})
+    return household
 
 
 def list_households(
@@ -315,7 +337,8 @@ def list_households(
     place_id: int | None = None,
     sort: str | None = None,
 ) -> Select:
-    """The households in scope (serialize them masked: lists never show personal data)."""
+    """The households in scope (shown masked, :func:`present_masked`: lists never show
+    personal data)."""
     principal.require(*READERS)
     stmt = visible(Household, principal)
     if area_id is not None:
@@ -328,7 +351,7 @@ def list_households(
     return apply_sort(stmt, sort, SORTABLE, "id", Household.id)
 
 
-def get_household(principal: Principal, household_id: int, today: dt.date) -> dict:
+def get_household(principal: Principal, household_id: int, today: dt.date) -> Household:
     """One household: in clear for its assigned worker and station (audited), else masked."""
     principal.require(*READERS)
     household = get_visible(Household, household_id, principal)
@@ -338,7 +361,7 @@ def get_household(principal: Principal, household_id: int, today: dt.date) -> di
 # --- writing -------------------------------------------------------------------------------
 
 
-def create_household(principal: Principal, data: dict[str, Any], today: dt.date) -> dict:
+def create_household(principal: Principal, data: dict[str, Any], today: dt.date) -> Household:
     """Register the household at a place of type ``household`` in the caller's scope.
 
     404 if the place is absent or out of scope, 403 unless the caller may edit
@@ -375,7 +398,7 @@ def create_household(principal: Principal, data: dict[str, Any], today: dt.date)
 
 def update_household(
     principal: Principal, household_id: int, data: dict[str, Any], today: dt.date
-) -> dict:
+) -> Household:
     """Change a household, based on the version the caller last saw.
 
     One conditional ``UPDATE ... WHERE id = :id AND version = :version``: if
