@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from gridserve.auth import accepts, current_principal, public
@@ -16,6 +16,7 @@ from gridserve.services.sms import numbers as sms_numbers
 from gridserve.services.sms import outbox as sms_outbox
 from gridserve.services.sms import progress as sms_progress
 from gridserve.services.sms import recipients as sms_recipients
+from gridserve.sms import text as sms_text
 
 blp = Blueprint("sms", __name__, description="Text-message campaigns (错时发送)")
 
@@ -68,6 +69,13 @@ class ScheduleSchema(Schema):
     )
 
 
+class Measure(fields.Dict):
+    """What the carrier will count of a text's body (a pure rule: :func:`sms_text.measure`)."""
+
+    def get_value(self, obj, attr, accessor=None, default=missing):
+        return sms_text.measure(obj.body)
+
+
 class TextSchema(Schema):
     id = Integer()
     campaign_id = Integer()
@@ -78,7 +86,7 @@ class TextSchema(Schema):
     locked = fields.Boolean()
     version = Integer()
     note = fields.String(allow_none=True)
-    measure = fields.Dict(
+    measure = Measure(
         metadata={"description": "encoding (GSM-7/UCS-2), characters, units, segments"}
     )
 
@@ -133,7 +141,7 @@ class CampaignCreateSchema(Schema):
 
 
 class ChannelSchema(Schema):
-    institution = fields.String(dump_only=True)
+    institution = fields.String(attribute="institution_code", dump_only=True)
     gateway = fields.String(required=True, validate=validate.OneOf(GATEWAYS))
     credentials_ref = fields.String(
         allow_none=True,

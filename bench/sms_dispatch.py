@@ -106,8 +106,8 @@ def _campaign(code: str, sender: str, url: str, window: tuple[str, str], phones:
     custom = sms_service.create_text(
         OPERATOR, campaign.id, "小微贷款,线上申请,快速到账。", "custom", sender
     )
-    sms_service.submit(OPERATOR, custom["id"])
-    sms_service.review(OPERATOR, custom["id"], True, None)
+    sms_service.submit(OPERATOR, custom.id)
+    sms_service.review(OPERATOR, custom.id, True, None)
     csv = "phone\n" + "\n".join(phones) + "\n"
     sms_recipients.import_csv(OPERATOR, campaign.id, sender, csv)
     return campaign.id

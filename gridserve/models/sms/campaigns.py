@@ -116,3 +116,8 @@ class SmsText(TimestampMixin, db.Model):
     note: Mapped[str | None] = mapped_column(String(500))
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def kind(self) -> str:
+        """``mandated`` (no sender) or ``custom`` (a sender's own)."""
+        return "mandated" if self.sender_id is None else "custom"

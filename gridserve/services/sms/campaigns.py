@@ -175,22 +175,8 @@ def _sender(campaign: SmsCampaign, institution_id: int | None) -> SmsSender | No
     return next((s for s in campaign.senders if s.institution_id == institution_id), None)
 
 
-def describe_text(row: SmsText) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "campaign_id": row.campaign_id,
-        "sender_id": row.sender_id,
-        "kind": "mandated" if row.sender_id is None else "custom",
-        "body": row.body,
-        "status": row.status,
-        "locked": row.locked,
-        "version": row.version,
-        "note": row.note,
-        "measure": sms_text.measure(row.body),
-    }
-
-
-def list_texts(principal: Principal, campaign_id: int) -> list[dict[str, Any]]:
+def list_texts(principal: Principal, campaign_id: int) -> list[SmsText]:
+    """The campaign's texts the caller may see (the whole list, oldest first)."""
     campaign = get_campaign(principal, campaign_id)
     stmt = select(SmsText).where(SmsText.campaign_id == campaign.id).order_by(SmsText.id)
     if principal.institution_id is not None:
@@ -198,7 +184,7 @@ def list_texts(principal: Principal, campaign_id: int) -> list[dict[str, Any]]:
         stmt = stmt.where(
             (SmsText.sender_id.is_(None)) | (SmsText.sender_id == (own.id if own else -1))
         )
-    return [describe_text(t) for t in db.session.execute(stmt).scalars()]
+    return list(db.session.execute(stmt).scalars())
 
 
 def _clean_body(body: str) -> str:
@@ -220,7 +206,7 @@ def create_text(
     body: str,
     kind: str,
     sender_code: str | None = None,
-) -> dict[str, Any]:
+) -> SmsText:
     """A new draft: the mandated text (coordinator) or a custom one (the sender's contact, or
     a coordinator writing for the sender named by ``sender_code``)."""
     principal.require(*SENDER_STAFF)
@@ -244,7 +230,7 @@ def create_text(
     row = SmsText(campaign_id=campaign.id, sender_id=sender_id, body=_clean_body(body))
     db.session.add(row)
     db.session.flush()
-    return describe_text(row)
+    return row
 
 
 def _text(principal: Principal, text_id: int) -> tuple[SmsText, SmsCampaign]:
@@ -259,7 +245,7 @@ def _text(principal: Principal, text_id: int) -> tuple[SmsText, SmsCampaign]:
     return row, campaign
 
 
-def edit_text(principal: Principal, text_id: int, body: str, version: int) -> dict[str, Any]:
+def edit_text(principal: Principal, text_id: int, body: str, version: int) -> SmsText:
     """Change a text not yet approved; a locked mandated text is a 409, always."""
     principal.require(*SENDER_STAFF)
     row, _campaign = _text(principal, text_id)
@@ -295,7 +281,7 @@ def edit_text(principal: Principal, text_id: int, body: str, version: int) -> di
         row.id,
         {"version": [before, row.version], "body": row.body},
     )
-    return describe_text(row)
+    return row
 
 
 def _move(row: SmsText, source: tuple[str, ...], target: str, **values: Any) -> SmsText:
@@ -316,26 +302,24 @@ def _move(row: SmsText, source: tuple[str, ...], target: str, **values: Any) -> 
     return row
 
 
-def submit(principal: Principal, text_id: int) -> dict[str, Any]:
+def submit(principal: Principal, text_id: int) -> SmsText:
     """Send a text for review: a custom one by its bank's contact or the coordinator, the
     mandated one by the coordinator."""
     principal.require(*SENDER_STAFF)
     row, _campaign = _text(principal, text_id)
     if row.sender_id is None:
         principal.require(*COORDINATORS)
-    return describe_text(_move(row, TEXT_EDITABLE_STATUSES, "submitted"))
+    return _move(row, TEXT_EDITABLE_STATUSES, "submitted")
 
 
-def review(principal: Principal, text_id: int, approve: bool, note: str | None) -> dict[str, Any]:
+def review(principal: Principal, text_id: int, approve: bool, note: str | None) -> SmsText:
     """Coordinator: approve (a mandated text is locked for good) or return with a note."""
     principal.require(*COORDINATORS)
     row, _campaign = _text(principal, text_id)
     reviewed = {"reviewed_by": principal.user_id or None, "reviewed_at": utcnow(), "note": note}
     if approve:
-        return describe_text(
-            _move(row, ("submitted",), "approved", locked=row.sender_id is None, **reviewed)
-        )
-    return describe_text(_move(row, ("submitted",), "returned", **reviewed))
+        return _move(row, ("submitted",), "approved", locked=row.sender_id is None, **reviewed)
+    return _move(row, ("submitted",), "returned", **reviewed)
 
 
 # --- campaigns and channels ----------------------------------------------------------------
@@ -422,7 +406,8 @@ def create_campaign(principal: Principal, data: dict[str, Any]) -> SmsCampaign:
     return campaign
 
 
-def list_channels(principal: Principal) -> list[dict[str, Any]]:
+def list_channels(principal: Principal) -> list[SmsChannel]:
+    """The channels (an institution: its own), whole, by institution code."""
     stmt = select(SmsChannel, Institution.code).join(
         Institution, Institution.id == SmsChannel.institution_id
     )
@@ -430,21 +415,13 @@ def list_channels(principal: Principal) -> list[dict[str, Any]]:
         stmt = stmt.where(SmsChannel.institution_id == principal.institution_id)
     else:
         principal.require(*COORDINATORS)
-    return [
-        describe_channel(c, code) for c, code in db.session.execute(stmt.order_by(Institution.code))
-    ]
+    return [_with_code(c, code) for c, code in db.session.execute(stmt.order_by(Institution.code))]
 
 
-def describe_channel(channel: SmsChannel, code: str) -> dict[str, Any]:
-    return {
-        "institution": code,
-        "gateway": channel.gateway,
-        "credentials_ref": channel.credentials_ref,
-        "settings": channel.settings,
-        "signature": channel.signature,
-        "rate_per_second": channel.rate_per_second,
-        "is_up": channel.is_up,
-    }
+def _with_code(channel: SmsChannel, code: str) -> SmsChannel:
+    """``channel`` ready for its schema: ``institution_code``, its institution's code."""
+    channel.institution_code = code  # type: ignore[attr-defined]
+    return channel
 
 
 def _check_gateway(data: dict[str, Any]) -> None:
@@ -493,7 +470,7 @@ def _check_gateway(data: dict[str, Any]) -> None:
         gateway.close()
 
 
-def put_channel(principal: Principal, institution_code: str, data: dict[str, Any]) -> dict:
+def put_channel(principal: Principal, institution_code: str, data: dict[str, Any]) -> SmsChannel:
     """Set an institution's channel (coordinator). Secrets stay in configuration: the channel
     names the account (``credentials_ref``)."""
     principal.require(*COORDINATORS)
@@ -509,4 +486,4 @@ def put_channel(principal: Principal, institution_code: str, data: dict[str, Any
         if key in data:
             setattr(channel, key, data[key])
     db.session.flush()
-    return describe_channel(channel, inst.code)
+    return _with_code(channel, inst.code)

@@ -151,7 +151,7 @@ def materialize(run: SmsSlotRun, now: dt.datetime | None = None) -> int:
             literal(campaign.id),
             literal(sender.id),
             literal(text_row.id),
-            literal("mandated" if text_row.sender_id is None else "custom"),
+            literal(text_row.kind),
             SmsRecipient.phone_enc,
             SmsRecipient.phone_hash,
             literal(_final_body(campaign, text_row, channel)),
