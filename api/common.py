@@ -217,6 +217,13 @@ class AwareDateTime(fields.AwareDateTime):
         return parsed
 
 
+class UtcDateTime(fields.DateTime):
+    """A stored time shown as ISO 8601 in UTC."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
 class Date(fields.Date):
     """An ISO 8601 date within years 1900-2200."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, pre_dump, validate
+from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs
+from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs, UtcDateTime
 from gridserve.auth import current_principal
-from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_STATUSES, Task
+from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_STATUSES
 from gridserve.services.field import tasks as task_service
 from gridserve.timeutil import local_today
 
@@ -86,7 +86,7 @@ class TaskEventSchema(Schema):
     to_worker_id = Integer(allow_none=True)
     note = fields.String()
     actor_id = Integer(allow_none=True)
-    at = fields.String(metadata={"format": "date-time"})
+    at = fields.DateTime()
 
 
 class TaskSchema(Schema):
@@ -103,28 +103,18 @@ class TaskSchema(Schema):
     status = fields.String()
     priority = fields.String()
     source = fields.String(metadata={"description": "station or terminal"})
-    due_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    due_at = UtcDateTime(allow_none=True)
     note = fields.String()
     created_by = Integer(allow_none=True)
-    closed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    closed_at = UtcDateTime(allow_none=True)
     version = Integer()
     change_seq = Integer()
-    created_at = fields.String(metadata={"format": "date-time"})
-    updated_at = fields.String(metadata={"format": "date-time"})
-
-    @pre_dump
-    def _as_dict(self, data, **_kwargs):
-        return task_service.serialize(data) if isinstance(data, Task) else data
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
 
 
 class TaskDetailSchema(TaskSchema):
     history = fields.List(fields.Nested(TaskEventSchema))
-
-    @pre_dump
-    def _as_dict(self, data, **_kwargs):
-        if isinstance(data, Task):
-            return task_service.serialize(data) | {"history": task_service.history(data)}
-        return data
 
 
 class TaskListArgs(ListArgs):
@@ -139,7 +129,7 @@ class Tasks(MethodView):
     @blp.roles(*task_service.READERS)
     @blp.arguments(TaskListArgs, location="query")
     @blp.response(200, TaskSchema(many=True))
-    @blp.paginate_select()
+    @blp.paginate_select(present=task_service.present)
     @blp.doc(security=BEARER)
     def get(self, args):
         """Tasks and cases in your scope (a worker: those assigned to them).
@@ -168,7 +158,9 @@ class Tasks(MethodView):
         `area_id`. A worker may only report `kind=case`, assigned to themselves (403
         `forbidden_role`, `cannot_reassign`). 409 `worker_not_active`.
         """
-        return task_service.create_task(current_principal(), body, local_today())
+        return task_service.present_detail(
+            task_service.create_task(current_principal(), body, local_today())
+        )
 
 
 @blp.route("/tasks/<int:task_id>")
@@ -178,7 +170,7 @@ class TaskItem(MethodView):
     @blp.doc(security=BEARER)
     def get(self, task_id):
         """One task with its history (404 if out of scope, or not assigned to you)."""
-        return task_service.get_task(current_principal(), task_id)
+        return task_service.present_detail(task_service.get_task(current_principal(), task_id))
 
     @blp.roles(*task_service.READERS)
     @blp.arguments(TaskUpdateSchema)
@@ -193,4 +185,6 @@ class TaskItem(MethodView):
         `open` → `in_progress` → `done` (a `note` is required for `done`) and add notes:
         403 `cannot_reassign`, `forbidden_field`.
         """
-        return task_service.update_task(current_principal(), task_id, body)
+        return task_service.present_detail(
+            task_service.update_task(current_principal(), task_id, body)
+        )
