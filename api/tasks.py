@@ -86,7 +86,7 @@ class TaskEventSchema(Schema):
     to_worker_id = Integer(allow_none=True)
     note = fields.String()
     actor_id = Integer(allow_none=True)
-    at = fields.DateTime()
+    at = fields.String(metadata={"format": "date-time"})
 
 
 class TaskSchema(Schema):

@@ -164,15 +164,30 @@ def present(tasks: list[Task]) -> list[Task]:
     return tasks
 
 
+def history(task: Task) -> list[dict[str, Any]]:
+    """The task's steps, oldest first."""
+    events = db.session.execute(
+        select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
+    ).scalars()
+    return [
+        {
+            "action": e.action,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "from_worker_id": e.from_worker_id,
+            "to_worker_id": e.to_worker_id,
+            "note": e.note,
+            "actor_id": e.actor_id,
+            "at": e.at.isoformat(),
+        }
+        for e in events
+    ]
+
+
 def present_detail(task: Task) -> Task:
-    """``task`` ready for its detail schema: :func:`present`, and ``history``, its steps
-    (``TaskEvent`` rows) oldest first."""
+    """``task`` ready for its detail schema: :func:`present`, and its :func:`history`."""
     present([task])
-    task.history = list(  # type: ignore[attr-defined]
-        db.session.execute(
-            select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
-        ).scalars()
-    )
+    task.history = history(task)  # type: ignore[attr-defined]
     return task
 
 
