@@ -119,7 +119,36 @@ def test_schemas_call_no_service_while_serialising():
                 used = {n.id for a in node.args for n in ast.walk(a) if isinstance(n, ast.Name)}
                 if used & services:
                     found.append(f"{_rel(path)}:{node.lineno} {sorted(used & services)}")
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            if not any(_is_schema_base(base) for base in cls.bases):
+                continue
+            for func in (n for n in cls.body if _serialises(n)):
+                used = {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
+                if used & services:
+                    found.append(f"{_rel(path)}:{func.lineno} {cls.name}.{func.name}")
     assert found == [], "present the rows in the service (paginate_select(present=...))"
+
+
+DUMP_HOOKS = {"pre_dump", "post_dump"}
+FIELD_DUMPERS = {"_serialize", "serialize", "get_value"}
+
+
+def _serialises(node: ast.stmt) -> bool:
+    """A schema's dump hook or a field's serialiser (validation hooks may use pure rules)."""
+    if not isinstance(node, ast.FunctionDef):
+        return False
+    hooks = {getattr(d, "id", getattr(d, "attr", "")) for d in node.decorator_list}
+    hooks |= {getattr(d.func, "id", "") for d in node.decorator_list if isinstance(d, ast.Call)}
+    return bool(hooks & DUMP_HOOKS) or node.name in FIELD_DUMPERS
+
+
+def _is_schema_base(base: ast.expr) -> bool:
+    """A marshmallow class: a Schema or a field (dump hooks, custom fields serialise rows)."""
+    name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+    return name.endswith("Schema") or (
+        isinstance(base, ast.Attribute)
+        and (isinstance(base.value, ast.Name) and base.value.id == "fields")
+    )
 
 
 # --- settings are read through gridserve.config.settings() ----------------------------------
