@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, Response, g
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -154,6 +154,23 @@ def insert_for(table):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def batches(table, *columns, size: int = 500) -> Iterator[list]:
+    """``table``'s rows (``id`` and ``columns``) in batches by ascending id (keyset paging).
+
+    For jobs that rewrite a whole table in one transaction (key rotation): each batch is read
+    after the previous one was handled, so memory stays bounded whatever the table's size.
+    """
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(size)
+        ).all()
+        if not rows:
+            return
+        last = rows[-1].id
+        yield rows
 
 
 def backend_name() -> str:

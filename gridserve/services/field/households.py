@@ -38,7 +38,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridserve import audit, crypto
-from gridserve.db import utcnow
+from gridserve.db import batches, utcnow
 from gridserve.errors import Conflict, Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Household, Place, SyncTombstone
@@ -594,17 +594,8 @@ def reencrypt_all(batch_size: int = BATCH) -> int:
     """
     table = Household.__table__
     columns = ("phone_enc", "id_number_enc", "members_enc")
-    last, rewritten = 0, 0
-    while True:
-        rows = db.session.execute(
-            select(table.c.id, table.c.version, *(table.c[c] for c in columns))
-            .where(table.c.id > last)
-            .order_by(table.c.id)
-            .limit(batch_size)
-        ).all()
-        if not rows:
-            break
-        last = rows[-1].id
+    rewritten = 0
+    for rows in batches(table, table.c.version, *(table.c[c] for c in columns), size=batch_size):
         for row in rows:
             old = {c: getattr(row, c) for c in columns}
             if all(v is None for v in old.values()):

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select
 
 from gridserve import crypto
-from gridserve.db import insert_for, utcnow
+from gridserve.db import batches, insert_for, utcnow
 from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage, SmsOptOut, SmsRecipient
 from gridserve.privacy import mask_phone
@@ -133,17 +133,8 @@ def rehash_all(batch_size: int = 500) -> dict[str, int]:
     counts: dict[str, int] = {}
     for model in TABLES:
         table = model.__table__
-        last, done = 0, 0
-        while True:
-            rows = db.session.execute(
-                select(table.c.id, table.c.phone_enc)
-                .where(table.c.id > last)
-                .order_by(table.c.id)
-                .limit(batch_size)
-            ).all()
-            if not rows:
-                break
-            last = rows[-1].id
+        done = 0
+        for rows in batches(table, table.c.phone_enc, size=batch_size):
             values = []
             for row in rows:
                 try:
