@@ -10,8 +10,11 @@ from sqlalchemy import func, select
 
 from gridserve.extensions import db
 from gridserve.models import AuditEntry, WorkCalendar
-from tests.api.sms.calendar_2027 import CALENDAR_2027, SPRING_FESTIVAL
-from tests.api.sms.campaign_now import make_campaign, numbers
+from tests.api.sms.calendar_2027 import (
+    CALENDAR_2027,
+    SPRING_FESTIVAL,
+    working_days_campaign_over_2027,
+)
 from tests.conftest import DEMO_PASSWORD, login
 
 URL = "/api/v1/calendars/CN/{}"
@@ -182,18 +185,14 @@ def test_a_2027_working_days_campaign_skips_the_spring_festival_and_works_the_sa
     calendar_demo,
 ):
     app, client, headers = calendar_demo
-    assert (
-        client.put(URL.format(2027), json=CALENDAR_2027, headers=headers["admin"]).status_code
-        == 200
-    )
-    campaign = make_campaign(
+    campaign = working_days_campaign_over_2027(
         app,
         client,
-        headers["coordinator"],
-        phones=numbers(3),
+        headers,
+        phones=3,
         code="CNY-2027",
-        dates=(dt.date(2027, 2, 4), dt.date(2027, 2, 22)),
-        extra={"working_days_only": True, "rounds": None},
+        first=dt.date(2027, 2, 4),
+        last=dt.date(2027, 2, 22),
     )
     schedule = client.get(
         f"/api/v1/sms/campaigns/{campaign['id']}/schedule", headers=headers["coordinator"]

@@ -27,3 +27,23 @@ CALENDAR_2027 = {
     "note": "测试用安排",
 }
 SPRING_FESTIVAL = {d["date"] for d in CALENDAR_2027["holidays"] if d["name"] == "春节"}
+
+
+def working_days_campaign_over_2027(
+    app, client, headers, *, phones: int, code: str, first: dt.date, last: dt.date
+) -> dict:
+    """Load :data:`CALENDAR_2027` as the admin, then make a working-days campaign from
+    ``first`` to ``last`` (rounds until the end) with ``phones`` invented recipients."""
+    from tests.api.sms.campaign_now import make_campaign, numbers
+
+    loaded = client.put("/api/v1/calendars/CN/2027", json=CALENDAR_2027, headers=headers["admin"])
+    assert loaded.status_code == 200, loaded.get_json()
+    return make_campaign(
+        app,
+        client,
+        headers["coordinator"],
+        phones=numbers(phones),
+        code=code,
+        dates=(first, last),
+        extra={"working_days_only": True, "rounds": None},
+    )

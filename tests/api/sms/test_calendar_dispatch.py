@@ -13,8 +13,8 @@ from gridserve.extensions import db
 from gridserve.models import WorkCalendar
 from jobs.registry import run_job
 from tests import clock
-from tests.api.sms.calendar_2027 import CALENDAR_2027
-from tests.api.sms.campaign_now import load, make_campaign, numbers
+from tests.api.sms.calendar_2027 import CALENDAR_2027, working_days_campaign_over_2027
+from tests.api.sms.campaign_now import load
 from tests.conftest import DEMO_PASSWORD, login
 
 URL = "/api/v1/calendars/CN/{}"
@@ -33,18 +33,14 @@ def year_end_demo(clean_app, override_settings, tmp_path):
 def _campaign_into_2027(app, client, headers) -> dict:
     """A working-days campaign to 8 Jan 2027, made while 2027 was loaded; then the 2027 data
     is deleted (as for a campaign stored before the check existed)."""
-    assert (
-        client.put(URL.format(2027), json=CALENDAR_2027, headers=headers["admin"]).status_code
-        == 200
-    )
-    campaign = make_campaign(
+    campaign = working_days_campaign_over_2027(
         app,
         client,
-        headers["coordinator"],
-        phones=numbers(5),
+        headers,
+        phones=5,
         code="NY-2027",
-        dates=(dt.date(2026, 12, 30), dt.date(2027, 1, 8)),
-        extra={"working_days_only": True, "rounds": None},
+        first=dt.date(2026, 12, 30),
+        last=dt.date(2027, 1, 8),
     )
     with app.app_context(), transaction():
         db.session.execute(delete(WorkCalendar).where(WorkCalendar.year == 2027))
@@ -109,18 +105,14 @@ def test_the_slots_before_an_unknown_year_still_go_out_and_progress_names_the_ye
 
 def test_correcting_a_year_moves_only_the_slots_that_have_not_opened(year_end_demo):
     app, client, headers = year_end_demo
-    assert (
-        client.put(URL.format(2027), json=CALENDAR_2027, headers=headers["admin"]).status_code
-        == 200
-    )
-    campaign = make_campaign(
+    campaign = working_days_campaign_over_2027(
         app,
         client,
-        headers["coordinator"],
-        phones=numbers(2),
+        headers,
+        phones=2,
         code="NY-2027",
-        dates=(dt.date(2026, 12, 30), dt.date(2027, 1, 5)),
-        extra={"working_days_only": True, "rounds": None},
+        first=dt.date(2026, 12, 30),
+        last=dt.date(2027, 1, 5),
     )
     assert _dispatch(app).get("accepted") == 4  # today's slot opened and sent
     before, _ = _slot_days(client, headers, campaign["id"])
