@@ -8,7 +8,11 @@ each model says once, in ``__scope__``, how it hangs on the tree:
 - ``"area_path"``: the model is an :class:`Area` (its own path);
 - ``("area", "column")``: the model hangs on the tree by that area-id column;
 - ``"institution"``: reference data every area user may read; a contact only
-  its own institution's.
+  its own institution's;
+- ``"programme"``: an outreach programme: area users whose area it covers or lies in (a
+  station sees the street's programme), contacts of its organiser and its institutions;
+- ``"event"``: an outreach event: area users whose area holds its venue, contacts of its
+  participants (host, lead, co-organisers).
 
 Out of scope is indistinguishable from absent: :func:`get_visible` raises the
 same 404 for both.
@@ -19,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, false, select, true
+from sqlalchemy import Select, exists, false, literal, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve.errors import Forbidden, NotFound
@@ -32,11 +36,15 @@ from gridserve.models import (
     GridPlan,
     Household,
     Institution,
+    OutreachEvent,
+    OutreachProgramme,
     Place,
     SmsCampaign,
     User,
     Visit,
     Worker,
+    event_co_organisers,
+    programme_institutions,
 )
 
 T = TypeVar("T")
@@ -102,6 +110,11 @@ def area_contains(outer: Area | str, inner: Area | str) -> bool:
     return _path(inner).startswith(_path(outer))
 
 
+def area_ancestor_ids(area: Area | str) -> Select:
+    """``SELECT Area.id`` of ``area`` and every area above it."""
+    return select(Area.id).where(literal(_path(area)).startswith(Area.path))
+
+
 def _area_subtree_ids(principal: Principal) -> Select:
     return area_subtree_ids(principal.area_path or "\x00")
 
@@ -125,6 +138,24 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         if principal.institution_id is not None:
             return model.id == principal.institution_id
         return true() if principal.is_area_bound else false()
+    if kind == "programme":
+        if principal.institution_id is not None:
+            member = exists().where(
+                programme_institutions.c.programme_id == model.id,
+                programme_institutions.c.institution_id == principal.institution_id,
+            )
+            return (model.organiser_id == principal.institution_id) | member
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal)) | model.area_id.in_(
+            area_ancestor_ids(principal.area_path)
+        )
+    if kind == "event":
+        if principal.institution_id is not None:
+            return participant_clause(principal.institution_id)
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "user":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -133,6 +164,17 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
             clause = clause | model.institution_id.is_not(None)
         return clause
     raise TypeError(f"{model.__name__} declares no __scope__")
+
+
+def participant_clause(institution_id: int) -> ColumnElement[bool]:
+    """Outreach events ``institution_id`` takes part in: as host, lead or co-organiser."""
+    co = exists().where(
+        event_co_organisers.c.event_id == OutreachEvent.id,
+        event_co_organisers.c.institution_id == institution_id,
+    )
+    return (
+        (OutreachEvent.host_id == institution_id) | (OutreachEvent.lead_id == institution_id) | co
+    )
 
 
 def visible(model: type[T], principal: Principal) -> Select:
@@ -169,3 +211,5 @@ Attachment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 SmsCampaign.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]
+OutreachProgramme.__scope__ = "programme"  # type: ignore[attr-defined]
+OutreachEvent.__scope__ = "event"  # type: ignore[attr-defined]

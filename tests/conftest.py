@@ -87,7 +87,9 @@ def worlds(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def _world_of(request: pytest.FixtureRequest) -> str:
     """The world a test asks for through its fixtures: the deepest one named."""
-    asked = [name for name in ("field", "world", "demo") if name in request.fixturenames]
+    asked = [
+        name for name in ("outreach", "field", "world", "demo") if name in request.fixturenames
+    ]
     if "demo" in asked and len(asked) > 1:
         raise pytest.UsageError(f"{request.node.nodeid}: the demo and {asked[0]} are two worlds")
     return asked[0] if asked else "schema"
@@ -375,6 +377,133 @@ def _build_field(values: dict[str, object]) -> Field:
     return Field(world, worker.id, west[0], west[1], east[0], today)
 
 
+@dataclass
+class Outreach:
+    """The field world plus an outreach programme: the regulator and four banks, a square, a
+    market and a school as venues, and two draft events (a launch and a site) made directly.
+
+    Institutions (``inst`` by code): DZ-REG (organiser, contact user ``reg``, one contact with a
+    mobile), DZCB (user ``bank``, contact with a mobile), PSBC (user ``other_bank``, a contact
+    *without* a mobile), ICBC (user ``icbc``, two contacts with mobiles), ABC (user ``abc``).
+    Programme ``PUB-T`` over the street, 2027-04-09..04-30, plans due 04-06, reports 04-30.
+    The launch: 14 Apr 09:00-12:00 (+08:00) at the square (S1C1), host DZ-REG, every bank
+    co-organising. The site: 15 Apr 09:00-12:00 at the market (S1C2), lead ICBC, host DZ-REG,
+    co-organisers DZCB, PSBC, ABC.
+    """
+
+    field: Field
+    inst: dict[str, int]
+    programme: int
+    launch: int
+    site: int
+    square: int
+    market: int
+    school: int
+
+
+def _build_outreach(values: dict[str, object]) -> Outreach:
+    import datetime as dt
+
+    from geoalchemy2.shape import from_shape
+    from shapely.geometry import Point
+
+    from gridserve.db import transaction
+    from gridserve.extensions import db
+    from gridserve.models import (
+        DEFAULT_BOOTH,
+        Institution,
+        OutreachEvent,
+        OutreachProgramme,
+        Place,
+    )
+    from gridserve.scope import OPERATOR
+    from gridserve.services.accounts import institutions, users
+    from gridserve.services.geography import places
+    from gridserve.timeutil import local_today
+
+    field: Field = values["field"]  # type: ignore[assignment]
+    world = field.world
+    new = [
+        ("DZ-REG", "达州银保监分局", "银保监分局", "regulator",
+         [{"name": "监管联系人", "phone": "13800000001"}], "reg"),
+        ("ICBC", "中国工商银行达州分行", "工商银行", "commercial_bank",
+         [{"name": "工行联系人一", "phone": "13800000002"},
+          {"name": "工行联系人二", "phone": "13800000003"}], "icbc"),
+        ("ABC", "中国农业银行达州分行", "农业银行", "commercial_bank", [], "abc"),
+    ]  # fmt: skip
+    with transaction():
+        for code, name, short, kind, contacts, username in new:
+            inst = institutions.create_institution(
+                OPERATOR,
+                {"code": code, "name": name, "short_name": short, "level": "city",
+                 "kind": kind, "aliases": [], "contacts": contacts},
+            )  # fmt: skip
+            users.create_user(
+                None,
+                {"username": username, "password": PASSWORD, "role": "institution_contact",
+                 "institution_id": inst.id},
+            )  # fmt: skip
+        psbc = db.session.get(Institution, world.other_bank)
+        psbc.contacts.append(institutions._contact({"name": "邮储联系人（无手机）"}))
+        rows = [
+            places.Row(1, {"external_id": "SQ-1", "type": "square", "name": "中心广场",
+                           "lon": 104.02, "lat": 30.45, "extra": {}}),
+            places.Row(2, {"external_id": "MK-1", "type": "market", "name": "乙社区农贸市场",
+                           "lon": 104.07, "lat": 30.45, "extra": {}}),
+            places.Row(3, {"external_id": "SC-1", "type": "school", "name": "甲社区小学",
+                           "lon": 104.03, "lat": 30.42, "extra": {}}),
+        ]  # fmt: skip
+        places.import_places(OPERATOR, world.street, rows, local_today())
+        by_ext = {
+            p.external_id: p
+            for p in db.session.scalars(
+                db.select(Place).where(Place.external_id.in_(["SQ-1", "MK-1", "SC-1"]))
+            )
+        }
+        inst = {i.code: i.id for i in db.session.scalars(db.select(Institution))}
+        banks = [db.session.get(Institution, inst[c]) for c in ("DZCB", "PSBC", "ICBC", "ABC")]
+        programme = OutreachProgramme(
+            code="PUB-T", name="小微企业金融服务宣传月（测试）", kind="publicity",
+            area_id=world.street, organiser_id=inst["DZ-REG"],
+            start_date=dt.date(2027, 4, 9), end_date=dt.date(2027, 4, 30),
+            plan_due_on=dt.date(2027, 4, 6), report_due_on=dt.date(2027, 4, 30),
+            institutions=banks,
+        )  # fmt: skip
+        db.session.add(programme)
+        db.session.flush()
+        cst = dt.timezone(dt.timedelta(hours=8))
+
+        def event(kind, title, day, place, area, lead, co):
+            row = OutreachEvent(
+                programme_id=programme.id, kind=kind, title=title,
+                starts_at=dt.datetime(2027, 4, day, 9, tzinfo=cst),
+                ends_at=dt.datetime(2027, 4, day, 12, tzinfo=cst),
+                place_id=place.id, geom=from_shape(Point(*_lonlat(place)), srid=4326),
+                address=place.name, area_id=area, host_id=inst["DZ-REG"], lead_id=lead,
+                booth=dict(DEFAULT_BOOTH), co_organisers=co,
+            )  # fmt: skip
+            db.session.add(row)
+            db.session.flush()
+            return row.id
+
+        launch = event("launch", "启动仪式", 14, by_ext["SQ-1"], world.community_a, None, banks)
+        site = event(
+            "site", "乙社区宣传点", 15, by_ext["MK-1"], world.community_b, inst["ICBC"],
+            [b for b in banks if b.code != "ICBC"],
+        )  # fmt: skip
+    return Outreach(
+        field, inst, programme.id, launch, site,
+        by_ext["SQ-1"].id, by_ext["MK-1"].id, by_ext["SC-1"].id,
+    )  # fmt: skip
+
+
+def _lonlat(place) -> tuple[float, float]:
+    from geoalchemy2.shape import to_shape
+
+    point = to_shape(place.geom)
+    return point.x, point.y
+
+
 @pytest.fixture
 def world(clean_app: Flask, request: pytest.FixtureRequest) -> World:
     """The small area tree: ids of its areas and banks (users: see :func:`_build_world`)."""
@@ -384,6 +513,13 @@ def world(clean_app: Flask, request: pytest.FixtureRequest) -> World:
 @pytest.fixture
 def field(clean_app: Flask, world: World, request: pytest.FixtureRequest) -> Field:
     return request.node.stash[_WORLD_VALUES]["field"]
+
+
+@pytest.fixture
+def outreach(
+    clean_app: Flask, world: World, field: Field, request: pytest.FixtureRequest
+) -> Outreach:
+    return request.node.stash[_WORLD_VALUES]["outreach"]
 
 
 @pytest.fixture
@@ -417,6 +553,7 @@ WORLDS = {
     "schema": WorldRecipe(None, _build_schema),
     "world": WorldRecipe("schema", _acting(_build_world)),
     "field": WorldRecipe("world", _acting(_build_field)),
+    "outreach": WorldRecipe("field", _acting(_build_outreach)),
     "demo": WorldRecipe("schema", _acting(_build_demo)),
 }
 

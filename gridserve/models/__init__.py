@@ -31,16 +31,39 @@ from gridserve.models.field.workers import (
 from gridserve.models.geography.areas import AREA_LEVELS, Area
 from gridserve.models.geography.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
 from gridserve.models.geography.places import PLACE_TYPES, Place
+from gridserve.models.outreach.events import (
+    DEFAULT_BOOTH,
+    EVENT_KINDS,
+    EVENT_STATUSES,
+    OutreachEvent,
+    OutreachPlan,
+    OutreachReport,
+    OutreachTeam,
+    OutreachTeamMember,
+    event_co_organisers,
+)
+from gridserve.models.outreach.notices import NOTICE_REASONS, OutreachCalendarFeed, OutreachNotice
+from gridserve.models.outreach.programmes import (
+    PROGRAMME_KINDS,
+    OutreachProgramme,
+    programme_campaigns,
+    programme_institutions,
+)
 from gridserve.models.sms.campaigns import SmsCampaign, SmsChannel, SmsSender, SmsText
 from gridserve.models.sms.outbox import SmsMessage, SmsSlotRun
 from gridserve.models.sms.recipients import PhoneHashKey, SmsOptOut, SmsRecipient
 
 __all__ = [
     "AREA_LEVELS",
+    "DEFAULT_BOOTH",
     "EMPLOYMENT_TYPES",
+    "EVENT_KINDS",
+    "EVENT_STATUSES",
+    "NOTICE_REASONS",
     "PLACE_TYPES",
     "PLAN_METHODS",
     "PLAN_STATUSES",
+    "PROGRAMME_KINDS",
     "ROLES",
     "TASK_FINAL_STATUSES",
     "TASK_KINDS",
@@ -64,6 +87,14 @@ __all__ = [
     "InstitutionAlias",
     "InstitutionContact",
     "LoginThrottle",
+    "OutreachCalendarFeed",
+    "OutreachEvent",
+    "OutreachNotice",
+    "OutreachPlan",
+    "OutreachProgramme",
+    "OutreachReport",
+    "OutreachTeam",
+    "OutreachTeamMember",
     "PhoneHashKey",
     "Place",
     "SmsCampaign",
@@ -83,4 +114,7 @@ __all__ = [
     "Visit",
     "WorkCalendar",
     "Worker",
+    "event_co_organisers",
+    "programme_campaigns",
+    "programme_institutions",
 ]

@@ -20,6 +20,7 @@ PLACE_TYPES = (
     "hospital",
     "station",
     "office",
+    "square",
 )
 
 
@@ -30,7 +31,7 @@ class Place(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint(
             "type IN ('household', 'enterprise', 'compound', 'courtyard', 'market', 'shop',"
-            " 'school', 'hospital', 'station', 'office')",
+            " 'school', 'hospital', 'station', 'office', 'square')",
             name="type",
         ),
         # Re-importing an external id updates the place instead of duplicating it.

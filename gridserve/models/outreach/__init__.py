@@ -1,0 +1,1 @@
+"""The outreach wing: programmes, publicity events and what hangs on them."""
