@@ -265,9 +265,21 @@ def upgrade():
     )
     op.create_index(op.f('ix_outreach_team_members_phone_hash'), 'outreach_team_members', ['phone_hash'], unique=False)
     op.create_index(op.f('ix_outreach_team_members_team_id'), 'outreach_team_members', ['team_id'], unique=False)
+    with op.batch_alter_table('attachments') as batch:
+        batch.add_column(sa.Column('user_id', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('event_id', sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f('fk_attachments_user_id_users'), 'users', ['user_id'], ['id'], ondelete='SET NULL')
+        batch.create_foreign_key(op.f('fk_attachments_event_id_outreach_events'), 'outreach_events', ['event_id'], ['id'], ondelete='SET NULL')
+        batch.create_index(op.f('ix_attachments_event_id'), ['event_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('attachments') as batch:
+        batch.drop_index(op.f('ix_attachments_event_id'))
+        batch.drop_constraint(op.f('fk_attachments_event_id_outreach_events'), type_='foreignkey')
+        batch.drop_constraint(op.f('fk_attachments_user_id_users'), type_='foreignkey')
+        batch.drop_column('event_id')
+        batch.drop_column('user_id')
     op.drop_index(op.f('ix_outreach_team_members_team_id'), table_name='outreach_team_members')
     op.drop_index(op.f('ix_outreach_team_members_phone_hash'), table_name='outreach_team_members')
     op.drop_table('outreach_team_members')

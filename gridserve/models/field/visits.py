@@ -61,7 +61,8 @@ class Visit(db.Model):
 
 
 class Attachment(db.Model):
-    """A photo uploaded by a terminal under its own UUID; the file lives on disk."""
+    """A photo uploaded by a terminal (or a file by the outreach desk) under its own UUID; the
+    file lives on disk."""
 
     __tablename__ = "attachments"
     __audit__ = False
@@ -73,6 +74,12 @@ class Attachment(db.Model):
     path: Mapped[str] = mapped_column(String(255), nullable=False)
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    # Files of the outreach desk (site plans, report photos): who uploaded it, and the event
+    # it was filed for once a plan or report names it.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outreach_events.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
