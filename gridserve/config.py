@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,7 @@ class Settings:
     test_clock: dt.datetime | None = None
     test_clock_rate: float = 1.0
     sms_allowed_hosts: tuple[str, ...] = ()
+    calendar_uid_domain: str = "gridserve.invalid"
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -319,6 +321,18 @@ def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str,
     return (path.read_text().strip(),)
 
 
+def _calendar_domain(env: dict[str, str]) -> str:
+    """``GRIDSERVE_CALENDAR_DOMAIN``: the right-hand side of the outreach calendar's event UIDs
+    (``outreach-event-{id}@domain``). Set it once and keep it: calendar apps match events by
+    UID, so changing it duplicates every event in subscribed calendars."""
+    raw = env.get("GRIDSERVE_CALENDAR_DOMAIN", "").strip().lower()
+    if not raw:
+        return "gridserve.invalid"
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?", raw):
+        raise ConfigError(f"GRIDSERVE_CALENDAR_DOMAIN {raw!r} is not a host name")
+    return raw
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build the settings from the environment (``os.environ`` by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -380,6 +394,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         if env.get("GRIDSERVE_SMS_OUTBOX_PATH")
         else None,
         sms_allowed_hosts=_allowed_hosts(env),
+        calendar_uid_domain=_calendar_domain(env),
     )
     if overrides:
         from dataclasses import replace
