@@ -51,7 +51,18 @@ class BundleSchema(Schema):
     places = fields.List(fields.Dict())
     households = fields.List(fields.Dict())
     tasks = fields.List(fields.Dict(), metadata={"description": "Assigned to you, not closed"})
-    tombstones = fields.List(fields.Dict())
+    tombstones = fields.List(
+        fields.Dict(),
+        metadata={"description": '{"entity", "id"}; entity place, household, task or event '
+                  "(an outreach event moved out of your cells)"},
+    )  # fmt: skip
+    events = fields.List(
+        fields.Dict(),
+        metadata={"description": "Outreach events at a venue in your cells, read-only: id, "
+                  "programme_id, kind, title, starts_at, ends_at (local offset), venue "
+                  "{place_id, address, lon, lat, confirmed}, status (drop a cancelled one), "
+                  "host, lead, co_organisers (codes), version, change_seq"},
+    )  # fmt: skip
 
 
 class VisitLocationSchema(Schema):
@@ -238,7 +249,8 @@ class Bundle(MethodView):
     @blp.response(200, BundleSchema)
     @blp.doc(security=BEARER)
     def get(self, args):
-        """The worker's cells, their places and households: all, or what changed since."""
+        """The worker's cells, their places, households, tasks and outreach events: all, or what
+        changed since."""
         principal = current_principal()
         today = local_today()
         tag = bundle_service.etag(principal, args.get("since"), today)

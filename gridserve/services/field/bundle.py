@@ -10,6 +10,13 @@ Tasks and cases travel with the worker, not with the cells: the bundle holds
 those assigned to the worker while open or in progress, and when one is
 closed, cancelled or handed to someone else, the step that took it away
 (a :class:`TaskEvent`) is its tombstone in the worker's next incremental bundle.
+
+Outreach events travel with the cells, read-only: those the worker may see (scope.py) that
+are past drafting and whose venue is a place in one of the worker's cells or lies inside one.
+Each change of an event (the events service takes a new ``change_seq``) sends it again; a
+cancelled one comes with status ``cancelled`` so the terminal drops it, and one moved out of
+the worker's cells arrives as an ``event`` tombstone. A cursor from before events were in the
+bundle still works: its next page also carries every event already in the cells (once).
 """
 
 from __future__ import annotations
@@ -21,39 +28,55 @@ import json
 from typing import Any
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import and_, false, or_, select
 
 from gridserve import audit
 from gridserve.db import utcnow
 from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import GridCell, Household, Place, SyncTombstone, Task, TaskEvent
-from gridserve.scope import Principal
+from gridserve.models import (
+    GridCell,
+    Household,
+    OutreachEvent,
+    Place,
+    SyncTombstone,
+    Task,
+    TaskEvent,
+)
+from gridserve.scope import Principal, visible
 from gridserve.services.field import households as household_service
 from gridserve.services.field import tasks as task_service
 from gridserve.services.field.workers import open_assignments, worker_for_user
 from gridserve.services.geography.places import current_cells
+from gridserve.services.outreach.calendar import area_zone
 from gridserve.spatial import to_shapely
 from gridserve.sync import current_seq
 
 # Order within one change number; new kinds go at the end so old cursors stay valid.
 # Who syncs a bundle: workers (their cells and tasks).
 READERS = ("worker",)
-KINDS = ("place", "household", "tombstone", "task", "task_tombstone")
+KINDS = ("place", "household", "tombstone", "task", "task_tombstone", "event")
+# How many kinds a cursor without "k" knew (one given out before events were in the bundle).
+LEGACY_KINDS = 5
 
 
 def _encode(position: tuple[int, int, int], signature: str) -> str:
-    raw = json.dumps({"p": list(position), "s": signature}, separators=(",", ":"))
+    raw = json.dumps({"p": list(position), "s": signature, "k": len(KINDS)}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[tuple[int, int, int], str]:
+def _decode(cursor: str) -> tuple[tuple[int, int, int], str, int]:
+    """Position, cells' signature and the number of kinds the cursor's bundle knew."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         seq, kind, ident = (int(v) for v in data["p"])
-        return (seq, kind, ident), str(data["s"])
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        known = int(data.get("k", LEGACY_KINDS))
+        if not 0 < known <= len(KINDS):
+            raise ValueError("kinds out of range")
+        return (seq, kind, ident), str(data["s"]), known
+    except (ValueError, KeyError, TypeError, OverflowError, AttributeError) as exc:
         raise ValidationFailed(
             "The sync cursor is not one this server gave out.",
             code="invalid_cursor",
@@ -82,11 +105,12 @@ def build(
 
     reset = True
     position = (-1, 0, 0)
+    known = len(KINDS)
     if since:
-        position, old_signature = _decode(since)
+        position, old_signature, known = _decode(since)
         reset = old_signature != signature
         if reset:
-            position = (-1, 0, 0)
+            position, known = (-1, 0, 0), len(KINDS)
 
     def page(model, kind: int, where):
         rows = db.session.execute(
@@ -112,12 +136,21 @@ def build(
     stream += page(Task, task_kind, task_service.carried_by(worker.id))
     if not reset:
         stream += page(TaskEvent, dropped_kind, task_service.dropped_by(worker.id))
+    event_kind = KINDS.index("event")
+    shown, candidates = _events_in_cells(principal, cells)
+    # Reset: the events in the cells. Deltas: every changed event the worker may see, those
+    # outside the cells (moved away) as tombstones.
+    stream += page(OutreachEvent, event_kind,
+                   OutreachEvent.id.in_(sorted(candidates if not reset else shown)))  # fmt: skip
     stream.sort(key=lambda item: item[0])
     more = len(stream) > page_size
     stream = stream[:page_size]
 
-    places, households, tasks, tombstones = [], [], [], []
+    places, households, tasks, tombstones, events = [], [], [], [], []
     dropped: list[int] = []
+    if known <= event_kind and not reset:
+        # A cursor from before events were in the bundle: the events it never got, once.
+        events += [_event(row) for row in _rows(OutreachEvent, shown, position[0])]
     for _pos, kind, row in stream:
         if kind == 0:
             places.append(_place(row))
@@ -127,6 +160,11 @@ def build(
             tasks.append(task_service.serialize(row))
         elif kind == dropped_kind:
             dropped.append(row.task_id)
+        elif kind == event_kind:
+            if row.id in shown:
+                events.append(_event(row))
+            else:
+                tombstones.append({"entity": "event", "id": row.id})
         else:
             tombstones.append({"entity": row.entity, "id": row.entity_id})
     # A task row is its current state, newer than any tombstone of it: a task handed
@@ -151,8 +189,69 @@ def build(
         "households": households,
         "tasks": tasks,
         "tombstones": tombstones,
+        "events": events,
     }
     return body
+
+
+def _events_in_cells(principal: Principal, cells: list[GridCell]) -> tuple[set[int], set[int]]:
+    """Ids of the events the worker gets (venue in one of the cells), and of every event the
+    worker may see past drafting (the candidates whose changes the worker hears about)."""
+    rows = db.session.execute(
+        visible(OutreachEvent, principal)
+        .where(OutreachEvent.status != "draft")
+        .outerjoin(Place, Place.id == OutreachEvent.place_id)
+        .with_only_columns(OutreachEvent.id, OutreachEvent.geom, Place.cell_id)
+    ).all()
+    cell_ids = {c.id for c in cells}
+    shapes: list[BaseGeometry] = [to_shapely(c.geom) for c in cells]
+    shown = {
+        ident
+        for ident, geom, place_cell in rows
+        if place_cell in cell_ids or any(s.covers(to_shapely(geom)) for s in shapes)
+    }
+    return shown, {r[0] for r in rows}
+
+
+def _rows(model, ids: set[int], before: int) -> list:
+    """Rows of ``model`` among ``ids`` changed before ``before`` (a change number; the rows
+    numbered ``before`` itself come in the stream, after the cursor's older kinds)."""
+    if not ids:
+        return []
+    return list(
+        db.session.execute(
+            select(model)
+            .where(model.id.in_(sorted(ids)), model.change_seq < before)
+            .order_by(model.change_seq, model.id)
+        ).scalars()
+    )
+
+
+def _event(event: OutreachEvent) -> dict[str, Any]:
+    """An outreach event as a terminal shows it (read-only), times in the area's zone."""
+    point = to_shapely(event.geom)
+    tz = area_zone(event.area_id)
+    return {
+        "id": event.id,
+        "programme_id": event.programme_id,
+        "kind": event.kind,
+        "title": event.title,
+        "starts_at": event.starts_at.astimezone(tz).isoformat(),
+        "ends_at": event.ends_at.astimezone(tz).isoformat(),
+        "venue": {
+            "place_id": event.place_id,
+            "address": event.address,
+            "lon": point.x,
+            "lat": point.y,
+            "confirmed": event.venue_confirmed,
+        },
+        "status": event.status,
+        "host": event.host.code,
+        "lead": event.lead.code if event.lead is not None else None,
+        "co_organisers": [i.code for i in event.co_organisers],
+        "version": event.version,
+        "change_seq": event.change_seq,
+    }
 
 
 def _holdings(principal: Principal, today: dt.date):
