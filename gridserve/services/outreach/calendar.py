@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import icalendar
 from sqlalchemy import Select, select, update
+from sqlalchemy.orm import selectinload
 
 from gridserve import audit
 from gridserve.config import settings
@@ -131,7 +131,11 @@ def events_query(principal: Principal, selection: Selection) -> Select:
         stmt = stmt.where(participant_clause(selection.institution.id))  # type: ignore[union-attr]
     if principal.role not in DRAFT_READERS:
         stmt = stmt.where(OutreachEvent.status != "draft")
-    return stmt.order_by(OutreachEvent.starts_at, OutreachEvent.id)
+    return stmt.order_by(OutreachEvent.starts_at, OutreachEvent.id).options(
+        selectinload(OutreachEvent.host),
+        selectinload(OutreachEvent.lead),
+        selectinload(OutreachEvent.co_organisers),
+    )
 
 
 def calendar(principal: Principal, institution: str | None, programme: int | None) -> bytes:
@@ -215,6 +219,8 @@ def _location(event: OutreachEvent, places: dict[int, Place]) -> str:
 
 def to_ical(events: list[OutreachEvent], name: str) -> bytes:
     """One VCALENDAR with one VEVENT per event (times in UTC)."""
+    import icalendar  # here: the app (and every terminal sync) starts without it
+
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
