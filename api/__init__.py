@@ -19,6 +19,7 @@ def register_blueprints(api: Api) -> None:
         health,
         households,
         institutions,
+        outreach_participation,
         places,
         sms,
         sync,
@@ -41,6 +42,7 @@ def register_blueprints(api: Api) -> None:
         sms,
         calendars,
         institutions,
+        outreach_participation,
         audit,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
