@@ -262,3 +262,27 @@ def test_a_roster_cannot_change_once_the_event_is_over_or_cancelled(
 def test_an_approved_event_still_takes_roster_changes(client, auth_as, outreach, ctx):
     set_event(outreach.site, status="approved")
     assert put_roster(client, auth_as("icbc"), outreach.site, "ICBC").status_code == 200
+
+
+def test_a_key_rotation_re_hashes_roster_phones(client, auth_as, outreach, override_settings):
+    from cryptography.fernet import Fernet
+
+    from gridserve.config import settings
+    from gridserve.crypto import derive_lookup_key, lookup_hash
+    from tests.api.sms.test_numbers_at_rest import rotate
+
+    assert put_roster(client, auth_as("icbc"), outreach.site, "ICBC").status_code == 200
+    app = client.application
+    configured = settings(app).data_keys[0]
+    new = Fernet.generate_key().decode()
+    with override_settings(data_keys=(new, configured)):
+        output = rotate(app)
+        assert "4 in outreach_team_members" in output
+        with app.app_context():
+            rows = db.session.scalars(select(OutreachTeamMember)).all()
+            want = lookup_hash("+8613800138000", derive_lookup_key(new))
+            assert want in {r.phone_hash for r in rows}
+            assert numbers.reveal(rows[0].phone_enc).startswith("+86")
+        # Still listed in clear for the team.
+        teams = _teams(client, auth_as("icbc"), outreach.site)
+        assert teams["ICBC"]["members"][0]["phone"] == "+8613800138000"
