@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gridserve import audit
 from gridserve.db import utcnow
 from gridserve.errors import Conflict, Forbidden, ValidationFailed
 from gridserve.extensions import db
@@ -226,6 +227,10 @@ def set_roster(
         for i, p in enumerate(people)
     ]
     db.session.flush()
+    audit.record("outreach.roster.set", "outreach_team", team.id, {
+        "event_id": event.id, "institution": inst.code, "members": len(people),
+        "boards": boards, "version": team.version,
+    })  # fmt: skip
     return team
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from gridserve.extensions import db
-from gridserve.models import Institution, OutreachEvent, OutreachTeamMember
+from gridserve.models import AuditEntry, Institution, OutreachEvent, OutreachTeamMember
 from gridserve.services.sms import numbers
 
 BASE = "/api/v1/outreach/events"
@@ -88,6 +88,11 @@ def test_a_contact_files_its_roster_with_phones_in_e164_stored_encrypted(
     assert b"13800138000" not in rows[0].phone_enc
     assert rows[0].phone_hash == numbers.hasher()("+8613800138000")
     assert numbers.reveal(rows[0].phone_enc) == "+8613800138000"
+    entry = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "outreach.roster.set")
+    ).one()
+    assert entry.details["institution"] == "ICBC" and entry.details["members"] == 4
+    assert "13800138000" not in str(entry.details)
 
 
 def test_phones_are_clear_for_the_coordinator_and_the_team_masked_for_everyone_else(
