@@ -291,3 +291,22 @@ def test_a_key_rotation_re_hashes_roster_phones(client, auth_as, outreach, overr
         # Still listed in clear for the team.
         teams = _teams(client, auth_as("icbc"), outreach.site)
         assert teams["ICBC"]["members"][0]["phone"] == "+8613800138000"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/outreach/events/99999999999999/teams",
+        "/outreach/events/99999999999999/plan",
+        "/outreach/events/99999999999999/reports",
+        "/outreach/programmes/99999999999999/summary",
+    ],
+)
+def test_ids_beyond_any_row_are_404(client, auth_as, outreach, path):
+    error(client.get(f"/api/v1{path}", headers=auth_as("coordinator")), 404, "not_found")
+
+
+def test_a_very_long_code_is_just_unknown(client, auth_as, outreach):
+    err = error(put_roster(client, auth_as("coordinator"), outreach.site, "X" * 300), 422,
+                "unknown_institution")  # fmt: skip
+    assert err["details"]["code"] == "X" * 300
