@@ -87,7 +87,7 @@ def put(
         return _same_or_conflict(existing, digest), False
     owner: dict[str, Any]
     if desk:
-        owner = {"user_id": principal.user_id}
+        owner = {"user_id": principal.user_id or None}  # the CLI operator is no user
     else:
         worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
         if worker is None:
