@@ -20,6 +20,7 @@ def register_blueprints(api: Api) -> None:
         households,
         institutions,
         outreach_calendar,
+        outreach_participation,
         places,
         sms,
         sync,
@@ -43,6 +44,7 @@ def register_blueprints(api: Api) -> None:
         calendars,
         institutions,
         outreach_calendar,
+        outreach_participation,
         audit,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -224,6 +224,9 @@ class AttachmentSchema(Schema):
     size = Integer()
     sha256 = fields.String()
     created_at = fields.DateTime()
+    event_id = Integer(
+        allow_none=True, metadata={"description": "The outreach event it is filed for"}
+    )
 
 
 @blp.route("/devices/enrol")
@@ -321,12 +324,16 @@ class VisitItem(MethodView):
 @blp.route("/attachments/<uuid:attachment_uuid>")
 class Attachments(MethodView):
     @blp.roles(*attachment_service.UPLOADERS)
-    @accepts("image/jpeg", "image/png")
+    @accepts(*attachment_service.ACCEPTED)
     @blp.response(201, AttachmentSchema)
     @blp.alt_response(200, schema=AttachmentSchema, description="Already stored, same bytes")
     @blp.doc(security=BEARER)
     def put(self, attachment_uuid):
-        """Upload a photo (JPEG/PNG) under the terminal's UUID; `X-Content-SHA256` required."""
+        """Upload a photo (JPEG/PNG) under the terminal's UUID; `X-Content-SHA256` required.
+
+        Institution contacts and coordinators upload the outreach desk's files the same way
+        (JPEG, PNG or PDF: site plans, report photos); a plan or report then names them.
+        """
         row, created = attachment_service.put(
             current_principal(),
             str(attachment_uuid),
@@ -339,7 +346,8 @@ class Attachments(MethodView):
     @blp.roles(*attachment_service.READERS)
     @blp.doc(security=BEARER)
     def get(self, attachment_uuid):
-        """The photo itself."""
+        """The photo or file itself (404 out of scope: a desk file is read by its uploader,
+        the participants of its event, the coordinator and the area users over the venue)."""
         row, path = attachment_service.get(current_principal(), str(attachment_uuid))
         # A household's photo: no-store like every answer to a signed-in caller (http_security).
         return send_file(path, mimetype=row.content_type, etag=row.sha256)

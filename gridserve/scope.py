@@ -12,7 +12,11 @@ each model says once, in ``__scope__``, how it hangs on the tree:
 - ``"programme"``: an outreach programme: area users whose area it covers or lies in (a
   station sees the street's programme), contacts of its organiser and its institutions;
 - ``"event"``: an outreach event: area users whose area holds its venue, contacts of its
-  participants (host, lead, co-organisers).
+  participants (host, lead, co-organisers);
+- ``"attachment"``: a terminal's photo (``worker_id`` set) hangs on its community like
+  ``("area", "community_id")``; a file of the outreach desk (``user_id`` set) is seen by its
+  uploader and, once a plan or report names it (``event_id``), by whoever sees that event
+  (its participants' contacts, the coordinator and the area users over its venue).
 
 Out of scope is indistinguishable from absent: :func:`get_visible` raises the
 same 404 for both.
@@ -156,6 +160,8 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         if not principal.is_area_bound:
             return false()
         return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "attachment":
+        return attachment_clause(principal)
     if kind == "user":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -175,6 +181,27 @@ def participant_clause(institution_id: int) -> ColumnElement[bool]:
     return (
         (OutreachEvent.host_id == institution_id) | (OutreachEvent.lead_id == institution_id) | co
     )
+
+
+# Who reads terminals' photos (in their area): the worker (their own, narrowed by the service),
+# the station and above. Coordinators and institution contacts read only desk files.
+PHOTO_READERS = frozenset({"worker", "station", "street_centre", "district_centre"})
+
+
+def attachment_clause(principal: Principal) -> ColumnElement[bool]:
+    """Attachments ``principal`` may read (see ``"attachment"`` above); admin: all."""
+    if principal.role == "admin":
+        return true()
+    photo = Attachment.worker_id.is_not(None) & (
+        Attachment.community_id.in_(_area_subtree_ids(principal))
+        if principal.is_area_bound and principal.role in PHOTO_READERS
+        else false()
+    )
+    events = select(OutreachEvent.id).where(scope_clause(OutreachEvent, principal))
+    desk = Attachment.worker_id.is_(None) & (
+        (Attachment.user_id == principal.user_id) | Attachment.event_id.in_(events)
+    )
+    return photo | desk
 
 
 def visible(model: type[T], principal: Principal) -> Select:
@@ -207,7 +234,7 @@ Worker.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 Assignment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 Visit.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
 Household.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
-Attachment.__scope__ = ("area", "community_id")  # type: ignore[attr-defined]
+Attachment.__scope__ = "attachment"  # type: ignore[attr-defined]
 SmsCampaign.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
 Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]

@@ -63,7 +63,8 @@ OPERATIONS = [
         allowed(422, {"admin", "worker_a", "terminal"}),  # admin passes the gate; body checked
     ),
     ("bundle", "GET", "/sync/bundle", None, allowed(200, {"worker_a", "terminal"})),
-    ("photo", "GET", "/attachments/{uuid}", None, allowed(404, {*STAFF, "worker_a", "terminal"})),
+    # The coordinator and contacts read the outreach desk's files: an unknown UUID is 404.
+    ("photo", "GET", "/attachments/{uuid}", None, expect(404)),
     ("households", "GET", "/households", None, allowed(200, {*STAFF, "worker_a"})),
     (
         "register a household",

@@ -1,4 +1,10 @@
-"""Photos from terminals, stored on disk under their UUID, verified by checksum, idempotent."""
+"""Photos from terminals, and files of the outreach desk (site plans, report photos), stored on
+disk under their UUID, verified by checksum, idempotent.
+
+A terminal's photo belongs to its worker and community; a desk file (uploaded by an institution
+contact or a coordinator: JPEG, PNG or PDF) belongs to its uploader until a plan or report names
+it, which links it to that event (``event_id``). Who reads which: ``scope.attachment_clause``.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +22,21 @@ from gridserve.models import Attachment
 from gridserve.scope import Principal, visible
 from gridserve.services.field.workers import worker_for_user
 
-# Who uploads photos: workers' terminals. Who reads them: the worker who took them, and
-# the station and above in scope.
-UPLOADERS = ("worker",)
-READERS = ("worker", "station", "street_centre", "district_centre")
+# Who uploads: workers' terminals (photos), and the outreach desk (institution contacts and
+# coordinators: plans and report photos). Who reads: the worker who took a photo and the station
+# and above in scope; a desk file its uploader and whoever sees its event (scope.py).
+DESK = ("coordinator", "institution_contact")
+UPLOADERS = ("worker", *DESK)
+READERS = ("worker", "station", "street_centre", "district_centre", *DESK)
 TYPES = {"image/jpeg": (b"\xff\xd8\xff", "jpg"), "image/png": (b"\x89PNG\r\n\x1a\n", "png")}
+DESK_TYPES = {**TYPES, "application/pdf": (b"%PDF-", "pdf")}
+ACCEPTED = tuple(DESK_TYPES)
+PHOTO_TYPES = tuple(TYPES)
+
+
+def is_desk(principal: Principal) -> bool:
+    """The caller uploads as the outreach desk (not from a worker's terminal)."""
+    return principal.role in DESK or principal.role == "admin"
 
 
 def _root() -> Path:
@@ -30,13 +46,15 @@ def _root() -> Path:
 def put(
     principal: Principal, uuid: str, content_type: str, data: bytes, checksum: str | None
 ) -> tuple[Attachment, bool]:
-    """Store a photo once under ``uuid``; returns (attachment, created)."""
-    if content_type not in TYPES:
+    """Store a photo (or a desk file) once under ``uuid``; returns (attachment, created)."""
+    desk = is_desk(principal)
+    types = DESK_TYPES if desk else TYPES
+    if content_type not in types:
         raise AppError(
-            "Photos must be JPEG or PNG.",
+            "Files must be JPEG, PNG or PDF." if desk else "Photos must be JPEG or PNG.",
             code="unsupported_media_type",
             status=415,
-            details={"expected": sorted(TYPES)},
+            details={"expected": sorted(types)},
         )
     limit = settings().max_attachment_bytes
     if len(data) > limit:
@@ -46,7 +64,7 @@ def put(
             status=413,
             details={"limit_bytes": limit},
         )
-    if not data.startswith(TYPES[content_type][0]):
+    if not data.startswith(types[content_type][0]):
         raise ValidationFailed(
             f"The body is not a {content_type} file.",
             code="content_mismatch",
@@ -67,10 +85,17 @@ def put(
     existing = db.session.get(Attachment, uuid)
     if existing is not None:
         return _same_or_conflict(existing, digest), False
-    worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
-    if worker is None:
-        raise AppError("Only a worker's terminal uploads photos.", code="not_a_worker", status=403)
-    ext = TYPES[content_type][1]
+    owner: dict[str, Any]
+    if desk:
+        owner = {"user_id": principal.user_id or None}  # the CLI operator is no user
+    else:
+        worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
+        if worker is None:
+            raise AppError(
+                "Only a worker's terminal uploads photos.", code="not_a_worker", status=403
+            )
+        owner = {"worker_id": worker.id, "community_id": worker.area_id}
+    ext = types[content_type][1]
     path = _root() / uuid[:2] / f"{uuid}.{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{ext}.{uuid_module.uuid4().hex}.tmp")
@@ -84,8 +109,7 @@ def put(
             size=len(data),
             sha256=digest,
             path=str(path.relative_to(_root())),
-            worker_id=worker.id,
-            community_id=worker.area_id,
+            **owner,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=[table.c.uuid])
@@ -110,7 +134,8 @@ def _same_or_conflict(row: Attachment, digest: str) -> Attachment:
 
 
 def get(principal: Principal, uuid: str) -> tuple[Attachment, Path]:
-    """A photo in scope; a worker gets only the photos they took (others: 404)."""
+    """A photo or desk file in scope (scope.attachment_clause); a worker gets only the photos
+    they took (others: 404)."""
     stmt = visible(Attachment, principal).where(Attachment.uuid == uuid)
     if principal.role == "worker":
         mine = worker_for_user(principal.user_id)
@@ -128,4 +153,5 @@ def describe(row: Attachment) -> dict[str, Any]:
         "size": row.size,
         "sha256": row.sha256,
         "created_at": row.created_at,
+        "event_id": row.event_id,
     }

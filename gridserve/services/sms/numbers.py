@@ -29,10 +29,18 @@ from sqlalchemy import bindparam, exists, select
 from gridserve import crypto
 from gridserve.db import batches, insert_for, utcnow
 from gridserve.extensions import db
-from gridserve.models import PhoneHashKey, SmsMessage, SmsOptOut, SmsRecipient
+from gridserve.models import (
+    OutreachTeamMember,
+    PhoneHashKey,
+    SmsMessage,
+    SmsOptOut,
+    SmsRecipient,
+)
 from gridserve.privacy import mask_phone
 
-TABLES = (SmsRecipient, SmsOptOut, SmsMessage)
+# Every table holding phone_enc + phone_hash under the one hash key: the SMS tables, and the
+# outreach rosters (whose hashes find one person on two overlapping rosters).
+TABLES = (SmsRecipient, SmsOptOut, SmsMessage, OutreachTeamMember)
 
 
 @dataclass(frozen=True)
