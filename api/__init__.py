@@ -19,6 +19,7 @@ def register_blueprints(api: Api) -> None:
         health,
         households,
         institutions,
+        outreach,
         places,
         sms,
         sync,
@@ -41,6 +42,7 @@ def register_blueprints(api: Api) -> None:
         sms,
         calendars,
         institutions,
+        outreach,
         audit,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -105,6 +105,8 @@ class Settings:
     test_clock: dt.datetime | None = None
     test_clock_rate: float = 1.0
     sms_allowed_hosts: tuple[str, ...] = ()
+    # Two outreach events whose venues are this close (metres) are at one venue.
+    outreach_same_venue_m: float = 50.0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -380,6 +382,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         if env.get("GRIDSERVE_SMS_OUTBOX_PATH")
         else None,
         sms_allowed_hosts=_allowed_hosts(env),
+        outreach_same_venue_m=_float(env, "GRIDSERVE_OUTREACH_SAME_VENUE_M", 50.0),
     )
     if overrides:
         from dataclasses import replace
