@@ -38,7 +38,10 @@ def site_body(outreach, **over) -> dict:
         "place_id": outreach.school,
         "lead": "DZCB",
     }
-    return body | over
+    body |= over
+    if body["place_id"] is None:
+        body.pop("place_id")
+    return body
 
 
 def create_event(client, headers, outreach, **over) -> dict:
