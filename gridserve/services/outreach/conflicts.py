@@ -25,6 +25,7 @@ from sqlalchemy import select
 from gridserve.config import settings
 from gridserve.extensions import db
 from gridserve.models import OutreachEvent, OutreachTeam, OutreachTeamMember
+from gridserve.services.outreach.basics import lonlat
 from gridserve.timeutil import zone
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -112,8 +113,6 @@ def conflicts_for(event: OutreachEvent) -> list[dict[str, Any]]:
     if not others:
         return found
     near_m = float(settings().outreach_same_venue_m)
-    from gridserve.services.outreach.events import lonlat
-
     here = lonlat(event)
     rosters = _rosters([event.id, *(o.id for o in others)])
     mine = rosters.get(event.id, {})

@@ -54,22 +54,24 @@ from gridserve.scope import (
     visible,
     within_area,
 )
-from gridserve.services.outreach.programmes import (
+from gridserve.services.outreach.basics import (
+    EDITABLE_STATUSES,
+    LED_KINDS,
     PLANNERS,
     READERS,
     institution_by_code,
     institutions_by_code,
     keep_order,
+    local,
+    lonlat,
     user_id,
 )
+from gridserve.services.outreach.conflicts import conflicts_for
 from gridserve.spatial import intersects, point, to_shapely
 from gridserve.sync import next_seq
 from gridserve.timeutil import zone
 from gridserve.versioning import check_version, refuse_stale, update_versioned
 
-EDITABLE_STATUSES = ("draft", "planned", "approved")
-# Kinds whose lead (牵头行) is required and files a site plan.
-LED_KINDS = ("site", "compound")
 STALE_EVENT = "Someone changed this event since you read it; reload and try again."
 SORTABLE = {
     "id": OutreachEvent.id,
@@ -87,16 +89,6 @@ def _invalid(field: str, message: str, text: str | None = None) -> ValidationFai
 # --- reading ---------------------------------------------------------------------------------
 
 
-def local(value: dt.datetime | None) -> dt.datetime | None:
-    """A stored UTC time in the deployment's zone (with its offset)."""
-    return None if value is None else value.astimezone(zone())
-
-
-def lonlat(event: OutreachEvent) -> tuple[float, float]:
-    where = to_shapely(event.geom)
-    return where.x, where.y
-
-
 def venue_of(event: OutreachEvent) -> dict[str, Any]:
     """The venue in API terms: place, location and address."""
     lon, lat = lonlat(event)
@@ -111,15 +103,6 @@ def get_event(principal: Principal, event_id: int) -> OutreachEvent:
     """One event in scope (404 otherwise)."""
     principal.require(*READERS)
     return get_visible(OutreachEvent, event_id, principal)
-
-
-def participants(event: OutreachEvent) -> list[Institution]:
-    """Host, lead and co-organisers, once each, in that order."""
-    seen: dict[int, Institution] = {}
-    for inst in [event.host, event.lead, *event.co_organisers]:
-        if inst is not None and inst.id not in seen:
-            seen[inst.id] = inst
-    return list(seen.values())
 
 
 def present(events: list[OutreachEvent]) -> list[OutreachEvent]:
@@ -142,8 +125,6 @@ def present_summaries(events: list[OutreachEvent]) -> list[OutreachEvent]:
 
 def present_detail(event: OutreachEvent) -> OutreachEvent:
     """``event`` with its conflicts as ``warnings`` (while it may still change)."""
-    from gridserve.services.outreach.conflicts import conflicts_for
-
     present([event])
     event.warnings = (  # type: ignore[attr-defined]
         conflicts_for(event) if event.status in EDITABLE_STATUSES else []

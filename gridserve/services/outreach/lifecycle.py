@@ -25,9 +25,9 @@ from gridserve.errors import Conflict
 from gridserve.extensions import db
 from gridserve.models import OutreachEvent, OutreachPlan, OutreachReport
 from gridserve.scope import Principal, get_visible
+from gridserve.services.outreach.basics import LED_KINDS, PLANNERS, participants
 from gridserve.services.outreach.conflicts import conflicts_for
-from gridserve.services.outreach.events import LED_KINDS, STALE_EVENT, participants
-from gridserve.services.outreach.programmes import PLANNERS
+from gridserve.services.outreach.events import STALE_EVENT
 from gridserve.sync import next_seq
 from gridserve.versioning import refuse_stale, update_versioned
 

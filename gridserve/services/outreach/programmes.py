@@ -18,10 +18,9 @@ No Flask request in here and no commits: the request boundary commits.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 
 from gridserve import audit
 from gridserve.db import utcnow
@@ -29,7 +28,6 @@ from gridserve.errors import Conflict, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
     Area,
-    Institution,
     OutreachEvent,
     OutreachProgramme,
     SmsCampaign,
@@ -37,13 +35,17 @@ from gridserve.models import (
 )
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, area_contains, get_visible, in_area, visible
+from gridserve.services.outreach.basics import (
+    PLANNERS,
+    READERS,
+    institution_by_code,
+    institutions_by_code,
+    keep_order,
+    user_id,
+)
+from gridserve.services.outreach.events import present_summaries
 from gridserve.timeutil import zone
 from gridserve.versioning import check_version, refuse_stale, update_versioned
-
-# Who plans (admin always passes).
-PLANNERS = ("coordinator",)
-# Who reads programmes and events in their scope; workers do not.
-READERS = ("coordinator", "institution_contact", "station", "street_centre", "district_centre")
 
 STALE_PROGRAMME = "Someone changed this programme since you read it; reload and try again."
 SCALARS = (
@@ -65,53 +67,11 @@ SORTABLE = {
 }
 
 
-def user_id(principal: Principal) -> int | None:
-    """The acting user for foreign keys (the shell operator is nobody's row)."""
-    return principal.user_id or None
-
-
 def due_at(day: dt.date | None) -> dt.datetime | None:
     """The end of local ``day`` in the deployment's zone (aware), None for no date."""
     if day is None:
         return None
     return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=zone())
-
-
-# --- institutions by code --------------------------------------------------------------------
-
-
-def institutions_by_code(codes: Iterable[str], field: str) -> list[Institution]:
-    """The institutions named by ``codes``, in order, once each (422 ``unknown_institution``
-    naming every unknown code)."""
-    wanted = list(dict.fromkeys(codes))
-    if not wanted:
-        return []
-    found = {
-        i.code: i
-        for i in db.session.scalars(select(Institution).where(Institution.code.in_(wanted)))
-    }
-    unknown = [c for c in wanted if c not in found]
-    if unknown:
-        raise ValidationFailed(
-            f"No institution with code {', '.join(unknown)}.",
-            code="unknown_institution",
-            details={"codes": unknown, "fields": {field: [f"Unknown: {', '.join(unknown)}."]}},
-        )
-    return [found[c] for c in wanted]
-
-
-def institution_by_code(code: str, field: str) -> Institution:
-    return institutions_by_code([code], field)[0]
-
-
-def keep_order(table: Any, owner: Any, owner_id: int, institutions: list[Institution]) -> None:
-    """Number an association table's rows (``position``) in the order given."""
-    for position, inst in enumerate(institutions):
-        db.session.execute(
-            update(table)
-            .where(owner == owner_id, table.c.institution_id == inst.id)
-            .values(position=position)
-        )
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -164,8 +124,6 @@ def present(programmes: list[OutreachProgramme]) -> list[OutreachProgramme]:
 
 def present_detail(principal: Principal, programme: OutreachProgramme) -> OutreachProgramme:
     """A programme with its events (those the caller sees), campaigns and due dates."""
-    from gridserve.services.outreach.events import present_summaries
-
     present([programme])
     events = db.session.scalars(
         visible(OutreachEvent, principal)

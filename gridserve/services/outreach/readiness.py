@@ -21,8 +21,9 @@ from sqlalchemy import select
 from gridserve.extensions import db
 from gridserve.models import DEFAULT_BOOTH, OutreachEvent, OutreachPlan, OutreachTeam
 from gridserve.scope import Principal
+from gridserve.services.outreach.basics import LED_KINDS, participants
 from gridserve.services.outreach.conflicts import conflicts_for
-from gridserve.services.outreach.events import LED_KINDS, get_event, participants
+from gridserve.services.outreach.events import get_event
 
 COORDINATOR = "coordinator"
 
