@@ -424,13 +424,15 @@ def update_event(principal: Principal, event_id: int, data: dict[str, Any]) -> O
         if moved:
             changes.update(moved)
             values.update(venue)
-    elif data.get("address") is not None and data["address"].strip() != event.address:
+    elif data.get("address") is not None:
         address = data["address"].strip()
         if not address and event.place_id is None:
             raise _invalid("address", "Say where it is (an address) with a location.")
-        address = address or event.address
-        changes["venue"] = {"from": venue_of(event), "to": {**venue_of(event), "address": address}}
-        values["address"] = address
+        address = address or db.session.get(Place, event.place_id).name
+        if address != event.address:
+            before = venue_of(event)
+            changes["venue"] = {"from": before, "to": {**before, "address": address}}
+            values["address"] = address
     if data.get("booth") is not None:
         booth = _booth(data["booth"], event.booth)
         if booth != event.booth:

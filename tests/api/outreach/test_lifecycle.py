@@ -250,12 +250,28 @@ def test_moving_an_approved_event_announces_what_changed(
     }  # fmt: skip
     # The same venue again is no change and no notice.
     announced.clear()
-    client.patch(
+    same = client.patch(
         f"{API}/events/{outreach.site}",
         json={"version": relocated.get_json()["version"], "place_id": outreach.school},
         headers=headers,
-    )
+    ).get_json()
     assert announced == []
+    # Another address at the same place is a change of venue; none given is the place's name.
+    gate = client.patch(
+        f"{API}/events/{outreach.site}",
+        json={"version": same["version"], "address": "甲社区小学东门"},
+        headers=headers,
+    ).get_json()
+    assert gate["address"] == "甲社区小学东门"
+    [(_, _, changes, _)] = announced
+    assert changes["venue"]["from"]["address"] == "甲社区小学"
+    assert changes["venue"]["to"]["address"] == "甲社区小学东门"
+    back = client.patch(
+        f"{API}/events/{outreach.site}",
+        json={"version": gate["version"], "address": ""},
+        headers=headers,
+    ).get_json()
+    assert back["address"] == "甲社区小学" and len(announced) == 2
 
 
 def test_moving_a_draft_or_planned_event_announces_nothing(client, auth_as, outreach, announced):
