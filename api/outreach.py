@@ -351,7 +351,10 @@ class Events(MethodView):
         )
         rows = event_service.present(SelectPage(stmt, page_params=pagination_parameters).items)
         if args.get("format") == "geojson":
-            return geojson_response(event_service.feature_collection(rows))
+            resp = geojson_response(event_service.feature_collection(rows))
+            _, headers = blp._set_pagination_metadata(pagination_parameters, None, None)
+            resp.headers.update(headers)
+            return resp
         return rows
 
 

@@ -217,6 +217,7 @@ def test_events_page_and_come_as_geojson_for_the_map(client, auth_as, outreach):
     assert json.loads(resp.headers["X-Pagination"])["total"] == 2
     geo = client.get(f"{API}/events?format=geojson&institution=ICBC", headers=headers)
     assert geo.status_code == 200 and geo.mimetype == "application/geo+json"
+    assert json.loads(geo.headers["X-Pagination"])["total"] == 2
     body = json.loads(geo.data)
     assert body["type"] == "FeatureCollection"
     site = body["features"][1]
