@@ -107,6 +107,8 @@ class Settings:
     test_clock_rate: float = 1.0
     sms_allowed_hosts: tuple[str, ...] = ()
     calendar_uid_domain: str = "gridserve.invalid"
+    # Two outreach events whose venues are this close (metres) are at one venue.
+    outreach_same_venue_m: float = 50.0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -395,6 +397,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         else None,
         sms_allowed_hosts=_allowed_hosts(env),
         calendar_uid_domain=_calendar_domain(env),
+        outreach_same_venue_m=_float(env, "GRIDSERVE_OUTREACH_SAME_VENUE_M", 50.0),
     )
     if overrides:
         from dataclasses import replace

@@ -77,6 +77,12 @@ def _sms_daily_summary() -> dict[str, object]:
     return daily_summary()
 
 
+def _outreach_held() -> dict[str, list[int]]:
+    from gridserve.services.outreach.lifecycle import mark_held
+
+    return {"held": mark_held()}
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -125,6 +131,13 @@ JOBS: dict[str, Job] = {
             description="Write each campaign's last 24 hours of sending to the audit log",
             trigger="cron",
             trigger_args={"hour": 21, "minute": 10},
+        ),
+        Job(
+            name="outreach-held",
+            func=_outreach_held,
+            description="Mark approved outreach events held once their end has passed",
+            trigger="interval",
+            trigger_args={"minutes": 5},
         ),
     )
 }

@@ -1,0 +1,84 @@
+"""What every outreach service shares: who plans and reads, institutions by code, an event's
+participants, its point and its local times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+
+from gridserve.errors import ValidationFailed
+from gridserve.extensions import db
+from gridserve.models import Institution, OutreachEvent
+from gridserve.scope import Principal
+from gridserve.spatial import to_shapely
+from gridserve.timeutil import zone
+
+# Who plans (admin always passes).
+PLANNERS = ("coordinator",)
+# Who reads programmes and events in their scope; workers do not.
+READERS = ("coordinator", "institution_contact", "station", "street_centre", "district_centre")
+# Events that may still change (and show their conflicts as warnings).
+EDITABLE_STATUSES = ("draft", "planned", "approved")
+# Kinds whose lead (牵头行) is required and files a site plan.
+LED_KINDS = ("site", "compound")
+
+
+def user_id(principal: Principal) -> int | None:
+    """The acting user for foreign keys (the shell operator is nobody's row)."""
+    return principal.user_id or None
+
+
+def institutions_by_code(codes: Iterable[str], field: str) -> list[Institution]:
+    """The institutions named by ``codes``, in order, once each (422 ``unknown_institution``
+    naming every unknown code)."""
+    wanted = list(dict.fromkeys(codes))
+    if not wanted:
+        return []
+    found = {
+        i.code: i
+        for i in db.session.scalars(select(Institution).where(Institution.code.in_(wanted)))
+    }
+    unknown = [c for c in wanted if c not in found]
+    if unknown:
+        raise ValidationFailed(
+            f"No institution with code {', '.join(unknown)}.",
+            code="unknown_institution",
+            details={"codes": unknown, "fields": {field: [f"Unknown: {', '.join(unknown)}."]}},
+        )
+    return [found[c] for c in wanted]
+
+
+def institution_by_code(code: str, field: str) -> Institution:
+    return institutions_by_code([code], field)[0]
+
+
+def keep_order(table: Any, owner: Any, owner_id: int, institutions: list[Institution]) -> None:
+    """Number an association table's rows (``position``) in the order given."""
+    for position, inst in enumerate(institutions):
+        db.session.execute(
+            update(table)
+            .where(owner == owner_id, table.c.institution_id == inst.id)
+            .values(position=position)
+        )
+
+
+def local(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored UTC time in the deployment's zone (with its offset)."""
+    return None if value is None else value.astimezone(zone())
+
+
+def lonlat(event: OutreachEvent) -> tuple[float, float]:
+    where = to_shapely(event.geom)
+    return where.x, where.y
+
+
+def participants(event: OutreachEvent) -> list[Institution]:
+    """Host, lead and co-organisers, once each, in that order."""
+    seen: dict[int, Institution] = {}
+    for inst in [event.host, event.lead, *event.co_organisers]:
+        if inst is not None and inst.id not in seen:
+            seen[inst.id] = inst
+    return list(seen.values())
