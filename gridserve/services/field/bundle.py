@@ -48,8 +48,8 @@ from gridserve.scope import Principal, visible
 from gridserve.services.field import households as household_service
 from gridserve.services.field import tasks as task_service
 from gridserve.services.field.workers import open_assignments, worker_for_user
+from gridserve.services.geography.areas import zone_of
 from gridserve.services.geography.places import current_cells
-from gridserve.services.outreach.calendar import area_zone
 from gridserve.spatial import to_shapely
 from gridserve.sync import current_seq
 
@@ -230,7 +230,7 @@ def _rows(model, ids: set[int], before: int) -> list:
 def _event(event: OutreachEvent) -> dict[str, Any]:
     """An outreach event as a terminal shows it (read-only), times in the area's zone."""
     point = to_shapely(event.geom)
-    tz = area_zone(event.area_id)
+    tz = zone_of(event.area_id)
     return {
         "id": event.id,
         "programme_id": event.programme_id,

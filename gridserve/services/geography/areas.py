@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import Select, select
 
 from geo.errors import GeometryError
@@ -14,8 +16,9 @@ from gridserve.extensions import db
 from gridserve.models import Area
 from gridserve.models.geography.areas import CHILD_LEVEL
 from gridserve.pagination import apply_sort
-from gridserve.scope import Principal, area_in_scope, get_visible, visible
+from gridserve.scope import Principal, area_ancestor_ids, area_in_scope, get_visible, visible
 from gridserve.spatial import limits, refuse, to_db, to_shapely
+from gridserve.timeutil import zone
 
 SORTABLE = {"code": Area.code, "name": Area.name, "level": Area.level, "id": Area.id}
 
@@ -210,3 +213,22 @@ def import_boundaries(principal: Principal, payload: object, *, repair: bool = F
         created[area.code] = area
     audit.record("import_boundaries", "areas", None, {"codes": sorted(created)})
     return list(created.values())
+
+
+def zone_of(area_id: int) -> ZoneInfo:
+    """The time zone of ``area_id``: the nearest area's up the tree that names one, else the
+    deployment's. Local times and dates of things in an area are read in it."""
+    area = db.session.get(Area, area_id)
+    if area is None:
+        return zone()
+    rows = db.session.execute(
+        select(Area.path, Area.timezone).where(
+            Area.id.in_(area_ancestor_ids(area.path)), Area.timezone.is_not(None)
+        )
+    ).all()
+    for _path, name in sorted(rows, key=lambda r: len(r[0]), reverse=True):
+        try:
+            return ZoneInfo(name)
+        except (ValueError, KeyError):
+            continue
+    return zone()

@@ -13,8 +13,8 @@ from gridserve.errors import ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Institution, OutreachEvent
 from gridserve.scope import Principal
+from gridserve.services.geography.areas import zone_of
 from gridserve.spatial import to_shapely
-from gridserve.timeutil import zone
 
 # Who plans (admin always passes).
 PLANNERS = ("coordinator",)
@@ -65,9 +65,22 @@ def keep_order(table: Any, owner: Any, owner_id: int, institutions: list[Institu
         )
 
 
-def local(value: dt.datetime | None) -> dt.datetime | None:
-    """A stored UTC time in the deployment's zone (with its offset)."""
-    return None if value is None else value.astimezone(zone())
+def local(value: dt.datetime | None, area_id: int) -> dt.datetime | None:
+    """A stored UTC time in the zone of ``area_id`` (with its offset)."""
+    return None if value is None else value.astimezone(zone_of(area_id))
+
+
+def due_at(day: dt.date | None, area_id: int) -> dt.datetime | None:
+    """When something due on local ``day`` is due: the end of that day in the zone of
+    ``area_id`` (23:59:59 local, aware); None for no date."""
+    if day is None:
+        return None
+    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=zone_of(area_id))
+
+
+def is_late(day: dt.date | None, area_id: int, at: dt.datetime) -> bool:
+    """Filed at ``at`` on a local day after ``day`` (no due date: never late)."""
+    return day is not None and at.astimezone(zone_of(area_id)).date() > day
 
 
 def lonlat(event: OutreachEvent) -> tuple[float, float]:
@@ -82,3 +95,8 @@ def participants(event: OutreachEvent) -> list[Institution]:
         if inst is not None and inst.id not in seen:
             seen[inst.id] = inst
     return list(seen.values())
+
+
+def participant_ids(event: OutreachEvent) -> list[int]:
+    """The ids of :func:`participants`, in the same order."""
+    return [inst.id for inst in participants(event)]

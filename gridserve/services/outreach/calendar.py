@@ -20,7 +20,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import selectinload
@@ -31,7 +30,6 @@ from gridserve.db import utcnow
 from gridserve.errors import AppError, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
-    Area,
     Institution,
     OutreachCalendarFeed,
     OutreachEvent,
@@ -41,15 +39,13 @@ from gridserve.models import (
 )
 from gridserve.scope import (
     Principal,
-    area_ancestor_ids,
     get_visible,
     participant_clause,
     visible,
 )
-from gridserve.services.accounts import institutions as institution_service
 from gridserve.services.accounts.auth import principal_for
+from gridserve.services.outreach.basics import institution_by_code
 from gridserve.spatial import to_shapely
-from gridserve.timeutil import zone
 
 # Who reads calendars (with a bearer token) and makes feeds; admin always may.
 READERS = ("coordinator", "institution_contact", "station", "street_centre")
@@ -109,17 +105,7 @@ def select_for(principal: Principal, institution: str | None, programme: int | N
         )
     if programme is not None:
         return Selection(programme=get_visible(OutreachProgramme, programme, principal))
-    inst = institution_service.find_by_code(institution or "")
-    if inst is None:
-        raise ValidationFailed(
-            f"No institution {institution}.",
-            code="unknown_institution",
-            details={
-                "institution": institution,
-                "fields": {"institution": [f"No institution {institution}."]},
-            },
-        )
-    return Selection(institution=inst)
+    return Selection(institution=institution_by_code(institution or "", "institution"))
 
 
 def events_query(principal: Principal, selection: Selection) -> Select:
@@ -156,25 +142,6 @@ def render(principal: Principal, selection: Selection, name: str | None = None) 
 def uid(event_id: int) -> str:
     """The event's UID: the same in every feed and for ever (RFC 5545 3.8.4.7)."""
     return f"outreach-event-{event_id}@{settings().calendar_uid_domain}"
-
-
-def area_zone(area_id: int) -> ZoneInfo:
-    """The time zone events in ``area_id`` are shown in: the nearest area's up the tree that
-    names one, else the deployment's."""
-    area = db.session.get(Area, area_id)
-    if area is None:
-        return zone()
-    rows = db.session.execute(
-        select(Area.path, Area.timezone).where(
-            Area.id.in_(area_ancestor_ids(area.path)), Area.timezone.is_not(None)
-        )
-    ).all()
-    for _path, name in sorted(rows, key=lambda r: len(r[0]), reverse=True):
-        try:
-            return ZoneInfo(name)
-        except (ValueError, KeyError):
-            continue
-    return zone()
 
 
 def _codes(institutions: list[Institution]) -> str:

@@ -25,8 +25,7 @@ from sqlalchemy import select
 from gridserve.config import settings
 from gridserve.extensions import db
 from gridserve.models import OutreachEvent, OutreachTeam, OutreachTeamMember
-from gridserve.services.outreach.basics import lonlat
-from gridserve.timeutil import zone
+from gridserve.services.outreach.basics import local, lonlat
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -41,8 +40,8 @@ def metres_between(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _local_date(value: dt.datetime) -> dt.date:
-    return value.astimezone(zone()).date()
+def _local_date(value: dt.datetime, area_id: int) -> dt.date:
+    return local(value, area_id).date()  # type: ignore[union-attr]
 
 
 def _overlapping(event: OutreachEvent) -> list[OutreachEvent]:
@@ -65,8 +64,8 @@ def _other(other: OutreachEvent) -> dict[str, Any]:
     return {
         "other_event_id": other.id,
         "other_title": other.title,
-        "other_starts_at": other.starts_at.astimezone(zone()).isoformat(),
-        "other_ends_at": other.ends_at.astimezone(zone()).isoformat(),
+        "other_starts_at": local(other.starts_at, other.area_id).isoformat(),  # type: ignore[union-attr]
+        "other_ends_at": local(other.ends_at, other.area_id).isoformat(),  # type: ignore[union-attr]
     }
 
 
@@ -95,8 +94,8 @@ def conflicts_for(event: OutreachEvent) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     programme = event.programme
     first, last = (
-        _local_date(event.starts_at),
-        _local_date(event.ends_at - dt.timedelta(microseconds=1)),
+        _local_date(event.starts_at, event.area_id),
+        _local_date(event.ends_at - dt.timedelta(microseconds=1), event.area_id),
     )
     if first < programme.start_date or last > programme.end_date:
         found.append(

@@ -110,8 +110,8 @@ def present(events: list[OutreachEvent]) -> list[OutreachEvent]:
     for e in events:
         lon, lat = lonlat(e)
         e.location = {"lon": lon, "lat": lat}  # type: ignore[attr-defined]
-        e.starts_local = local(e.starts_at)  # type: ignore[attr-defined]
-        e.ends_local = local(e.ends_at)  # type: ignore[attr-defined]
+        e.starts_local = local(e.starts_at, e.area_id)  # type: ignore[attr-defined]
+        e.ends_local = local(e.ends_at, e.area_id)  # type: ignore[attr-defined]
         e.host_code = e.host.code  # type: ignore[attr-defined]
         e.lead_code = e.lead.code if e.lead is not None else None  # type: ignore[attr-defined]
         e.co_organiser_codes = [i.code for i in e.co_organisers]  # type: ignore[attr-defined]
@@ -195,8 +195,8 @@ def feature_collection(events: list[OutreachEvent]) -> dict[str, Any]:
                     "kind": e.kind,
                     "title": e.title,
                     "status": e.status,
-                    "starts_at": local(e.starts_at).isoformat(),  # type: ignore[union-attr]
-                    "ends_at": local(e.ends_at).isoformat(),  # type: ignore[union-attr]
+                    "starts_at": local(e.starts_at, e.area_id).isoformat(),  # type: ignore[union-attr]
+                    "ends_at": local(e.ends_at, e.area_id).isoformat(),  # type: ignore[union-attr]
                     "place_id": e.place_id,
                     "address": e.address,
                     "area_id": e.area_id,
@@ -410,7 +410,10 @@ def update_event(principal: Principal, event_id: int, data: dict[str, Any]) -> O
         old = getattr(event, key)
         if new != old:
             values[key] = new
-            changes[key] = {"from": local(old).isoformat(), "to": local(new).isoformat()}  # type: ignore[union-attr]
+            changes[key] = {
+                "from": local(old, event.area_id).isoformat(),  # type: ignore[union-attr]
+                "to": local(new, event.area_id).isoformat(),  # type: ignore[union-attr]
+            }
     kind = values.get("kind", event.kind)
     host, lead, co = _participants(programme, kind, data, event)
     if host.id != event.host_id:

@@ -19,14 +19,13 @@ from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import Attachment, OutreachEvent, OutreachPlan, User
 from gridserve.scope import Principal
+from gridserve.services.outreach.basics import is_late, participant_ids
 from gridserve.services.outreach.teams import (
     COORDINATORS,
     WRITERS,
     event_in_scope,
     expected_version,
     is_coordinator,
-    is_late,
-    participant_ids,
     require_open,
 )
 from gridserve.versioning import check_version, refuse_stale, update_versioned
@@ -138,7 +137,7 @@ def file_plan(
     if plan is not None and expected is None:
         check_version("A plan is filed: send its version.", expected=version, current=plan.version)
     files = link_attachments(principal, event, attachments or [], field="attachments")
-    late = is_late(event.programme.plan_due_on, now)
+    late = is_late(event.programme.plan_due_on, event.programme.area_id, now)
     values: dict[str, Any] = {
         "institution_id": event.lead_id,
         "text": text,

@@ -17,7 +17,6 @@ No Flask request in here and no commits: the request boundary commits.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -38,13 +37,13 @@ from gridserve.scope import Principal, area_contains, get_visible, in_area, visi
 from gridserve.services.outreach.basics import (
     PLANNERS,
     READERS,
+    due_at,
     institution_by_code,
     institutions_by_code,
     keep_order,
     user_id,
 )
 from gridserve.services.outreach.events import present_summaries
-from gridserve.timeutil import zone
 from gridserve.versioning import check_version, refuse_stale, update_versioned
 
 STALE_PROGRAMME = "Someone changed this programme since you read it; reload and try again."
@@ -65,13 +64,6 @@ SORTABLE = {
     "start_date": OutreachProgramme.start_date,
     "created_at": OutreachProgramme.created_at,
 }
-
-
-def due_at(day: dt.date | None) -> dt.datetime | None:
-    """The end of local ``day`` in the deployment's zone (aware), None for no date."""
-    if day is None:
-        return None
-    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=zone())
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -117,8 +109,8 @@ def present(programmes: list[OutreachProgramme]) -> list[OutreachProgramme]:
             }
             for c in p.sms_campaigns
         ]
-        p.plan_due_at = due_at(p.plan_due_on)  # type: ignore[attr-defined]
-        p.report_due_at = due_at(p.report_due_on)  # type: ignore[attr-defined]
+        p.plan_due_at = due_at(p.plan_due_on, p.area_id)  # type: ignore[attr-defined]
+        p.report_due_at = due_at(p.report_due_on, p.area_id)  # type: ignore[attr-defined]
     return programmes
 
 

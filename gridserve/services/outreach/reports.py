@@ -28,16 +28,15 @@ from gridserve.models import (
 )
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.services.field.attachments import PHOTO_TYPES
+from gridserve.services.outreach import lifecycle
 from gridserve.services.outreach import plans as plan_service
+from gridserve.services.outreach.basics import institution_by_code, is_late, participant_ids
 from gridserve.services.outreach.teams import (
     READERS,
     WRITERS,
     event_in_scope,
     expected_version,
-    institution_by_code,
     is_coordinator,
-    is_late,
-    participant_ids,
     require_acting_for,
     require_participant,
 )
@@ -57,19 +56,6 @@ def reportable(event: OutreachEvent, now: dt.datetime) -> bool:
     return event.status in DONE or (event.status == "approved" and event.ends_at <= now)
 
 
-def _mark_reported(event: OutreachEvent) -> None:
-    # WIRE AT MERGE: the life-cycle helper writes events.maybe_mark_reported(event) (the event
-    # becomes `reported` once every participant has reported). Until both branches are merged
-    # the module or the function may be absent, so look it up instead of importing it.
-    try:
-        from gridserve.services.outreach import events as event_service
-    except ImportError:
-        return
-    mark = getattr(event_service, "maybe_mark_reported", None)
-    if mark is not None:
-        mark(event)
-
-
 def file_report(
     principal: Principal,
     event_id: int,
@@ -86,7 +72,7 @@ def file_report(
     ``invalid_attachment``. ``late`` when filed after the programme's ``report_due_on``.
     """
     event = event_in_scope(principal, event_id)
-    inst = institution_by_code(code)
+    inst = institution_by_code(code, "institution")
     require_acting_for(principal, inst)
     require_participant(event, inst)
     now = utcnow()
@@ -114,7 +100,7 @@ def file_report(
         **{k: int(data.get(k) or 0) for k in COUNTS},
         "photos": photos,
         "summary": data.get("summary") or "",
-        "late": is_late(event.programme.report_due_on, now),
+        "late": is_late(event.programme.report_due_on, event.programme.area_id, now),
         "submitted_at": now,
         "submitted_by": principal.user_id or None,
     }
@@ -132,7 +118,7 @@ def file_report(
                          current=report.version)  # fmt: skip
     details = {"event_id": event.id, "institution": inst.code, "late": values["late"]}
     audit.record("outreach.report.filed", "outreach_report", report.id, details)
-    _mark_reported(event)
+    lifecycle.maybe_mark_reported(event)
     return report
 
 

@@ -5,8 +5,8 @@ the coordinator for it. A person is identified by the mobile number (E.164), sto
 with the keyed hash the "one person on two overlapping rosters" conflict compares. Phones are
 shown in clear to the coordinator and to the team's own institution, masked to everyone else.
 
-The helpers at the top (the event in scope, the participants, acting for an institution, the
-due-date rule) are shared by plans and reports.
+The helpers at the top (the event in scope, acting for an institution, an open event) are
+shared by plans and reports.
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ from gridserve.models import (
 )
 from gridserve.privacy import mask_phone
 from gridserve.scope import Principal, get_visible
-from gridserve.services.accounts.institutions import find_by_code
+from gridserve.services.outreach.basics import institution_by_code, participant_ids
 from gridserve.services.sms import numbers
 from gridserve.sms.phones import to_e164
-from gridserve.timeutil import zone
 from gridserve.versioning import check_version, refuse_stale, update_versioned
 
 # Who files for an institution: its contact, or the coordinator (admin always may).
@@ -54,26 +53,8 @@ def event_in_scope(principal: Principal, event_id: int) -> OutreachEvent:
     return get_visible(OutreachEvent, event_id, principal)
 
 
-def participant_ids(event: OutreachEvent) -> list[int]:
-    """Host, lead, then co-organisers, each once, in that order."""
-    ids = [event.host_id, event.lead_id, *(i.id for i in event.co_organisers)]
-    return list(dict.fromkeys(i for i in ids if i is not None))
-
-
 def is_coordinator(principal: Principal) -> bool:
     return principal.role in ("admin", *COORDINATORS)
-
-
-def institution_by_code(code: str) -> Institution:
-    """422 ``unknown_institution`` (naming the code) for a code no institution has."""
-    inst = find_by_code(code)
-    if inst is None:
-        raise ValidationFailed(
-            f"No institution has the code {code!r}.",
-            code="unknown_institution",
-            details={"code": code},
-        )
-    return inst
 
 
 def require_acting_for(principal: Principal, inst: Institution) -> None:
@@ -106,20 +87,6 @@ def require_open(event: OutreachEvent, what: str) -> None:
             code="event_closed",
             details={"status": event.status},
         )
-
-
-def due_at(day: dt.date | None) -> dt.datetime | None:
-    """The end of local day ``day`` (the deployment's zone) as an aware UTC instant."""
-    if day is None:
-        return None
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone())
-    return end.astimezone(dt.UTC)
-
-
-def is_late(day: dt.date | None, at: dt.datetime) -> bool:
-    """Filed at ``at`` after the end of local day ``day`` (no due date: never late)."""
-    end = due_at(day)
-    return end is not None and at >= end
 
 
 def expected_version(version: int | None) -> int | None:
@@ -186,7 +153,7 @@ def set_roster(
     ``event_closed``, 422 ``invalid_phone`` / ``duplicate_phone``.
     """
     event = event_in_scope(principal, event_id)
-    inst = institution_by_code(code)
+    inst = institution_by_code(code, "institution")
     require_acting_for(principal, inst)
     require_participant(event, inst)
     require_open(event, "rosters")

@@ -152,7 +152,7 @@ def test_calendar_refuses_bad_requests(client, auth_as, outreach, clean_app):
     assert set(both["details"]["fields"]) == {"institution", "programme"}
     unknown = _err(client.get(f"{ICS}?institution=NOPE", headers=headers), 422,
                    "unknown_institution")  # fmt: skip
-    assert unknown["details"]["institution"] == "NOPE"
+    assert unknown["details"]["codes"] == ["NOPE"]
     _err(client.get(f"{ICS}?programme=987654", headers=headers), 404, "not_found")
     for bad in ("abc", "0", "-1", str(2**40), "1.5"):
         _err(client.get(f"{ICS}?programme={bad}", headers=headers), 422, "validation_error")

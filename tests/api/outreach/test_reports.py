@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import types
 
 import pytest
 
@@ -153,22 +151,19 @@ def test_report_photos_must_be_pictures_the_filer_may_name(client, auth_as, outr
     assert err["details"]["reason"] == "not_yours"
 
 
-def test_saving_a_report_asks_the_life_cycle_whether_the_event_is_reported(
-    client, auth_as, outreach, ctx, monkeypatch
-):
-    """Until the life-cycle helper's events module is merged, a stand-in records the call."""
-    import gridserve.services.outreach as package
-
-    seen = []
-    real = sys.modules.get("gridserve.services.outreach.events")
-    stand_in = real or types.ModuleType("gridserve.services.outreach.events")
-    monkeypatch.setattr(stand_in, "maybe_mark_reported", lambda e: seen.append(e.id),
-                        raising=False)  # fmt: skip
-    monkeypatch.setitem(sys.modules, "gridserve.services.outreach.events", stand_in)
-    monkeypatch.setattr(package, "events", stand_in, raising=False)
+def test_the_last_participant_s_report_makes_the_event_reported(client, auth_as, outreach, ctx):
     set_event(outreach.site, status="held")
-    assert report(client, auth_as("icbc"), outreach.site, "ICBC").status_code == 200
-    assert seen == [outreach.site]
+    users = {"DZ-REG": "reg", "ICBC": "icbc", "DZCB": "bank", "PSBC": "other_bank", "ABC": "abc"}
+    codes = ["DZ-REG", "ICBC", "DZCB", "PSBC", "ABC"]
+    for code in codes[:-1]:
+        assert report(client, auth_as(users[code]), outreach.site, code).status_code == 200
+        event = client.get(f"/api/v1/outreach/events/{outreach.site}",
+                           headers=auth_as("coordinator")).get_json()  # fmt: skip
+        assert event["status"] == "held"
+    assert report(client, auth_as("abc"), outreach.site, "ABC").status_code == 200
+    event = client.get(f"/api/v1/outreach/events/{outreach.site}",
+                       headers=auth_as("coordinator")).get_json()  # fmt: skip
+    assert event["status"] == "reported"
 
 
 # --- the summary -------------------------------------------------------------------------------

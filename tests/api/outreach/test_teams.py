@@ -169,7 +169,7 @@ def test_a_contact_files_only_for_its_own_institution(client, auth_as, outreach)
 def test_an_unknown_code_is_unknown_institution(client, auth_as, outreach):
     err = error(put_roster(client, auth_as("coordinator"), outreach.site, "NOPE"), 422,
                 "unknown_institution")  # fmt: skip
-    assert err["details"]["code"] == "NOPE"
+    assert err["details"]["codes"] == ["NOPE"]
     error(put_roster(client, auth_as("bank"), outreach.site, "NOPE"), 422, "unknown_institution")
 
 
@@ -309,4 +309,4 @@ def test_ids_beyond_any_row_are_404(client, auth_as, outreach, path):
 def test_a_very_long_code_is_just_unknown(client, auth_as, outreach):
     err = error(put_roster(client, auth_as("coordinator"), outreach.site, "X" * 300), 422,
                 "unknown_institution")  # fmt: skip
-    assert err["details"]["code"] == "X" * 300
+    assert err["details"]["codes"] == ["X" * 300]
