@@ -19,6 +19,7 @@ def register_blueprints(api: Api) -> None:
         health,
         households,
         institutions,
+        outreach_notices,
         places,
         sms,
         sync,
@@ -41,6 +42,7 @@ def register_blueprints(api: Api) -> None:
         sms,
         calendars,
         institutions,
+        outreach_notices,
         audit,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -13,6 +13,8 @@ each model says once, in ``__scope__``, how it hangs on the tree:
   station sees the street's programme), contacts of its organiser and its institutions;
 - ``"event"``: an outreach event: area users whose area holds its venue, contacts of its
   participants (host, lead, co-organisers).
+- ``"notice"``: a change notice to one participant of an event: that institution's contacts;
+  area users who see the event.
 
 Out of scope is indistinguishable from absent: :func:`get_visible` raises the
 same 404 for both.
@@ -37,6 +39,7 @@ from gridserve.models import (
     Household,
     Institution,
     OutreachEvent,
+    OutreachNotice,
     OutreachProgramme,
     Place,
     SmsCampaign,
@@ -156,6 +159,14 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         if not principal.is_area_bound:
             return false()
         return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "notice":
+        if principal.institution_id is not None:
+            return model.institution_id == principal.institution_id
+        if not principal.is_area_bound:
+            return false()
+        return model.event_id.in_(
+            select(OutreachEvent.id).where(OutreachEvent.area_id.in_(_area_subtree_ids(principal)))
+        )
     if kind == "user":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -213,3 +224,4 @@ Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]
 OutreachProgramme.__scope__ = "programme"  # type: ignore[attr-defined]
 OutreachEvent.__scope__ = "event"  # type: ignore[attr-defined]
+OutreachNotice.__scope__ = "notice"  # type: ignore[attr-defined]

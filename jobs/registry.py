@@ -77,6 +77,12 @@ def _sms_daily_summary() -> dict[str, object]:
     return daily_summary()
 
 
+def _outreach_notice_reminders() -> dict[str, int]:
+    from gridserve.services.outreach.notices import remind_due
+
+    return remind_due()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -125,6 +131,15 @@ JOBS: dict[str, Job] = {
             description="Write each campaign's last 24 hours of sending to the audit log",
             trigger="cron",
             trigger_args={"hour": 21, "minute": 10},
+        ),
+        Job(
+            name="outreach-notice-reminders",
+            func=_outreach_notice_reminders,
+            description="Text once more the change notices not acknowledged within "
+            "GRIDSERVE_NOTICE_ACK_HOURS; mark overdue those still not acknowledged as long "
+            "after their reminder",
+            trigger="interval",
+            trigger_args={"minutes": 5},
         ),
     )
 }
