@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gridserve import audit
-from gridserve.db import transaction, utcnow
+from gridserve.db import transaction
 from gridserve.errors import Conflict
 from gridserve.extensions import db
 from gridserve.models import Institution, OutreachEvent, OutreachNotice, SmsMessage
@@ -220,7 +220,7 @@ def test_announced_twice_each_contact_is_texted_once(desk, outreach):
 
 
 def test_never_texted_in_the_quiet_hours(desk, outreach):
-    app, client, headers, outbox = desk
+    app, _, _, outbox = desk
     clock.move_to(dt.datetime(2027, 4, 1, 22, 30, tzinfo=CST))
     announce(app, outreach.launch)
     assert "direct_accepted" not in dispatch(app)
@@ -240,13 +240,17 @@ def test_without_the_organisers_channel_nothing_is_stored_and_the_change_fails(
     override_settings(sms_outbox_path=tmp_path)
     clock.move_to(MORNING)
     app = clean_app
-    with pytest.raises(Conflict) as caught:
-        with app.app_context(), audit.acting_as(TEST_ACTOR), transaction():
-            event = db.session.get(OutreachEvent, outreach.launch)
-            event.status = "approved"
-            event.starts_at = MOVED["starts_at"]["to"]
-            event.ends_at = MOVED["ends_at"]["to"]
-            notice_service.announce(OPERATOR, event, "changed", MOVED)
+    with (
+        pytest.raises(Conflict) as caught,
+        app.app_context(),
+        audit.acting_as(TEST_ACTOR),
+        transaction(),
+    ):
+        event = db.session.get(OutreachEvent, outreach.launch)
+        event.status = "approved"
+        event.starts_at = MOVED["starts_at"]["to"]
+        event.ends_at = MOVED["ends_at"]["to"]
+        notice_service.announce(OPERATOR, event, "changed", MOVED)
     assert caught.value.status == 409 and caught.value.code == "no_notice_channel"
     assert caught.value.details == {"institution": "DZ-REG"}
     with app.app_context():
