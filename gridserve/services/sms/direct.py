@@ -102,8 +102,9 @@ def queue(
             **stored,
         )
         .on_conflict_do_nothing()
-    ).rowcount
-    return bool(added)
+        .returning(MSG.c.id)
+    ).first()
+    return added is not None
 
 
 def count(purpose: str) -> int:
