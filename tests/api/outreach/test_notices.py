@@ -199,6 +199,25 @@ def test_a_lead_that_also_co_organises_gets_one_notice_and_a_cancellation_says_w
     assert {n["reason"] for n in notices(client, headers["coordinator"])} == {"cancelled"}
 
 
+def test_a_venue_change_names_both_places(desk, outreach):
+    app, client, headers, _ = desk
+    made = announce(
+        app,
+        outreach.site,
+        changes={
+            "venue": {
+                "from": {"place_id": outreach.market},
+                "to": {"place_id": outreach.school},
+            }
+        },
+    )
+    assert "地点由乙社区农贸市场改为甲社区小学" in made[0]["message"]
+    listed = notices(client, headers["icbc"])
+    assert listed[0]["changes"] == {
+        "venue": {"from": {"place_id": outreach.market}, "to": {"place_id": outreach.school}}
+    }
+
+
 def test_announced_twice_each_contact_is_texted_once(desk, outreach):
     app, client, headers, outbox = desk
     first = announce(app, outreach.launch)
