@@ -7,7 +7,8 @@ Create Date: 2026-11-30 20:30:00
 ``sms_messages`` gains the kind ``direct``: no campaign, sender, text or slot (those columns
 become nullable, and a CHECK keeps them required for campaign kinds), a ``purpose`` key unique
 per number, and the channel it goes out on (required for ``direct``). ``sms_messages`` has no
-geometry, so SQLite's batch rebuild is safe.
+geometry, so SQLite's batch rebuild is safe (nor has ``outreach_notices``, which gains the key
+that makes one notice per participant and change).
 
 """
 from alembic import op
@@ -48,6 +49,10 @@ def upgrade():
         batch.create_check_constraint(op.f('ck_sms_messages_campaign_fields'), _CAMPAIGN_FIELDS)
         batch.create_check_constraint(op.f('ck_sms_messages_direct_fields'), _DIRECT_FIELDS)
         batch.create_unique_constraint('uq_sms_messages_purpose', ['purpose', 'phone_hash'])
+    with op.batch_alter_table('outreach_notices') as batch:
+        batch.create_unique_constraint(
+            'uq_outreach_notices_once', ['event_id', 'institution_id', 'event_version', 'reason']
+        )
     op.create_index(
         'ix_sms_messages_direct',
         'sms_messages',
@@ -58,6 +63,8 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_sms_messages_direct', table_name='sms_messages')
+    with op.batch_alter_table('outreach_notices') as batch:
+        batch.drop_constraint('uq_outreach_notices_once', type_='unique')
     # Texts outside a campaign have no place in the older outbox: they go with the downgrade.
     op.execute(sa.text("DELETE FROM sms_messages WHERE kind = 'direct'"))
     with op.batch_alter_table('sms_messages') as batch:
