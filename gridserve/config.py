@@ -109,6 +109,9 @@ class Settings:
     calendar_uid_domain: str = "gridserve.invalid"
     # Two outreach events whose venues are this close (metres) are at one venue.
     outreach_same_venue_m: float = 50.0
+    # Hours a change notice may stay unacknowledged before it is reminded once; after as many
+    # hours again it is overdue (shown so to the coordinator).
+    notice_ack_hours: float = 24.0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -295,6 +298,15 @@ def _allowed_hosts(env: dict[str, str]) -> tuple[str, ...]:
     return hosts
 
 
+def _notice_ack_hours(env: dict[str, str]) -> float:
+    """``GRIDSERVE_NOTICE_ACK_HOURS``: hours to acknowledge a change notice before it is
+    reminded (and as many again before it is overdue); default 24."""
+    hours = _float(env, "GRIDSERVE_NOTICE_ACK_HOURS", 24.0)
+    if not 0 < hours <= 24 * 30:
+        raise ConfigError("GRIDSERVE_NOTICE_ACK_HOURS must be more than 0 and at most 720")
+    return hours
+
+
 def _data_keys(env_name: str, env: dict[str, str], instance: Path) -> tuple[str, ...]:
     """The key ring for personal data (see :mod:`gridserve.crypto`), newest key first."""
     from cryptography.fernet import Fernet
@@ -398,6 +410,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         sms_allowed_hosts=_allowed_hosts(env),
         calendar_uid_domain=_calendar_domain(env),
         outreach_same_venue_m=_float(env, "GRIDSERVE_OUTREACH_SAME_VENUE_M", 50.0),
+        notice_ack_hours=_notice_ack_hours(env),
     )
     if overrides:
         from dataclasses import replace

@@ -16,7 +16,9 @@ each model says once, in ``__scope__``, how it hangs on the tree:
 - ``"attachment"``: a terminal's photo (``worker_id`` set) hangs on its community like
   ``("area", "community_id")``; a file of the outreach desk (``user_id`` set) is seen by its
   uploader and, once a plan or report names it (``event_id``), by whoever sees that event
-  (its participants' contacts, the coordinator and the area users over its venue).
+  (its participants' contacts, the coordinator and the area users over its venue);
+- ``"notice"``: a change notice to one participant of an event: that institution's contacts;
+  area users who see the event.
 
 Out of scope is indistinguishable from absent: :func:`get_visible` raises the
 same 404 for both.
@@ -41,6 +43,7 @@ from gridserve.models import (
     Household,
     Institution,
     OutreachEvent,
+    OutreachNotice,
     OutreachProgramme,
     Place,
     SmsCampaign,
@@ -162,6 +165,14 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "attachment":
         return attachment_clause(principal)
+    if kind == "notice":
+        if principal.institution_id is not None:
+            return model.institution_id == principal.institution_id
+        if not principal.is_area_bound:
+            return false()
+        return model.event_id.in_(
+            select(OutreachEvent.id).where(OutreachEvent.area_id.in_(_area_subtree_ids(principal)))
+        )
     if kind == "user":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -240,3 +251,4 @@ Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]
 OutreachProgramme.__scope__ = "programme"  # type: ignore[attr-defined]
 OutreachEvent.__scope__ = "event"  # type: ignore[attr-defined]
+OutreachNotice.__scope__ = "notice"  # type: ignore[attr-defined]

@@ -83,6 +83,12 @@ def _outreach_held() -> dict[str, list[int]]:
     return {"held": mark_held()}
 
 
+def _outreach_notice_reminders() -> dict[str, int]:
+    from gridserve.services.outreach.notices import remind_due
+
+    return remind_due()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -136,6 +142,15 @@ JOBS: dict[str, Job] = {
             name="outreach-held",
             func=_outreach_held,
             description="Mark approved outreach events held once their end has passed",
+            trigger="interval",
+            trigger_args={"minutes": 5},
+        ),
+        Job(
+            name="outreach-notice-reminders",
+            func=_outreach_notice_reminders,
+            description="Text once more the change notices not acknowledged within "
+            "GRIDSERVE_NOTICE_ACK_HOURS; mark overdue those still not acknowledged as long "
+            "after their reminder",
             trigger="interval",
             trigger_args={"minutes": 5},
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridserve.db import UTCDateTime, utcnow
@@ -27,6 +27,10 @@ class OutreachNotice(db.Model):
     __table_args__ = (
         CheckConstraint("reason IN ('changed', 'cancelled')", name="reason"),
         Index("ix_outreach_notices_institution_ack", "institution_id", "acknowledged_at"),
+        # One notice per participant and change: announcing the same change again finds it.
+        UniqueConstraint(
+            "event_id", "institution_id", "event_version", "reason", name="uq_outreach_notices_once"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -37,6 +37,14 @@ UNSENT_STATUSES = ("waiting", "queued")  # not handed to a dispatcher yet: expir
 CLAIMABLE_STATUSES = ("queued", "submitting")  # waiting for, or in, a dispatcher's hands
 COUNTED_STATUSES = tuple(s for s in MESSAGE_STATUSES if s not in ("waiting", "submitting"))
 
+CAMPAIGN_KINDS = ("mandated", "custom")  # a campaign's texts, sent in a sender's slot
+# A text to one person outside any campaign (a change notice, a reminder, case feedback): no
+# campaign, sender, text or slot; a ``purpose`` key (once per purpose and number) and the
+# channel it goes out on instead. Sent outside the quiet hours, ahead of campaign traffic.
+DIRECT_KIND = "direct"
+MESSAGE_KINDS = (*CAMPAIGN_KINDS, DIRECT_KIND)
+PURPOSE_MAX = 120
+
 
 class SmsSlotRun(db.Model):
     """A sender's slot as it actually ran: opened, mandated phase done, closed."""
@@ -66,6 +74,9 @@ class SmsMessage(db.Model):
 
     ``body`` is the final text as submitted (signature and unsubscribe suffix included), fixed
     when the slot opens.
+
+    A ``direct`` row (see :data:`DIRECT_KIND`) is a text outside any campaign: one per
+    (``purpose``, number), on the named ``channel_id``, with no campaign, sender, text or slot.
     """
 
     __tablename__ = "sms_messages"
@@ -79,29 +90,39 @@ class SmsMessage(db.Model):
             " 'expired', 'opted_out')",
             name="status",
         ),
-        CheckConstraint("kind IN ('mandated', 'custom')", name="kind"),
+        UniqueConstraint("purpose", "phone_hash", name="uq_sms_messages_purpose"),
+        CheckConstraint("kind IN ('mandated', 'custom', 'direct')", name="kind"),
+        CheckConstraint(
+            "kind = 'direct' OR (campaign_id IS NOT NULL AND sender_id IS NOT NULL"
+            " AND text_id IS NOT NULL AND slot_start IS NOT NULL AND slot_end IS NOT NULL)",
+            name="campaign_fields",
+        ),
+        CheckConstraint(
+            "kind <> 'direct' OR (purpose IS NOT NULL AND channel_id IS NOT NULL)",
+            name="direct_fields",
+        ),
         Index("ix_sms_messages_claim", "sender_id", "status", "next_attempt_at"),
+        Index("ix_sms_messages_direct", "channel_id", "kind", "status", "next_attempt_at"),
         Index("ix_sms_messages_phone", "campaign_id", "phone_hash"),
         Index("ix_sms_messages_gateway_id", "gateway_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(
-        ForeignKey("sms_campaigns.id", ondelete="CASCADE"), nullable=False
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sms_campaigns.id", ondelete="CASCADE")
     )
-    sender_id: Mapped[int] = mapped_column(
-        ForeignKey("sms_senders.id", ondelete="CASCADE"), nullable=False
-    )
-    text_id: Mapped[int] = mapped_column(ForeignKey("sms_texts.id"), nullable=False)
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("sms_senders.id", ondelete="CASCADE"))
+    text_id: Mapped[int | None] = mapped_column(ForeignKey("sms_texts.id"))
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    purpose: Mapped[str | None] = mapped_column(String(PURPOSE_MAX))
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     phone_hash: Mapped[str] = mapped_column(String(PHONE_HASH_LENGTH), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="queued")
     attempts: Mapped[int] = mapped_column(nullable=False, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    slot_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    slot_end: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    slot_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    slot_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("sms_channels.id"))
     gateway_id: Mapped[str | None] = mapped_column(String(80))

@@ -5,6 +5,12 @@ phases, claims batches from :mod:`gridserve.services.sms.outbox`, hands them to 
 per channel (:class:`GatewayPool`, :func:`send_batch`), records the outcomes and applies the
 receipts and replies the gateways return (:mod:`gridserve.services.sms.inbound`).
 
+Texts outside a campaign
+    Direct texts (:mod:`gridserve.services.sms.direct`: notices, reminders) go first: every
+    round of a pass sends each channel's due direct texts before any campaign batch, and a
+    slot's batch is claimed only once its channel has no direct text due. They need no slot,
+    only to be outside the quiet hours.
+
 Commits
     The one job that commits several times in a run (declared in :mod:`jobs.registry`): a claim
     must be durable before the network call, and each step's outcome before the next. Every
@@ -39,7 +45,7 @@ from gridserve.models import (
     SmsChannel,
     SmsSlotRun,
 )
-from gridserve.services.sms import inbound
+from gridserve.services.sms import direct, inbound
 from gridserve.services.sms.outbox import (
     Claimed,
     OpenSlot,
@@ -84,7 +90,7 @@ class TokenBucket:
 
 def send_batch(
     gateway: gateways.Gateway,
-    slot: OpenSlot,
+    slot: OpenSlot | direct.DirectLane,
     rows: list[Claimed],
     buckets: list[TokenBucket],
     deadline: float,
@@ -218,6 +224,15 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
     refreshed = -1.0
     slots: list[OpenSlot] = []
     clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption
+
+    def direct_first(channel_id: int | None = None) -> bool:
+        """One batch of each channel's (or this channel's) due direct texts."""
+        sent = False
+        for lane in direct.due_lanes():
+            if channel_id is None or lane.channel_id == channel_id:
+                sent |= _send_direct(lane, pool, senders, platform, deadline, clear, report)
+        return sent
+
     try:
         report.update(recover_stale_claims())
         commit_step()
@@ -227,7 +242,7 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                 slots = open_slots()
                 commit_step()
                 refreshed = time.monotonic()
-            progressed = False
+            progressed = direct_first()  # texts outside a campaign first, every round
             for slot in slots:
                 report["released"] += release_custom(slot)
                 commit_step()
@@ -241,6 +256,9 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                 except gateways.GatewayError as exc:
                     log.error("channel of %s unusable: %s", slot.sender_code, exc.message)
                     report["misconfigured"] += 1
+                    continue
+                if direct.has_due(slot.channel_id) and direct_first(slot.channel_id):
+                    progressed = True  # texts outside the campaign go ahead of its bulk
                     continue
                 rows = claim(slot, batch_size)
                 commit_step()
@@ -276,6 +294,49 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
         db.session.rollback()
         pool.close()
     return {k: v for k, v in report.items() if v}
+
+
+def _send_direct(
+    lane: direct.DirectLane,
+    pool: GatewayPool,
+    senders: dict[int, TokenBucket],
+    platform: TokenBucket,
+    deadline: float,
+    clear: dict[str, str],
+    report: Counter[str],
+) -> bool:
+    """Send one batch of a channel's due direct texts; whether anything was claimed."""
+    if lane.channel_id not in senders:
+        channel = db.session.get(SmsChannel, lane.channel_id)
+        senders[lane.channel_id] = TokenBucket(channel.rate_per_second)
+    try:
+        gateway = pool.get(lane.channel_id)
+    except gateways.GatewayError as exc:
+        log.error("channel of %s unusable: %s", lane.sender_code, exc.message)
+        report["misconfigured"] += 1
+        return False
+    rows = direct.claim(lane, settings().sms_batch_size)
+    commit_step()
+    if not rows:
+        return False
+    out = send_batch(
+        gateway,
+        lane,
+        rows,
+        [senders[lane.channel_id], platform],
+        min(deadline, time.monotonic() + settings().sms_claim_lease_seconds / 2),
+        clear,
+    )
+    record(out)
+    commit_step()
+    report["direct_accepted"] += len(out.accepted)
+    report["direct_retry"] += len(out.retry)
+    report["direct_failed"] += len(out.failed)
+    for event in gateway.poll():
+        kind, outcome = inbound.apply_event(event, [lane.channel_id])
+        report[f"{kind}_{outcome}"] += 1
+    commit_step()
+    return True
 
 
 def _first_accepted(slot: OpenSlot, out: Outcomes) -> None:

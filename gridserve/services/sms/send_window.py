@@ -55,3 +55,20 @@ def send_window(
         (sms_service._hhmm(campaign.window_start), sms_service._hhmm(campaign.window_end)), quiet
     )
     return SendWindow(window, quiet, tuple(slot_days), slot_end, _tz())
+
+
+@dataclass(frozen=True)
+class QuietWindow:
+    """When a text outside a campaign may go out: any time outside the quiet hours (no slot,
+    no campaign window). Checked like :class:`SendWindow`: when due texts are listed and again
+    just before each gateway call."""
+
+    quiet: tuple[dt.time, dt.time]
+    zone: Any
+
+    def open_at(self, now: dt.datetime) -> bool:
+        return not rotation.is_quiet(now.astimezone(self.zone).time(), self.quiet)
+
+
+def quiet_window() -> QuietWindow:
+    return QuietWindow(sms_service.quiet_hours(), _tz())
