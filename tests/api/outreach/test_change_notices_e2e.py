@@ -7,7 +7,10 @@ from sqlalchemy import func, select
 
 from gridserve.extensions import db
 from gridserve.models import OutreachEvent, OutreachNotice, SmsMessage
-from tests.api.outreach.test_notices import desk, dispatch, notices, put_channel, sent  # noqa: F401
+from tests.api.outreach import test_notices
+from tests.api.outreach.test_notices import dispatch, notices, sent
+
+desk = test_notices.desk  # the fixture: the organiser's channel, a fixed morning, signed in
 
 LAUNCH_PARTICIPANTS = {"DZ-REG", "DZCB", "PSBC", "ICBC", "ABC"}
 
