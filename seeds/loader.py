@@ -41,6 +41,7 @@ from gridserve.services.geography import places as place_service
 from gridserve.services.geography.places import current_cells
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
+from seeds.outreach import load_outreach
 
 SEEDS = Path(__file__).resolve().parent
 DEMO = SEEDS / "demo"
@@ -436,4 +437,5 @@ def load_demo(
         load_places(report, today)
         load_layout(report, today)
         load_field(report, today)
+        load_outreach(report, today, BANK_ORDER)
     return report

@@ -113,3 +113,36 @@ def test_the_full_demo_has_a_layout_workers_and_households(clean_app):
     headers = login(client, "worker1", "demo-pass-123")
     bundle = client.get("/api/v1/sync/bundle", headers=headers).get_json()
     assert len(bundle["cells"]["features"]) == 1 and len(bundle["households"]) == 40
+    _the_publicity_month_is_planned(client)
+
+
+def _the_publicity_month_is_planned(client) -> None:
+    """The outreach desk's demo: a launch and seven sites led by seven banks, rosters with
+    gaps readiness names, one plan approved and one returned, the SMS campaign linked."""
+    coordinator = login(client, "coordinator", "demo-pass-123")
+    (programme,) = client.get("/api/v1/outreach/programmes", headers=coordinator).get_json()
+    detail = client.get(f"/api/v1/outreach/programmes/{programme['id']}",
+                        headers=coordinator).get_json()  # fmt: skip
+    assert [c["code"][:10] for c in detail["sms_campaigns"]] == ["SME-MONTH-"]
+    events = client.get("/api/v1/outreach/events", query_string={"per_page": 50},
+                        headers=coordinator).get_json()  # fmt: skip
+    launch = [e for e in events if e["kind"] == "launch"]
+    sites = [e for e in events if e["kind"] == "site"]
+    assert len(launch) == 1 and len(sites) == 7
+    assert launch[0]["starts_at"].endswith("T09:00:00+08:00") and launch[0]["host"] == "DZ-REG"
+    assert len(launch[0]["co_organisers"]) == 11
+    assert len({e["lead"] for e in sites}) == 7 and len({e["area_id"] for e in sites}) == 7
+    assert {e["status"] for e in events} == {"approved", "planned"}
+    ready = client.get(f"/api/v1/outreach/events/{launch[0]['id']}/readiness",
+                       headers=coordinator).get_json()  # fmt: skip
+    rules = {item["rule"] for item in ready["items"]}
+    assert not ready["ready"] and {"no_team", "team_below_minimum"} <= rules
+    statuses = []
+    for site in sorted(sites, key=lambda e: e["id"])[:3]:
+        plan = client.get(f"/api/v1/outreach/events/{site['id']}/plan", headers=coordinator)
+        statuses.append(plan.get_json()["status"])
+    assert statuses == ["approved", "returned", "submitted"]
+    # The square is in the register, the launch is there.
+    square = client.get("/api/v1/places", query_string={"type": "square"},
+                        headers=coordinator).get_json()  # fmt: skip
+    assert [p["id"] for p in square] == [launch[0]["place_id"]]
