@@ -124,7 +124,7 @@ def _the_publicity_month_is_planned(client) -> None:
     detail = client.get(f"/api/v1/outreach/programmes/{programme['id']}",
                         headers=coordinator).get_json()  # fmt: skip
     assert [c["code"][:10] for c in detail["sms_campaigns"]] == ["SME-MONTH-"]
-    events = client.get("/api/v1/outreach/events", query_string={"per_page": 50},
+    events = client.get("/api/v1/outreach/events", query_string={"page_size": 50},
                         headers=coordinator).get_json()  # fmt: skip
     launch = [e for e in events if e["kind"] == "launch"]
     sites = [e for e in events if e["kind"] == "site"]
