@@ -22,6 +22,7 @@ def register_blueprints(api: Api) -> None:
         outreach,
         outreach_calendar,
         outreach_participation,
+        outreach_sites,
         places,
         sms,
         sync,
@@ -47,6 +48,7 @@ def register_blueprints(api: Api) -> None:
         outreach,
         outreach_calendar,
         outreach_participation,
+        outreach_sites,
         audit,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
