@@ -16,7 +16,7 @@ blp = Blueprint(
 )
 
 
-class SuggestionRequestSchema(Schema):
+class SiteSuggestionRequestSchema(Schema):
     area_id = Id(required=True, metadata={"description": "The area (street or community)"})
     count = Integer(
         required=True,
@@ -53,7 +53,7 @@ class SuggestionRequestSchema(Schema):
     )
 
 
-class SiteSchema(Schema):
+class SuggestedSiteSchema(Schema):
     place_id = Integer()
     name = fields.String()
     type = fields.String()
@@ -64,13 +64,13 @@ class SiteSchema(Schema):
     covered = Integer(metadata={"description": "Households covered by it and those before it"})
 
 
-class PlanSchema(Schema):
-    sites = fields.List(fields.Nested(SiteSchema))
+class SuggestedPlanSchema(Schema):
+    sites = fields.List(fields.Nested(SuggestedSiteSchema))
     covered = Integer()
     share = fields.Float(metadata={"description": "Of the area's households"})
 
 
-class SuggestionSchema(Schema):
+class SiteSuggestionSchema(Schema):
     area_id = Integer()
     count = Integer()
     radius_m = fields.Float()
@@ -82,7 +82,7 @@ class SuggestionSchema(Schema):
         metadata={"description": "Households within the radius of at least one candidate"}
     )
     sites = fields.List(
-        fields.Nested(SiteSchema),
+        fields.Nested(SuggestedSiteSchema),
         metadata={"description": "The suggested sites, each adding most to those before it"},
     )
     covered = Integer()
@@ -91,7 +91,7 @@ class SuggestionSchema(Schema):
         metadata={"description": "Sites fewer than asked: the separation rule left no room"}
     )
     baseline = fields.Nested(
-        PlanSchema,
+        SuggestedPlanSchema,
         metadata={
             "description": "The top sites by their own catchment under the same separation "
             "rule, for comparison"
@@ -103,8 +103,8 @@ class SuggestionSchema(Schema):
 @blp.route("/outreach/site-suggestions")
 class SiteSuggestions(MethodView):
     @blp.roles(*site_service.ROLES)
-    @blp.arguments(SuggestionRequestSchema)
-    @blp.response(200, SuggestionSchema)
+    @blp.arguments(SiteSuggestionRequestSchema)
+    @blp.response(200, SiteSuggestionSchema)
     @blp.doc(security=BEARER)
     def post(self, args):
         """Suggest sites covering the most households within `radius_m` (counts only).
