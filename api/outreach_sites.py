@@ -114,7 +114,9 @@ class SiteSuggestions(MethodView):
         within `radius_m` metres (the maximal covering location problem), each with the
         households it adds; beside it the plain top-`count` by own catchment under the same
         rule. 422 `not_enough_candidates` when `count` exceeds the candidates,
-        `unknown_candidate_type` for a type no site can be; an area outside your scope is 404.
+        `unknown_candidate_type` for a type no site can be, `suggestion_too_large` when the
+        area and radius make too many candidate-household pairs; an area outside your scope
+        is 404.
         """
         return site_service.suggest(
             current_principal(),

@@ -69,15 +69,29 @@ class Instance:
         return np.repeat(np.arange(self.candidates), np.diff(self.indptr))
 
 
+class TooLarge(ValueError):
+    """More candidate-household pairs than ``max_pairs``: ask about a smaller area or radius."""
+
+    def __init__(self, pairs: int, limit: int) -> None:
+        super().__init__(f"{pairs} pairs to test, more than {limit}")
+        self.pairs, self.limit = pairs, limit
+
+
 def pairs_within(
-    centres: np.ndarray, points: np.ndarray, distance: float, *, strict: bool = False
+    centres: np.ndarray,
+    points: np.ndarray,
+    distance: float,
+    *,
+    strict: bool = False,
+    max_pairs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(centre index, point index)`` of every point within ``distance`` of a centre
-    (``< distance`` if ``strict``, else ``<=``), sorted by centre then point.
+    (``< distance`` if ``strict``, else ``<=``), grouped by centre in increasing order.
 
-    Points are bucketed on a grid of ``distance``-sized squares; a centre looks at its own
-    square and the eight around it (three contiguous runs in the sorted bucket keys), then
-    keeps the exact hits. No Python loop per centre or per point.
+    Points are bucketed on a grid of squares at least ``distance`` wide; a centre looks at
+    its own square and the eight around it (three contiguous runs in the sorted bucket keys),
+    then keeps the exact hits. No Python loop per centre or per point, and no sort of the
+    pairs. :class:`TooLarge` when more than ``max_pairs`` pairs would be tested.
     """
     centres = np.asarray(centres, dtype=float).reshape(-1, 2)
     points = np.asarray(points, dtype=float).reshape(-1, 2)
@@ -85,16 +99,20 @@ def pairs_within(
     if centres.shape[0] == 0 or points.shape[0] == 0 or not distance > 0:
         return empty
     origin = points.min(axis=0)
-    cols = np.floor((points[:, 0] - origin[0]) / distance).astype(np.int64) + 1
-    rows = np.floor((points[:, 1] - origin[1]) / distance).astype(np.int64) + 1
+    span = float((points.max(axis=0) - origin).max())
+    cell = max(float(distance), span / 2**20)  # keeps the bucket keys well inside int64
+    cols = np.floor((points[:, 0] - origin[0]) / cell).astype(np.int64) + 1
+    rows = np.floor((points[:, 1] - origin[1]) / cell).astype(np.int64) + 1
     width = int(cols.max()) + 2  # columns 0 and width-1 hold no point
     height = int(rows.max()) + 2
     key = rows * width + cols
     order = np.argsort(key, kind="stable")
     skey = key[order]
 
-    ccol = np.floor((centres[:, 0] - origin[0]) / distance).astype(np.int64) + 1
-    crow = np.floor((centres[:, 1] - origin[1]) / distance).astype(np.int64) + 1
+    cx = np.clip(np.floor((centres[:, 0] - origin[0]) / cell), -2, width + 1)
+    cy = np.clip(np.floor((centres[:, 1] - origin[1]) / cell), -2, height + 1)
+    ccol = cx.astype(np.int64) + 1
+    crow = cy.astype(np.int64) + 1
     inside = (ccol >= 0) & (ccol < width) & (crow >= 0) & (crow < height)
     idx = np.flatnonzero(inside)
     lo_parts, hi_parts, who_parts = [], [], []
@@ -108,17 +126,22 @@ def pairs_within(
         lo_parts.append(np.searchsorted(skey, klo, side="left"))
         hi_parts.append(np.searchsorted(skey, khi, side="right"))
         who_parts.append(sel)
-    lo = np.concatenate(lo_parts)
-    hi = np.concatenate(hi_parts)
     who = np.concatenate(who_parts)
+    by_centre = np.argsort(who, kind="stable")  # a centre's (up to) three runs together
+    lo = np.concatenate(lo_parts)[by_centre]
+    hi = np.concatenate(hi_parts)[by_centre]
+    who = who[by_centre]
     length = hi - lo
     keep = length > 0
     lo, length, who = lo[keep], length[keep], who[keep]
     if lo.size == 0:
         return empty
+    tested = int(length.sum())
+    if max_pairs is not None and tested > max_pairs:
+        raise TooLarge(tested, max_pairs)
 
     out_c, out_p = [], []
-    limit = distance * distance
+    limit = float(distance) * float(distance)
     # Chunks of runs so that at most about _CHUNK_PAIRS pairs are tested at once.
     ends = np.cumsum(length)
     start = 0
@@ -132,16 +155,14 @@ def pairs_within(
         pos = offsets + np.arange(total)
         p = order[pos]
         c = np.repeat(who[start:stop], L)
-        d = centres[c] - points[p]
-        d2 = np.einsum("ij,ij->i", d, d)
+        dx = centres[c, 0] - points[p, 0]
+        dy_ = centres[c, 1] - points[p, 1]
+        d2 = dx * dx + dy_ * dy_
         hit = d2 < limit if strict else d2 <= limit
         out_c.append(c[hit])
         out_p.append(p[hit])
         start = stop
-    c = np.concatenate(out_c)
-    p = np.concatenate(out_p)
-    o = np.lexsort((p, c))
-    return c[o], p[o]
+    return np.concatenate(out_c), np.concatenate(out_p)
 
 
 def build(
@@ -150,41 +171,70 @@ def build(
     radius: float,
     min_separation: float = 0.0,
     weights: np.ndarray | None = None,
+    *,
+    max_pairs: int | None = None,
 ) -> Instance:
     """The coverage matrix of ``candidates`` (m x 2, metres) over ``demand`` (n x 2, metres).
 
     A demand point is covered by a candidate within ``radius`` (inclusive). Two candidates
     conflict when they are closer than ``min_separation`` (so ``0`` means no rule).
-    ``weights``: the demand at each point (default 1).
+    ``weights``: the demand at each point (default 1). :class:`TooLarge` when more than
+    ``max_pairs`` candidate-point pairs would be tested.
     """
     candidates = np.asarray(candidates, dtype=float).reshape(-1, 2)
     demand = np.asarray(demand, dtype=float).reshape(-1, 2)
     m, n = candidates.shape[0], demand.shape[0]
     w = np.ones(n, dtype=np.int64) if weights is None else np.asarray(weights, dtype=np.int64)
-    ci, pi = pairs_within(candidates, demand, radius)
-
-    # Partition refinement: two points end in one class iff the same candidates reach them.
-    cls = np.zeros(n, dtype=np.int64)  # 0: reached by none
+    ci, pi = pairs_within(candidates, demand, radius, max_pairs=max_pairs)
     bounds = np.searchsorted(ci, np.arange(m + 1))
-    next_id = 1
+
+    # Partition refinement, no sorting: each candidate splits every class it partly reaches
+    # into the part it reaches (a new class) and the rest. Two points end in one class iff
+    # the same candidates reach them. Class ids stay below n.
+    cls = np.zeros(n, dtype=np.int64)
+    size = np.zeros(n + 1, dtype=np.int64)
+    size[0] = n
+    live = 1
     for i in range(m):
         pts = pi[bounds[i] : bounds[i + 1]]
         if pts.size == 0:
             continue
-        uniq, inv = np.unique(cls[pts], return_inverse=True)
-        cls[pts] = next_id + inv
-        next_id += uniq.size
-    reached = cls > 0
-    labels, klass = np.unique(cls[reached], return_inverse=True)
-    class_of = np.full(n, -1, dtype=np.int64)
-    class_of[reached] = klass
-    weight = np.bincount(klass, weights=w[reached], minlength=labels.size).astype(np.int64)
+        old = cls[pts]
+        inside = np.bincount(old, minlength=live)
+        split = np.flatnonzero((inside > 0) & (inside < size[:live]))
+        if split.size == 0:
+            continue
+        new_id = np.full(live, -1, dtype=np.int64)
+        new_id[split] = live + np.arange(split.size)
+        moved = new_id[old] >= 0
+        cls[pts[moved]] = new_id[old[moved]]
+        size[live : live + split.size] = inside[split]
+        size[split] -= inside[split]
+        live += split.size
+    reached = np.zeros(n, dtype=bool)
+    reached[pi] = True
+    # Renumber the classes of reached points 0..k-1 (in order of first appearance).
+    labels = np.full(live, -1, dtype=np.int64)
+    used = np.zeros(live, dtype=bool)
+    used[cls[reached]] = True
+    k = int(used.sum())
+    labels[used] = np.arange(k)
+    class_of = np.where(reached, labels[cls], -1)
+    weight = np.bincount(class_of[reached], weights=w[reached], minlength=k).astype(np.int64)
 
-    # Candidate -> classes, deduplicated, sorted.
-    k = labels.size
-    entry = np.unique(ci * max(k, 1) + class_of[pi])
-    rows = entry // max(k, 1)
-    indices = entry % max(k, 1)
+    # Candidate -> classes, deduplicated (a mark per class, no sorting).
+    rows_parts, idx_parts = [], []
+    for i in range(m):
+        pts = pi[bounds[i] : bounds[i + 1]]
+        if pts.size == 0:
+            continue
+        mark = np.zeros(k, dtype=bool)
+        mark[class_of[pts]] = True
+        got = np.flatnonzero(mark)
+        idx_parts.append(got)
+        rows_parts.append(np.full(got.size, i, dtype=np.int64))
+    rows = np.concatenate(rows_parts) if rows_parts else np.empty(0, np.int64)
+    indices = np.concatenate(idx_parts) if idx_parts else np.empty(0, np.int64)
     indptr = np.searchsorted(rows, np.arange(m + 1)).astype(np.int64)
     catchment = np.bincount(rows, weights=weight[indices], minlength=m).astype(np.int64)
 
@@ -192,6 +242,8 @@ def build(
         a, b = pairs_within(candidates, candidates, float(min_separation), strict=True)
         off = a != b
         a, b = a[off], b[off]
+        o = np.lexsort((b, a))
+        a, b = a[o], b[o]
     else:
         a = b = np.empty(0, np.int64)
     conflict_ptr = np.searchsorted(a, np.arange(m + 1)).astype(np.int64)

@@ -178,3 +178,20 @@ def test_tiny_instances_are_solved_exactly(cand, homes, radius, sep, k):
     cand = cand[:8]
     inst = siting.build(cand, homes, radius, min_separation=sep)
     assert siting.covered_by(inst, siting.solve(inst, k)) == _brute(inst, k)
+
+
+def test_pairs_within_survive_tiny_distances_and_far_centres():
+    homes = np.array([[0.0, 0.0], [10_000.0, 10_000.0], [10_000.0, 10_000.0 + 1e-10]])
+    cand = np.array([[10_000.0, 10_000.0], [1e12, -1e12], [-1e15, 0.0]])
+    c, p = siting.pairs_within(cand, homes, 1e-9)
+    assert sorted(zip(c.tolist(), p.tolist(), strict=True)) == [(0, 1), (0, 2)]
+    c, _ = siting.pairs_within(cand, homes, 5000.0)
+    assert set(c.tolist()) == {0}
+
+
+def test_a_matrix_too_large_is_refused_before_it_is_made():
+    rng = np.random.default_rng(5)
+    with pytest.raises(siting.TooLarge) as caught:
+        siting.build(rng.uniform(0, 100, (50, 2)), rng.uniform(0, 100, (400, 2)), 500.0,
+                     max_pairs=1000)  # fmt: skip
+    assert caught.value.pairs == 50 * 400 and caught.value.limit == 1000

@@ -30,6 +30,9 @@ DEFAULT_TYPES = ("market", "square", "school", "compound", "courtyard")
 CANDIDATE_TYPES = tuple(t for t in PLACE_TYPES if t != "household")
 MAX_RADIUS_M = 5000.0
 MAX_SEPARATION_M = 20000.0
+# Candidate-household pairs tested at most in one answer (memory ~16 bytes each): a street
+# at the largest radius is below it (the demo street: 291 x 29,864 = 8.7 million).
+MAX_PAIRS = 12_000_000
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,8 @@ def suggest(
     within ``radius_m``, no two closer than ``min_separation_m``; with the baseline beside.
 
     422 ``not_enough_candidates`` when ``count`` exceeds the candidates left (after
-    ``exclude``); the field ranges are the API schema's.
+    ``exclude``), ``suggestion_too_large`` beyond :data:`MAX_PAIRS`; the field ranges are
+    the API schema's.
     """
     principal.require(*ROLES)
     types = list(dict.fromkeys(candidate_types or DEFAULT_TYPES))
@@ -211,7 +215,22 @@ def suggest(
             code="not_enough_candidates" if count >= 1 else "validation_error",
             details={"count": count, "candidates": m, "candidate_types": types},
         )
-    inst = siting.build(ground.candidates_xy, ground.households_xy, radius_m, min_separation_m)
+    try:
+        inst = siting.build(
+            ground.candidates_xy,
+            ground.households_xy,
+            radius_m,
+            min_separation_m,
+            max_pairs=MAX_PAIRS,
+        )
+    except siting.TooLarge as exc:
+        raise ValidationFailed(
+            f"{m} candidates and {ground.households_xy.shape[0]} households within "
+            f"{radius_m:g} m make {exc.pairs:,} pairs to measure, more than the {exc.limit:,} "
+            "one answer measures: ask about a smaller area or radius.",
+            code="suggestion_too_large",
+            details={"pairs": exc.pairs, "limit": exc.limit},
+        ) from exc
     chosen = siting.solve(inst, count)
     ours = siting.ordered(inst, chosen)
     base = _in_order(inst, siting.baseline(inst, count))

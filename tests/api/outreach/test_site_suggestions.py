@@ -243,3 +243,13 @@ def test_more_sites_than_candidates_is_refused(client, auth_as, outreach):
 def test_an_area_that_does_not_exist_is_404(client, auth_as, outreach):
     resp = ask(client, auth_as("coordinator"), area_id=987_654, count=1, radius_m=500)
     assert resp.status_code == 404 and _code(resp) == "not_found"
+
+
+def test_a_question_too_large_to_answer_at_once_is_refused(client, auth_as, outreach, monkeypatch):
+    from gridserve.services.outreach import sites
+
+    monkeypatch.setattr(sites, "MAX_PAIRS", 100)
+    resp = ask(client, auth_as("coordinator"), area_id=outreach.field.world.street, count=1,
+               radius_m=5000)  # fmt: skip
+    assert resp.status_code == 422 and _code(resp) == "suggestion_too_large"
+    assert resp.get_json()["error"]["details"]["limit"] == 100
