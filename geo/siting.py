@@ -179,7 +179,7 @@ def build(
     A demand point is covered by a candidate within ``radius`` (inclusive). Two candidates
     conflict when they are closer than ``min_separation`` (so ``0`` means no rule).
     ``weights``: the demand at each point (default 1). :class:`TooLarge` when more than
-    ``max_pairs`` candidate-point pairs would be tested.
+    ``max_pairs`` candidate-point (or candidate-candidate) pairs would be tested.
     """
     candidates = np.asarray(candidates, dtype=float).reshape(-1, 2)
     demand = np.asarray(demand, dtype=float).reshape(-1, 2)
@@ -239,7 +239,9 @@ def build(
     catchment = np.bincount(rows, weights=weight[indices], minlength=m).astype(np.int64)
 
     if min_separation > 0 and m > 1:
-        a, b = pairs_within(candidates, candidates, float(min_separation), strict=True)
+        a, b = pairs_within(
+            candidates, candidates, float(min_separation), strict=True, max_pairs=max_pairs
+        )
         off = a != b
         a, b = a[off], b[off]
         o = np.lexsort((b, a))
