@@ -9,9 +9,11 @@ to the lower id and results are deterministic).
 - :func:`build` makes the coverage matrix once: which demand points each candidate reaches
   (a grid of ``radius``-sized buckets, exact distances), demand aggregated into classes of
   points covered by exactly the same candidates, and which candidates are too close together.
-- :func:`solve` runs greedy, then a local search (best swap, add when short), from the greedy
-  start and from the baseline, and keeps the better; so it never covers less than the
-  baseline.
+- :func:`solve`: greedy from a few first sites, each improved by best swaps (one site out,
+  one in, with every swap's effect kept up to date incrementally), then an iterated local
+  search from the best (leave each site out in turn, search again); never less than the
+  baseline covers. On the demo street it reaches 98.9-100 % of the integer optimum in tens
+  of milliseconds (``python -m bench site_suggestion``).
 - :func:`baseline` is the plain "top-k by own catchment" under the same separation rule.
 - :func:`covered_by` counts what a set of sites covers; :func:`ordered` lists a set's sites in
   greedy order with what each adds.
