@@ -23,6 +23,7 @@ def register_blueprints(api: Api) -> None:
         outreach_calendar,
         outreach_notices,
         outreach_participation,
+        outreach_sites,
         places,
         sms,
         sync,
@@ -49,6 +50,7 @@ def register_blueprints(api: Api) -> None:
         outreach_calendar,
         outreach_participation,
         outreach_notices,
+        outreach_sites,
         audit,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

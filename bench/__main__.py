@@ -1,4 +1,5 @@
-"""Run every benchmark: ``python -m bench`` (or ``make bench``).
+"""Run every benchmark: ``python -m bench`` (or ``make bench``); one or some by name:
+``python -m bench site_suggestion``.
 
 Each prints our figure beside an anchor measured in the same run on the same
 data; none of them is part of the test suite's pass/fail.
@@ -6,21 +7,45 @@ data; none of them is part of the test suite's pass/fail.
 
 from __future__ import annotations
 
-from bench import field_sync, partition_demo, point_in_cell, sms_dispatch
+import sys
+
+from bench import field_sync, partition_demo, point_in_cell, site_suggestion, sms_dispatch
+
+BENCHES = {
+    "partition_demo": (
+        "grid generation on the demo street (anchor: square grid, same cell count)",
+        lambda: partition_demo.main([]),
+    ),
+    "point_in_cell": (
+        "bulk point-in-cell (anchor: PostGIS ST_Contains join with GiST indexes)",
+        point_in_cell.run,
+    ),
+    "field_sync": (
+        "terminal sync (anchor: raw psycopg INSERT ... ON CONFLICT DO NOTHING)",
+        field_sync.run,
+    ),
+    "sms_dispatch": (
+        "SMS dispatch (anchor: a bare loop calling the same gateway adapter)",
+        sms_dispatch.run,
+    ),
+    "site_suggestion": (
+        "site suggestion on the demo street (anchor: the integer program solved by CBC)",
+        site_suggestion.run,
+    ),
+}
 
 
-def main() -> None:
-    print("== grid generation on the demo street (anchor: square grid, same cell count)")
-    partition_demo.main([])
-    print()
-    print("== bulk point-in-cell (anchor: PostGIS ST_Contains join with GiST indexes)")
-    point_in_cell.run()
-    print()
-    print("== terminal sync (anchor: raw psycopg INSERT ... ON CONFLICT DO NOTHING)")
-    field_sync.run()
-    print()
-    print("== SMS dispatch (anchor: a bare loop calling the same gateway adapter)")
-    sms_dispatch.run()
+def main(argv: list[str] | None = None) -> None:
+    names = list(sys.argv[1:] if argv is None else argv) or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown bench {', '.join(unknown)}; one of {', '.join(BENCHES)}")
+    for i, name in enumerate(names):
+        title, run = BENCHES[name]
+        if i:
+            print()
+        print(f"== {title}")
+        run()
 
 
 if __name__ == "__main__":
