@@ -25,7 +25,7 @@ from gridserve.spatial import refuse, to_shapely
 
 # Who may ask: planners of the area. Institution contacts may not: they do not read the place
 # register (the candidates are named register places), and the coordinator sets the venues.
-ROLES = ("coordinator", "street_centre", "station")
+ROLES = ("coordinator", "district_centre", "street_centre", "station")
 DEFAULT_TYPES = ("market", "square", "school", "compound", "courtyard")
 CANDIDATE_TYPES = tuple(t for t in PLACE_TYPES if t != "household")
 MAX_RADIUS_M = 5000.0
