@@ -31,10 +31,10 @@ import argparse
 import os
 import time
 
-import psycopg
 import pulp
 from flask_migrate import upgrade
 
+from bench.field_sync import _fresh_database
 from geo import siting
 from gridserve import audit
 from gridserve.app import create_app
@@ -51,15 +51,6 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/gridserve_bench_sites"
 STREET = "QS"
 RADII = (300.0, 500.0)
 COUNTS = (7, 20)
-
-
-def _fresh_database(url: str) -> None:
-    admin, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
 
 
 def _best(fn, repeat: int) -> tuple[float, object]:

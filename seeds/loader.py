@@ -23,7 +23,6 @@ from gridserve.extensions import db
 from gridserve.models import (
     Place,
     SmsCampaign,
-    SmsChannel,
     SmsRecipient,
     SmsSender,
     SmsText,
@@ -41,7 +40,7 @@ from gridserve.services.geography import places as place_service
 from gridserve.services.geography.places import current_cells
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
-from seeds.outreach import load_outreach
+from seeds.outreach import file_channel, load_outreach
 
 SEEDS = Path(__file__).resolve().parent
 DEMO = SEEDS / "demo"
@@ -371,21 +370,7 @@ def load_campaign(report: SeedReport) -> None:
     for position, code in enumerate(BANK_ORDER, start=1):
         inst = inst_service.find_by_code(code)
         campaign.senders.append(SmsSender(institution_id=inst.id, position=position))
-        if (
-            db.session.execute(
-                select(SmsChannel.id).where(SmsChannel.institution_id == inst.id)
-            ).first()
-            is None
-        ):
-            db.session.add(
-                SmsChannel(
-                    institution_id=inst.id,
-                    gateway="file",
-                    signature=inst.short_name[:12],
-                    settings={"path": f"sms-outbox/{code}.jsonl"},
-                    rate_per_second=50,
-                )
-            )
+        file_channel(inst)
     db.session.flush()
     mandated = SmsText(campaign_id=campaign.id, body=MANDATED, status="approved", locked=True)
     db.session.add(mandated)

@@ -17,7 +17,7 @@ from shapely.geometry import Point
 from sqlalchemy import select
 
 from gridserve.extensions import db
-from gridserve.models import Area, OutreachProgramme, Place, SmsCampaign, SmsChannel
+from gridserve.models import Area, Institution, OutreachProgramme, Place, SmsCampaign, SmsChannel
 from gridserve.scope import OPERATOR
 from gridserve.services.accounts import institutions as inst_service
 from gridserve.services.geography import areas as area_service
@@ -97,9 +97,10 @@ def _site_venues(street_id: int, exclude_area: int) -> list[Place]:
     return sorted(chosen.values(), key=lambda p: p.area_id)
 
 
-def _notice_channel(code: str) -> None:
-    """The regulator's own SMS channel: change notices go out through the organiser's."""
-    inst = inst_service.find_by_code(code)
+def file_channel(inst: Institution) -> None:
+    """An institution's demo SMS channel, once: the ``file`` gateway (JSON lines under the
+    outbox path). Banks send their campaign texts through theirs; the regulator, organiser of
+    the publicity month, its change notices."""
     exists = db.session.scalar(select(SmsChannel.id).where(SmsChannel.institution_id == inst.id))
     if exists is None:
         db.session.add(
@@ -107,7 +108,7 @@ def _notice_channel(code: str) -> None:
                 institution_id=inst.id,
                 gateway="file",
                 signature=inst.short_name[:12],
-                settings={"path": f"sms-outbox/{code}.jsonl"},
+                settings={"path": f"sms-outbox/{inst.code}.jsonl"},
                 rate_per_second=50,
             )
         )
@@ -123,7 +124,7 @@ def load_outreach(report: SeedReport, today: dt.date, bank_order: list[str]) -> 
     street = area_service.find_by_code("QS")
     zone = area_service.zone_of(street.id)
     square = _central_square(street.id, today)
-    _notice_channel(REGULATOR)
+    file_channel(inst_service.find_by_code(REGULATOR))
     campaign = db.session.scalar(select(SmsCampaign).where(SmsCampaign.code.like("SME-MONTH-%")))
     programme = programme_service.create_programme(
         OPERATOR,

@@ -37,7 +37,7 @@ from gridserve.extensions import db
 from gridserve.models import Institution, SmsChannel, SmsMessage
 from gridserve.models.sms.outbox import DIRECT_KIND, PURPOSE_MAX
 from gridserve.services.sms import numbers as sms_numbers
-from gridserve.services.sms.outbox import Claimed
+from gridserve.services.sms.outbox import CLAIMED_COLUMNS, Claimed
 from gridserve.services.sms.send_window import QuietWindow, quiet_window
 
 MSG = SmsMessage.__table__
@@ -156,13 +156,7 @@ def claim(lane: DirectLane, limit: int, now: dt.datetime | None = None) -> list[
     now = now or utcnow()
     sms_numbers.hold()  # before any row lock: a rotation never interleaves with a claim
     stmt = (
-        select(
-            SmsMessage.id,
-            SmsMessage.phone_enc,
-            SmsMessage.phone_hash,
-            SmsMessage.body,
-            SmsMessage.attempts,
-        )
+        select(*CLAIMED_COLUMNS)
         .where(*_due(now), SmsMessage.channel_id == lane.channel_id)
         .order_by(SmsMessage.id)
         .limit(limit)

@@ -413,6 +413,16 @@ class Claimed:
     attempts: int
 
 
+# The columns a claim reads, in :class:`Claimed`'s order.
+CLAIMED_COLUMNS = (
+    SmsMessage.id,
+    SmsMessage.phone_enc,
+    SmsMessage.phone_hash,
+    SmsMessage.body,
+    SmsMessage.attempts,
+)
+
+
 def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Claimed]:
     """Take up to ``limit`` due rows of the slot's sender: opted-out numbers are settled here,
     the rest are marked ``submitting`` (the caller commits before sending)."""
@@ -431,13 +441,7 @@ def claim(slot: OpenSlot, limit: int, now: dt.datetime | None = None) -> list[Cl
         ),
     )
     stmt = (
-        select(
-            SmsMessage.id,
-            SmsMessage.phone_enc,
-            SmsMessage.phone_hash,
-            SmsMessage.body,
-            SmsMessage.attempts,
-        )
+        select(*CLAIMED_COLUMNS)
         .where(
             SmsMessage.sender_id == slot.sender_id,
             SmsMessage.status == "queued",

@@ -20,6 +20,7 @@ from gridserve.scope import OPERATOR
 from gridserve.services.outreach import notices as notice_service
 from jobs.registry import run_job
 from tests import clock
+from tests.api.sms.campaign_now import dispatch
 from tests.conftest import TEST_ACTOR, login
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -94,14 +95,6 @@ def announce(
     with app.app_context():
         db.session.remove()
     return out
-
-
-def dispatch(app) -> dict:
-    with app.app_context():
-        try:
-            return run_job("sms-dispatch")
-        finally:
-            db.session.remove()
 
 
 def remind(app) -> dict:

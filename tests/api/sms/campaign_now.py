@@ -15,6 +15,8 @@ from flask.testing import FlaskClient
 from gridserve import audit
 from gridserve.config import settings
 from gridserve.db import transaction, utcnow
+from gridserve.extensions import db
+from jobs.registry import run_job
 from seeds.loader import load_demo
 from tests import clock
 from tests.conftest import DEMO_PASSWORD, TEST_ACTOR, login
@@ -152,3 +154,12 @@ def make_campaign(
     ):  # made just before midnight for the next day: wait for the window
         clock.move_to(opens)
     return campaign
+
+
+def dispatch(app: Flask) -> dict:
+    """One pass of the SMS dispatcher, as the scheduler runs it (its own session)."""
+    with app.app_context():
+        try:
+            return run_job("sms-dispatch")
+        finally:
+            db.session.remove()

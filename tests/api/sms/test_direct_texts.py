@@ -17,9 +17,8 @@ from gridserve.extensions import db
 from gridserve.models import Institution, SmsChannel, SmsMessage
 from gridserve.services.sms import direct
 from gridserve.services.sms import outbox as sms_outbox
-from jobs.registry import run_job
 from tests import clock
-from tests.api.sms.campaign_now import CUSTOM, MANDATED, make_campaign, numbers
+from tests.api.sms.campaign_now import CUSTOM, MANDATED, dispatch, make_campaign, numbers
 from tests.conftest import TEST_ACTOR
 
 NOTICE = "活动变更通知：测试。"
@@ -27,14 +26,6 @@ NOTICE = "活动变更通知：测试。"
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
-
-
-def dispatch(app) -> dict:
-    with app.app_context():
-        try:
-            return run_job("sms-dispatch")
-        finally:
-            db.session.remove()
 
 
 def icbc_channel() -> SmsChannel:

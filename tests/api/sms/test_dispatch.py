@@ -19,21 +19,12 @@ from gridserve.services.sms import dispatch as sms_dispatch
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.services.sms import outbox as sms_outbox
 from gridserve.services.sms.inbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from jobs.registry import run_job
-from tests.api.sms.campaign_now import CUSTOM, MANDATED, make_campaign, numbers
+from tests.api.sms.campaign_now import CUSTOM, MANDATED, dispatch, make_campaign, numbers
 from tests.sms.peers import HttpPeer
 
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
-
-
-def dispatch(app) -> dict:
-    with app.app_context():
-        try:
-            return run_job("sms-dispatch")
-        finally:
-            db.session.remove()
 
 
 def statuses(app, campaign_id: int) -> dict[str, int]:

@@ -19,8 +19,7 @@ from gridserve.extensions import db
 from gridserve.models import PhoneHashKey, SmsMessage
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.services.sms import outbox as sms_outbox
-from jobs.registry import run_job
-from tests.api.sms.campaign_now import make_campaign, numbers
+from tests.api.sms.campaign_now import dispatch, make_campaign, numbers
 
 TABLES = ("sms_recipients", "sms_opt_outs", "sms_messages")
 
@@ -56,14 +55,6 @@ def sent_to(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [json.loads(x)["to"] for x in path.read_text(encoding="utf-8").splitlines()]
-
-
-def dispatch(app) -> dict:
-    with app.app_context():
-        try:
-            return run_job("sms-dispatch")
-        finally:
-            db.session.remove()
 
 
 def import_csv(client, headers, campaign_id: int, phones: list[str]):
