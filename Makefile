@@ -1,12 +1,12 @@
 # The two commands (see README):  make run   |   make test
-.PHONY: run test venv lint format bench serve-deps test-deps
+.PHONY: run test venv web lint format bench serve-deps test-deps
 
-run: serve-deps venv
+run: serve-deps venv web
 	.venv/bin/gridserve db upgrade
 	.venv/bin/gridserve seed demo
 	.venv/bin/gridserve run --host 127.0.0.1 --port 8000 --with-scheduler
 
-test: test-deps venv
+test: test-deps venv web
 	bash .ci/test.sh
 
 serve-deps:
@@ -17,6 +17,9 @@ test-deps:
 
 venv:
 	@bash .ci/venv.sh
+
+web:
+	@bash .ci/web.sh
 
 lint: venv
 	.venv/bin/ruff check .

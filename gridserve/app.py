@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from gridserve import audit, auth, errors, http_security, inputs, request_checks
+from gridserve import audit, auth, errors, http_security, inputs, request_checks, web
 from gridserve import db as db_module
 from gridserve.config import SETTINGS_KEY, Settings, load_settings
 from gridserve.extensions import api, compress, db, migrate
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_blueprints(api)
     _serve_docs_assets(app)
+    web.init_app(app)
     return app
 
 

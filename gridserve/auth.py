@@ -30,7 +30,7 @@ from gridserve.services.accounts import auth as auth_service
 F = TypeVar("F", bound=Callable)
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-PUBLIC_BLUEPRINTS = {"api-docs", "docs_assets"}
+PUBLIC_BLUEPRINTS = {"api-docs", "docs_assets", "web"}
 
 # What a terminal's token may call: field work only, by endpoint and method. Anything
 # else (accounts, passwords, enrolment, lists of people) needs the worker's own sign-in,

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
@@ -43,6 +44,22 @@ def _parsed(env: dict[str, str], name: str, default, kind: type, what: str):
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
     return _parsed(env, name, default, int, "a whole number")
+
+
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+def _tile_url(env: dict[str, str]) -> str:
+    """``GRIDSERVE_MAP_TILE_URL``: an https (or http) XYZ template with {z}, {x} and {y}."""
+    value = env.get("GRIDSERVE_MAP_TILE_URL", "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("GRIDSERVE_MAP_TILE_URL must be an http(s) URL")
+    if not all(k in value for k in ("{z}", "{x}", "{y}")):
+        raise ValueError("GRIDSERVE_MAP_TILE_URL must contain {z}, {x} and {y}")
+    return value
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -112,6 +129,11 @@ class Settings:
     # Hours a change notice may stay unacknowledged before it is reminded once; after as many
     # hours again it is overdue (shown so to the coordinator).
     notice_ack_hours: float = 24.0
+    # The built front ends (web/dist: the console at /, the field app at /field/).
+    web_dist: Path = WEB_DIST
+    # The console map's base layer: an XYZ tile URL ({z}/{x}/{y}); empty: boundaries on a plain
+    # background, which works with no network.
+    map_tile_url: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -411,6 +433,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         calendar_uid_domain=_calendar_domain(env),
         outreach_same_venue_m=_float(env, "GRIDSERVE_OUTREACH_SAME_VENUE_M", 50.0),
         notice_ack_hours=_notice_ack_hours(env),
+        web_dist=Path(env["GRIDSERVE_WEB_DIST"]) if env.get("GRIDSERVE_WEB_DIST") else WEB_DIST,
+        map_tile_url=_tile_url(env),
     )
     if overrides:
         from dataclasses import replace

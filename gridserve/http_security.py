@@ -33,6 +33,7 @@ import base64
 import hashlib
 import re
 import uuid
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.serving import WSGIRequestHandler
@@ -46,7 +47,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 _HTML_CSP = (
     "default-src 'none'; script-src 'self'{scripts}; style-src 'self'{styles}; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+    "img-src 'self' data: blob:{tiles}; font-src 'self'; connect-src 'self'; "
+    "worker-src 'self'; manifest-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _INLINE = re.compile(r"<(script|style)(?:\s[^>]*)?>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
@@ -86,11 +88,21 @@ def html_policy(html: str) -> str:
             continue
         (scripts if tag == "script" else styles).append(_digest(body))
     return _HTML_CSP.format(
-        scripts="".join(" " + d for d in scripts), styles="".join(" " + d for d in styles)
+        scripts="".join(" " + d for d in scripts),
+        styles="".join(" " + d for d in styles),
+        tiles=_tile_origin(),
     )
 
 
+def _tile_origin() -> str:
+    """The configured map tile server, which pages may load images from."""
+    tiles = urlsplit(settings().map_tile_url)
+    return f" {tiles.scheme}://{tiles.netloc}" if tiles.netloc else ""
+
+
 def _content_security_policy(response: Response) -> str:
+    if response.mimetype == "text/javascript" and not response.direct_passthrough:
+        return html_policy("")  # a worker script: its policy is the one it runs under
     if response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed:
         return API_CSP
     return html_policy(response.get_data(as_text=True))

@@ -1,0 +1,4 @@
+// The field screen: to be built (issue 12). Until then it says so.
+export default function Screen(_props: { rest: string[] }) {
+  return <h1>field</h1>;
+}
