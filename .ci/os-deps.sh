@@ -2,7 +2,7 @@
 # Install the OS packages gridserve needs, when they are missing.
 #   .ci/os-deps.sh spatialite   SpatiaLite for the embedded SQLite default
 #   .ci/os-deps.sh postgis      PostGIS for the local PostgreSQL (tests, production)
-#   .ci/os-deps.sh chromium     Debian's headless browser (browser tests)
+#   .ci/os-deps.sh chromium     Debian's headless browser and CJK fonts (browser tests)
 # Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -60,6 +60,8 @@ for item in "${want[@]}"; do
       ;;
     chromium)
       command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+      # CJK glyphs, so screenshots of the (Chinese) console show its text, not empty boxes.
+      [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)
       ;;
     *)
       echo "usage: $0 spatialite|postgis|chromium ..." >&2
