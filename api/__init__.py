@@ -19,6 +19,7 @@ def register_blueprints(api: Api) -> None:
         health,
         households,
         institutions,
+        jobs,
         outreach,
         outreach_calendar,
         outreach_notices,
@@ -52,5 +53,6 @@ def register_blueprints(api: Api) -> None:
         outreach_notices,
         outreach_sites,
         audit,
+        jobs,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
