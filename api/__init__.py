@@ -15,6 +15,7 @@ def register_blueprints(api: Api) -> None:
         audit,
         auth,
         calendars,
+        client,
         grid,
         health,
         households,
@@ -35,6 +36,7 @@ def register_blueprints(api: Api) -> None:
 
     for module in (
         health,
+        client,
         auth,
         users,
         areas,
