@@ -153,6 +153,9 @@ class Settings:
     # Long operations sent with ``Prefer: respond-async`` (gridserve.services.accounts.jobs):
     # run at once in the request's thread after its commit (tests: the default there), else
     # by a pool of this many threads in the web process; a claim is held this long.
+    # How long a terminal's token lasts from its enrolment (0: until revoked); past it the
+    # terminal gets 401 ``token_expired`` and is enrolled again (its data is kept).
+    device_token_ttl_seconds: int = 0
     jobs_inline: bool = False
     jobs_threads: int = 2
     jobs_lease_seconds: int = 900
@@ -459,6 +462,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         map_tile_url=_tile_url(env),
         map_attribution=env.get("GRIDSERVE_MAP_ATTRIBUTION", "").strip()[:300],
         min_app_version=env.get("GRIDSERVE_MIN_APP_VERSION", "").strip()[:40],
+        device_token_ttl_seconds=max(0, _int(env, "GRIDSERVE_DEVICE_TOKEN_TTL", 0)),
         jobs_inline=_flag(env, "GRIDSERVE_JOBS_INLINE", env_name == "testing"),
         jobs_threads=max(1, _int(env, "GRIDSERVE_JOBS_THREADS", 2)),
         jobs_lease_seconds=max(30, _int(env, "GRIDSERVE_JOBS_LEASE", 900)),
