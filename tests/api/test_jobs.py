@@ -334,3 +334,33 @@ def test_the_thread_pool_runs_a_job_after_the_request_commits(clean_app, world, 
         assert client.get(job["result_url"], headers=headers).get_json()["method"] == "hex"
     finally:
         job_pool.shutdown(wait=True)
+
+
+@pytest.mark.real_commits
+def test_progress_is_committed_apart_from_the_work_on_postgresql(clean_app, world):
+    """PostgreSQL: another connection sees the progress while the work's transaction is open;
+    SQLite (one writer, held by the work) shows started and finished only."""
+    with clean_app.app_context():
+        me = job_service.runner_name()
+        with transaction():
+            job_id = _queued_job(
+                world, "centre", status="running", claimed_by=me, attempts=1,
+                lease_until=utcnow(), started_at=utcnow(),
+            )  # fmt: skip
+        report = job_service._reporter(job_id, me)
+        postgresql = db.engine.dialect.name == "postgresql"
+        with transaction():
+            db.session.execute(select(Job).where(Job.id == job_id)).scalar_one()  # work open
+            report(0.5, "drawing_cells")
+            if postgresql:  # (SQLite: another connection would wait for the work's lock)
+                with db.engine.connect() as other:
+                    seen = other.execute(
+                        select(Job.progress, Job.message, Job.lease_until).where(Job.id == job_id)
+                    ).one()
+                assert (seen.progress, seen.message) == (0.5, "drawing_cells")
+                assert seen.lease_until > utcnow()  # the lease is renewed with each report
+        if not postgresql:
+            assert db.session.get(Job, job_id).progress == 0.0
+        report(1.5, "x" * 300)  # clamped: only the finish says 1
+        assert db.session.get(Job, job_id).progress <= 0.99
+        db.session.remove()
