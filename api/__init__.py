@@ -15,10 +15,12 @@ def register_blueprints(api: Api) -> None:
         audit,
         auth,
         calendars,
+        client,
         grid,
         health,
         households,
         institutions,
+        jobs,
         outreach,
         outreach_calendar,
         outreach_notices,
@@ -34,6 +36,7 @@ def register_blueprints(api: Api) -> None:
 
     for module in (
         health,
+        client,
         auth,
         users,
         areas,
@@ -52,5 +55,6 @@ def register_blueprints(api: Api) -> None:
         outreach_notices,
         outreach_sites,
         audit,
+        jobs,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

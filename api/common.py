@@ -60,7 +60,9 @@ _smorest_pagination._pagination_parameters_schema_factory = _page_params_schema
 # ``Blueprint._document_errors``): the OpenAPI document lists every status a client can get.
 _ERRORS = {
     "400": "Malformed JSON (`malformed_json`) or nested too deep (`json_too_deep`)",
-    "401": "No valid access token (`token_missing`, `token_invalid`, ...)",
+    "401": "No valid access token: `token_missing`, `token_invalid`, `token_expired` (sign in "
+    "or enrol again), `token_revoked`, `device_revoked` (a revoked terminal), "
+    "`account_disabled`",
     "403": "Not allowed for this caller: a terminal's token outside field work "
     "(`device_token_not_allowed`), or a rule of the operation (specific codes)",
     "404": "No such resource in your scope (`not_found`)",

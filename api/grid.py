@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from api.geojson import GeoJSONSchema, bbox_field, geojson_response
+from api.jobs import accepted, may_run_as_job, request_id, wants_async
 from gridserve.auth import current_principal
 from gridserve.models import PLACE_TYPES, PLAN_METHODS, PLAN_STATUSES
+from gridserve.services.accounts import jobs as job_service
 from gridserve.services.geography import grid as grid_service
 from gridserve.services.geography import grid_workflow
 from gridserve.services.geography import locate as locate_service
@@ -165,9 +168,21 @@ class AreaPlans(MethodView):
     @blp.roles(*grid_service.PLANNERS)
     @blp.arguments(PlanCreateSchema)
     @blp.response(201, PlanSchema)
+    @may_run_as_job(blp)
     @blp.doc(security=BEARER)
     def post(self, body, area_id):
-        """Generate a draft layout: `square`/`hex` (size_m), `balanced`/`blocks` (cells)."""
+        """Generate a draft layout: `square`/`hex` (size_m), `balanced`/`blocks` (cells).
+
+        With `Prefer: respond-async`: 202 and a job to poll (`Location`); its `result_url`
+        is the plan.
+        """
+        if wants_async(request):
+            params = {k: v for k, v in body.items() if k != "roads"}
+            job = job_service.submit(
+                current_principal(), "grid_plan", area_id,
+                params=params, payload=body, request_id=request_id(),
+            )  # fmt: skip
+            return accepted(job)
         return grid_service.create_plan(current_principal(), area_id, body, local_today())
 
 

@@ -8,10 +8,12 @@ from marshmallow import Schema, fields, validate
 
 from api.common import BEARER, Blueprint, Id, Integer, ListArgs
 from api.geojson import GeometryField
+from api.jobs import accepted, may_run_as_job, request_id, wants_async
 from gridserve.auth import accepts, current_principal
 from gridserve.errors import ValidationFailed
 from gridserve.models import PLACE_TYPES
 from gridserve.request_checks import checks_text_per_item
+from gridserve.services.accounts import jobs as job_service
 from gridserve.services.geography import places as place_service
 from gridserve.timeutil import local_today
 
@@ -69,6 +71,7 @@ class AreaPlaces(MethodView):
     @accepts("text/csv", "application/json", "application/geo+json")
     @checks_text_per_item
     @blp.response(200, ImportReportSchema)
+    @may_run_as_job(blp)
     @blp.doc(security=BEARER, requestBody=IMPORT_BODY)
     def post(self, area_id):
         """Import places from CSV (`lon`,`lat`,`type`[,`external_id`,`name`,…]) or GeoJSON Points.
@@ -76,7 +79,22 @@ class AreaPlaces(MethodView):
         Valid rows are stored, invalid rows reported one by one with the reason; an
         existing `external_id` is updated, never duplicated. Each place is put in its
         community and its cell; a place outside the area is reported (`outside_coverage`).
+
+        With `Prefer: respond-async`: 202 and a job to poll (`Location`); a file that cannot
+        be read fails the job with the error this call would answer; its `result_url` gives
+        the report.
         """
+        if wants_async(request):
+            if request.mimetype == "text/csv":
+                payload = {"csv": request.get_data(as_text=True)}
+            else:
+                payload = {"geojson": request.get_json(silent=True)}
+            params = {"content_type": request.mimetype}
+            job = job_service.submit(
+                current_principal(), "place_import", area_id,
+                params=params, payload=payload, request_id=request_id(),
+            )  # fmt: skip
+            return accepted(job)
         if request.mimetype == "text/csv":
             rows = place_service.rows_from_csv(request.get_data(as_text=True))
         else:

@@ -13,11 +13,12 @@ from gridserve.auth import accepts, current_principal, public
 from gridserve.config import settings
 from gridserve.errors import AppError
 from gridserve.inputs import InvalidText, JSONTooDeep, scan
-from gridserve.models import VISIT_KINDS
+from gridserve.models import TASK_PRIORITIES, VISIT_KINDS
 from gridserve.request_checks import checks_text_per_item
 from gridserve.services.field import attachments as attachment_service
 from gridserve.services.field import bundle as bundle_service
 from gridserve.services.field import devices as device_service
+from gridserve.services.field import tasks as task_service
 from gridserve.services.field import visits as visit_service
 from gridserve.timeutil import local_today
 
@@ -123,7 +124,49 @@ class VisitItemSchema(Schema):
         return data
 
 
+class CaseItemSchema(Schema):
+    """A problem (case, 事件) reported offline: stored as a task of kind `case`, assigned to
+    the reporting worker, once per `uuid` (like `POST /tasks` with a `uuid`)."""
+
+    uuid = fields.UUID(required=True, metadata={"description": "Made on the terminal"})
+    type = fields.String(required=True, validate=validate.Equal("case"))
+    title = fields.String(
+        required=True, validate=validate.Length(min=1, max=task_service.TITLE_MAX)
+    )
+    details = fields.String(load_default="", validate=validate.Length(max=task_service.DETAILS_MAX))
+    place_id = Id(allow_none=True, metadata={"description": "The place it concerns"})
+    location = fields.Nested(
+        VisitLocationSchema, allow_none=True, metadata={"description": "Where it was seen"}
+    )
+    priority = fields.String(load_default="normal", validate=validate.OneOf(TASK_PRIORITIES))
+    attachments = fields.List(
+        fields.UUID(), load_default=list, validate=validate.Length(max=20),
+        metadata={"description": "UUIDs of photos sent with PUT /attachments/{uuid}"},
+    )  # fmt: skip
+    observed_at = AwareDateTime(
+        allow_none=True,
+        validate=validate.Range(
+            min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+            max=dt.datetime(2101, 1, 1, tzinfo=dt.UTC),
+            error="Between 2000 and 2100.",
+        ),
+        metadata={"description": "When the problem was seen"},
+    )
+
+    @post_load
+    def _plain(self, data: dict, **_kwargs) -> dict:
+        data["uuid"] = str(data["uuid"])
+        data["attachments"] = [str(a) for a in data.get("attachments") or []]
+        data.setdefault("place_id", None)
+        data.setdefault("location", None)
+        data.setdefault("observed_at", None)
+        if data["location"] is not None:
+            data["location"].setdefault("accuracy_m", None)
+        return data
+
+
 _ITEM = VisitItemSchema()
+_CASE = CaseItemSchema()
 
 
 def _flat(errors: dict, prefix: str = "") -> dict[str, list]:
@@ -150,7 +193,7 @@ def check_item(raw: object) -> dict | visit_service.Rejected:
         errors = exc.details.get("fields") or {"_schema": [exc.message]}
         return visit_service.Rejected(ident, errors, code=exc.code)
     try:
-        return _ITEM.load(raw)
+        return (_CASE if raw.get("type") == "case" else _ITEM).load(raw)
     except ValidationError as exc:
         return visit_service.Rejected(ident, _flat(exc.normalized_messages()))
 
@@ -170,7 +213,8 @@ class UploadSchema(Schema):
         fields.Nested(VisitItemSchema),
         required=True,
         validate=validate.Length(min=1, max=visit_service.MAX_BATCH),
-        metadata={"description": "Visit records; each is checked on its own: a bad one is "
+        metadata={"description": "Visit and patrol records (`type` visit, patrol) and cases "
+                  "(`type` case: CaseItemSchema); each is checked on its own: a bad one is "
                   "`rejected` in its result and the others are stored"},
     )  # fmt: skip
 
@@ -184,6 +228,7 @@ class ItemResultSchema(Schema):
     errors = fields.Dict()
     code = fields.String()
     version = Integer()
+    task_id = Integer(metadata={"description": "A case: the task it is stored as"})
 
 
 class UploadResultSchema(Schema):
@@ -272,7 +317,13 @@ class UploadVisits(MethodView):
     @blp.response(200, UploadResultSchema)
     @blp.doc(security=BEARER)
     def post(self, body):
-        """Upload up to 500 visit/patrol records made offline; one result per item."""
+        """Upload up to 500 visit/patrol records and cases made offline; one result per item.
+
+        A case (`type: case`) is stored as a task of kind `case` assigned to you, once per
+        `uuid`: the same again is `duplicate`, other content under its UUID is `conflict`
+        (`uuid_taken`); a place out of your area is `rejected` (`unknown_place`), a location
+        outside your communities too (`outside_coverage`).
+        """
         items = [check_item(raw) for raw in body["items"]]
         results = visit_service.upload(current_principal(), items, body.get("device_time"))
         return jsonify({"results": results})  # already plain JSON: skip a 500-item schema dump
@@ -314,6 +365,9 @@ class VisitItem(MethodView):
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise AppError("Send the record as a JSON object.", code="validation_error", status=422)
+        if body.get("type") == "case":  # a case is a task: PATCH /tasks/{id}
+            raise AppError("A case is changed through /tasks.", code="validation_error",
+                           status=422, details={"fields": {"type": ["Not a visit."]}})  # fmt: skip
         item = check_item({**body, "uuid": str(visit_uuid)})
         if isinstance(item, visit_service.Rejected):
             raise AppError("The record is not valid.", code=item.code, status=422,

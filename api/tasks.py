@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, validate
 
 from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs, UtcDateTime
 from gridserve.auth import current_principal
@@ -23,6 +23,11 @@ blp = Blueprint(
 class TaskLocationSchema(Schema):
     lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
     lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    accuracy_m = fields.Float(
+        allow_none=True,
+        validate=validate.Range(min=0, max=100_000),
+        metadata={"description": "The position's accuracy, metres (a terminal's GPS)"},
+    )
 
 
 TITLE = fields.String(validate=validate.Length(min=1, max=task_service.TITLE_MAX))
@@ -55,6 +60,27 @@ class TaskCreateSchema(Schema):
     )
     priority = PRIORITY
     due_at = DUE_AT
+    uuid = fields.UUID(
+        metadata={"description": "The client's id for this create: sent again (a retry) it "
+                  "answers 200 with the stored task; with other content, or by someone else, "
+                  "409 `uuid_taken`"},
+    )  # fmt: skip
+    attachments = fields.List(
+        fields.UUID(),
+        validate=validate.Length(max=20),
+        metadata={"description": "UUIDs of photos sent with PUT /attachments/{uuid}"},
+    )
+    observed_at = AwareDateTime(
+        allow_none=True, metadata={"description": "When the problem was seen"}
+    )
+
+    @post_load
+    def _plain(self, data: dict, **_kwargs) -> dict:
+        if data.get("uuid") is not None:
+            data["uuid"] = str(data["uuid"])
+        if "attachments" in data:
+            data["attachments"] = [str(a) for a in data["attachments"]]
+        return data
 
 
 class TaskUpdateSchema(Schema):
@@ -109,6 +135,9 @@ class TaskSchema(Schema):
     closed_at = UtcDateTime(allow_none=True)
     version = Integer()
     change_seq = Integer()
+    uuid = fields.String(allow_none=True, metadata={"description": "The client's id, if sent"})
+    attachments = fields.Function(lambda task: list(task.attachments or []))
+    observed_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 
@@ -149,6 +178,9 @@ class Tasks(MethodView):
     @blp.roles(*task_service.READERS)
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskDetailSchema)
+    @blp.alt_response(
+        200, schema=TaskDetailSchema, description="The same `uuid` sent again: the stored task"
+    )
     @blp.doc(security=BEARER)
     def post(self, body):
         """Give a task or open a case (station and above), or report a case from a terminal.
@@ -157,10 +189,12 @@ class Tasks(MethodView):
         `location` (422 `outside_coverage` outside your communities) or a community
         `area_id`. A worker may only report `kind=case`, assigned to themselves (403
         `forbidden_role`, `cannot_reassign`). 409 `worker_not_active`.
+
+        With a `uuid`, made at most once: the same request again (same content, same user)
+        answers 200 with the stored task; anything else under that UUID is 409 `uuid_taken`.
         """
-        return task_service.present_detail(
-            task_service.create_task(current_principal(), body, local_today())
-        )
+        task, created = task_service.create_task_once(current_principal(), body, local_today())
+        return task_service.present_detail(task), 201 if created else 200
 
 
 @blp.route("/tasks/<int:task_id>")

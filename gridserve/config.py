@@ -62,6 +62,18 @@ def _tile_url(env: dict[str, str]) -> str:
     return value
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off (empty: the default)."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     return _parsed(env, name, default, float, "a number")
 
@@ -134,6 +146,19 @@ class Settings:
     # The console map's base layer: an XYZ tile URL ({z}/{x}/{y}); empty: boundaries on a plain
     # background, which works with no network.
     map_tile_url: str = ""
+    # Shown with the base map (the tile server's licence); empty: none.
+    map_attribution: str = ""
+    # The oldest field app the service still talks to (told to clients in /client-config).
+    min_app_version: str = ""
+    # Long operations sent with ``Prefer: respond-async`` (gridserve.services.accounts.jobs):
+    # run at once in the request's thread after its commit (tests: the default there), else
+    # by a pool of this many threads in the web process; a claim is held this long.
+    # How long a terminal's token lasts from its enrolment (0: until revoked); past it the
+    # terminal gets 401 ``token_expired`` and is enrolled again (its data is kept).
+    device_token_ttl_seconds: int = 0
+    jobs_inline: bool = False
+    jobs_threads: int = 2
+    jobs_lease_seconds: int = 900
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -435,6 +460,12 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         notice_ack_hours=_notice_ack_hours(env),
         web_dist=Path(env["GRIDSERVE_WEB_DIST"]) if env.get("GRIDSERVE_WEB_DIST") else WEB_DIST,
         map_tile_url=_tile_url(env),
+        map_attribution=env.get("GRIDSERVE_MAP_ATTRIBUTION", "").strip()[:300],
+        min_app_version=env.get("GRIDSERVE_MIN_APP_VERSION", "").strip()[:40],
+        device_token_ttl_seconds=max(0, _int(env, "GRIDSERVE_DEVICE_TOKEN_TTL", 0)),
+        jobs_inline=_flag(env, "GRIDSERVE_JOBS_INLINE", env_name == "testing"),
+        jobs_threads=max(1, _int(env, "GRIDSERVE_JOBS_THREADS", 2)),
+        jobs_lease_seconds=max(30, _int(env, "GRIDSERVE_JOBS_LEASE", 900)),
     )
     if overrides:
         from dataclasses import replace

@@ -17,6 +17,7 @@ each model says once, in ``__scope__``, how it hangs on the tree:
   ``("area", "community_id")``; a file of the outreach desk (``user_id`` set) is seen by its
   uploader and, once a plan or report names it (``event_id``), by whoever sees that event
   (its participants' contacts, the coordinator and the area users over its venue);
+- ``"requester"``: a job: the user who asked for it (and admin, like everywhere);
 - ``"notice"``: a change notice to one participant of an event: that institution's contacts;
   area users who see the event.
 
@@ -42,6 +43,7 @@ from gridserve.models import (
     GridPlan,
     Household,
     Institution,
+    Job,
     OutreachEvent,
     OutreachNotice,
     OutreachProgramme,
@@ -173,6 +175,8 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         return model.event_id.in_(
             select(OutreachEvent.id).where(OutreachEvent.area_id.in_(_area_subtree_ids(principal)))
         )
+    if kind == "requester":  # a job: the user who asked for it
+        return model.requested_by == principal.user_id
     if kind == "user":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -252,3 +256,4 @@ User.__scope__ = "user"  # type: ignore[attr-defined]
 OutreachProgramme.__scope__ = "programme"  # type: ignore[attr-defined]
 OutreachEvent.__scope__ = "event"  # type: ignore[attr-defined]
 OutreachNotice.__scope__ = "notice"  # type: ignore[attr-defined]
+Job.__scope__ = "requester"  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ and ``accounts`` (what no wing owns); ``base`` holds the shared column types and
 from gridserve.models.accounts.audit import AuditEntry
 from gridserve.models.accounts.calendars import SmsCampaignDay, WorkCalendar
 from gridserve.models.accounts.institutions import Institution, InstitutionAlias, InstitutionContact
+from gridserve.models.accounts.jobs import JOB_FINAL_STATUSES, JOB_KINDS, JOB_STATUSES, Job
 from gridserve.models.accounts.users import ROLES, ApiToken, LoginThrottle, User
 from gridserve.models.field.sync import SyncCounter, SyncTombstone
 from gridserve.models.field.tasks import (
@@ -59,6 +60,9 @@ __all__ = [
     "EMPLOYMENT_TYPES",
     "EVENT_KINDS",
     "EVENT_STATUSES",
+    "JOB_FINAL_STATUSES",
+    "JOB_KINDS",
+    "JOB_STATUSES",
     "NOTICE_REASONS",
     "PLACE_TYPES",
     "PLAN_METHODS",
@@ -86,6 +90,7 @@ __all__ = [
     "Institution",
     "InstitutionAlias",
     "InstitutionContact",
+    "Job",
     "LoginThrottle",
     "OutreachCalendarFeed",
     "OutreachEvent",

@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime as dt
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridserve.db import UTCDateTime, utcnow
 from gridserve.extensions import db
-from gridserve.models.base import BigIntKey, TimestampMixin
+from gridserve.models.base import BigIntKey, JSONType, TimestampMixin
 
 TASK_KINDS = ("task", "case")
 TASK_STATUSES = ("open", "in_progress", "done", "cancelled")
@@ -74,6 +74,16 @@ class Task(TimestampMixin, db.Model):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(nullable=False, default=1)
     change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, index=True)
+    # A case reported from a terminal (or any create sent with one): the client's UUID, stored
+    # once (the unique key decides), and the hash of what was sent under it, which tells a
+    # retry (same content) from a different record under a reused UUID.
+    uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    # What a terminal's report carries besides the task's fields: photos (attachment UUIDs),
+    # when the problem was seen, and the reported position's accuracy (metres).
+    attachments: Mapped[list[str] | None] = mapped_column(JSONType)
+    observed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
 
 
 class TaskEvent(db.Model):

@@ -252,7 +252,14 @@ def check_current_password(user: User, password: str, *, remote_addr: str | None
 
 
 def authenticate(token: str, *, app_version: str | None = None) -> Principal:
-    """The principal behind a bearer token (a user's or a terminal's), or 401 saying why not."""
+    """The principal behind a bearer token (a user's or a terminal's), or 401 saying why not.
+
+    The codes a client acts on, each distinct: ``device_revoked`` (a revoked terminal) and
+    ``account_disabled`` (its worker's account, or a user's, is disabled): the field app wipes
+    its data; ``token_expired`` (a user's token past its lifetime, or a terminal's enrolment
+    past ``GRIDSERVE_DEVICE_TOKEN_TTL``): sign in or enrol again, keeping the data;
+    ``token_revoked`` (a user's token signed out); ``token_invalid`` (unknown).
+    """
     now = utcnow()
     digest = hash_token(token)
     row = db.session.execute(
@@ -283,6 +290,13 @@ def _authenticate_device(digest: str, now: dt.datetime, app_version: str | None)
     user = db.session.get(User, device.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The account is disabled.", code="account_disabled")
+    # Checked after the two above: a revoked terminal or a disabled account must wipe what the
+    # terminal holds, an expired enrolment only asks for a new one.
+    ttl = settings().device_token_ttl_seconds
+    if ttl and device.enrolled_at + dt.timedelta(seconds=ttl) <= now:
+        raise Unauthorized(
+            "This terminal's enrolment has expired; enrol it again.", code="token_expired"
+        )
     if device.last_seen_at is None or now - device.last_seen_at > _LAST_USED_RESOLUTION:
         device.last_seen_at = now
     if app_version and app_version != device.app_version:

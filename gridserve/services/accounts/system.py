@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from gridserve.config import settings
 from gridserve.db import backend_name, schema_revision, spatial_version
 from gridserve.errors import AppError
 
@@ -20,11 +21,34 @@ def expected_revision(directory: str) -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def health(migrations_dir: str) -> dict[str, object]:
+API_VERSION = "v1"
+LANGUAGES = ("zh", "en")  # the front ends' languages, the default first
+
+
+def server_version() -> str:
     try:
-        ours = version("gridserve")
+        return version("gridserve")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        ours = "dev"
+        return "dev"
+
+
+def client_config() -> dict[str, object]:
+    """What the console and the field app need before anyone signs in (no secrets here)."""
+    cfg = settings()
+    return {
+        "api_version": API_VERSION,
+        "server_version": server_version(),
+        "languages": list(LANGUAGES),
+        "default_language": LANGUAGES[0],
+        "map_tile_url": cfg.map_tile_url or None,
+        "map_attribution": cfg.map_attribution or None,
+        "min_app_version": cfg.min_app_version or None,
+        "timezone": cfg.timezone,
+    }
+
+
+def health(migrations_dir: str) -> dict[str, object]:
+    ours = server_version()
     current = schema_revision()
     expected = expected_revision(migrations_dir)
     if current != expected:

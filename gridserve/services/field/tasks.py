@@ -31,9 +31,12 @@ No Flask request in here and no commits: the request (or job) boundary commits.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import Select, case, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve import audit
@@ -128,7 +131,6 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def serialize(task: Task) -> dict[str, Any]:
     """A task as a JSON-ready dict (the API's and the terminal's view)."""
-    where = to_shapely(task.geom) if task.geom is not None else None
     return {
         "id": task.id,
         "kind": task.kind,
@@ -138,7 +140,7 @@ def serialize(task: Task) -> dict[str, Any]:
         "cell_id": task.cell_id,
         "cell_code": task.cell_code,
         "area_id": task.area_id,
-        "location": {"lon": where.x, "lat": where.y} if where is not None else None,
+        "location": _location(task),
         "assigned_worker_id": task.assigned_worker_id,
         "status": task.status,
         "priority": task.priority,
@@ -149,18 +151,29 @@ def serialize(task: Task) -> dict[str, Any]:
         "closed_at": _iso(task.closed_at),
         "version": task.version,
         "change_seq": task.change_seq,
+        "uuid": task.uuid,
+        "attachments": list(task.attachments or []),
+        "observed_at": _iso(task.observed_at),
         "created_at": _iso(task.created_at),
         "updated_at": _iso(task.updated_at),
     }
 
 
+def _location(task: Task) -> dict[str, Any] | None:
+    """``{lon, lat}`` (and ``accuracy_m`` when reported) of a task with a point, else None."""
+    if task.geom is None:
+        return None
+    where = to_shapely(task.geom)
+    point = {"lon": where.x, "lat": where.y}
+    if task.accuracy_m is not None:
+        point["accuracy_m"] = task.accuracy_m
+    return point
+
+
 def present(tasks: list[Task]) -> list[Task]:
-    """``tasks`` ready for their schema: ``location``, ``{lon, lat}`` or None."""
+    """``tasks`` ready for their schema: ``location`` (see :func:`_location`)."""
     for task in tasks:
-        where = to_shapely(task.geom) if task.geom is not None else None
-        task.location = (  # type: ignore[attr-defined]
-            {"lon": where.x, "lat": where.y} if where is not None else None
-        )
+        task.location = _location(task)  # type: ignore[attr-defined]
     return tasks
 
 
@@ -354,12 +367,23 @@ def _event(task: Task, action: str, seq: int, principal: Principal, **values: An
 
 
 def create_task(principal: Principal, data: dict[str, Any], today: dt.date) -> Task:
-    """Make a task or case (station and above), or report a case from a terminal.
+    """Make a task or case; see :func:`create_task_once` (this drops whether it was new)."""
+    return create_task_once(principal, data, today)[0]
+
+
+def create_task_once(
+    principal: Principal, data: dict[str, Any], today: dt.date
+) -> tuple[Task, bool]:
+    """Make a task or case (station and above), or report a case from a terminal; with the
+    client's ``uuid``, at most once: ``(task, True)`` when made now, ``(stored, False)`` for a
+    repeat of the same request by the same user.
 
     404 for a place out of scope; 422 for a bad place/area/location or an
-    unknown worker; 409 ``worker_not_active``. A worker may only report cases
+    unknown worker; 409 ``worker_not_active``; 409 ``uuid_taken`` when the UUID holds a
+    different task (other content, or someone else's). A worker may only report cases
     (403 ``forbidden_role`` for ``kind=task``), which are assigned to them
-    (403 ``cannot_reassign`` for anyone else).
+    (403 ``cannot_reassign`` for anyone else). The unique key on ``tasks.uuid`` decides
+    between two requests racing with one UUID.
     """
     principal.require(*READERS)
     if principal.role == "worker":
@@ -374,16 +398,22 @@ def create_task(principal: Principal, data: dict[str, Any], today: dt.date) -> T
         assigned = data.get("assigned_worker_id", worker.id)
         if assigned != worker.id:
             raise Forbidden("A worker's case is assigned to them.", code="cannot_reassign")
-        where = _whereabouts(principal, data, today)
         source = "terminal"
     else:
         principal.require(*MANAGERS)
         kind = data.get("kind") or "task"
-        where = _whereabouts(principal, data, today)
         assigned = data.get("assigned_worker_id")
-        if assigned is not None:
-            assigned = _assignable(principal, assigned, where["area_id"]).id
         source = "station"
+    uuid = data.get("uuid")
+    digest = content_hash(data, kind, assigned) if uuid else None
+    if uuid:
+        stored = _by_uuid(uuid)
+        if stored is not None:
+            return _same(stored, digest, principal), False
+    where = _whereabouts(principal, data, today)
+    if source == "station" and assigned is not None:
+        assigned = _assignable(principal, assigned, where["area_id"]).id
+    location = data.get("location") or {}
     seq = next_seq()
     task = Task(
         kind=kind,
@@ -398,13 +428,75 @@ def create_task(principal: Principal, data: dict[str, Any], today: dt.date) -> T
         created_by=_user_id(principal),
         version=1,
         change_seq=seq,
+        uuid=uuid,
+        content_hash=digest,
+        attachments=list(data.get("attachments") or []) or None,
+        observed_at=data.get("observed_at"),
+        accuracy_m=location.get("accuracy_m"),
         **where,
     )
-    db.session.add(task)
+    if uuid:
+        try:
+            with db.session.begin_nested():  # only the new row: a lost race rolls back to here
+                db.session.add(task)
+        except IntegrityError:
+            stored = _by_uuid(uuid)
+            if stored is None:
+                raise
+            return _same(stored, digest, principal), False
+    else:
+        db.session.add(task)
     db.session.flush()
     _event(task, "created", seq, principal, to_status="open", to_worker_id=assigned)
     db.session.flush()
-    return task
+    return task, True
+
+
+# --- the client's UUID: once per UUID --------------------------------------------------------
+
+
+def content_hash(data: dict[str, Any], kind: str, assigned: int | None) -> str:
+    """What a create request sent, canonically: a retry hashes the same, whichever way it came
+    (``POST /tasks`` or a terminal's upload)."""
+    location = data.get("location")
+    body = {
+        "kind": kind,
+        "title": data.get("title"),
+        "details": data.get("details") or "",
+        "place_id": data.get("place_id"),
+        "location": None
+        if not location
+        else {
+            "lon": float(location["lon"]),
+            "lat": float(location["lat"]),
+            "accuracy_m": None
+            if location.get("accuracy_m") is None
+            else float(location["accuracy_m"]),
+        },
+        "area_id": data.get("area_id"),
+        "priority": data.get("priority") or "normal",
+        "due_at": _iso(data.get("due_at")),
+        "assigned_worker_id": assigned,
+        "attachments": [str(a) for a in data.get("attachments") or []],
+        "observed_at": _iso(data.get("observed_at")),
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _by_uuid(uuid: str) -> Task | None:
+    return db.session.execute(select(Task).where(Task.uuid == uuid)).scalar_one_or_none()
+
+
+def _same(stored: Task, digest: str | None, principal: Principal) -> Task:
+    """The stored task when it is this caller's same request, else 409 ``uuid_taken``."""
+    if stored.content_hash == digest and stored.created_by == _user_id(principal):
+        return stored
+    raise Conflict(
+        "A different task is stored under this UUID; it is kept.",
+        code="uuid_taken",
+        details={"uuid": stored.uuid},
+    )
 
 
 STALE_TASK = "Someone changed this task since you read it; reload and try again."

@@ -31,6 +31,7 @@ from gridserve.extensions import db
 from gridserve.models import Area, GridCell, Place, Visit, Worker
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, in_area, visible
+from gridserve.services.field import cases as case_service
 from gridserve.services.field.workers import open_assignments, worker_for_user
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
@@ -61,6 +62,7 @@ class ItemResult:
     errors: dict[str, Any] | None = None
     code: str | None = None
     version: int | None = None
+    task_id: int | None = None  # a case: the task it is stored as
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"uuid": self.uuid, "status": self.status}
@@ -72,6 +74,8 @@ class ItemResult:
             out["code"] = self.code
         if self.version is not None:
             out["version"] = self.version
+        if self.task_id is not None:
+            out["task_id"] = self.task_id
         return out
 
 
@@ -304,10 +308,11 @@ def upload(
     items: list[dict[str, Any] | Rejected],
     device_time: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Store a batch of visit records; one result per item, in the batch's order.
+    """Store a batch of visit records and cases; one result per item, in the batch's order.
 
     Each item is a record checked by the API's item schema (keys as in ``content_hash``
-    plus ``uuid`` and ``base_version``), or a :class:`Rejected` one, reported as such.
+    plus ``uuid`` and ``base_version``), a case (``type`` case, :mod:`.cases`), or a
+    :class:`Rejected` one, reported as such.
     """
     worker = _worker(principal)
     if len(items) > MAX_BATCH:
@@ -317,6 +322,7 @@ def upload(
     results: list[ItemResult] = []
     seen: set[str] = set()
     loaded: list[tuple[int, dict]] = []
+    cases: list[tuple[int, dict]] = []
     for item in items:
         if isinstance(item, Rejected):
             results.append(ItemResult(item.uuid, "rejected", errors=item.errors, code=item.code))
@@ -327,7 +333,10 @@ def upload(
             continue
         seen.add(item["uuid"])
         results.append(ItemResult(item["uuid"], "pending"))
-        loaded.append((len(results) - 1, item))
+        if item["type"] == "case":
+            cases.append((len(results) - 1, item))
+        else:
+            loaded.append((len(results) - 1, item))
 
     place_ids = {item["place_id"] for _, item in loaded if item["place_id"] is not None}
     places = {}
@@ -359,6 +368,14 @@ def upload(
     _insert_new(fresh, results)
     for index, row, base in edits:
         results[index] = _apply_edit(worker, row, base, results[index].flags)
+    if cases:
+        today = now.astimezone(zone()).date()
+        outcomes = case_service.store(principal, [item for _, item in cases], today)
+        for (index, item), done in zip(cases, outcomes, strict=True):
+            results[index] = ItemResult(
+                item["uuid"], done.status, errors=done.errors, code=done.code,
+                version=done.version, task_id=done.task_id,
+            )  # fmt: skip
 
     counts: dict[str, int] = defaultdict(int)
     for r in results:

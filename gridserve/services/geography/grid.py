@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import shapely
@@ -106,14 +107,25 @@ def _store_cells(
 
 
 def create_plan(
-    principal: Principal, area_id: int, data: dict[str, Any], today: dt.date
+    principal: Principal,
+    area_id: int,
+    data: dict[str, Any],
+    today: dt.date,
+    progress: Callable[[float, str], None] | None = None,
 ) -> GridPlan:
-    """Generate a draft layout by one of the methods and store it with its metrics."""
+    """Generate a draft layout by one of the methods and store it with its metrics.
+
+    ``progress(fraction, step)``: told as the work goes on (a job's progress).
+    """
     principal.require(*PLANNERS)
     area = get_visible(Area, area_id, principal)
+    report = progress or (lambda _fraction, _step: None)
     started = time.perf_counter()
+    report(0.05, "reading_area")
     g = ground(area, data.get("weights"))
+    report(0.2, "drawing_cells")
     cells = generate(g, data["method"], data)
+    report(0.7, "measuring")
     seconds = round(time.perf_counter() - started, 3)
     params = {k: v for k, v in data.items() if k not in ("roads", "name")}
     if data.get("roads") is not None:

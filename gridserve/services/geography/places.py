@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,8 +247,18 @@ def locate_many(area: Area, lon: np.ndarray, lat: np.ndarray, on: dt.date):
     return comm_ids, cell_ids
 
 
-def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt.date) -> dict:
-    """Store the valid rows of an import inside ``area_id``; report the others row by row."""
+def import_places(
+    principal: Principal,
+    area_id: int,
+    rows: list[Row],
+    today: dt.date,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
+    """Store the valid rows of an import inside ``area_id``; report the others row by row.
+
+    ``progress(fraction, step)``: told as the work goes on (a job's progress).
+    """
+    report_progress = progress or (lambda _fraction, _step: None)
     principal.require(*IMPORTERS)
     area = get_visible(Area, area_id, principal)
     if area.level == "district":
@@ -261,6 +272,7 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
             details={"rows": len(rows), "limit": MAX_ROWS},
         )
     report = ImportReport(received=len(rows))
+    report_progress(0.05, "checking_rows")
     clean: list[tuple[Row, dict[str, Any]]] = []
     seen: dict[str, int] = {}
     for row in rows:
@@ -287,6 +299,7 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
 
     lon = np.array([v["lon"] for _, v in clean], dtype=float)
     lat = np.array([v["lat"] for _, v in clean], dtype=float)
+    report_progress(0.3, "locating")
     comm_ids, cell_ids = locate_many(area, lon, lat, today)
     inside: list[tuple[Row, dict[str, Any], int, int]] = []
     for (row, values), comm, cell in zip(clean, comm_ids.tolist(), cell_ids.tolist(), strict=True):
@@ -337,6 +350,7 @@ def import_places(principal: Principal, area_id: int, rows: list[Row], today: dt
             report.updated += 1
         else:
             report.created += 1
+    report_progress(0.6, "storing")
     _upsert(records)
     _move_households(seq)
     report.rejected.sort(key=lambda r: r["row"])
