@@ -4,14 +4,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { get } from "../../common/api";
 import { registerStrings, t } from "../../common/i18n";
-import {
-  colourFor,
-  type Feature,
-  type FeatureCollection,
-  type MapHandle,
-  ramp,
-} from "../../common/map";
+import { type Feature, type FeatureCollection, type MapHandle, ramp } from "../../common/map";
 import { ErrorMessage } from "../../common/ui";
+import { cellStyler, type Mode } from "../map/colours";
 import { type AreaSummary, AreaTree, areaName, homeArea, visibleAreas } from "../map/areas";
 import { CellPanel } from "../map/CellPanel";
 import { MapView } from "../map/MapView";
@@ -57,29 +52,6 @@ registerStrings(
   },
 );
 
-type Mode = "workload" | "worker" | "vacancy";
-
-function localToday(): string {
-  const d = new Date();
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-}
-
-export function cellStyler(mode: Mode, fc: FeatureCollection | null, vacant: Set<string> | null) {
-  const loads = (fc?.features ?? []).map((f) => Number(f.properties.workload) || 0);
-  const min = loads.length ? Math.min(...loads) : 0;
-  const span = Math.max(1e-9, (loads.length ? Math.max(...loads) : 1) - min);
-  return (f: Feature) => {
-    const p = f.properties;
-    if (mode === "worker")
-      return { fill: p.worker ? colourFor(p.worker.id) : "#e5e7eb", label: `${p.code} · ${p.worker?.full_name ?? t("map.legend_vacant")}` };
-    if (mode === "vacancy") {
-      const isVacant = vacant ? vacant.has(p.code) : !p.worker;
-      return { fill: isVacant ? "#dc2626" : "#16a34a", label: `${p.code} · ${isVacant ? t("map.legend_vacant") : t("map.legend_held")}` };
-    }
-    return { fill: ramp(((Number(p.workload) || 0) - min) / span), label: `${p.code} · ${p.workload}` };
-  };
-}
 
 export default function Screen(_props: { rest: string[] }) {
   const [area, setArea] = useState<AreaSummary | null>(null);
@@ -94,7 +66,7 @@ export default function Screen(_props: { rest: string[] }) {
   const [drawn, setDrawn] = useState(false);
   const mapRef = useRef<MapHandle | null>(null);
   const [mapReady, setMapReady] = useState(false);
-  const today = localToday();
+  const today = ""; // the server's local today (the area's zone, not the browser's)
 
   useEffect(() => {
     visibleAreas()
