@@ -63,7 +63,7 @@ export function Coverage({ areaId }: { areaId: number }) {
         <>
           <p aria-live="polite">{t("field.share", { share: `${Math.round(r.patrolled_share * 1000) / 10}%` })}</p>
           <div class="coverage">
-            <div class="table-scroll" tabIndex={0} role="region" aria-label={t("field.coverage")}>
+            <div class="table-scroll" tabIndex={0} role="region" aria-label={t("field.coverage_table")}>
               <table>
                 <thead>
                   <tr>

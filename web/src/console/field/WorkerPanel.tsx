@@ -13,6 +13,7 @@ export interface Worker {
   phone: string | null;
   cells: string[];
   area_id: number;
+  user_id: number | null;
 }
 
 interface Assignment {
@@ -186,9 +187,10 @@ export function WorkerPanel({ worker, onChanged }: { worker: Worker; onChanged: 
         </table>
       )}
       <p>
-        <button type="button" class="primary" onClick={enrol}>
+        <button type="button" class="primary" onClick={enrol} disabled={!worker.user_id}>
           {t("field.enrol")}
-        </button>
+        </button>{" "}
+        {!worker.user_id && <span>{t("field.no_account")}</span>}
       </p>
       {enrolment && (
         <div class="enrolment" data-testid="enrolment">

@@ -72,6 +72,7 @@ export default function Screen(_props: { rest: string[] }) {
                       <th scope="col">{t("field.col.status")}</th>
                       <th scope="col">{t("field.col.cells")}</th>
                       <th scope="col">{t("field.col.phone")}</th>
+                      <th scope="col">{t("field.col.account")}</th>
                       <th scope="col">
                         <span class="sr-only">{t("field.manage", { name: "" })}</span>
                       </th>
@@ -84,6 +85,7 @@ export default function Screen(_props: { rest: string[] }) {
                         <td>{w.status}</td>
                         <td>{(w.cells ?? []).join("、") || "—"}</td>
                         <td>{w.phone ?? "—"}</td>
+                        <td>{w.user_id ? t("field.yes") : t("field.no")}</td>
                         <td>
                           <button type="button" onClick={() => setWorker(w)}>
                             {t("field.manage", { name: w.full_name })}
