@@ -30,7 +30,10 @@ export async function postAsJob<T>(
   for (;;) {
     if (job && typeof job === "object" && "status" in job) onProgress(job);
     if (job?.status === "succeeded") {
-      if (job.result_url) return get<T>(job.result_url.replace(/^https?:\/\/[^/]+/, ""));
+      const loose = job as unknown as Record<string, any>;
+      const where: string | undefined =
+        job.result_url ?? loose.result?.url ?? loose.result_location ?? loose.location;
+      if (where) return get<T>(where.replace(/^https?:\/\/[^/]+/, ""));
       return job.result as T;
     }
     if (job?.status === "failed") {

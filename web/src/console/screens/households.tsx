@@ -3,7 +3,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { get } from "../../common/api";
 import { registerStrings, t } from "../../common/i18n";
-import { ErrorMessage, PagedList } from "../../common/ui";
+import type { FeatureCollection } from "../../common/map";
+import { ErrorMessage, PagedList, useAsync } from "../../common/ui";
 import "../field/field.css";
 import { AreaPicker, type AreaSummary, homeArea, visibleAreas } from "../map/areas";
 
@@ -24,8 +25,8 @@ registerStrings(
     "hh.members": "家庭成员",
     "hh.member": "{name}（{relation}）{work_unit}",
     "hh.close": "关闭详情",
-    "hh.cell": "网格编号（可选）",
-    "hh.filter": "筛选",
+    "hh.cell": "网格",
+    "hh.all_cells": "全部网格",
   },
   {
     "hh.title": "Households",
@@ -43,8 +44,8 @@ registerStrings(
     "hh.members": "Members",
     "hh.member": "{name} ({relation}) {work_unit}",
     "hh.close": "Close the details",
-    "hh.cell": "Cell id (optional)",
-    "hh.filter": "Filter",
+    "hh.cell": "Cell",
+    "hh.all_cells": "all cells",
   },
 );
 
@@ -73,6 +74,18 @@ export default function Screen(_props: { rest: string[] }) {
     if (open) document.getElementById("hh-detail-title")?.focus();
   }, [open?.id]);
 
+  const cells = useAsync(
+    () =>
+      area
+        ? get<FeatureCollection>(`/areas/${area.id}/cells`).then((fc) =>
+            fc.features
+              .map((f) => ({ id: f.properties.id as number, code: f.properties.code as string }))
+              .sort((a, b) => a.code.localeCompare(b.code)),
+          )
+        : Promise.resolve([]),
+    [area?.id],
+  );
+
   async function read(h: Household) {
     setError(null);
     try {
@@ -86,19 +99,16 @@ export default function Screen(_props: { rest: string[] }) {
     <div class="households-screen">
       <h1>{t("hh.title")}</h1>
       <div>
-        <AreaPicker value={area?.id ?? null} onChange={(a) => { setArea(a); setOpen(null); }} />
-        <form
-          class="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            setCell(String(new FormData(e.currentTarget as HTMLFormElement).get("cell") ?? "").trim());
-          }}
-        >
-          <label>
-            {t("hh.cell")} <input name="cell" inputMode="numeric" pattern="[0-9]*" />
-          </label>
-          <button type="submit">{t("hh.filter")}</button>
-        </form>
+        <AreaPicker value={area?.id ?? null} onChange={(a) => { setArea(a); setCell(""); setOpen(null); }} />
+        <label class="inline">
+          {t("hh.cell")}
+          <select value={cell} onChange={(e) => setCell((e.target as HTMLSelectElement).value)}>
+            <option value="">{t("hh.all_cells")}</option>
+            {(cells.data ?? []).map((c) => (
+              <option value={c.id}>{c.code}</option>
+            ))}
+          </select>
+        </label>
       </div>
       <p class="note">{t("hh.audited")}</p>
       <ErrorMessage error={error} />

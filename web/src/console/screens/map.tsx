@@ -94,6 +94,7 @@ export default function Screen(_props: { rest: string[] }) {
     ])
       .then(([detail, cellFc, placeFc, vac]) => {
         if (stale) return;
+        performance.mark("gridserve:places-received"); // for the bench: response → map idle
         mapRef.current?.setBoundary(detail.geometry ?? null);
         setCells(cellFc);
         setPlaces(placeFc);
@@ -122,7 +123,10 @@ export default function Screen(_props: { rest: string[] }) {
     const m = mapRef.current;
     if (!m) return;
     setDrawn(false);
-    m.setPlaces(showPlaces ? places : null).then(() => setDrawn(!!places));
+    m.setPlaces(showPlaces ? places : null).then(() => {
+      setDrawn(!!places);
+      if (places) requestAnimationFrame(() => performance.mark("gridserve:places-drawn"));
+    });
   }, [places, showPlaces, mapReady]);
 
   const codes = (cells?.features ?? []).map((f) => f.properties.code as string).sort();
