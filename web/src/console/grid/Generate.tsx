@@ -82,7 +82,10 @@ export function Generate(props: { areaId: number; onDone: (p: Plan) => void }) {
       </button>
       <p aria-live="polite" class="status" data-testid="generate-status">
         {busy && !job && t("grid.generating")}
-        {busy && job && t("grid.progress", { status: job.status, percent: pc === null ? "" : `${pc}%` })}
+        {busy && job && t("grid.progress", {
+            status: t(`grid.step.${job.message ?? job.status}`),
+            percent: pc === null ? "" : `${pc}%`,
+          })}
         {!busy && done && t("grid.generated", { name: planName(done) })}
       </p>
       {busy && job && pc !== null && (

@@ -5,7 +5,8 @@ import { ApiError, call, get } from "../../common/api";
 export interface Job {
   id: number | string;
   status: "queued" | "running" | "succeeded" | "failed";
-  progress?: number | null;
+  progress?: number | null; // 0..1
+  message?: string | null; // the step: queued, reading_area, drawing_cells, measuring, …
   result_url?: string | null;
   result?: unknown;
   error?: { code?: string; message?: string; details?: Record<string, unknown> } | string | null;
