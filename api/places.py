@@ -6,12 +6,13 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, Id, Integer, ListArgs
-from api.geojson import GeometryField
+from api.common import BEARER, MAX_PAGE_SIZE, PAGE_SIZE, Blueprint, Id, Integer, ListArgs
+from api.geojson import GeometryField, bbox_field, geojson_response
 from api.jobs import accepted, may_run_as_job, request_id, wants_async
 from gridserve.auth import accepts, current_principal
 from gridserve.errors import ValidationFailed
 from gridserve.models import PLACE_TYPES
+from gridserve.pagination import SelectPage
 from gridserve.request_checks import checks_text_per_item
 from gridserve.services.accounts import jobs as job_service
 from gridserve.services.geography import places as place_service
@@ -48,6 +49,26 @@ class PlaceListArgs(ListArgs):
     cell = Id()
     type = fields.String(validate=validate.OneOf(PLACE_TYPES))
     external_id = fields.String()
+    bbox = bbox_field()
+    format = fields.String(
+        validate=validate.OneOf(["json", "geojson"]),
+        metadata={
+            "description": "`geojson`: EVERY matching place as one FeatureCollection of Points "
+            "(no paging: `page`/`page_size` are ignored; gzip-compressed when the client "
+            "sends `Accept-Encoding: gzip`)"
+        },
+    )
+
+
+class PlaceFeatureCollectionSchema(Schema):
+    type = fields.String(metadata={"description": "FeatureCollection"})
+    features = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Point features, properties `id`, `type`, `name`, `cell` (the "
+            "cell's code or null), `cell_id`, `area_id` (the community)"
+        },
+    )
 
 
 class RejectedRowSchema(Schema):
@@ -109,18 +130,39 @@ class AreaPlaces(MethodView):
 class Places(MethodView):
     @blp.arguments(PlaceListArgs, location="query")
     @blp.response(200, PlaceSchema(many=True))
-    @blp.paginate_select()
+    @blp.alt_response(
+        200,
+        schema=PlaceFeatureCollectionSchema,
+        content_type="application/geo+json",
+        description="With `format=geojson`: all matching places in one FeatureCollection "
+        "(not paged)",
+        success=True,
+    )
+    @blp.paginate(page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     @blp.doc(security=BEARER)
-    def get(self, args):
-        """Places in your scope."""
-        return place_service.list_places(
-            current_principal(),
-            area_id=args.get("area"),
-            cell_id=args.get("cell"),
-            type=args.get("type"),
-            external_id=args.get("external_id"),
-            sort=args.get("sort"),
+    def get(self, args, pagination_parameters):
+        """Places in your scope; `bbox` = minLon,minLat,maxLon,maxLat (WGS84).
+
+        `format=geojson` answers every matching place at once, for the map (a street's
+        31,766 places in one gzip response); otherwise the list pages as usual."""
+        filters = {
+            "area_id": args.get("area"),
+            "cell_id": args.get("cell"),
+            "type": args.get("type"),
+            "external_id": args.get("external_id"),
+        }
+        principal = current_principal()
+        if args.get("format") == "geojson":
+            collection = place_service.place_features(principal, bbox=args.get("bbox"), **filters)
+            # one page holding everything, so X-Pagination tells the truth
+            pagination_parameters.item_count = len(collection["features"])
+            pagination_parameters.page = 1
+            pagination_parameters.page_size = max(1, len(collection["features"]))
+            return geojson_response(collection)
+        stmt = place_service.list_places(
+            principal, bbox=args.get("bbox"), sort=args.get("sort"), **filters
         )
+        return SelectPage(stmt, page_params=pagination_parameters).items
 
 
 @blp.route("/places/<int:place_id>")

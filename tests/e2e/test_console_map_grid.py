@@ -1,0 +1,117 @@
+"""The console's map, grid layouts, field work and households screens in a real browser, on the
+seeded demo: cells and places drawn, a cell's panel, two layouts generated and compared, a
+terminal enrolled (code and QR), households masked with an explicit clear read; axe on each."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from playwright.sync_api import expect
+
+# The map draws on a canvas; axe has nothing to say about its pixels.
+MAP_CANVAS = (".leaflet-pane",)
+
+
+def _open(page, route: str, heading: str) -> None:
+    page.goto(f"/#/{route}")
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+
+
+def test_centre_opens_the_map_with_cells_and_places(page, sign_in, axe, screenshot) -> None:
+    sign_in(page, "centre")
+    _open(page, "map", "地图")
+    status = page.get_by_test_id("map-status")
+    expect(status).to_have_attribute("data-drawn", "yes", timeout=30_000)
+    expect(status).to_have_text(re.compile(r"^140 个网格，3\d{4} 个地点$"))
+    region = page.get_by_role("region", name="青石街道地图")
+    expect(region.locator("canvas").first).to_be_visible()
+    # the area tree: the street, its communities one click away
+    tree = page.get_by_role("navigation", name="区域")
+    expect(tree.get_by_role("button", name="青石街道 街道")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    # a cell's panel, reached with the keyboard through the cell list
+    page.get_by_label("网格列表").select_option("QS01-001")
+    page.get_by_role("button", name="打开网格").focus()
+    page.keyboard.press("Enter")
+    panel = page.get_by_test_id("cell-panel")
+    expect(panel.get_by_role("heading", name="网格 QS01-001")).to_be_focused()
+    expect(panel).to_contain_text("网格员")
+    expect(panel).to_contain_text("今日巡查")
+    expect(panel).to_contain_text("未完成任务")
+    # colour by vacancy
+    page.get_by_label("按空缺").check()
+    expect(page.get_by_text("有网格员")).to_be_visible()
+    axe(page, exclude=MAP_CANVAS)
+    screenshot(page, "console-map")
+
+
+def test_centre_generates_two_layouts_and_compares_them(page, sign_in, axe, screenshot) -> None:
+    sign_in(page, "centre")
+    _open(page, "grid", "网格划分")
+    tag = uuid.uuid4().hex[:6]
+    names = [f"均衡-{tag}", f"方格-{tag}"]
+    for method, name in zip(("balanced", "square"), names, strict=True):
+        page.get_by_label("划分方法").select_option(method)
+        page.get_by_label("方案名称").fill(name)
+        page.get_by_role("button", name="生成", exact=True).click()
+        expect(page.get_by_test_id("generate-status")).to_have_text(
+            f"已生成方案 {name}", timeout=60_000
+        )
+    for name in names:
+        page.get_by_label(f"选择对比 {name}").check()
+    page.get_by_role("button", name="对比所选方案").click()
+    comparison = page.get_by_test_id("comparison")
+    table = comparison.get_by_test_id("metrics")
+    expect(table.get_by_role("columnheader", name=re.compile(names[0]))).to_be_visible()
+    expect(table.get_by_role("columnheader", name=re.compile(names[1]))).to_be_visible()
+    expect(table.get_by_role("rowheader", name="均衡度（最大/平均）")).to_be_visible()
+    expect(table.get_by_role("row", name=re.compile("网格数")).first).to_contain_text("140")
+    for name in names:
+        region = comparison.get_by_role("region", name=f"方案 {name} 的网格地图")
+        expect(region.locator("canvas").first).to_be_visible()
+    axe(page, exclude=MAP_CANVAS)
+    screenshot(page, "console-grid-compare")
+
+
+def test_a_coordinator_cannot_generate_and_the_screen_is_not_offered(page, sign_in) -> None:
+    sign_in(page, "coordinator")
+    nav = page.get_by_role("navigation", name="主导航")
+    expect(nav.get_by_role("link", name="网格划分")).to_have_count(0)
+
+
+def test_station_enrols_a_terminal_and_sees_the_code_and_qr(page, sign_in, axe, screenshot):
+    sign_in(page, "station1")
+    _open(page, "field", "网格员与终端")
+    # the worker of QS01 who has an account (worker1) may enrol a terminal
+    workers = page.get_by_role("row").filter(has=page.get_by_role("cell", name="是", exact=True))
+    workers.first.get_by_role("button", name=re.compile("^管理 ")).click()
+    panel = page.locator(".worker-panel")
+    expect(panel.get_by_role("heading", name=re.compile("^网格员："))).to_be_focused()
+    panel.get_by_role("button", name="生成终端注册码").click()
+    code = page.get_by_test_id("enrolment-code")
+    expect(code).to_have_text(re.compile(r"\S{4,}"))
+    qr = page.get_by_role("img", name=re.compile("二维码"))
+    expect(qr).to_be_visible()
+    assert qr.get_attribute("src").startswith("data:image/png;base64,")
+    expect(page.get_by_role("heading", name="空缺网格")).to_be_visible()
+    expect(page.get_by_role("heading", name="巡查覆盖")).to_be_visible()
+    expect(page.get_by_text(re.compile("已巡查网格比例"))).to_be_visible()
+    axe(page, exclude=MAP_CANVAS)
+    screenshot(page, "console-field")
+
+
+def test_households_are_masked_and_a_clear_read_is_explicit(page, sign_in, axe, screenshot):
+    sign_in(page, "station1")
+    _open(page, "households", "住户")
+    expect(page.get_by_text("查看明文会记入审计日志")).to_be_visible()
+    first_read = page.get_by_role("button", name=re.compile("^查看明文")).first
+    expect(first_read).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("****")
+    first_read.click()
+    detail = page.get_by_test_id("household-detail")
+    expect(detail.get_by_role("heading", name=re.compile("住户详情"))).to_be_focused()
+    expect(detail).to_be_visible()
+    axe(page)
+    screenshot(page, "console-households")
