@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { call, get } from "../../common/api";
 import { t } from "../../common/i18n";
 import { ErrorMessage } from "../../common/ui";
+import { allPages, type EventSummary } from "./util";
 
 type Leaflet = typeof import("leaflet");
 
@@ -28,17 +29,31 @@ interface Feature {
   properties: { id: number; title: string; status: string; starts_at: string; address: string | null; kind: string };
 }
 
-/** Every page of the events as GeoJSON points. */
+/** Every page of the events as GeoJSON points. The service currently sends X-Pagination twice
+ * with format=geojson (the header then does not parse): the same events are then read from the
+ * JSON list, whose rows carry the same location. */
 async function eventFeatures(query: Record<string, string | number | undefined>): Promise<Feature[]> {
-  const out: Feature[] = [];
-  for (let p = 1; p < 50; p++) {
-    const r = await call<{ features: Feature[] }>("/outreach/events", {
-      query: { ...query, format: "geojson", page: p, page_size: 500 },
-    });
-    out.push(...r.data.features);
-    if (!r.pagination || !r.pagination.total_pages || p >= r.pagination.total_pages) break;
+  try {
+    const out: Feature[] = [];
+    for (let p = 1; p < 50; p++) {
+      const r = await call<{ features: Feature[] }>("/outreach/events", {
+        query: { ...query, format: "geojson", page: p, page_size: 100 },
+      });
+      out.push(...r.data.features);
+      if (!r.pagination || !r.pagination.total_pages || p >= r.pagination.total_pages) break;
+    }
+    return out;
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    const rows = await allPages<EventSummary>("/outreach/events", query);
+    return rows
+      .filter((ev) => ev.location)
+      .map((ev) => ({
+        id: ev.id,
+        geometry: { type: "Point", coordinates: [ev.location!.lon, ev.location!.lat] },
+        properties: ev,
+      }));
   }
-  return out;
 }
 
 async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {

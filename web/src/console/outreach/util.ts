@@ -72,7 +72,7 @@ export function maskPhone(p: string | null | undefined): string {
 export async function allPages<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T[]> {
   const out: T[] = [];
   for (let p = 1; p < 50; p++) {
-    const r = await call<T[]>(path, { query: { ...query, page: p, page_size: 500 } });
+    const r = await call<T[]>(path, { query: { ...query, page: p, page_size: 100 } });
     out.push(...r.data);
     if (!r.pagination || !r.pagination.total_pages || p >= r.pagination.total_pages) break;
   }
