@@ -200,7 +200,7 @@ function PlanSection({ ev, mine, after }: { ev: EventDetail; mine: string | null
 }
 
 function problemText(p: string | { message?: string; code?: string }): string {
-  return typeof p === "string" ? p : p.message ?? p.code ?? JSON.stringify(p);
+  return typeof p === "string" ? tl(`or.rule.${p}`) : p.message ?? (p.code ? tl(`or.rule.${p.code}`) : JSON.stringify(p));
 }
 
 function Rosters({ id, version }: { id: number; version: number }) {
@@ -282,7 +282,7 @@ function ReadinessSection({ id, version }: { id: number; version: number }) {
                     <td>
                       <strong>{it.who ?? it.institution ?? "—"}</strong>
                     </td>
-                    <td>{it.rule}</td>
+                    <td>{tl(`or.rule.${it.rule}`)}</td>
                     <td>{it.message}</td>
                   </tr>
                 ))}

@@ -124,6 +124,11 @@ registerStrings(
     "or.type.school": "学校",
     "or.type.compound": "小区",
     "or.type.courtyard": "院落",
+    "or.rule.boards_missing": "展板不足",
+    "or.rule.no_team": "未报名单",
+    "or.rule.plan_not_approved": "现场方案未批准",
+    "or.rule.team_below_minimum": "人数不足",
+    "or.rule.venue_unconfirmed": "场地未确认",
     "or.sites.map": "选址地图：实线圆为建议选址，虚线圆为基线",
   },
   {
@@ -248,6 +253,11 @@ registerStrings(
     "or.type.school": "school",
     "or.type.compound": "compound",
     "or.type.courtyard": "courtyard",
+    "or.rule.boards_missing": "boards missing",
+    "or.rule.no_team": "no roster",
+    "or.rule.plan_not_approved": "site plan not approved",
+    "or.rule.team_below_minimum": "team too small",
+    "or.rule.venue_unconfirmed": "venue not confirmed",
     "or.sites.map": "Sites map: solid circles the suggestion, dashed the baseline",
   },
 );
