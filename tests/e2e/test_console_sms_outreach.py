@@ -115,6 +115,64 @@ def test_coordinator_sees_the_rotation_timeline_and_progress(
     screenshot(page, "console-sms-coordinator-timeline")
 
 
+def _api(page, username: str):
+    """(method, path, body) → response, as ``username``, through the page's request context."""
+    token = page.request.post(
+        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(method: str, path: str, body: object = None):
+        return page.request.fetch(f"/api/v1{path}", method=method, headers=headers, data=body)
+
+    return _call
+
+
+def test_timeline_explains_a_skipped_sender(page, sign_in, axe, screenshot) -> None:
+    # A campaign of its own: ICBC, ABC, BOC one a day; ABC has no approved custom text, so
+    # under `shift` its day goes to BOC and the schedule says why.
+    api = _api(page, "coordinator")
+    code = f"E2E-SKIP-{uuid.uuid4().hex[:6].upper()}"
+    made = api(
+        "POST",
+        "/sms/campaigns",
+        {
+            "code": code,
+            "name": f"顺延演示 {code}",
+            "area_id": 1,
+            "start_date": "2027-05-07",
+            "end_date": "2027-05-14",
+            "senders": ["ICBC", "ABC", "BOC"],
+            "policy": "shift",
+        },
+    )
+    assert made.status == 201, made.text()
+    cid = made.json()["id"]
+    for sender in ("ICBC", "BOC"):
+        text = api(
+            "POST",
+            f"/sms/campaigns/{cid}/texts",
+            {"kind": "custom", "sender": sender, "body": f"{sender} 小微企业贷款。"},
+        ).json()
+        assert api("POST", f"/sms/texts/{text['id']}/submit").status == 200
+        assert api("POST", f"/sms/texts/{text['id']}/approve", {}).status == 200
+
+    sign_in(page, "coordinator")
+    page.goto(f"/#/sms/{cid}")
+    table = page.get_by_test_id("sms-timeline").get_by_role("table")
+    rows = table.get_by_role("rowheader")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(1)).to_contain_text("ABC")  # in campaign order, though it has no slot
+    expect(table.get_by_role("row", name=re.compile("ABC"))).to_contain_text("2027-05-08：ABC 跳过")
+    expect(table.get_by_role("row", name=re.compile("BOC"))).to_contain_text(
+        "中国银行：2027-05-08 08:00"
+    )
+    expect(page.locator(".sms-events")).to_contain_text("ABC 跳过")
+    expect(page.get_by_text("统一文本尚未审核通过")).to_be_visible()
+    axe(page)
+    screenshot(page, "console-sms-timeline-skipped")
+
+
 def test_coordinator_opens_the_programme_event_readiness_and_site_suggestions(
     page, sign_in, axe, screenshot
 ) -> None:

@@ -6,7 +6,7 @@ import { ErrorMessage, PagedList, useAsync } from "../../common/ui";
 import { hasRole } from "../session";
 import "../sms/sms.css";
 import "../sms/strings";
-import { ProgressBars } from "../sms/progress";
+import { ProgressBars, useProgress } from "../sms/progress";
 import { Texts } from "../sms/texts";
 import { Timeline } from "../sms/timeline";
 import { label, type Campaign, type Schedule } from "../sms/util";
@@ -51,6 +51,7 @@ function CampaignList() {
 function CampaignPage({ id }: { id: number }) {
   const campaign = useAsync(() => get<Campaign>(`/sms/campaigns/${id}`), [id]);
   const schedule = useAsync(() => get<Schedule>(`/sms/campaigns/${id}/schedule`), [id]);
+  const progress = useProgress(id);
   const coordinator = hasRole("coordinator");
   const c = campaign.data;
   return (
@@ -70,9 +71,9 @@ function CampaignPage({ id }: { id: number }) {
         <ErrorMessage error={schedule.error} />
         <div aria-live="polite">{schedule.loading && t("ui.loading")}</div>
         {schedule.data && !schedule.data.mandated_text_approved && <p class="warn">{t("sms.mandated_pending")}</p>}
-        {schedule.data && c && <Timeline schedule={schedule.data} from={c.start_date} to={c.end_date} />}
+        {schedule.data && c && <Timeline schedule={schedule.data} from={c.start_date} to={c.end_date} order={progress.data?.senders} />}
       </section>
-      <ProgressBars campaignId={id} />
+      <ProgressBars progress={progress} />
       <Texts campaignId={id} mode={coordinator ? "review" : "own"} />
     </>
   );

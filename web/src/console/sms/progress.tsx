@@ -39,11 +39,12 @@ function slotText(s: SlotRef | null): string {
   return s ? `${when(s.start)}–${when(s.end).slice(11)}` : t("sms.none");
 }
 
-export function ProgressBars({ campaignId }: { campaignId: number }) {
-  const { data, error, loading } = useAsync(
-    () => get<Progress>(`/sms/campaigns/${campaignId}/progress`),
-    [campaignId],
-  );
+export function useProgress(campaignId: number) {
+  return useAsync(() => get<Progress>(`/sms/campaigns/${campaignId}/progress`), [campaignId]);
+}
+
+export function ProgressBars({ progress }: { progress: ReturnType<typeof useProgress> }) {
+  const { data, error, loading } = progress;
   return (
     <section aria-labelledby="sms-progress-h">
       <h2 id="sms-progress-h">{t("sms.progress")}</h2>

@@ -15,11 +15,21 @@ export function explain(ev: ScheduleEvent): string {
   return t(key) === key ? t("sms.ev.other", vars) : t(key, vars);
 }
 
-export function Timeline({ schedule, from, to }: { schedule: Schedule; from: string; to: string }) {
+export function Timeline(props: {
+  schedule: Schedule;
+  from: string;
+  to: string;
+  /** The senders in campaign order (from the progress), when known. */
+  order?: { sender: string; sender_name: string | null; position: number }[];
+}) {
+  const { schedule, from, to } = props;
   const slots = schedule.slots;
   const lastDay = slots.flatMap((s) => s.days).sort().pop();
   const days = daysBetween(from, lastDay && lastDay > to ? lastDay : to);
   const senders: { code: string; name: string }[] = [];
+  for (const s of [...(props.order ?? [])].sort((a, b) => a.position - b.position)) {
+    senders.push({ code: s.sender, name: s.sender_name ?? s.sender });
+  }
   for (const s of [...slots].sort((a, b) => a.position - b.position)) {
     if (!senders.some((x) => x.code === s.sender)) senders.push({ code: s.sender, name: s.sender_name ?? s.sender });
   }
