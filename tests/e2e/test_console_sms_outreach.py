@@ -322,3 +322,33 @@ def test_station_lists_filters_and_opens_a_task(page, sign_in, axe, screenshot) 
     expect(page.get_by_role("heading", name="处理记录")).to_be_visible()
     axe(page)
     screenshot(page, "console-tasks-detail")
+
+
+def test_outreach_desk_by_keyboard_only(page, sign_in) -> None:
+    sign_in(page, "coordinator")
+    page.goto("/#/outreach")
+    link = page.get_by_role("link", name=PROGRAMME)
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1, name=re.compile(PROGRAMME))).to_be_visible()
+    calendar = page.get_by_role("region", name="月历")
+    expect(calendar.get_by_role("strong")).to_have_text("2027年4月")
+    calendar.get_by_role("button", name="下个月").focus()
+    page.keyboard.press("Enter")
+    expect(calendar.get_by_role("strong")).to_have_text("2027年5月")
+    page.keyboard.press("Shift+Tab")
+    expect(calendar.get_by_role("button", name="上个月")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(calendar.get_by_role("strong")).to_have_text("2027年4月")
+    calendar.get_by_role("link", name=re.compile("宣传点3：滨河小学")).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1, name="宣传点3：滨河小学")).to_be_visible()
+    page.goto("/#/outreach/sites")
+    expect(page.get_by_role("button", name="计算选址")).to_be_enabled()  # the areas are in
+    page.get_by_label("宣传点个数").focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")  # submits the form
+    expect(page.get_by_test_id("site-suggestions")).to_contain_text(
+        "建议的 3 个宣传点覆盖", timeout=30_000
+    )

@@ -60,7 +60,7 @@ async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {
   if (!areaId) return null;
   try {
     const area = await get<{ geometry?: GeoJSON.GeoJsonObject }>(`/areas/${areaId}`);
-    if (!area.geometry) return null;
+    if (!area.geometry || !map.getContainer().isConnected) return null;
     const layer = L.geoJSON(area.geometry as GeoJSON.GeoJsonObject, {
       style: { color: "#667085", weight: 2, fill: true, fillColor: "#f2f4f7", fillOpacity: 0.6 },
       interactive: false,
@@ -71,7 +71,11 @@ async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {
   }
 }
 
-function useMap(el: preact.RefObject<HTMLDivElement>, draw: (L: Leaflet, map: LMap) => Promise<void>, deps: unknown[]) {
+function useMap(
+  el: preact.RefObject<HTMLDivElement>,
+  draw: (L: Leaflet, map: LMap, alive: () => boolean) => Promise<void>,
+  deps: unknown[],
+) {
   const [error, setError] = useState<unknown>(null);
   const [ready, setReady] = useState(false);
   useEffect(() => {
@@ -82,8 +86,15 @@ function useMap(el: preact.RefObject<HTMLDivElement>, draw: (L: Leaflet, map: LM
     leaflet()
       .then(async (L) => {
         if (gone || !el.current) return;
-        map = L.map(el.current, { attributionControl: false, zoomSnap: 0.25 }).setView([30.5, 104.05], 14);
-        await draw(L, map);
+        // No animations: a map removed mid-animation (the user moves on) throws in Leaflet.
+        map = L.map(el.current, {
+          attributionControl: false,
+          zoomSnap: 0.25,
+          zoomAnimation: false,
+          fadeAnimation: false,
+          markerZoomAnimation: false,
+        }).setView([30.5, 104.05], 14);
+        await draw(L, map, () => !gone);
         if (!gone) setReady(true);
       })
       .catch((e) => setError(e));
@@ -101,9 +112,10 @@ export function EventsMap(props: { query: Record<string, string | number | undef
   const key = JSON.stringify(props.query);
   const { error, ready } = useMap(
     el,
-    async (L, map) => {
+    async (L, map, alive) => {
       const areaBounds = await drawArea(L, map, props.areaId);
       const features = await eventFeatures(props.query);
+      if (!alive()) return;
       const pts: [number, number][] = [];
       for (const f of features) {
         const [lon, lat] = f.geometry.coordinates;
@@ -154,8 +166,9 @@ export function SitesMap(props: { areaId: number; radius: number; sites: SitePoi
   const key = JSON.stringify([props.sites.map((s) => s.place_id), props.baseline.map((s) => s.place_id), props.radius]);
   const { error, ready } = useMap(
     el,
-    async (L, map) => {
+    async (L, map, alive) => {
       const areaBounds = await drawArea(L, map, props.areaId);
+      if (!alive()) return;
       const pts: [number, number][] = [];
       props.baseline.forEach((s) => {
         L.circle([s.lat, s.lon], {
