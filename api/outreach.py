@@ -5,7 +5,18 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, AwareDateTime, Blueprint, Date, Id, Integer, ListArgs, UtcDateTime
+from api.common import (
+    BEARER,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    AwareDateTime,
+    Blueprint,
+    Date,
+    Id,
+    Integer,
+    ListArgs,
+    UtcDateTime,
+)
 from api.geojson import bbox_field, geojson_response
 from gridserve.auth import current_principal
 from gridserve.models import EVENT_KINDS, EVENT_STATUSES, PROGRAMME_KINDS
@@ -333,7 +344,7 @@ class Events(MethodView):
         description="The page of events; with `format=geojson` as a FeatureCollection of points",
         success=True,
     )
-    @blp.paginate()
+    @blp.paginate(page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     @blp.doc(security=BEARER)
     def get(self, args, pagination_parameters):
         """Events in your scope, by start (sortable by `starts_at`, `title`, `status`, `id`,
@@ -349,12 +360,11 @@ class Events(MethodView):
             bbox=args.get("bbox"),
             sort=args.get("sort"),
         )
-        rows = event_service.present(SelectPage(stmt, page_params=pagination_parameters).items)
+        page = SelectPage(stmt, page_params=pagination_parameters)
+        pagination_parameters.item_count = page.item_count  # X-Pagination, set once by the pager
+        rows = event_service.present(page.items)
         if args.get("format") == "geojson":
-            resp = geojson_response(event_service.feature_collection(rows))
-            _, headers = blp._set_pagination_metadata(pagination_parameters, None, None)
-            resp.headers.update(headers)
-            return resp
+            return geojson_response(event_service.feature_collection(rows))
         return rows
 
 

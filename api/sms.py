@@ -80,6 +80,11 @@ class TextSchema(Schema):
     id = Integer()
     campaign_id = Integer()
     sender_id = Integer(allow_none=True)
+    sender = fields.String(
+        attribute="sender_code",
+        allow_none=True,
+        metadata={"description": "The sending institution's code (null: the mandated text)"},
+    )
     kind = fields.String()
     body = fields.String()
     status = fields.String()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridserve.db import UTCDateTime
 from gridserve.extensions import db
+from gridserve.models.accounts.institutions import Institution
 from gridserve.models.base import JSONType, TimestampMixin
 
 GATEWAYS = ("file", "smpp", "http")
@@ -91,6 +92,7 @@ class SmsSender(db.Model):
     position: Mapped[int] = mapped_column(nullable=False)
 
     campaign: Mapped[SmsCampaign] = relationship(back_populates="senders")
+    institution: Mapped[Institution] = relationship(lazy="joined")
 
 
 class SmsText(TimestampMixin, db.Model):
@@ -116,6 +118,13 @@ class SmsText(TimestampMixin, db.Model):
     note: Mapped[str | None] = mapped_column(String(500))
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    sender: Mapped[SmsSender | None] = relationship(lazy="joined")
+
+    @property
+    def sender_code(self) -> str | None:
+        """The sending institution's code (None for the mandated text)."""
+        return None if self.sender is None else self.sender.institution.code
 
     @property
     def kind(self) -> str:

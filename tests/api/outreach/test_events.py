@@ -217,6 +217,7 @@ def test_events_page_and_come_as_geojson_for_the_map(client, auth_as, outreach):
     assert json.loads(resp.headers["X-Pagination"])["total"] == 2
     geo = client.get(f"{API}/events?format=geojson&institution=ICBC", headers=headers)
     assert geo.status_code == 200 and geo.mimetype == "application/geo+json"
+    assert len(geo.headers.getlist("X-Pagination")) == 1  # one header a browser can read
     assert json.loads(geo.headers["X-Pagination"])["total"] == 2
     body = json.loads(geo.data)
     assert body["type"] == "FeatureCollection"
@@ -224,6 +225,13 @@ def test_events_page_and_come_as_geojson_for_the_map(client, auth_as, outreach):
     assert site["geometry"] == {"type": "Point", "coordinates": [104.07, 30.45]}
     assert site["properties"]["lead"] == "ICBC"
     assert site["properties"]["starts_at"] == "2027-04-15T09:00:00+08:00"
+
+
+def test_the_events_list_pages_up_to_500_like_every_list(client, auth_as, outreach):
+    resp = client.get(f"{API}/events?page_size=500", headers=auth_as("coordinator"))
+    assert resp.status_code == 200 and json.loads(resp.headers["X-Pagination"])["total"] == 2
+    too_many = client.get(f"{API}/events?page_size=501", headers=auth_as("coordinator"))
+    assert too_many.status_code == 422
 
 
 def test_changes_name_their_version_and_take_a_change_number(client, auth_as, outreach):

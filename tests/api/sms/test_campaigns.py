@@ -73,6 +73,9 @@ def test_custom_texts_go_through_review(demo_campaign):
     assert created.status_code == 201, created.get_json()
     text = created.get_json()
     assert text["status"] == "draft" and text["measure"]["units"] == 12
+    assert text["sender"] == "ADBC"  # the coordinator's queue names the sending bank
+    listed = client.get(path, headers=headers["coordinator"]).get_json()
+    assert {t["sender"] for t in listed} >= {None, "ADBC"}  # the mandated text has no sender
     assert (
         client.post(
             f"/api/v1/sms/texts/{text['id']}/approve", json={}, headers=headers["coordinator"]

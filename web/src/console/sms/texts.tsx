@@ -47,7 +47,7 @@ function ReviewItem({ text, onDone }: { text: SmsText; onDone: (message?: string
   return (
     <li class="card" data-testid={`review-${text.id}`}>
       <p>
-        <strong>{text.kind === "mandated" ? t("sms.kind.mandated") : t("sms.sender_no", { id: text.sender_id ?? "" })}</strong>{" "}
+        <strong>{text.kind === "mandated" ? t("sms.kind.mandated") : t("sms.sender_no", { id: text.sender ?? "" })}</strong>{" "}
         <Status text={text} /> <Measure text={text} />
       </p>
       <blockquote>{text.body}</blockquote>
@@ -191,7 +191,7 @@ export function Texts({ campaignId, mode }: { campaignId: number; mode: "review"
           <tbody>
             {rows.map((x) => (
               <tr>
-                <td>{x.kind === "mandated" ? t("sms.kind.mandated") : t("sms.sender_no", { id: x.sender_id ?? "" })}</td>
+                <td>{x.kind === "mandated" ? t("sms.kind.mandated") : t("sms.sender_no", { id: x.sender ?? "" })}</td>
                 <td>
                   {x.body} <Measure text={x} />
                 </td>

@@ -50,6 +50,7 @@ export interface SmsText {
   id: number;
   campaign_id: number;
   sender_id: number | null;
+  sender: string | null; // the sending institution's code
   kind: string;
   body: string;
   status: string;
