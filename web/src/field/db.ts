@@ -115,8 +115,10 @@ interface FieldDB extends DBSchema {
 export type Store = "places" | "households" | "tasks" | "events";
 
 let dbp: Promise<IDBPDatabase<FieldDB>> | null = null;
+let wiped = false; // after a wipe nothing may create the database again until the app reloads
 
 export function db(): Promise<IDBPDatabase<FieldDB>> {
+  if (wiped) return Promise.reject(new Error("wiped"));
   if (!dbp) {
     dbp = openDB<FieldDB>(DB_NAME, 1, {
       upgrade(d) {
@@ -163,6 +165,7 @@ export function isSent(r: QueuedRecord): boolean {
 /** Everything on this terminal: the database, the caches, the token. */
 export async function wipeAll(): Promise<void> {
   const d = await db().catch(() => null);
+  wiped = true;
   d?.close();
   dbp = null;
   await deleteDB(DB_NAME).catch(() => undefined);

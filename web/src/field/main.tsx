@@ -239,7 +239,7 @@ function MapScreen(props: { rev: number }) {
       if (!live || !el.current) return;
       handle = mountMap(el.current, cells ?? null, places, (id) => (location.hash = `#/places/${id}`), () => t("map.region"));
       setState("ready");
-    })();
+    })().catch(() => setState("none"));
     return () => {
       live = false;
       handle?.destroy();
@@ -306,7 +306,7 @@ function App() {
         setProblem(issue ?? null);
         setPhase("enrol");
       }
-    })();
+    })().catch(() => setPhase("enrol"));
   }, []);
 
   useEffect(() => {
@@ -317,7 +317,7 @@ function App() {
       setUnsent(await unsentCount());
       const all = await (await db()).getAll("places");
       setPlaces(all);
-    })();
+    })().catch(() => undefined); // the database was just wiped
   }, [phase, rev]);
 
   const sync = useCallback(

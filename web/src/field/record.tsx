@@ -26,6 +26,7 @@ registerStrings(
     "rec.lat": "纬度",
     "rec.acc": "精度（米）",
     "rec.notes": "备注",
+    "rec.checks": "检查项",
     "rec.case.title": "问题标题",
     "rec.case.details": "问题描述",
     "rec.priority": "优先级",
@@ -65,6 +66,7 @@ registerStrings(
     "rec.lat": "Latitude",
     "rec.acc": "Accuracy (m)",
     "rec.notes": "Notes",
+    "rec.checks": "Checks",
     "rec.case.title": "Problem title",
     "rec.case.details": "Description",
     "rec.priority": "Priority",
@@ -304,7 +306,7 @@ export function RecordForm(props: {
       </fieldset>
       {!isCase && (
         <fieldset>
-          <legend>{t("rec.notes")}</legend>
+          <legend>{t("rec.checks")}</legend>
           <label class="check">
             <input type="checkbox" checked={normal} onChange={(e) => setNormal((e.target as HTMLInputElement).checked)} />
             {t("rec.q.normal")}

@@ -124,7 +124,9 @@ function useDb<T>(load: () => Promise<T>, deps: unknown[]): T | undefined {
   const [v, setV] = useState<T | undefined>(undefined);
   useEffect(() => {
     let live = true;
-    load().then((x) => live && setV(x));
+    load()
+      .then((x) => live && setV(x))
+      .catch(() => undefined); // the database was just wiped
     return () => {
       live = false;
     };
@@ -476,6 +478,7 @@ export function OutboxScreen(props: {
                 {r.photos.length > 0 ? ` · ${t("outbox.photos", { n: r.photos.length })}` : ""}
                 {r.flags?.length ? ` · ${r.flags.join(", ")}` : ""}
               </p>
+              {r.notes && r.kind !== "task_update" && <p class="hint">{r.notes.length > 80 ? `${r.notes.slice(0, 80)}…` : r.notes}</p>}
               {(fixable || r.status === "unsupported") && reasonOf(r) && <p class="error">{t("outbox.reason", { reason: reasonOf(r) })}</p>}
               <div class="actions">
                 {fixable && r.kind !== "task_update" && (
