@@ -164,16 +164,24 @@ def test_enrol_record_offline_reload_upload_and_resend(
     from gridserve.models import Attachment, Visit
 
     with e2e_app.app_context():
-        rows = db.session.execute(select(Visit).where(Visit.notes.like(f"{marker}%"))).scalars().all()
+        rows = (
+            db.session.execute(select(Visit).where(Visit.notes.like(f"{marker}%"))).scalars().all()
+        )
         assert len(rows) == 3
         assert all(not v.mock_location and len(v.attachments) == 1 for v in rows)
         photos = [a for v in rows for a in v.attachments]
-        stored = db.session.execute(select(Attachment).where(Attachment.uuid.in_(photos))).scalars().all()
+        stored = (
+            db.session.execute(select(Attachment).where(Attachment.uuid.in_(photos)))
+            .scalars()
+            .all()
+        )
         assert len(stored) == 3
         db.session.remove()
 
 
-def test_revoked_terminal_is_wiped_at_next_contact(new_context, live_url, e2e_app, screenshot, axe) -> None:
+def test_revoked_terminal_is_wiped_at_next_contact(
+    new_context, live_url, e2e_app, screenshot, axe
+) -> None:
     station = _station_token(live_url)
     worker_id = _worker_id(e2e_app)
     label = f"e2e-revoke-{uuid.uuid4().hex[:6]}"
@@ -220,7 +228,9 @@ def test_expired_token_asks_to_enrol_again_and_keeps_the_queue(
         lambda route: route.fulfill(
             status=401,
             content_type="application/json",
-            body=json.dumps({"error": {"code": "token_expired", "message": "expired", "details": {}}}),
+            body=json.dumps(
+                {"error": {"code": "token_expired", "message": "expired", "details": {}}}
+            ),
         ),
     )
     context.set_offline(False)
@@ -233,6 +243,113 @@ def test_expired_token_asks_to_enrol_again_and_keeps_the_queue(
     page.get_by_label("登记码").fill(_enrolment_code(live_url, station, _worker_id(e2e_app)))
     page.get_by_role("button", name="登记", exact=True).click()
     page.get_by_role("link", name=re.compile("^待发送")).click()
-    expect(
-        _statuses(page, marker).and_(page.locator("[data-status=created]"))
-    ).to_have_count(1, timeout=30_000)
+    expect(_statuses(page, marker).and_(page.locator("[data-status=created]"))).to_have_count(
+        1, timeout=30_000
+    )
+
+
+def _worker_area(e2e_app, worker_id: int) -> int:
+    from gridserve.extensions import db
+    from gridserve.models import Worker
+
+    with e2e_app.app_context():
+        area = db.session.get(Worker, worker_id).area_id
+        db.session.remove()
+        return area
+
+
+def test_a_task_goes_open_in_progress_done(new_context, live_url, e2e_app, axe, screenshot) -> None:
+    station = _station_token(live_url)
+    worker_id = _worker_id(e2e_app)
+    title = f"e2e task {uuid.uuid4().hex[:6]}"
+    task = _api(
+        live_url,
+        "POST",
+        "/tasks",
+        {"kind": "task", "title": title, "area_id": _worker_area(e2e_app, worker_id),
+         "assigned_worker_id": worker_id, "priority": "high"},
+        station,
+    )  # fmt: skip
+    page = new_context(phone=True).new_page()
+    _enrol(page, _enrolment_code(live_url, station, worker_id), "e2e-tasks")
+    card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=title))
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("待处理")
+    card.get_by_role("button", name="开始处理").click()
+    expect(card).to_contain_text("处理中")
+    expect(card.get_by_role("button", name="完成")).to_be_visible()
+    axe(page)
+    screenshot(page, "field-task-in-progress")
+    card.get_by_role("button", name="完成").click()
+    expect(card.get_by_role("alert")).to_contain_text("处理结果")  # a note is needed
+    card.get_by_label("处理结果（完成时必填）").fill("已处理")
+    card.get_by_role("button", name="完成").click()
+    expect(page.get_by_role("heading", name=title)).to_have_count(0, timeout=30_000)
+    done = _api(live_url, "GET", f"/tasks/{task['id']}", token=station)
+    assert done["status"] == "done" and done["note"] == "已处理"
+
+
+def _tab_to(page, name: str, limit: int = 60) -> None:
+    """Press Tab until the focused element is named ``name`` (its label or its text)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            """() => { const e = document.activeElement; if (!e) return "";
+                const l = e.labels && e.labels[0];
+                return (l ? l.textContent : e.textContent || "").trim(); }"""
+        )
+        if focused.startswith(name):
+            return
+    raise AssertionError(f"no focusable element named {name!r} within {limit} tabs")
+
+
+def test_keyboard_only_enrol_and_report_a_problem(
+    new_context, live_url, e2e_app, axe, screenshot
+) -> None:
+    station = _station_token(live_url)
+    code = _enrolment_code(live_url, station, _worker_id(e2e_app))
+    page = new_context(phone=True).new_page()
+    page.goto("/field/")
+    _tab_to(page, "登记码")
+    page.keyboard.type(code)
+    _tab_to(page, "终端名称")
+    page.keyboard.type("e2e-keyboard")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="我的任务")).to_be_visible()
+    expect(page.get_by_text(re.compile("^已同步"))).to_be_visible(timeout=60_000)
+
+    _tab_to(page, "记录")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="新记录")).to_be_visible()
+    _tab_to(page, "类型")
+    page.keyboard.press("End")  # the last kind: a problem
+    expect(page.get_by_label("类型")).to_have_value("case")
+    _tab_to(page, "地点")
+    page.keyboard.press("ArrowDown")
+    title = f"e2e problem {uuid.uuid4().hex[:6]}"
+    _tab_to(page, "问题标题")
+    page.keyboard.type(title)
+    _tab_to(page, "问题描述")
+    page.keyboard.type("路灯不亮")
+    axe(page)
+    screenshot(page, "field-problem")
+    _tab_to(page, "保存到待发送")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="待发送与结果")).to_be_visible()
+    record = page.get_by_test_id("record").filter(has_text=title)
+    # Sent at once (online): created, or kept for later while the server does not take
+    # problems from the upload yet.
+    expect(record).to_have_attribute(
+        "data-status", re.compile("^(created|unsupported)$"), timeout=30_000
+    )
+
+
+def test_english_on_request(phone_page, axe) -> None:
+    phone_page.goto("/field/")
+    phone_page.get_by_role("button", name="English").click()
+    expect(phone_page.get_by_role("heading", name="Enrol this terminal")).to_be_visible()
+    expect(phone_page.get_by_label("Enrolment code")).to_be_visible()
+    assert phone_page.evaluate("() => document.documentElement.lang") == "en"
+    axe(phone_page)
+    phone_page.get_by_role("button", name="中文").click()
+    expect(phone_page.get_by_role("heading", name="登记终端")).to_be_visible()

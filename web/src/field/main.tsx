@@ -312,8 +312,8 @@ function App() {
   useEffect(() => {
     if (phase !== "ready") return;
     void (async () => {
-      const me = await getMeta<{ name?: string; username?: string }>("me");
-      setWho(me?.name ?? me?.username ?? "");
+      const me = await getMeta<{ user?: { full_name?: string; username?: string } }>("me");
+      setWho(me?.user?.full_name || me?.user?.username || "");
       setUnsent(await unsentCount());
       const all = await (await db()).getAll("places");
       setPlaces(all);

@@ -191,8 +191,7 @@ function applyResult(rec: QueuedRecord, res: ItemResult): QueuedRecord {
 /** The server does not know `type: "case"` yet (before the backend for it lands). */
 function caseUnsupported(res: ItemResult): boolean {
   if (res.status !== "rejected") return false;
-  const errs = res.errors ?? {};
-  return "type" in errs && !("title" in errs);
+  return "type" in (res.errors ?? {}); // "Must be one of: patrol, …"
 }
 
 async function uploadPhotos(recs: QueuedRecord[]): Promise<Set<string>> {
