@@ -175,6 +175,9 @@ function Shell() {
         </nav>
         <span class="who">
           {t("app.scope", { name: me.full_name || me.username, role: t(`role.${me.role}`) })}
+          {me.scope.area_name || me.scope.institution_name
+            ? ` · ${me.scope.area_name ?? me.scope.institution_name}`
+            : ""}
         </span>
         <LanguageSwitch />
         <button type="button" onClick={() => signOut()}>

@@ -9,7 +9,23 @@ export interface Me {
   role: string;
   area_id: number | null;
   institution_id: number | null;
+  scope: {
+    area_id: number | null;
+    area_code: string | null;
+    area_level: string | null;
+    area_name: string | null;
+    institution_id: number | null;
+    institution_name: string | null;
+  };
   [key: string]: unknown;
+}
+
+// GET /me answers {user, role, scope}; the console keeps the user's fields with role and scope.
+async function fetchMe(): Promise<Me> {
+  const reply = await get<{ user: Omit<Me, "role" | "scope">; role: string; scope: Me["scope"] }>(
+    "/me",
+  );
+  return { ...reply.user, role: reply.role, scope: reply.scope } as Me;
 }
 
 const KEY = "gridserve.console.token";
@@ -35,7 +51,7 @@ export async function signIn(username: string, password: string): Promise<Me> {
   });
   sessionStorage.setItem(KEY, reply.access_token);
   setToken(reply.access_token);
-  me = await get<Me>("/me");
+  me = await fetchMe();
   changed();
   return me;
 }
@@ -45,7 +61,7 @@ export async function restore(): Promise<Me | null> {
   if (!saved) return null;
   setToken(saved);
   try {
-    me = await get<Me>("/me");
+    me = await fetchMe();
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) forget();
     else throw e;
