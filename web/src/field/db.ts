@@ -2,6 +2,7 @@
 // tasks, events), the queue of records made offline with their photos, and the device token.
 // Everything the app shows is read from here, so it works with no network.
 import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from "idb";
+import { sha256 } from "./sha256";
 
 export const DB_NAME = "gridserve-field";
 
@@ -190,6 +191,9 @@ export function uuid4(): string {
 }
 
 export async function sha256Hex(blob: Blob): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
-  return Array.from(new Uint8Array(digest), (x) => x.toString(16).padStart(2, "0")).join("");
+  const bytes = await blob.arrayBuffer();
+  const digest = crypto.subtle
+    ? new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))
+    : sha256(new Uint8Array(bytes)); // not a secure context: no crypto.subtle
+  return Array.from(digest, (x) => x.toString(16).padStart(2, "0")).join("");
 }
