@@ -353,3 +353,55 @@ def test_english_on_request(phone_page, axe) -> None:
     axe(phone_page)
     phone_page.get_by_role("button", name="中文").click()
     expect(phone_page.get_by_role("heading", name="登记终端")).to_be_visible()
+
+
+def test_a_rejected_and_a_conflicting_record_are_fixed_and_sent_again(
+    new_context, live_url, e2e_app, axe
+) -> None:
+    station = _station_token(live_url)
+    context = new_context(phone=True)
+    page = context.new_page()
+    _enrol(page, _enrolment_code(live_url, station, _worker_id(e2e_app)), "e2e-fix")
+    context.set_offline(True)
+    marker = f"fix-{uuid.uuid4().hex[:8]}"
+    _record_visit(page, f"{marker} A")
+    _record_visit(page, f"{marker} B")
+
+    def answer(route) -> None:
+        """The server's verdicts, once: A rejected with its reason, B in conflict."""
+        items = route.request.post_data_json["items"]
+        results = []
+        for item in items:
+            if item["notes"].endswith(" A"):
+                errors = {"notes": ["Bad text."]}
+                results.append({"uuid": item["uuid"], "status": "rejected",
+                                "code": "invalid_text", "errors": errors})  # fmt: skip
+            else:
+                results.append({"uuid": item["uuid"], "status": "conflict", "code": "uuid_reused"})
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({"results": results}))  # fmt: skip
+
+    context.route("**/api/v1/sync/visits", answer)
+    page.get_by_role("link", name=re.compile("^待发送")).click()
+    context.set_offline(False)
+    records = page.get_by_test_id("record")
+    a = records.filter(has_text=f"{marker} A")
+    b = records.filter(has_text=f"{marker} B")
+    expect(a).to_have_attribute("data-status", "rejected", timeout=30_000)
+    expect(a).to_contain_text("Bad text.")
+    expect(b).to_have_attribute("data-status", "conflict")
+    axe(page)
+    context.unroute("**/api/v1/sync/visits")
+
+    # A: fixed (its note changed) and sent again under its own uuid.
+    a.get_by_role("link", name="修改").click()
+    expect(page.get_by_role("heading", name="修改记录")).to_be_visible()
+    page.get_by_label("备注").fill(f"{marker} A fixed")
+    page.get_by_role("button", name="保存到待发送").click()
+    expect(records.filter(has_text=f"{marker} A fixed")).to_have_attribute(
+        "data-status", "created", timeout=30_000
+    )
+    # B: goes again as a new record (its uuid holds other content on the server).
+    b.get_by_role("link", name="修改").click()
+    page.get_by_role("button", name="保存到待发送").click()
+    expect(b).to_have_attribute("data-status", "created", timeout=30_000)

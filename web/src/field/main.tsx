@@ -102,7 +102,11 @@ function route(): string[] {
 function useRoute(): string[] {
   const [r, setR] = useState(route());
   useEffect(() => {
-    const f = () => setR(route());
+    const f = () => {
+      setR(route());
+      // a new screen: reading and tabbing start at its content, not at the tab bar
+      window.setTimeout(() => document.getElementById("main")?.focus(), 0);
+    };
     window.addEventListener("hashchange", f);
     return () => window.removeEventListener("hashchange", f);
   }, []);

@@ -109,6 +109,8 @@ registerStrings(
   },
 );
 
+const PRIO = ["urgent", "high", "normal", "low"];
+
 export interface Cell {
   id: number;
   code: string;
@@ -156,7 +158,8 @@ export function TasksScreen(props: { rev: number; changed: () => void }) {
       .pop();
   const rows = data.tasks
     .map((task) => ({ task, status: pendingStep(task.id)?.task_status ?? task.status }))
-    .filter((x) => x.status !== "done");
+    .filter((x) => x.status !== "done")
+    .sort((a, b) => PRIO.indexOf(a.task.priority) - PRIO.indexOf(b.task.priority) || (a.task.due_at ?? "~").localeCompare(b.task.due_at ?? "~"));
   return (
     <section aria-labelledby="tasks-h">
       <h2 id="tasks-h">{t("tasks.h")}</h2>
