@@ -13,6 +13,7 @@ import {
   isSent,
   uuid4,
 } from "./db";
+import { refreshTask } from "./sync";
 
 registerStrings(
   {
@@ -432,7 +433,8 @@ export function OutboxScreen(props: {
     const d = await db();
     let rec = r;
     if (r.kind === "task_update" && r.status === "conflict") {
-      const task = await d.get("tasks", r.task_id!);
+      // someone else changed the task: take its current version from the server
+      const task = await refreshTask(r.task_id!).catch(() => d.get("tasks", r.task_id!));
       rec = { ...r, version: task?.version ?? r.version };
     }
     rec = { ...rec, status: "pending" };

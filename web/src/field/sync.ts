@@ -261,7 +261,9 @@ async function sendTaskSteps(recs: QueuedRecord[]): Promise<void> {
   recs.sort((a, b) => a.made_at.localeCompare(b.made_at));
   for (const rec of recs) {
     const id = rec.task_id!;
-    const version = latest.get(id) ?? rec.version!;
+    // the version it is based on: the last answer for this task, else the copy held here
+    // (updated by every step already sent), else the one it was recorded against
+    const version = latest.get(id) ?? (await d.get("tasks", id))?.version ?? rec.version!;
     const body: Record<string, unknown> = { version, status: rec.task_status };
     if (rec.notes) body.note = rec.notes;
     try {
