@@ -285,6 +285,10 @@ def test_a_task_goes_open_in_progress_done(new_context, live_url, e2e_app, axe, 
     card.get_by_label("处理结果（完成时必填）").fill("已处理")
     card.get_by_role("button", name="完成").click()
     expect(page.get_by_role("heading", name=title)).to_have_count(0, timeout=30_000)
+    # Gone from the list at once; the step reaches the server with the next upload.
+    page.get_by_role("link", name=re.compile("^待发送")).click()
+    step = page.get_by_test_id("record").filter(has_text=title).filter(has_text="已完成")
+    expect(step).to_have_attribute("data-status", "updated", timeout=30_000)
     done = _api(live_url, "GET", f"/tasks/{task['id']}", token=station)
     assert done["status"] == "done" and done["note"] == "已处理"
 
