@@ -1,0 +1,199 @@
+// The field app's local storage (IndexedDB via idb): the bundle (cells, places, households,
+// tasks, events), the queue of records made offline with their photos, and the device token.
+// Everything the app shows is read from here, so it works with no network.
+import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from "idb";
+import { sha256 } from "./sha256";
+
+export const DB_NAME = "gridserve-field";
+
+export interface Place {
+  id: number;
+  type: string;
+  external_id?: string | null;
+  name?: string | null;
+  lon: number;
+  lat: number;
+  cell_id: number | null;
+  attributes?: Record<string, unknown> | null;
+}
+
+export interface Household {
+  id: number;
+  place_id: number;
+  cell_id: number | null;
+  door_number?: string | null;
+  address?: string | null;
+  phone?: string | null;
+  member_count?: number;
+  members?: { name: string; relation?: string }[];
+  version: number;
+}
+
+export interface Task {
+  id: number;
+  kind: string;
+  title: string;
+  details?: string | null;
+  place_id?: number | null;
+  cell_code?: string | null;
+  status: string;
+  priority: string;
+  due_at?: string | null;
+  note?: string | null;
+  version: number;
+}
+
+export interface OutreachEvent {
+  id: number;
+  title: string;
+  starts_at: string;
+  ends_at: string;
+  status: string;
+  venue: { place_id: number | null; address?: string | null; lon: number; lat: number };
+}
+
+export type RecordKind = "patrol" | "household_visit" | "sme_visit" | "place_check" | "case";
+export type RecordStatus =
+  | "pending" // waiting to be sent
+  | "created"
+  | "updated"
+  | "duplicate"
+  | "conflict"
+  | "rejected"
+  | "unsupported"; // the server does not take this kind yet: kept, sent again later
+
+export interface Location {
+  lon: number;
+  lat: number;
+  accuracy_m: number | null;
+}
+
+/** One record made on the terminal: a visit, a patrol, a problem (case) or a task step. */
+export interface QueuedRecord {
+  uuid: string;
+  kind: RecordKind | "task_update";
+  made_at: string; // ISO, when recorded
+  started_at: string;
+  ended_at: string | null;
+  place_id: number | null;
+  location: Location | null;
+  notes: string;
+  answers: Record<string, string>;
+  photos: string[]; // attachment uuids (rows in the photos store)
+  // a case
+  title?: string;
+  priority?: string;
+  // a task step
+  task_id?: number;
+  task_status?: string;
+  version?: number;
+  // the last answer
+  status: RecordStatus;
+  code?: string;
+  errors?: Record<string, unknown>;
+  flags?: string[];
+  sent_at?: string;
+}
+
+export interface Photo {
+  uuid: string;
+  blob: Blob;
+  type: string;
+  sha256: string;
+  uploaded: boolean;
+}
+
+interface FieldDB extends DBSchema {
+  meta: { key: string; value: unknown };
+  places: { key: number; value: Place; indexes: { cell: number } };
+  households: { key: number; value: Household; indexes: { place: number } };
+  tasks: { key: number; value: Task };
+  events: { key: number; value: OutreachEvent };
+  queue: { key: string; value: QueuedRecord };
+  photos: { key: string; value: Photo };
+}
+
+export type Store = "places" | "households" | "tasks" | "events";
+
+let dbp: Promise<IDBPDatabase<FieldDB>> | null = null;
+let wiped = false; // after a wipe nothing may create the database again until the app reloads
+
+export function db(): Promise<IDBPDatabase<FieldDB>> {
+  if (wiped) return Promise.reject(new Error("wiped"));
+  if (!dbp) {
+    dbp = openDB<FieldDB>(DB_NAME, 1, {
+      upgrade(d) {
+        d.createObjectStore("meta");
+        d.createObjectStore("places", { keyPath: "id" }).createIndex("cell", "cell_id");
+        d.createObjectStore("households", { keyPath: "id" }).createIndex("place", "place_id");
+        d.createObjectStore("tasks", { keyPath: "id" });
+        d.createObjectStore("events", { keyPath: "id" });
+        d.createObjectStore("queue", { keyPath: "uuid" });
+        d.createObjectStore("photos", { keyPath: "uuid" });
+      },
+      blocking() {
+        // another tab wants to delete or upgrade: let it
+        void dbp?.then((x) => x.close());
+        dbp = null;
+      },
+    });
+  }
+  return dbp;
+}
+
+export async function getMeta<T>(key: string): Promise<T | undefined> {
+  return (await (await db()).get("meta", key)) as T | undefined;
+}
+
+export async function setMeta(key: string, value: unknown): Promise<void> {
+  await (await db()).put("meta", value, key);
+}
+
+export async function delMeta(key: string): Promise<void> {
+  await (await db()).delete("meta", key);
+}
+
+/** Unsent records (what a wipe loses). */
+export async function unsentCount(): Promise<number> {
+  const rows = await (await db()).getAll("queue");
+  return rows.filter((r) => !isSent(r)).length;
+}
+
+export function isSent(r: QueuedRecord): boolean {
+  return r.status === "created" || r.status === "updated" || r.status === "duplicate";
+}
+
+/** Everything on this terminal: the database, the caches, the token. */
+export async function wipeAll(): Promise<void> {
+  const d = await db().catch(() => null);
+  wiped = true;
+  d?.close();
+  dbp = null;
+  await deleteDB(DB_NAME).catch(() => undefined);
+  if ("caches" in self) {
+    for (const name of await caches.keys()) await caches.delete(name);
+  }
+  try {
+    localStorage.removeItem("gridserve.field.enrolled");
+  } catch {
+    /* storage off */
+  }
+  const regs = (await navigator.serviceWorker?.getRegistrations?.().catch(() => [])) ?? [];
+  for (const r of regs) await r.unregister().catch(() => undefined);
+}
+
+export function uuid4(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export async function sha256Hex(blob: Blob): Promise<string> {
+  const bytes = await blob.arrayBuffer();
+  const digest = crypto.subtle
+    ? new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))
+    : sha256(new Uint8Array(bytes)); // not a secure context: no crypto.subtle
+  return Array.from(digest, (x) => x.toString(16).padStart(2, "0")).join("");
+}
