@@ -24,6 +24,7 @@ werkzeug's threaded server on 127.0.0.1 (pages and API gzip-compressed as in pro
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import statistics
 import time
@@ -102,13 +103,9 @@ def _app(url: str):
 
 def _js_bytes(page) -> tuple[int, list[dict]]:
     scripts = page.evaluate(SCRIPTS_JS)
-    missing = [s["url"] for s in scripts if not s["encoded"]]
-    if missing:  # served by the service worker or a cache without sizes: ask the server
-        gzip = {"Accept-Encoding": "gzip"}
-        sizes = {u: len(page.request.get(u, headers=gzip).body()) for u in missing}
-        for s in scripts:
-            if s["url"] in sizes:
-                s["encoded"] = sizes[s["url"]]
+    for s in scripts:
+        if not s["encoded"]:  # served by the service worker: no sizes; gzip it as the server does
+            s["encoded"] = len(gzip.compress(page.request.get(s["url"]).body(), compresslevel=6))
     return sum(s["encoded"] for s in scripts), scripts
 
 
@@ -144,7 +141,9 @@ class Bench:
             button = page.get_by_role("button", name="登录")
             _visible(button, "the console's sign-in")
             page.get_by_label("用户名", exact=True).wait_for()
-            return _js_bytes(page)[0]
+            total, scripts = _js_bytes(page)
+            self.scripts["console_signin_js"] = scripts
+            return total
         finally:
             context.close()
 
@@ -206,13 +205,15 @@ class Bench:
             page.get_by_role("button", name="登记", exact=True).click()
             _visible(page.get_by_role("heading", name="我的任务"), "the field app's task list")
             out["field_tasks_js"], before = _js_bytes(page)
+            self.scripts["field_tasks_js"] = before
             seen = {s["url"] for s in before}
             page.goto("/field/#/map")
             try:
                 _visible(page.locator(".leaflet-container"), "the field app's map")
                 page.wait_for_load_state("networkidle")
-                after = _js_bytes(page)[1]
-                out["field_map_js"] = sum(s["encoded"] for s in after if s["url"] not in seen)
+                after = [s for s in _js_bytes(page)[1] if s["url"] not in seen]
+                self.scripts["field_map_js"] = after
+                out["field_map_js"] = sum(s["encoded"] for s in after)
             except NotYet as gap:
                 self.gaps.add(str(gap))
             # The bundle in IndexedDB first, then the network off and a new navigation.
@@ -232,6 +233,7 @@ class Bench:
     def run(self, runs: int) -> dict[str, list[float]]:
         """Each measure ``runs`` times; one that finds its screen missing is not tried again."""
         self.gaps: set[str] = set()
+        self.scripts: dict[str, list[dict]] = {}
         got: dict[str, list[float]] = {k: [] for k in BUDGETS}
         steps: dict[str, Callable[[], float]] = {
             "console_signin_js": self.console_signin_js,
@@ -286,6 +288,12 @@ def run(url: str | None = None, runs: int = 5) -> dict[str, float]:
             f"  {title:<48} {_fmt(med, unit):>10}  ({_fmt(min(values), unit)}–"
             f"{_fmt(max(values), unit)}; budget {_fmt(limit, unit)}) {verdict}"
         )
+    for key, scripts in bench.scripts.items():
+        listed = ", ".join(
+            f"{s['url'].rsplit('/', 1)[1]} {s['encoded'] / KB:.1f}"
+            for s in sorted(scripts, key=lambda s: -s["encoded"])
+        )
+        print(f"  {key} scripts (KB): {listed}")
     if getattr(bench, "map_status", None):
         print(f"  console map status line: {bench.map_status}")
     missing = [title for key, (title, _, _) in BUDGETS.items() if not got[key]]
