@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import field_sync, partition_demo, point_in_cell, site_suggestion, sms_dispatch
+from bench import (
+    field_sync,
+    partition_demo,
+    point_in_cell,
+    site_suggestion,
+    sms_dispatch,
+    web_budgets,
+)
 
 BENCHES = {
     "partition_demo": (
@@ -31,6 +38,10 @@ BENCHES = {
     "site_suggestion": (
         "site suggestion on the demo street (anchor: the integer program solved by CBC)",
         site_suggestion.run,
+    ),
+    "web_budgets": (
+        "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",
+        web_budgets.run,
     ),
 }
 

@@ -205,10 +205,20 @@ class Settings:
                     )
                 }
             },
-            # gzip for terminals on slow links
-            "COMPRESS_MIMETYPES": ["application/json", "application/geo+json", "text/html"],
+            # gzip for terminals on slow links: the API, the pages and the front ends' bundles
+            "COMPRESS_MIMETYPES": [
+                "application/json",
+                "application/geo+json",
+                "text/html",
+                "text/javascript",
+                "application/javascript",
+                "text/css",
+                "application/manifest+json",
+            ],
             "COMPRESS_MIN_SIZE": 500,
             "COMPRESS_ALGORITHM": ["gzip"],
+            # files (the bundles under /assets) are streamed: gzip them too
+            "COMPRESS_ALGORITHM_STREAMING": ["gzip"],
         }
         cfg.update(self.extra)
         return cfg

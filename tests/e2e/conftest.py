@@ -4,7 +4,7 @@ Playwright's sync API, against the service on a real HTTP server over the full s
 Fixtures (see ``tests/e2e/test_console_shell.py`` for examples):
 
 - ``live_url``: ``http://127.0.0.1:<port>`` of the live server (session-wide). Its database
-  is its own (``<test db>_e2e``: PostGIS when ``GRIDSERVE_TEST_DATABASE_URL`` is PostgreSQL,
+  is its own (``<test db>_live``: PostGIS when ``GRIDSERVE_TEST_DATABASE_URL`` is PostgreSQL,
   else a SpatiaLite file), migrated and seeded once per run with the whole demo
   (``seeds.loader.load_demo(register=True)``; users' password :data:`DEMO_PASSWORD`). It uses
   the real clock, and it is shared by every browser test of the run: keep it read-mostly, and
@@ -59,13 +59,20 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the browser tests ``e2e`` and run them last: the live server and Chromium start with
+    the first of them and stay till the session ends, so no other test runs beside them."""
     skip = os.environ.get("GRIDSERVE_TEST_E2E", "1") == "0"
+    browser_tests = []
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
             if skip:
                 reason = "browser tests run in the other lane (GRIDSERVE_TEST_E2E=0)"
                 item.add_marker(pytest.mark.skip(reason=reason))
+            browser_tests.append(item)
+    if browser_tests:
+        chosen = set(map(id, browser_tests))
+        items[:] = [i for i in items if id(i) not in chosen] + browser_tests
 
 
 # --------------------------------------------------------------------------- the live server
@@ -75,7 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def e2e_app(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The app on a database of its own holding the full demo (built once per run)."""
     build_web()
-    url = databases.create("e2e")
+    url = databases.create("live")
     app = create_app(
         make_settings(
             url,
