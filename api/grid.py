@@ -165,7 +165,7 @@ class AreaPlans(MethodView):
         """The layouts of a street or community, newest first."""
         return grid_service.list_plans(current_principal(), area_id, **args)
 
-    @blp.roles(*grid_service.PLANNERS)
+    @blp.roles(*grid_service.DRAFTERS)
     @blp.arguments(PlanCreateSchema)
     @blp.response(201, PlanSchema)
     @may_run_as_job(blp)

@@ -51,7 +51,7 @@ OPERATIONS = [
         "POST",
         "/areas/{street}/grid-plans",
         {},
-        allowed(422, {"admin", "district", "centre"}),
+        allowed(422, {"admin", "district", "centre", "coordinator"}),  # coordinator: drafts
     ),
     ("visits", "GET", "/visits", None, allowed(200, {*STAFF, "worker_a"})),
     ("upload visits", "POST", "/sync/visits", {}, allowed(422, {"admin", "worker_a", "terminal"})),

@@ -294,6 +294,22 @@ def _flow(client, auth_as, plan_id, effective_from=None):
     return resp.get_json()
 
 
+def test_the_coordinator_drafts_layouts_to_compare_but_only_planners_move_them(
+    client, auth_as, populated
+):
+    plan = _draft(client, auth_as("coordinator"), populated.street)
+    path = f"/api/v1/grid-plans/{plan['id']}"
+    assert client.get(path, headers=auth_as("coordinator")).status_code == 200
+    for step in ("propose", "approve"):
+        resp = client.post(f"{path}/{step}", json={}, headers=auth_as("coordinator"))
+        assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "forbidden_role"
+    edit = _edit(client, auth_as("coordinator"), plan["id"], op="split",
+                 cell=plan["cells"][0]["code"], parts=2)  # fmt: skip
+    assert edit.status_code == 403
+    # the street centre takes the coordinator's draft forward
+    assert client.post(f"{path}/propose", json={}, headers=auth_as("centre")).status_code == 200
+
+
 def test_only_the_right_roles_move_a_plan(client, auth_as, populated):
     plan = _draft(client, auth_as("centre"), populated.street)
     path = f"/api/v1/grid-plans/{plan['id']}"

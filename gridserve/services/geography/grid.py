@@ -49,6 +49,9 @@ from gridserve.spatial import refuse, to_db, to_shapely
 from gridserve.versioning import refuse_stale, update_versioned
 
 PLANNERS = ("street_centre", "district_centre")
+# Who may generate a draft to compare: the planners, and the coordinator (what-if layouts
+# beside the outreach map); only planners edit, propose or approve.
+DRAFTERS = (*PLANNERS, "coordinator")
 APPROVERS = ("district_centre",)
 PROPOSERS = ("street_centre",)
 SORTABLE = {"id": GridPlan.id, "created_at": GridPlan.created_at, "status": GridPlan.status}
@@ -117,7 +120,7 @@ def create_plan(
 
     ``progress(fraction, step)``: told as the work goes on (a job's progress).
     """
-    principal.require(*PLANNERS)
+    principal.require(*DRAFTERS)
     area = get_visible(Area, area_id, principal)
     report = progress or (lambda _fraction, _step: None)
     started = time.perf_counter()

@@ -65,7 +65,7 @@ const SCREENS = [
   {
     route: "grid",
     label: "nav.grid",
-    roles: ["street_centre", "district_centre", "station"],
+    roles: ["street_centre", "district_centre", "station", "coordinator"],
     load: lazy(() => import("./screens/grid")),
   },
   {
