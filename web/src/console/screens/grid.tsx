@@ -61,7 +61,7 @@ export default function Screen({ rest }: { rest: string[] }) {
       <h1>{t("grid.title")}</h1>
       <AreaPicker value={area?.id ?? null} onChange={setArea} levels={["street"]} label={t("grid.area")} />
       <ErrorMessage error={error} />
-      {area && hasRole("street_centre", "district_centre") && (
+      {area && hasRole("street_centre", "district_centre", "coordinator") && (
         <Generate areaId={area.id} onDone={() => setRefresh((n) => n + 1)} />
       )}
       {area && (
