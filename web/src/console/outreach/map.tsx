@@ -71,6 +71,30 @@ async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {
   }
 }
 
+/** The map's element: a labelled region, busy until drawn, with the error line above it. */
+function MapRegion(props: {
+  el: { current: HTMLDivElement | null };
+  error: unknown;
+  ready: boolean;
+  label: string;
+  testId: string;
+}) {
+  return (
+    <div>
+      <ErrorMessage error={props.error} />
+      <div
+        ref={props.el}
+        class="or-map"
+        role="region"
+        aria-label={props.label}
+        aria-busy={!props.ready}
+        data-testid={props.testId}
+        data-ready={props.ready ? "1" : "0"}
+      />
+    </div>
+  );
+}
+
 function useMap(
   el: preact.RefObject<HTMLDivElement>,
   draw: (L: Leaflet, map: LMap, alive: () => boolean) => Promise<void>,
@@ -138,20 +162,7 @@ export function EventsMap(props: { query: Record<string, string | number | undef
     },
     [key, props.areaId],
   );
-  return (
-    <div>
-      <ErrorMessage error={error} />
-      <div
-        ref={el}
-        class="or-map"
-        role="region"
-        aria-label={t("or.map_label")}
-        aria-busy={!ready}
-        data-testid="events-map"
-        data-ready={ready ? "1" : "0"}
-      />
-    </div>
-  );
+  return <MapRegion el={el} error={error} ready={ready} label={t("or.map_label")} testId="events-map" />;
 }
 
 export interface SitePoint {
@@ -193,18 +204,5 @@ export function SitesMap(props: { areaId: number; radius: number; sites: SitePoi
     },
     [key, props.areaId],
   );
-  return (
-    <div>
-      <ErrorMessage error={error} />
-      <div
-        ref={el}
-        class="or-map"
-        role="region"
-        aria-label={t("or.sites.map")}
-        aria-busy={!ready}
-        data-testid="sites-map"
-        data-ready={ready ? "1" : "0"}
-      />
-    </div>
-  );
+  return <MapRegion el={el} error={error} ready={ready} label={t("or.sites.map")} testId="sites-map" />;
 }
