@@ -23,6 +23,7 @@ def register_blueprints(api: Api) -> None:
         jobs,
         outreach,
         outreach_calendar,
+        outreach_enterprises,
         outreach_notices,
         outreach_participation,
         outreach_sites,
@@ -54,6 +55,7 @@ def register_blueprints(api: Api) -> None:
         outreach_participation,
         outreach_notices,
         outreach_sites,
+        outreach_enterprises,
         audit,
         jobs,
     ):

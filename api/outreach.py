@@ -74,6 +74,19 @@ class ProgrammeCreateSchema(Schema):
     )
     plan_due_on = Date(allow_none=True, metadata={"description": "Local date plans are due"})
     report_due_on = Date(allow_none=True, metadata={"description": "Local date reports are due"})
+    list_due_on = Date(
+        allow_none=True,
+        metadata={"description": "Visits: the list is fixed at the end of this local day"},
+    )
+    visits_from = Date(
+        allow_none=True, metadata={"description": "Visits: first day of the visit window"}
+    )
+    visits_to = Date(
+        allow_none=True, metadata={"description": "Visits: last day of the visit window"}
+    )
+    summary_due_on = Date(
+        allow_none=True, metadata={"description": "Visits: local date the summary is due"}
+    )
     sms_campaign_ids = fields.List(Id(), validate=validate.Length(max=100))
     description = fields.String(validate=validate.Length(max=4000))
 
@@ -90,6 +103,10 @@ class ProgrammeUpdateSchema(Schema):
     institutions = fields.List(CODE, validate=validate.Length(max=100))
     plan_due_on = Date(allow_none=True)
     report_due_on = Date(allow_none=True)
+    list_due_on = Date(allow_none=True)
+    visits_from = Date(allow_none=True)
+    visits_to = Date(allow_none=True)
+    summary_due_on = Date(allow_none=True)
     sms_campaign_ids = fields.List(Id(), validate=validate.Length(max=100))
     description = fields.String(validate=validate.Length(max=4000))
 
@@ -106,6 +123,10 @@ class ProgrammeSchema(Schema):
     institutions = fields.List(fields.String(), attribute="institution_codes")
     plan_due_on = fields.Date(allow_none=True)
     report_due_on = fields.Date(allow_none=True)
+    list_due_on = fields.Date(allow_none=True)
+    visits_from = fields.Date(allow_none=True)
+    visits_to = fields.Date(allow_none=True)
+    summary_due_on = fields.Date(allow_none=True)
     plan_due_at = fields.DateTime(
         allow_none=True, metadata={"description": "The end of plan_due_on, local time"}
     )

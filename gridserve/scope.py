@@ -18,6 +18,9 @@ each model says once, in ``__scope__``, how it hangs on the tree:
   uploader and, once a plan or report names it (``event_id``), by whoever sees that event
   (its participants' contacts, the coordinator and the area users over its venue);
 - ``"requester"``: a job: the user who asked for it (and admin, like everywhere);
+- ``"enterprise"``: a row of a visits programme's list: contacts of its responsible
+  institution; area users over the enterprise's community (the programme itself is checked
+  by the service: see ``"programme"``);
 - ``"notice"``: a change notice to one participant of an event: that institution's contacts;
   area users who see the event.
 
@@ -44,6 +47,7 @@ from gridserve.models import (
     Household,
     Institution,
     Job,
+    OutreachEnterprise,
     OutreachEvent,
     OutreachNotice,
     OutreachProgramme,
@@ -167,6 +171,12 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "attachment":
         return attachment_clause(principal)
+    if kind == "enterprise":
+        if principal.institution_id is not None:
+            return model.institution_id == principal.institution_id
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "notice":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -255,5 +265,6 @@ Institution.__scope__ = "institution"  # type: ignore[attr-defined]
 User.__scope__ = "user"  # type: ignore[attr-defined]
 OutreachProgramme.__scope__ = "programme"  # type: ignore[attr-defined]
 OutreachEvent.__scope__ = "event"  # type: ignore[attr-defined]
+OutreachEnterprise.__scope__ = "enterprise"  # type: ignore[attr-defined]
 OutreachNotice.__scope__ = "notice"  # type: ignore[attr-defined]
 Job.__scope__ = "requester"  # type: ignore[attr-defined]

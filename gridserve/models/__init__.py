@@ -32,6 +32,7 @@ from gridserve.models.field.workers import (
 from gridserve.models.geography.areas import AREA_LEVELS, Area
 from gridserve.models.geography.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
 from gridserve.models.geography.places import PLACE_TYPES, Place
+from gridserve.models.outreach.enterprises import ENTERPRISE_STATUSES, OutreachEnterprise
 from gridserve.models.outreach.events import (
     DEFAULT_BOOTH,
     EVENT_KINDS,
@@ -58,6 +59,7 @@ __all__ = [
     "AREA_LEVELS",
     "DEFAULT_BOOTH",
     "EMPLOYMENT_TYPES",
+    "ENTERPRISE_STATUSES",
     "EVENT_KINDS",
     "EVENT_STATUSES",
     "JOB_FINAL_STATUSES",
@@ -93,6 +95,7 @@ __all__ = [
     "Job",
     "LoginThrottle",
     "OutreachCalendarFeed",
+    "OutreachEnterprise",
     "OutreachEvent",
     "OutreachNotice",
     "OutreachPlan",

@@ -61,6 +61,11 @@ class OutreachProgramme(TimestampMixin, db.Model):
     end_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
     plan_due_on: Mapped[dt.date | None] = mapped_column(Date)
     report_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Visits programmes: the list is fixed at the end of list_due_on; visits in the window.
+    list_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    visits_from: Mapped[dt.date | None] = mapped_column(Date)
+    visits_to: Mapped[dt.date | None] = mapped_column(Date)
+    summary_due_on: Mapped[dt.date | None] = mapped_column(Date)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     version: Mapped[int] = mapped_column(nullable=False, default=1)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

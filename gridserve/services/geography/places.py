@@ -71,7 +71,15 @@ class Row:
     data: dict[str, Any]
 
 
-def rows_from_csv(text: str) -> list[Row]:
+def rows_from_csv(
+    text: str,
+    *,
+    required: tuple[str, ...] = ("lon", "lat", "type"),
+    known: set[str] | frozenset[str] = frozenset(KNOWN_COLUMNS),
+) -> list[Row]:
+    """CSV rows with the ``known`` columns in ``data`` and any other non-empty ones in
+    ``data["extra"]`` (422 ``invalid_csv`` for an unreadable file or a missing ``required``
+    column)."""
     csv.field_size_limit(1 << 20)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
@@ -80,7 +88,7 @@ def rows_from_csv(text: str) -> list[Row]:
         raise ValidationFailed(
             f"The CSV header cannot be read: {exc}.", code="invalid_csv", details={"row": 0}
         ) from exc
-    missing = {"lon", "lat", "type"} - set(columns or [])
+    missing = set(required) - set(columns or [])
     if missing:
         raise ValidationFailed(
             f"The CSV needs the columns {', '.join(sorted(missing))}.",
@@ -90,12 +98,8 @@ def rows_from_csv(text: str) -> list[Row]:
     rows = []
     try:
         for number, record in enumerate(reader, start=1):
-            data: dict[str, Any] = {k: v for k, v in record.items() if k in KNOWN_COLUMNS}
-            extra = {
-                k: v
-                for k, v in record.items()
-                if isinstance(k, str) and k not in KNOWN_COLUMNS and v
-            }
+            data: dict[str, Any] = {k: v for k, v in record.items() if k in known}
+            extra = {k: v for k, v in record.items() if isinstance(k, str) and k not in known and v}
             data["extra"] = extra
             rows.append(Row(number, data))
     except csv.Error as exc:

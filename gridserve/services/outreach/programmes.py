@@ -55,6 +55,10 @@ SCALARS = (
     "end_date",
     "plan_due_on",
     "report_due_on",
+    "list_due_on",
+    "visits_from",
+    "visits_to",
+    "summary_due_on",
     "description",
 )
 SORTABLE = {
@@ -138,6 +142,15 @@ def _check_dates(values: dict[str, Any]) -> None:
         )
 
 
+def _check_window(values: dict[str, Any]) -> None:
+    start, end = values.get("visits_from"), values.get("visits_to")
+    if start is not None and end is not None and end < start:
+        raise ValidationFailed(
+            "The visit window ends before it starts.",
+            details={"fields": {"visits_to": ["Must not be before visits_from."]}},
+        )
+
+
 def _check_code_free(code: str, programme_id: int | None = None) -> None:
     taken = db.session.execute(
         select(OutreachProgramme.id).where(OutreachProgramme.code == code)
@@ -186,6 +199,7 @@ def create_programme(principal: Principal, data: dict[str, Any]) -> OutreachProg
     values["kind"] = values["kind"] or "publicity"
     values["description"] = values["description"] or ""
     _check_dates(values)
+    _check_window(values)
     organiser = institution_by_code(data["organiser"], "organiser")
     members = institutions_by_code(data.get("institutions") or [], "institutions")
     campaigns = _campaigns(data.get("sms_campaign_ids") or [], area)
@@ -231,6 +245,7 @@ def update_programme(
             "end_date": values.get("end_date", programme.end_date),
         }
     )
+    _check_window({k: values.get(k, getattr(programme, k)) for k in ("visits_from", "visits_to")})
     area = db.session.get(Area, programme.area_id)
     if "area_id" in data and data["area_id"] != programme.area_id:
         area = get_visible(Area, data["area_id"], principal)
