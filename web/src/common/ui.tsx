@@ -45,16 +45,19 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
-  const reload = useCallback(() => {
+  /** Loads again; the promise settles once the new data (or the error) is in place. */
+  const reload = useCallback((): Promise<void> => {
     setLoading(true);
     setError(null);
-    load()
+    return load()
       .then((d) => setData(d))
       .catch((e) => setError(e))
       .finally(() => setLoading(false));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
-  useEffect(reload, [reload]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
   return { data, error, loading, reload, setData };
 }
 

@@ -66,7 +66,7 @@ function ReviewItem({ text, onDone }: { text: SmsText; onDone: (message?: string
   );
 }
 
-function OwnText({ text, onDone }: { text: SmsText; onDone: (message: string) => void }) {
+function OwnText({ text, onDone }: { text: SmsText; onDone: (message: string) => Promise<void> }) {
   const [body, setBody] = useState(text.body);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -76,7 +76,9 @@ function OwnText({ text, onDone }: { text: SmsText; onDone: (message: string) =>
     setError(null);
     try {
       await f();
-      onDone(message);
+      // Stay busy until the list shows the saved version, so a quick second click
+      // never sends the old version (and meets a stale-version error).
+      await onDone(message);
     } catch (e) {
       setError(e);
     } finally {
@@ -162,9 +164,9 @@ export function Texts({ campaignId, mode }: { campaignId: number; mode: "review"
   const { data, error, loading, reload } = useAsync(() => get<SmsText[]>(`/sms/campaigns/${campaignId}/texts`), [campaignId]);
   const rows = data ?? [];
   const [status, setStatus] = useState("");
-  const done = (message = t("sms.reviewed")) => {
+  const done = (message = t("sms.reviewed")): Promise<void> => {
     setStatus(message);
-    reload();
+    return reload();
   };
   if (mode === "review") {
     const queue = rows.filter((x) => x.status === "submitted");
