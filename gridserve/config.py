@@ -141,6 +141,14 @@ class Settings:
     # Hours a change notice may stay unacknowledged before it is reminded once; after as many
     # hours again it is overdue (shown so to the coordinator).
     notice_ack_hours: float = 24.0
+    # SME visits: a product_matched visit's decision is due this many working days after the
+    # visit's local date; a converted referral earns its referrer this many points.
+    outreach_decision_working_days: int = 10
+    outreach_referral_points: int = 10
+    # Deliverable reminders: this many days before the due date, and on each overdue day, at
+    # this local hour (never in the quiet hours).
+    outreach_reminder_days: tuple[int, ...] = (3, 1)
+    outreach_reminder_hour: int = 9
     # The built front ends (web/dist: the console at /, the field app at /field/).
     web_dist: Path = WEB_DIST
     # The console map's base layer: an XYZ tile URL ({z}/{x}/{y}); empty: boundaries on a plain
@@ -355,6 +363,22 @@ def _allowed_hosts(env: dict[str, str]) -> tuple[str, ...]:
     return hosts
 
 
+def _reminder_days(env: dict[str, str]) -> tuple[int, ...]:
+    """``GRIDSERVE_OUTREACH_REMINDER_DAYS``: days before a due date to remind, e.g. ``3,1``."""
+    raw = env.get("GRIDSERVE_OUTREACH_REMINDER_DAYS", "").strip()
+    if not raw:
+        return (3, 1)
+    try:
+        days = sorted({int(part) for part in raw.split(",") if part.strip()}, reverse=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"GRIDSERVE_OUTREACH_REMINDER_DAYS must be whole days separated by commas: {raw!r}"
+        ) from exc
+    if any(d < 1 or d > 60 for d in days):
+        raise ValueError(f"GRIDSERVE_OUTREACH_REMINDER_DAYS: each day must be 1..60: {raw!r}")
+    return tuple(days)
+
+
 def _notice_ack_hours(env: dict[str, str]) -> float:
     """``GRIDSERVE_NOTICE_ACK_HOURS``: hours to acknowledge a change notice before it is
     reminded (and as many again before it is overdue); default 24."""
@@ -468,6 +492,10 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         calendar_uid_domain=_calendar_domain(env),
         outreach_same_venue_m=_float(env, "GRIDSERVE_OUTREACH_SAME_VENUE_M", 50.0),
         notice_ack_hours=_notice_ack_hours(env),
+        outreach_decision_working_days=max(1, _int(env, "GRIDSERVE_OUTREACH_DECISION_DAYS", 10)),
+        outreach_referral_points=max(0, _int(env, "GRIDSERVE_OUTREACH_REFERRAL_POINTS", 10)),
+        outreach_reminder_days=_reminder_days(env),
+        outreach_reminder_hour=min(23, max(0, _int(env, "GRIDSERVE_OUTREACH_REMINDER_HOUR", 9))),
         web_dist=Path(env["GRIDSERVE_WEB_DIST"]) if env.get("GRIDSERVE_WEB_DIST") else WEB_DIST,
         map_tile_url=_tile_url(env),
         map_attribution=env.get("GRIDSERVE_MAP_ATTRIBUTION", "").strip()[:300],

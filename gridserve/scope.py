@@ -21,6 +21,12 @@ each model says once, in ``__scope__``, how it hangs on the tree:
 - ``"enterprise"``: a row of a visits programme's list: contacts of its responsible
   institution; area users over the enterprise's community (the programme itself is checked
   by the service: see ``"programme"``);
+- ``"enterprise"`` also covers a visit record (:class:`OutreachVisit` carries the enterprise's
+  institution and community);
+- ``"referral"``: a referral card: contacts of the sending and of the receiving institution;
+  area users over the enterprise's community;
+- ``"deliverable"``: what an owner hands in for a programme: contacts of the owning
+  institution; area users who see the programme. A reminder hangs on its deliverable;
 - ``"notice"``: a change notice to one participant of an event: that institution's contacts;
   area users who see the event.
 
@@ -47,10 +53,14 @@ from gridserve.models import (
     Household,
     Institution,
     Job,
+    OutreachDeliverable,
     OutreachEnterprise,
     OutreachEvent,
     OutreachNotice,
     OutreachProgramme,
+    OutreachReferral,
+    OutreachReminder,
+    OutreachVisit,
     Place,
     SmsCampaign,
     User,
@@ -177,6 +187,26 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         if not principal.is_area_bound:
             return false()
         return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "referral":
+        if principal.institution_id is not None:
+            return (model.from_institution_id == principal.institution_id) | (
+                model.to_institution_id == principal.institution_id
+            )
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "deliverable":
+        if principal.institution_id is not None:
+            return model.owner_institution_id == principal.institution_id
+        if not principal.is_area_bound:
+            return false()
+        return model.programme_id.in_(
+            select(OutreachProgramme.id).where(scope_clause(OutreachProgramme, principal))
+        )
+    if kind == "reminder":
+        return model.deliverable_id.in_(
+            select(OutreachDeliverable.id).where(scope_clause(OutreachDeliverable, principal))
+        )
     if kind == "notice":
         if principal.institution_id is not None:
             return model.institution_id == principal.institution_id
@@ -267,4 +297,8 @@ OutreachProgramme.__scope__ = "programme"  # type: ignore[attr-defined]
 OutreachEvent.__scope__ = "event"  # type: ignore[attr-defined]
 OutreachEnterprise.__scope__ = "enterprise"  # type: ignore[attr-defined]
 OutreachNotice.__scope__ = "notice"  # type: ignore[attr-defined]
+OutreachVisit.__scope__ = "enterprise"  # type: ignore[attr-defined]
+OutreachReferral.__scope__ = "referral"  # type: ignore[attr-defined]
+OutreachDeliverable.__scope__ = "deliverable"  # type: ignore[attr-defined]
+OutreachReminder.__scope__ = "reminder"  # type: ignore[attr-defined]
 Job.__scope__ = "requester"  # type: ignore[attr-defined]

@@ -88,7 +88,9 @@ def worlds(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> It
 def _world_of(request: pytest.FixtureRequest) -> str:
     """The world a test asks for through its fixtures: the deepest one named."""
     asked = [
-        name for name in ("outreach", "field", "world", "demo") if name in request.fixturenames
+        name
+        for name in ("visits", "outreach", "field", "world", "demo")
+        if name in request.fixturenames
     ]
     if "demo" in asked and len(asked) > 1:
         raise pytest.UsageError(f"{request.node.nodeid}: the demo and {asked[0]} are two worlds")
@@ -497,6 +499,97 @@ def _build_outreach(values: dict[str, object]) -> Outreach:
     )  # fmt: skip
 
 
+@dataclass
+class Visits:
+    """The outreach world plus a visits programme ``SME-V`` over the street (2027-05-01..12-31;
+    list due 05-15, visits 05-15..11-30, summary due 12-15; institutions DZCB, ICBC, PSBC,
+    organiser DZ-REG) and its list of 12 enterprises (``enterprises`` by credit code, ids of
+    ``outreach_enterprises`` rows): ``bank`` (DZCB, visitor ``bank``) 4, ``icbc`` (ICBC,
+    visitor ``icbc``) 4, ``psbc`` (PSBC, visitor ``other_bank``) 2, ``cell`` (DZCB, visitor
+    ``cell``: inside worker_a's cell) 2. ``codes[group]`` lists each group's credit codes."""
+
+    outreach: Outreach
+    programme: int
+    enterprises: dict[str, int]
+    codes: dict[str, list[str]]
+
+
+def visit_code(n: int) -> str:
+    """An invented, valid unified social credit code (never a real company's)."""
+    from stdnum.cn import uscc
+
+    body = f"9251000099{n:07d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def _build_visits(values: dict[str, object]) -> Visits:
+    import datetime as dt
+
+    from geoalchemy2.shape import to_shape
+    from sqlalchemy import select
+
+    from gridserve.db import transaction
+    from gridserve.extensions import db
+    from gridserve.models import GridCell, OutreachEnterprise
+    from gridserve.scope import OPERATOR
+    from gridserve.services.geography.places import Row
+    from gridserve.services.outreach import enterprises, programmes
+    from gridserve.timeutil import local_today
+
+    out: Outreach = values["outreach"]  # type: ignore[assignment]
+    field = out.field
+    groups = {
+        "bank": ("DZCB", "bank", 4),
+        "icbc": ("ICBC", "icbc", 4),
+        "psbc": ("PSBC", "other_bank", 2),
+        "cell": ("DZCB", "cell", 2),
+    }
+    with transaction():
+        programme = programmes.create_programme(
+            OPERATOR,
+            {"code": "SME-V", "name": "小微企业走访（测试）", "kind": "visits",
+             "area_id": field.world.street, "start_date": dt.date(2027, 5, 1),
+             "end_date": dt.date(2027, 12, 31), "organiser": "DZ-REG",
+             "institutions": ["DZCB", "ICBC", "PSBC"], "list_due_on": dt.date(2027, 5, 15),
+             "visits_from": dt.date(2027, 5, 15), "visits_to": dt.date(2027, 11, 30),
+             "summary_due_on": dt.date(2027, 12, 15)},
+        )  # fmt: skip
+        cell = (
+            db.session.execute(
+                select(GridCell).where(GridCell.code == field.cell).order_by(GridCell.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+        inside = to_shape(cell.geom).representative_point()
+        rows, codes, n = [], {}, 0
+        for group, (inst, visitor, count) in groups.items():
+            codes[group] = []
+            for i in range(count):
+                n += 1
+                code = visit_code(n)
+                codes[group].append(code)
+                lon, lat = (
+                    (inside.x + 0.0001 * i, inside.y)
+                    if group == "cell"
+                    else (104.005 + 0.008 * n, 30.41 + 0.007 * n)
+                )
+                rows.append(Row(n, {"credit_code": code, "name": f"测试企业{n:02d}",
+                                    "address": f"演示路{n}号", "lon": str(lon), "lat": str(lat),
+                                    "industry": "零售", "institution": inst,
+                                    "visitor": visitor}))  # fmt: skip
+        report = enterprises.import_enterprises(OPERATOR, programme.id, rows, local_today())
+        assert not report["rejected"], report["rejected"]
+        ids = dict(
+            db.session.execute(
+                select(OutreachEnterprise.credit_code, OutreachEnterprise.id).where(
+                    OutreachEnterprise.programme_id == programme.id
+                )
+            ).all()
+        )
+    return Visits(out, programme.id, ids, codes)
+
+
 def _lonlat(place) -> tuple[float, float]:
     from geoalchemy2.shape import to_shape
 
@@ -520,6 +613,11 @@ def outreach(
     clean_app: Flask, world: World, field: Field, request: pytest.FixtureRequest
 ) -> Outreach:
     return request.node.stash[_WORLD_VALUES]["outreach"]
+
+
+@pytest.fixture
+def visits(clean_app: Flask, outreach: Outreach, request: pytest.FixtureRequest) -> Visits:
+    return request.node.stash[_WORLD_VALUES]["visits"]
 
 
 @pytest.fixture
@@ -554,6 +652,7 @@ WORLDS = {
     "world": WorldRecipe("schema", _acting(_build_world)),
     "field": WorldRecipe("world", _acting(_build_field)),
     "outreach": WorldRecipe("field", _acting(_build_outreach)),
+    "visits": WorldRecipe("outreach", _acting(_build_visits)),
     "demo": WorldRecipe("schema", _acting(_build_demo)),
 }
 

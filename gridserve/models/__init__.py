@@ -32,6 +32,12 @@ from gridserve.models.field.workers import (
 from gridserve.models.geography.areas import AREA_LEVELS, Area
 from gridserve.models.geography.grid import PLAN_METHODS, PLAN_STATUSES, GridCell, GridPlan
 from gridserve.models.geography.places import PLACE_TYPES, Place
+from gridserve.models.outreach.deliverables import (
+    DELIVERABLE_KINDS,
+    REMINDER_KINDS,
+    OutreachDeliverable,
+    OutreachReminder,
+)
 from gridserve.models.outreach.enterprises import ENTERPRISE_STATUSES, OutreachEnterprise
 from gridserve.models.outreach.events import (
     DEFAULT_BOOTH,
@@ -51,13 +57,23 @@ from gridserve.models.outreach.programmes import (
     programme_campaigns,
     programme_institutions,
 )
+from gridserve.models.outreach.visits import (
+    DECISIONS,
+    OPERATING_STATUSES,
+    REFERRAL_STATUSES,
+    VISIT_OUTCOMES,
+    OutreachReferral,
+    OutreachVisit,
+)
 from gridserve.models.sms.campaigns import SmsCampaign, SmsChannel, SmsSender, SmsText
 from gridserve.models.sms.outbox import SmsMessage, SmsSlotRun
 from gridserve.models.sms.recipients import PhoneHashKey, SmsOptOut, SmsRecipient
 
 __all__ = [
     "AREA_LEVELS",
+    "DECISIONS",
     "DEFAULT_BOOTH",
+    "DELIVERABLE_KINDS",
     "EMPLOYMENT_TYPES",
     "ENTERPRISE_STATUSES",
     "EVENT_KINDS",
@@ -66,10 +82,13 @@ __all__ = [
     "JOB_KINDS",
     "JOB_STATUSES",
     "NOTICE_REASONS",
+    "OPERATING_STATUSES",
     "PLACE_TYPES",
     "PLAN_METHODS",
     "PLAN_STATUSES",
     "PROGRAMME_KINDS",
+    "REFERRAL_STATUSES",
+    "REMINDER_KINDS",
     "ROLES",
     "TASK_FINAL_STATUSES",
     "TASK_KINDS",
@@ -78,6 +97,7 @@ __all__ = [
     "TASK_SOURCES",
     "TASK_STATUSES",
     "VISIT_KINDS",
+    "VISIT_OUTCOMES",
     "WORKER_STATUSES",
     "ApiToken",
     "Area",
@@ -95,14 +115,18 @@ __all__ = [
     "Job",
     "LoginThrottle",
     "OutreachCalendarFeed",
+    "OutreachDeliverable",
     "OutreachEnterprise",
     "OutreachEvent",
     "OutreachNotice",
     "OutreachPlan",
     "OutreachProgramme",
+    "OutreachReferral",
+    "OutreachReminder",
     "OutreachReport",
     "OutreachTeam",
     "OutreachTeamMember",
+    "OutreachVisit",
     "PhoneHashKey",
     "Place",
     "SmsCampaign",

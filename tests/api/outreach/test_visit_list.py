@@ -68,18 +68,18 @@ def before_list_due():
 
 
 @pytest.fixture
-def visits(client, auth_as, outreach, before_list_due) -> int:
+def listing(client, auth_as, outreach, before_list_due) -> int:
     return _programme(client, auth_as, outreach.field.world)
 
 
-def test_the_programme_shows_its_visit_dates(client, auth_as, outreach, visits):
-    got = client.get(f"{API}/programmes/{visits}", headers=auth_as("coordinator")).get_json()
+def test_the_programme_shows_its_visit_dates(client, auth_as, outreach, listing):
+    got = client.get(f"{API}/programmes/{listing}", headers=auth_as("coordinator")).get_json()
     assert got["list_due_on"] == "2027-05-15"
     assert got["visits_from"] == "2027-05-15"
     assert got["visits_to"] == "2027-11-30"
     assert got["summary_due_on"] == "2027-12-15"
     resp = client.patch(
-        f"{API}/programmes/{visits}",
+        f"{API}/programmes/{listing}",
         json={"version": got["version"], "summary_due_on": "2027-12-20", "list_due_on": None},
         headers=auth_as("coordinator"),
     )
@@ -104,7 +104,7 @@ def test_a_visit_window_ending_before_it_starts_is_refused(client, auth_as, outr
 
 
 def test_the_coordinator_imports_a_list_and_every_bad_row_is_reported(
-    client, auth_as, outreach, visits, clean_app
+    client, auth_as, outreach, listing, clean_app
 ):
     text = HEADER + "\n".join(
         [
@@ -119,7 +119,7 @@ def test_the_coordinator_imports_a_list_and_every_bad_row_is_reported(
             f"{code(8)},坏位置,,abc,30.4,,DZCB,cell",
         ]
     )
-    resp = _import(client, auth_as("coordinator"), visits, text)
+    resp = _import(client, auth_as("coordinator"), listing, text)
     assert resp.status_code == 200, resp.get_json()
     got = resp.get_json()
     assert (got["received"], got["created"], got["updated"]) == (9, 2, 0)
@@ -132,7 +132,7 @@ def test_the_coordinator_imports_a_list_and_every_bad_row_is_reported(
         (8, "missing_position"),
         (9, "invalid_position"),
     ]
-    listed = _list(client, auth_as("coordinator"), visits).get_json()
+    listed = _list(client, auth_as("coordinator"), listing).get_json()
     assert [(e["credit_code"], e["institution"], e["visitor"], e["status"]) for e in listed] == [
         (code(1), "DZCB", "bank", "listed"),
         (code(2), "ICBC", "cell", "listed"),
@@ -151,14 +151,14 @@ def test_the_coordinator_imports_a_list_and_every_bad_row_is_reported(
 
 
 def test_reimporting_updates_by_credit_code_and_a_known_place_needs_no_position(
-    client, auth_as, outreach, visits
+    client, auth_as, outreach, listing
 ):
     first = HEADER + f"{code(1)},甲商贸,甲路1号,104.02,30.44,零售,DZCB,bank\n"
-    assert _import(client, auth_as("coordinator"), visits, first).get_json()["created"] == 1
+    assert _import(client, auth_as("coordinator"), listing, first).get_json()["created"] == 1
     again = HEADER + f"{code(1)},甲商贸有限公司,,,,,DZCB,cell\n"
-    got = _import(client, auth_as("coordinator"), visits, again).get_json()
+    got = _import(client, auth_as("coordinator"), listing, again).get_json()
     assert (got["created"], got["updated"], got["rejected"]) == (0, 1, [])
-    [row] = _list(client, auth_as("coordinator"), visits).get_json()
+    [row] = _list(client, auth_as("coordinator"), listing).get_json()
     assert row["name"] == "甲商贸有限公司"
     assert row["address"] == "甲路1号"  # an empty cell keeps what was there
     assert row["visitor"] == "cell"
@@ -166,43 +166,43 @@ def test_reimporting_updates_by_credit_code_and_a_known_place_needs_no_position(
     assert (row["lon"], row["lat"]) == (104.02, 30.44)
 
 
-def test_a_lowercase_code_is_read_as_the_same_code(client, auth_as, outreach, visits):
+def test_a_lowercase_code_is_read_as_the_same_code(client, auth_as, outreach, listing):
     text = HEADER + f"{code(9).lower()},小写,,104.02,30.44,,DZCB,cell\n"
-    got = _import(client, auth_as("coordinator"), visits, text).get_json()
+    got = _import(client, auth_as("coordinator"), listing, text).get_json()
     assert got["created"] == 1
 
 
-def test_a_contact_imports_its_own_institutions_rows_only(client, auth_as, outreach, visits):
+def test_a_contact_imports_its_own_institutions_rows_only(client, auth_as, outreach, listing):
     text = HEADER + "\n".join(
         [
             f"{code(1)},甲,,104.02,30.44,,DZCB,bank",
             f"{code(2)},乙,,104.07,30.45,,ICBC,cell",
         ]
     )
-    got = _import(client, auth_as("bank"), visits, text).get_json()
+    got = _import(client, auth_as("bank"), listing, text).get_json()
     assert got["created"] == 1
     assert [(r["row"], r["code"]) for r in got["rejected"]] == [(2, "other_institution")]
     # a row the coordinator listed for ICBC cannot be taken over by DZCB's contact
     coordinator = HEADER + f"{code(3)},丙,,104.02,30.44,,ICBC,cell\n"
-    _import(client, auth_as("coordinator"), visits, coordinator)
+    _import(client, auth_as("coordinator"), listing, coordinator)
     steal = HEADER + f"{code(3)},丙,,104.02,30.44,,DZCB,cell\n"
-    got = _import(client, auth_as("bank"), visits, steal).get_json()
+    got = _import(client, auth_as("bank"), listing, steal).get_json()
     assert [r["code"] for r in got["rejected"]] == ["other_institution"]
 
 
 def test_after_list_due_on_only_the_coordinator_changes_the_list(
-    client, auth_as, outreach, visits, clean_app
+    client, auth_as, outreach, listing, clean_app
 ):
     text = HEADER + f"{code(1)},甲,,104.02,30.44,,DZCB,bank\n"
     # 23:59 local on list_due_on: still open
     move_to(at_local(dt.date(2027, 5, 15), dt.time(23, 59)), tick=False)
-    assert _import(client, login(client, "bank"), visits, text).status_code == 200
+    assert _import(client, login(client, "bank"), listing, text).status_code == 200
     move_to(at_local(dt.date(2027, 5, 16), dt.time(0, 0, 1)), tick=False)
-    resp = _import(client, login(client, "bank"), visits, text)
+    resp = _import(client, login(client, "bank"), listing, text)
     assert resp.status_code == 409
     assert resp.get_json()["error"]["code"] == "list_frozen"
     again = HEADER + f"{code(1)},甲改,,,,,DZCB,cell\n"
-    resp = _import(client, login(client, "coordinator"), visits, again)
+    resp = _import(client, login(client, "coordinator"), listing, again)
     assert resp.status_code == 200
     assert resp.get_json()["updated"] == 1
     with clean_app.app_context():
@@ -216,16 +216,16 @@ def test_after_list_due_on_only_the_coordinator_changes_the_list(
 
 @pytest.mark.parametrize("role", ["worker_a", "station_a", "centre"])
 def test_roles_that_may_not_import_get_403_before_the_body_is_read(
-    client, auth_as, outreach, visits, role
+    client, auth_as, outreach, listing, role
 ):
-    resp = _import(client, auth_as(role), visits, b"\xff\xfe garbage", "application/pdf")
+    resp = _import(client, auth_as(role), listing, b"\xff\xfe garbage", "application/pdf")
     assert resp.status_code == 403
     assert resp.get_json()["error"]["code"] == "forbidden_role"
 
 
-def test_a_bank_outside_the_programme_sees_no_programme(client, auth_as, outreach, visits):
-    assert _import(client, auth_as("abc"), visits, HEADER).status_code == 404
-    assert _list(client, auth_as("abc"), visits).status_code == 404
+def test_a_bank_outside_the_programme_sees_no_programme(client, auth_as, outreach, listing):
+    assert _import(client, auth_as("abc"), listing, HEADER).status_code == 404
+    assert _list(client, auth_as("abc"), listing).status_code == 404
 
 
 def test_a_publicity_programme_has_no_visit_list(client, auth_as, outreach, before_list_due):
@@ -234,26 +234,26 @@ def test_a_publicity_programme_has_no_visit_list(client, auth_as, outreach, befo
     assert resp.get_json()["error"]["code"] == "not_visits_programme"
 
 
-def test_hostile_files(client, auth_as, outreach, visits, override_settings):
+def test_hostile_files(client, auth_as, outreach, listing, override_settings):
     coordinator = auth_as("coordinator")
-    resp = _import(client, coordinator, visits, "name,lon\nx,1\n")
+    resp = _import(client, coordinator, listing, "name,lon\nx,1\n")
     assert resp.status_code == 422
     assert resp.get_json()["error"]["code"] == "invalid_csv"
     gbk = (HEADER + f"{code(1)},甲商贸,,104.02,30.44,,DZCB,cell\n").encode("gbk")
-    resp = _import(client, coordinator, visits, gbk)
+    resp = _import(client, coordinator, listing, gbk)
     assert resp.status_code == 422
     assert resp.get_json()["error"]["code"] == "invalid_csv"
     assert resp.get_json()["error"]["details"]["encoding"] == "utf-8"
     long_name = HEADER + f"{code(2)},{'x' * 300},,104.02,30.44,,DZCB,cell\n"
-    got = _import(client, coordinator, visits, long_name).get_json()
+    got = _import(client, coordinator, listing, long_name).get_json()
     assert [r["code"] for r in got["rejected"]] == ["invalid_text"]
     huge = HEADER + "x" * (11 * 1024 * 1024)
-    resp = _import(client, coordinator, visits, huge)
+    resp = _import(client, coordinator, listing, huge)
     assert resp.status_code == 413
     assert resp.get_json()["error"]["code"] == "payload_too_large"
 
 
-def _three(client, auth_as, visits):
+def _three(client, auth_as, listing):
     text = HEADER + "\n".join(
         [
             f"{code(1)},甲,,104.02,30.44,,DZCB,bank",
@@ -261,16 +261,16 @@ def _three(client, auth_as, visits):
             f"{code(3)},丙,,104.03,30.42,,ICBC,icbc",
         ]
     )
-    assert _import(client, auth_as("coordinator"), visits, text).get_json()["created"] == 3
+    assert _import(client, auth_as("coordinator"), listing, text).get_json()["created"] == 3
 
 
-def test_filters_and_pages(client, auth_as, outreach, visits):
-    _three(client, auth_as, visits)
+def test_filters_and_pages(client, auth_as, outreach, listing):
+    _three(client, auth_as, listing)
     world = outreach.field.world
     coordinator = dict(auth_as("coordinator"))
 
     def codes(query):
-        resp = _list(client, coordinator, visits, query)
+        resp = _list(client, coordinator, listing, query)
         assert resp.status_code == 200, resp.get_json()
         return [e["credit_code"] for e in resp.get_json()]
 
@@ -281,21 +281,21 @@ def test_filters_and_pages(client, auth_as, outreach, visits):
     assert codes("?status=listed") == [code(1), code(2), code(3)]
     assert codes("?status=visited") == []
     assert codes("?overdue=true") == []
-    resp = _list(client, coordinator, visits, "?page_size=2&page=2")
+    resp = _list(client, coordinator, listing, "?page_size=2&page=2")
     assert [e["credit_code"] for e in resp.get_json()] == [code(3)]
-    resp = _list(client, coordinator, visits, "?institution=NOBANK")
+    resp = _list(client, coordinator, listing, "?institution=NOBANK")
     assert resp.get_json()["error"]["code"] == "unknown_institution"
-    assert _list(client, coordinator, visits, "?status=lost").status_code == 422
+    assert _list(client, coordinator, listing, "?status=lost").status_code == 422
     move_to(at_local(dt.date(2027, 12, 1), dt.time(9, 0)))
     coordinator.update(login(client, "coordinator"))
     assert codes("?overdue=true") == [code(1), code(2), code(3)]
     assert codes("?overdue=false") == []
-    assert _list(client, coordinator, visits).get_json()[0]["overdue"] is True
+    assert _list(client, coordinator, listing).get_json()[0]["overdue"] is True
 
 
-def test_geojson(client, auth_as, outreach, visits):
-    _three(client, auth_as, visits)
-    resp = _list(client, auth_as("coordinator"), visits, "?format=geojson&institution=ICBC")
+def test_geojson(client, auth_as, outreach, listing):
+    _three(client, auth_as, listing)
+    resp = _list(client, auth_as("coordinator"), listing, "?format=geojson&institution=ICBC")
     assert resp.status_code == 200
     assert resp.mimetype == "application/geo+json"
     got = resp.get_json()
@@ -305,11 +305,11 @@ def test_geojson(client, auth_as, outreach, visits):
     assert got["features"][0]["properties"]["visitor"] == "cell"
 
 
-def test_who_sees_which_rows(client, auth_as, outreach, visits):
-    _three(client, auth_as, visits)
+def test_who_sees_which_rows(client, auth_as, outreach, listing):
+    _three(client, auth_as, listing)
 
     def codes(user):
-        resp = _list(client, auth_as(user), visits)
+        resp = _list(client, auth_as(user), listing)
         assert resp.status_code == 200, resp.get_json()
         return [e["credit_code"] for e in resp.get_json()]
 
@@ -318,10 +318,12 @@ def test_who_sees_which_rows(client, auth_as, outreach, visits):
     assert codes("station_a") == [code(1), code(3)]  # community_a only
     assert codes("station_b") == [code(2)]
     assert codes("centre") == [code(1), code(2), code(3)]
-    assert _list(client, auth_as("worker_a"), visits).status_code == 403
+    assert _list(client, auth_as("worker_a"), listing).status_code == 403
 
 
-def test_a_register_enterprise_joins_the_list_by_its_credit_code(client, auth_as, outreach, visits):
+def test_a_register_enterprise_joins_the_list_by_its_credit_code(
+    client, auth_as, outreach, listing
+):
     places = (
         "external_id,type,name,lon,lat\n"
         f"uscc:{code(1)},enterprise,登记在册企业,104.03,30.42\n"
@@ -334,9 +336,9 @@ def test_a_register_enterprise_joins_the_list_by_its_credit_code(client, auth_as
     )
     assert resp.get_json()["created"] == 2, resp.get_json()
     text = HEADER + f"{code(1)},,,,,,DZCB,cell\n{code(2)},,,,,,DZCB,cell\n"
-    got = _import(client, auth_as("coordinator"), visits, text).get_json()
+    got = _import(client, auth_as("coordinator"), listing, text).get_json()
     assert got["created"] == 1
     assert [(r["row"], r["code"]) for r in got["rejected"]] == [(2, "place_not_enterprise")]
-    [row] = _list(client, auth_as("coordinator"), visits).get_json()
+    [row] = _list(client, auth_as("coordinator"), listing).get_json()
     assert row["name"] == "登记在册企业"
     assert (row["lon"], row["lat"]) == (104.03, 30.42)
