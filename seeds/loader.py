@@ -41,6 +41,7 @@ from gridserve.services.geography.places import current_cells
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
 from seeds.outreach import file_channel, load_outreach
+from seeds.visits import load_visits
 
 SEEDS = Path(__file__).resolve().parent
 DEMO = SEEDS / "demo"
@@ -423,4 +424,5 @@ def load_demo(
         load_layout(report, today)
         load_field(report, today)
         load_outreach(report, today, BANK_ORDER)
+        load_visits(report, today, BANK_ORDER)
     return report

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from gridserve import audit
 from gridserve.db import transaction
 from gridserve.extensions import db
-from gridserve.models import Area, AuditEntry, Institution, User
+from gridserve.models import Area, AuditEntry, Institution, Place, User
 from seeds.loader import BANK_ORDER, DEMO_USERS, load_demo
 from tests.conftest import TEST_ACTOR, login
 
@@ -96,7 +96,7 @@ def test_demo_station_sees_only_its_own_community(clean_app):
 
 
 def test_the_full_demo_has_a_layout_workers_and_households(clean_app):
-    from gridserve.models import Assignment, GridPlan, Household, Place, Worker
+    from gridserve.models import Assignment, GridPlan, Household, Worker
 
     with clean_app.app_context():
         report = _seed(password="demo-pass-123", register=True)
@@ -114,13 +114,16 @@ def test_the_full_demo_has_a_layout_workers_and_households(clean_app):
     bundle = client.get("/api/v1/sync/bundle", headers=headers).get_json()
     assert len(bundle["cells"]["features"]) == 1 and len(bundle["households"]) == 40
     _the_publicity_month_is_planned(client)
+    with clean_app.app_context():
+        _the_visits_programme_is_under_way()
 
 
 def _the_publicity_month_is_planned(client) -> None:
     """The outreach desk's demo: a launch and seven sites led by seven banks, rosters with
     gaps readiness names, one plan approved and one returned, the SMS campaign linked."""
     coordinator = login(client, "coordinator", "demo-pass-123")
-    (programme,) = client.get("/api/v1/outreach/programmes", headers=coordinator).get_json()
+    programmes = client.get("/api/v1/outreach/programmes", headers=coordinator).get_json()
+    (programme,) = [p for p in programmes if p["kind"] == "publicity"]
     detail = client.get(f"/api/v1/outreach/programmes/{programme['id']}",
                         headers=coordinator).get_json()  # fmt: skip
     assert [c["code"][:10] for c in detail["sms_campaigns"]] == ["SME-MONTH-"]
@@ -146,3 +149,71 @@ def _the_publicity_month_is_planned(client) -> None:
     square = client.get("/api/v1/places", query_string={"type": "square"},
                         headers=coordinator).get_json()  # fmt: skip
     assert [p["id"] for p in square] == [launch[0]["place_id"]]
+
+
+def _the_visits_programme_is_under_way() -> None:
+    """The SME visits demo: 300 listed register enterprises with valid invented codes over the
+    11 banks and the cells' workers; past visits with every outcome; exactly three decisions
+    overdue; five referrals, two converted (with the referrer's points)."""
+    import datetime as dt
+
+    from stdnum.cn import uscc
+
+    from gridserve.config import settings
+    from gridserve.models import (
+        OutreachEnterprise,
+        OutreachProgramme,
+        OutreachReferral,
+        OutreachVisit,
+    )
+    from gridserve.timeutil import local_today
+    from seeds.visits import dates, programme_code
+
+    today = local_today()
+    programme = db.session.execute(
+        select(OutreachProgramme).where(OutreachProgramme.code == programme_code(today.year))
+    ).scalar_one()
+    assert programme.kind == "visits"
+    expected = dates(today)
+    assert programme.list_due_on == expected["list_due_on"] < today - dt.timedelta(days=55)
+    assert programme.visits_from <= today < programme.visits_to  # the window is open
+    assert programme.summary_due_on == today + dt.timedelta(days=21)
+    listed = db.session.execute(
+        select(OutreachEnterprise).where(OutreachEnterprise.programme_id == programme.id)
+    ).scalars().all()  # fmt: skip
+    assert len(listed) == 300
+    assert all(uscc.is_valid(e.credit_code) for e in listed)
+    places = {p.id: p for p in db.session.execute(select(Place)).scalars()}
+    for e in listed:
+        place = places[e.place_id]
+        assert place.type == "enterprise" and place.external_id == f"uscc:{e.credit_code}"
+    assert len({e.institution_id for e in listed}) == 11
+    banks = {e.visitor_user_id for e in listed if not e.visitor_is_cell}
+    assert len(banks) == 11 and 0 < sum(e.visitor_is_cell for e in listed) < 300
+    visits = db.session.execute(
+        select(OutreachVisit).where(OutreachVisit.programme_id == programme.id)
+    ).scalars().all()  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    assert visits and all(v.visited_at < now for v in visits)
+    assert {v.outcome for v in visits} == {
+        "follow_up", "renewal", "product_matched", "not_eligible_explained", "no_need"
+    }  # fmt: skip
+    assert {e.id for e in listed if e.status == "visited"} == {v.enterprise_id for v in visits}
+    assert any(v.worker_id for v in visits) and any(v.visitor_user_id for v in visits)
+    matched = [v for v in visits if v.outcome == "product_matched"]
+    assert all(v.decision_due_on > v.visited_at.date() for v in matched)
+    assert all(v.decision is None for v in visits if v.outcome != "product_matched")
+    overdue = [v for v in matched if v.decision is None and v.decision_due_on < today]
+    assert len(overdue) == 3
+    assert any(v.decision for v in matched) and all(
+        v.decided_at < now and v.decided_by for v in matched if v.decision
+    )
+    referrals = db.session.execute(
+        select(OutreachReferral).where(OutreachReferral.programme_id == programme.id)
+    ).scalars().all()  # fmt: skip
+    assert len(referrals) == 5
+    converted = [r for r in referrals if r.status == "converted"]
+    assert len(converted) == 2
+    assert all(r.points == settings().outreach_referral_points for r in converted)
+    assert all(r.from_institution_id != r.to_institution_id for r in referrals)
+    assert len({r.number for r in referrals}) == 5
