@@ -9,7 +9,7 @@ import { allPages, type EventSummary } from "./util";
 
 type Leaflet = typeof import("leaflet");
 
-async function leaflet(): Promise<Leaflet> {
+export async function leaflet(): Promise<Leaflet> {
   const [mod] = await Promise.all([import("leaflet"), import("leaflet/dist/leaflet.css")]);
   return ((mod as unknown as { default?: Leaflet }).default ?? mod) as Leaflet;
 }
@@ -56,7 +56,7 @@ async function eventFeatures(query: Record<string, string | number | undefined>)
   }
 }
 
-async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {
+export async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {
   if (!areaId) return null;
   try {
     const area = await get<{ geometry?: GeoJSON.GeoJsonObject }>(`/areas/${areaId}`);
@@ -72,7 +72,7 @@ async function drawArea(L: Leaflet, map: LMap, areaId: number | undefined) {
 }
 
 /** The map's element: a labelled region, busy until drawn, with the error line above it. */
-function MapRegion(props: {
+export function MapRegion(props: {
   el: { current: HTMLDivElement | null };
   error: unknown;
   ready: boolean;
@@ -95,7 +95,7 @@ function MapRegion(props: {
   );
 }
 
-function useMap(
+export function useMap(
   el: preact.RefObject<HTMLDivElement>,
   draw: (L: Leaflet, map: LMap, alive: () => boolean) => Promise<void>,
   deps: unknown[],

@@ -38,6 +38,12 @@ export function ProgrammeList() {
                   <td>{p.code}</td>
                   <td>
                     <a href={`#/outreach/programme/${p.id}`}>{p.name}</a>
+                    {p.kind === "visits" && (
+                      <>
+                        {" · "}
+                        <a href={`#/outreach/visits/${p.id}/list`}>{t("or.visits_desk")}</a>
+                      </>
+                    )}
                   </td>
                   <td>
                     {p.start_date} – {p.end_date}
@@ -160,6 +166,11 @@ export function ProgrammePage({ id }: { id: number }) {
       {p && (
         <>
           {p.description && <p>{p.description}</p>}
+          {p.kind === "visits" && (
+            <p>
+              <a href={`#/outreach/visits/${p.id}/list`}>{t("or.visits_desk")}</a>
+            </p>
+          )}
           <ul class="due">
             <li>
               {t("or.dates")}：{p.start_date} – {p.end_date}

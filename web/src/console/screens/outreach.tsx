@@ -1,6 +1,8 @@
 // The outreach desk: programmes, events on a map and in a month calendar, each event's page,
 // change notices and site suggestions. Routes: #/outreach, #/outreach/programme/<id>,
-// #/outreach/events, #/outreach/event/<id>, #/outreach/notices, #/outreach/sites.
+// #/outreach/events, #/outreach/event/<id>, #/outreach/notices, #/outreach/sites, and a visits
+// programme's desk #/outreach/visits/<id>/<tab>.
+import { lazy, Suspense } from "preact/compat";
 import { t } from "../../common/i18n";
 import { hasRole } from "../session";
 import { EventPage } from "../outreach/event";
@@ -10,6 +12,9 @@ import { EventsOverview, ProgrammeList, ProgrammePage } from "../outreach/progra
 import { SiteSuggestions } from "../outreach/sites";
 import "../outreach/strings";
 import "../sms/sms.css";
+
+// The visits desk of a visits programme: its own chunk, loaded when opened.
+const VisitsDesk = lazy(() => import("../visits/desk"));
 
 function SubNav({ at }: { at: string }) {
   const items: [string, string, boolean][] = [
@@ -39,10 +44,16 @@ export default function Screen({ rest }: { rest: string[] }) {
   else if (what === "events") body = <EventsOverview />;
   else if (what === "notices") body = <Notices />;
   else if (what === "sites") body = <SiteSuggestions />;
+  else if (what === "visits" && id)
+    body = (
+      <Suspense fallback={<p>{t("ui.loading")}</p>}>
+        <VisitsDesk rest={rest.slice(1)} />
+      </Suspense>
+    );
   else body = <ProgrammeList />;
   return (
     <div class="outreach">
-      <SubNav at={what === "programme" ? "" : what === "event" ? "events" : what} />
+      <SubNav at={what === "programme" || what === "visits" ? "" : what === "event" ? "events" : what} />
       {body}
     </div>
   );
