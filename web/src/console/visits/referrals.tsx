@@ -90,7 +90,7 @@ function CreateReferral(props: { p: VisitsProgramme; mine: string | null; visitI
       </label>
       <label>
         {t("vi.ref.need")}
-        <textarea name="need" rows={2} required value={defaultNeed} />
+        <textarea name="need" rows={2} required defaultValue={defaultNeed} key={defaultNeed} />
       </label>
       <label>
         {t("vi.ref.note")}
@@ -125,7 +125,7 @@ function OutcomeForm({ r, after }: { r: Referral; after: (r: Referral) => void }
   return (
     <form class="inline-form" aria-label={t("vi.ref.outcome_for", { number: r.number })} onSubmit={submit} aria-busy={busy}>
       <label>
-        {t("vi.outcome")}
+        {t("vi.ref.result")}
         <select value={outcome} onChange={(e) => setOutcome((e.target as HTMLSelectElement).value)}>
           <option value="converted">{t("vi.ref.converted")}</option>
           <option value="not_converted">{t("vi.ref.not_converted")}</option>

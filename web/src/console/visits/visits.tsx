@@ -301,7 +301,7 @@ export function RecordVisit({ p, enterprise }: { p: VisitsProgramme; enterprise?
           </label>
           <label>
             {t("vi.visited_at")}
-            <input type="datetime-local" name="visited_at" value={defaultAt} required />
+            <input type="datetime-local" name="visited_at" defaultValue={defaultAt} required />
           </label>
           <label>
             {t("vi.operating_status")}
