@@ -208,12 +208,14 @@ export function ImportScreen({ p }: { p: VisitsProgramme }) {
       {report && (
         <section aria-labelledby="vi-report-h" data-testid="import-report">
           <h3 id="vi-report-h">{t("vi.import.report")}</h3>
-          <ul class="vi-counts" role="status">
+          <div role="status">
+          <ul class="vi-counts">
             <li>{t("vi.import.received", { n: report.received })}</li>
             <li>{t("vi.import.created", { n: report.created })}</li>
             <li>{t("vi.import.updated", { n: report.updated })}</li>
             <li>{t("vi.import.rejected", { n: report.rejected.length })}</li>
           </ul>
+          </div>
           {report.rejected.length ? (
             <table data-testid="import-rejected">
               <thead>
