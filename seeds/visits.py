@@ -37,7 +37,7 @@ from gridserve.models import (
     User,
     Worker,
 )
-from gridserve.scope import OPERATOR
+from gridserve.scope import OPERATOR, in_area
 from gridserve.services.accounts import institutions as inst_service
 from gridserve.services.geography import areas as area_service
 from gridserve.services.geography.places import Row, current_cells
@@ -129,8 +129,7 @@ def _choose_places(rng: random.Random, street: Area, own_cells: set[int]) -> lis
     candidates = list(
         db.session.scalars(
             select(Place)
-            .join(Area, Area.id == Place.area_id)
-            .where(Place.type == "enterprise", Area.path.like(f"{street.path}%"))
+            .where(Place.type == "enterprise", in_area(Place.area_id, street))
             .order_by(Place.id)
         )
     )

@@ -107,6 +107,11 @@ def test_coordinator_imports_a_list_and_reads_each_rejection(page, sign_in, axe,
     table = page.get_by_test_id("visit-list")
     expect(table).to_contain_text(good)
     expect(table.locator("tbody tr").first).to_contain_text("bank8")
+    axe(page)
+    # The same rows on the map (format=geojson).
+    page.get_by_label("显示方式").select_option("map")
+    expect(page.get_by_test_id("visits-map")).to_have_attribute("data-ready", "1")
+    expect(page.locator("#main .leaflet-interactive")).not_to_have_count(0)
     assert any(
         e["credit_code"] == good
         for e in api(
@@ -116,7 +121,7 @@ def test_coordinator_imports_a_list_and_reads_each_rejection(page, sign_in, axe,
             page_size=100,
         )
     )
-    axe(page)
+    axe(page, exclude=[".leaflet-container"])
 
 
 def test_progress_shows_the_figures_and_the_xlsx_downloads(page, sign_in, axe, screenshot):
@@ -165,7 +170,9 @@ def test_bank_contact_records_a_visit_and_decides_an_overdue_decision(
     sign_in(page, bank)
     page.goto(f"/#/outreach/visits/{pid}/record/{enterprise['id']}")
     form = page.get_by_role("form", name="登记走访")
-    expect(form.get_by_role("combobox", name="企业", exact=True)).to_have_value(str(enterprise["id"]))
+    expect(form.get_by_role("combobox", name="企业", exact=True)).to_have_value(
+        str(enterprise["id"])
+    )
     form.get_by_role("combobox", name="走访结果", exact=True).select_option("product_matched")
     form.get_by_label("金额（元）").fill("300000")
     form.get_by_label("期限（月）").fill("12")

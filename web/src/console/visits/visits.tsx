@@ -101,7 +101,7 @@ export function VisitsScreen({ p }: { p: VisitsProgramme }) {
                     <a href={`#/outreach/visits/${p.id}/visit/${v.id}`}>{v.enterprise.name}</a>
                   </td>
                   <td>{v.institution}</td>
-                  <td>{v.visitor ?? tl(`vi.source.${v.source}`)}</td>
+                  <td>{v.visitor ?? (v.worker_id ? t("vi.worker") : "—")}</td>
                   <td>{when(v.visited_at)}</td>
                   <td>{tl(`vi.outcome.${v.outcome}`)}</td>
                   <td>{decisionText(v)}</td>
@@ -164,7 +164,7 @@ export function VisitPage({ p, id }: { p: VisitsProgramme; id: number }) {
   const rows: [string, string][] = [
     [t("vi.credit_code"), v.enterprise.credit_code],
     [t("vi.institution"), v.institution],
-    [t("vi.visitor"), v.visitor ?? "—"],
+    [t("vi.visitor"), v.visitor ?? (v.worker_id ? t("vi.worker") : "—")],
     [t("vi.source"), tl(`vi.source.${v.source}`)],
     [t("vi.visited_at"), when(v.visited_at)],
     [t("vi.operating_status"), tl(`vi.op.${v.operating_status}`)],
