@@ -6,7 +6,7 @@ import { get, post } from "../../common/api";
 import { t } from "../../common/i18n";
 import { ErrorMessage, PagedList, useAsync } from "../../common/ui";
 import { allPages } from "../outreach/util";
-import { hasRole } from "../session";
+import { current, hasRole } from "../session";
 import { InstitutionSelect } from "./list";
 import { type Enterprise, type Query, type Referral, tl, type Visit, type VisitsProgramme, when, useMyInstitution } from "./util";
 import { FieldErrors } from "./visits";
@@ -115,7 +115,7 @@ function OutcomeForm({ r, after }: { r: Referral; after: (r: Referral) => void }
     setBusy(true);
     setError(null);
     try {
-      after(await post<Referral>(`/outreach/referrals/${r.id}/outcome`, { outcome, care_note: note }));
+      after(await post<Referral>(`/outreach/referrals/${r.id}/outcome`, { outcome, care_note: note, version: r.version }));
     } catch (err) {
       setError(err);
     } finally {
@@ -154,7 +154,7 @@ function ReferralCard({ r, mine, changed }: { r: Referral; mine: string | null; 
     setBusy(true);
     setError(null);
     try {
-      setRow(await post<Referral>(`/outreach/referrals/${row.id}/accept`, {}));
+      setRow(await post<Referral>(`/outreach/referrals/${row.id}/accept`, { version: row.version }));
       changed(t("vi.ref.accepted"));
     } catch (err) {
       setError(err);
@@ -265,13 +265,20 @@ function RegisterTables({ p, institution }: { p: VisitsProgramme; institution: s
 
 export function ReferralsScreen({ p, fromVisit }: { p: VisitsProgramme; fromVisit?: number }) {
   const mine = useMyInstitution();
-  const [direction, setDirection] = useState(hasRole("institution_contact") ? "received" : "");
+  const contact = current()?.role === "institution_contact";
+  const [direction, setDirection] = useState(contact ? "received" : "");
   const [status, setStatus] = useState("");
   const [institution, setInstitution] = useState("");
   const [message, setMessage] = useState("");
   const [creating, setCreating] = useState(!!fromVisit);
   const [nonce, setNonce] = useState(0);
-  const query: Query = { programme: p.id, direction, status, institution };
+  // A direction is relative to the chosen institution, else to the contact's own.
+  const query: Query = {
+    programme: p.id,
+    direction: institution || contact ? direction : undefined,
+    status,
+    institution,
+  };
   const canCreate = hasRole("institution_contact");
   return (
     <section aria-labelledby="vi-ref-h">
@@ -318,7 +325,7 @@ export function ReferralsScreen({ p, fromVisit }: { p: VisitsProgramme; fromVisi
             ))}
           </select>
         </label>
-        {!hasRole("institution_contact") || hasRole("admin") ? (
+        {!contact ? (
           <InstitutionSelect p={p} value={institution} onChange={setInstitution} />
         ) : null}
       </form>
