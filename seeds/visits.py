@@ -44,6 +44,7 @@ from gridserve.services.geography.places import Row, current_cells
 from gridserve.services.outreach import enterprises as enterprise_service
 from gridserve.services.outreach import programmes as programme_service
 from gridserve.services.outreach.basics import decision_due_on
+from gridserve.services.outreach.enterprises import place_external_id
 from gridserve.sync import next_seq
 
 if TYPE_CHECKING:
@@ -125,7 +126,16 @@ def _holders(today: dt.date) -> dict[str, Worker]:
 
 def _choose_places(rng: random.Random, street: Area, own_cells: set[int]) -> list[Place]:
     """300 register enterprises of the street: every one in the named workers' cells, the rest
-    drawn at random; in register order."""
+    drawn at random; in register order. Seeded again in a later year, the same enterprises
+    (already holding their codes) are listed again."""
+    ids = [place_external_id(credit_code(n)) for n in range(1, ENTERPRISES + 1)]
+    coded = list(
+        db.session.scalars(
+            select(Place).where(Place.external_id.in_(ids)).order_by(Place.external_id)
+        )
+    )
+    if len(coded) == ENTERPRISES:
+        return coded
     candidates = list(
         db.session.scalars(
             select(Place)
@@ -179,7 +189,7 @@ def load_visits(report: SeedReport, today: dt.date, bank_order: list[str]) -> No
     communities = {a.id: a.name for a in street.children}
     for n, place in enumerate(places, start=1):
         uscc_code = credit_code(n)
-        place.external_id = enterprise_service.place_external_id(uscc_code)
+        place.external_id = place_external_id(uscc_code)
         place.attributes = {**(place.attributes or {}), "credit_code": uscc_code}
         place.change_seq = seq
         bank = (n - 1) % len(bank_order)

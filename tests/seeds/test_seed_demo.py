@@ -116,6 +116,7 @@ def test_the_full_demo_has_a_layout_workers_and_households(clean_app):
     _the_publicity_month_is_planned(client)
     with clean_app.app_context():
         _the_visits_programme_is_under_way()
+        _seeded_again_next_year_it_lists_the_same_enterprises()
 
 
 def _the_publicity_month_is_planned(client) -> None:
@@ -217,3 +218,27 @@ def _the_visits_programme_is_under_way() -> None:
     assert all(r.points == settings().outreach_referral_points for r in converted)
     assert all(r.from_institution_id != r.to_institution_id for r in referrals)
     assert len({r.number for r in referrals}) == 5
+
+
+def _seeded_again_next_year_it_lists_the_same_enterprises() -> None:
+    import datetime as dt
+
+    from gridserve.models import OutreachEnterprise, OutreachProgramme
+    from gridserve.timeutil import local_today
+    from seeds.loader import SeedReport
+    from seeds.visits import load_visits, programme_code
+
+    later = local_today() + dt.timedelta(days=366)
+    with audit.acting_as(TEST_ACTOR), transaction():
+        load_visits(SeedReport(), later, BANK_ORDER)
+    codes = {}
+    for year in (local_today().year, later.year):
+        pid = db.session.execute(
+            select(OutreachProgramme.id).where(OutreachProgramme.code == programme_code(year))
+        ).scalar_one()
+        codes[year] = set(
+            db.session.execute(
+                select(OutreachEnterprise.credit_code).where(OutreachEnterprise.programme_id == pid)
+            ).scalars()
+        )
+    assert len(codes[later.year]) == 300 and codes[later.year] == codes[local_today().year]
