@@ -33,6 +33,7 @@ registerStrings(
     "sme.st.closed": "已关闭",
     "sme.record": "记录走访",
     "sme.last": "本机记录：{status}",
+    "sme.fix": "修改被拒绝的记录",
     "sme.form.h": "企业走访记录",
     "sme.form.fix": "修改企业走访记录",
     "sme.gone": "此企业已不在您的走访名单中。",
@@ -99,6 +100,7 @@ registerStrings(
     "sme.st.closed": "Closed",
     "sme.record": "Record a visit",
     "sme.last": "Recorded here: {status}",
+    "sme.fix": "Fix the rejected record",
     "sme.form.h": "Business visit",
     "sme.form.fix": "Fix the business visit",
     "sme.gone": "This business is no longer on your list.",
@@ -312,10 +314,16 @@ export function SmeListScreen(props: { rev: number }) {
                 <span class={`badge r-${local.status}`}>{t("sme.last", { status: t(`res.${local.status}`) })}</span>
               </p>
             )}
-            {status !== "closed" && (
-              <a class="big primary button" href={`#/sme-visit/${e.id}`} aria-label={`${t("sme.record")}：${e.name}`}>
-                {t("sme.record")}
+            {local && (local.status === "rejected" || local.status === "conflict") ? (
+              <a class="big primary button" href={`#/fix/${local.uuid}`} aria-label={`${t("sme.fix")}：${e.name}`}>
+                {t("sme.fix")}
               </a>
+            ) : (
+              status !== "closed" && (
+                <a class="big primary button" href={`#/sme-visit/${e.id}`} aria-label={`${t("sme.record")}：${e.name}`}>
+                  {t("sme.record")}
+                </a>
+              )
             )}
           </li>
         ))}
@@ -366,6 +374,28 @@ export function smeErrors(b: SmeBody): Errors {
   return e;
 }
 
+const SERVER_FIELDS: Record<string, string> = {
+  "need.amount": "amount",
+  need: "amount",
+  "need.term_months": "term",
+  lenders: "lenders",
+  products: "products",
+  eligible: "eligible",
+  explanation: "explanation",
+};
+
+/** A rejected record's field errors, on the form's fields (`sme.lenders` → lenders). */
+function serverErrors(r?: QueuedRecord): Errors {
+  const out: Errors = {};
+  if (r?.status !== "rejected") return out;
+  for (const [k, v] of Object.entries(r.errors ?? {})) {
+    const key = k.replace(/^sme\./, "");
+    const field = SERVER_FIELDS[key] ?? SERVER_FIELDS[key.split(".")[0]];
+    if (field) out[field] = Array.isArray(v) ? v.join(" ") : JSON.stringify(v);
+  }
+  return out;
+}
+
 function FieldError(props: { id: string; text?: string }) {
   return props.text ? (
     <p class="error" id={props.id}>
@@ -396,7 +426,7 @@ export function SmeVisitForm(props: { enterpriseId?: number; existing?: QueuedRe
   const [notes, setNotes] = useState(s?.notes ?? "");
   const [loc, setLoc] = useState<Location | null>(ex?.location ?? null);
   const [gps, setGps] = useState("");
-  const [errors, setErrors] = useState<Errors>({});
+  const [errors, setErrors] = useState<Errors>(() => serverErrors(ex));
   const [startedAt] = useState(ex?.started_at ?? new Date().toISOString());
 
   useEffect(() => {
