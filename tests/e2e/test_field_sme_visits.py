@@ -135,7 +135,9 @@ def test_worker_lists_enterprises_and_records_an_sme_visit_offline(
     programme_id, enterprises = _listed_enterprises(live_url, e2e_app, marker)
     first = enterprises[0]
 
-    context = new_context(phone=True)
+    # The worker stands at the first enterprise (the browser may tell the app where).
+    here = {"longitude": first["lon"], "latitude": first["lat"], "accuracy": 5}
+    context = new_context(phone=True, geolocation=here, permissions=["geolocation"])
     page = context.new_page()
     code = _enrolment_code(live_url, _station_token(live_url), worker_id_of(e2e_app))
     _enrol(page, code, f"e2e-sme {marker}")
@@ -151,8 +153,14 @@ def test_worker_lists_enterprises_and_records_an_sme_visit_offline(
     expect(card).to_contain_text(first["address"])
     expect(card).to_contain_text("DZCB")
     expect(card.get_by_test_id("sme-status")).to_have_text("未走访")
+    expect(card).to_contain_text("距您 0 米")
     axe(page)
     screenshot(page, "field-sme-list")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Businesses to visit")).to_be_visible()
+    expect(card.get_by_test_id("sme-status")).to_have_text("Not visited")
+    page.get_by_role("button", name="中文").click()
+    expect(page.get_by_role("heading", name="走访企业")).to_be_visible()
 
     # Offline: the visit form, its outcome rules, the save into the outbox.
     context.set_offline(True)
@@ -184,7 +192,9 @@ def test_worker_lists_enterprises_and_records_an_sme_visit_offline(
     record = page.get_by_test_id("record").filter(has_text=first["name"])
     expect(record).to_have_attribute("data-status", "pending")
 
-    # Recorded here: the enterprise is visited at once, the other one not.
+    # Recorded here: the enterprise is visited at once, the other one not (after a reload
+    # with no network too: the screens' chunk and the list come from the terminal).
+    page.reload()
     page.get_by_role("link", name="走访企业").click()
     expect(cards.filter(has_text=first["name"]).get_by_test_id("sme-status")).to_have_text("已走访")
     expect(cards.filter(has_text=enterprises[1]["name"]).get_by_test_id("sme-status")).to_have_text(
@@ -214,6 +224,7 @@ def test_worker_lists_enterprises_and_records_an_sme_visit_offline(
     assert visit["next_step"] == "提交授信申请"
     assert visit["next_step_due_on"] == week_on.isoformat()
     assert visit["decision_due_on"] is not None
+    assert visit["worker_id"] == worker_id_of(e2e_app)
 
 
 def test_a_rejected_sme_visit_stays_editable_and_goes_up_when_fixed(
