@@ -410,6 +410,7 @@ export function SmeVisitForm(props: { enterpriseId?: number; existing?: QueuedRe
   const enterpriseId = ex?.enterprise_id ?? props.enterpriseId;
   const [ent, setEnt] = useState<SmeEnterprise | null | undefined>(undefined);
   const [codes, setCodes] = useState<string[]>([]);
+  const [names, setNames] = useState<Map<string, string>>(new Map());
   const [op, setOp] = useState(s?.operating_status ?? "normal");
   const [hasNeed, setHasNeed] = useState(s ? s.need !== null : false);
   const [amount, setAmount] = useState(s?.need ? String(s.need.amount) : "");
@@ -436,7 +437,8 @@ export function SmeVisitForm(props: { enterpriseId?: number; existing?: QueuedRe
       setEnt(e ?? null);
       // lenders: the bundle's institutions when it carries them, else the codes of the
       // enterprises' institutions; any other code can be typed
-      const listed = await getMeta<{ code: string }[]>("institutions");
+      const listed = await getMeta<{ code: string; name?: string }[]>("institutions");
+      setNames(new Map((listed ?? []).map((i) => [i.code, i.name ?? ""])));
       const all = listed?.length ? listed.map((i) => i.code) : (await d.getAll("sme_enterprises")).map((x) => x.institution);
       const known = [...new Set(all.filter(Boolean))].sort();
       setCodes(known);
@@ -579,7 +581,7 @@ export function SmeVisitForm(props: { enterpriseId?: number; existing?: QueuedRe
               checked={lenders.includes(c)}
               onChange={(e) => setLenders((e.target as HTMLInputElement).checked ? [...lenders, c] : lenders.filter((x) => x !== c))}
             />
-            {c}
+            {names.get(c) ? `${c} ${names.get(c)}` : c}
           </label>
         ))}
         <label>

@@ -32,6 +32,7 @@ interface Bundle {
   tombstones: { entity: string; id: number }[];
   events: OutreachEvent[];
   sme_enterprises?: SmeEnterprise[]; // absent from a server that does not carry them
+  institutions?: { code: string; name?: string }[]; // lenders to offer, when the bundle has them
 }
 
 export interface Enrolled {
@@ -102,6 +103,7 @@ export async function pullBundle(progress?: (pages: number, items: number) => vo
     const smes = tx.objectStore("sme_enterprises");
     if (b.reset) await Promise.all(BUNDLE_STORES.map((name) => tx.objectStore(name).clear()));
     if (b.cells) await tx.objectStore("meta").put(b.cells, "cells");
+    if (b.institutions) await tx.objectStore("meta").put(b.institutions, "institutions");
     for (const p of b.places) void places.put(p);
     for (const h of b.households) void households.put(h);
     for (const t of b.tasks) void tasks.put(t);
