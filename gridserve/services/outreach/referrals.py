@@ -506,8 +506,13 @@ def register(
             _tally(people.setdefault(from_user, _blank()), status, points)
         if to_user is not None:
             people.setdefault(to_user, _blank())["received"] += 1
-    users = {
-        u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(people) or [0])))
+    accounts = {
+        uid: (username, code)
+        for uid, username, code in db.session.execute(
+            select(User.id, User.username, Institution.code)
+            .outerjoin(Institution, Institution.id == User.institution_id)
+            .where(User.id.in_(list(people) or [0]))
+        )
     }
     named = {
         i.id: i
@@ -520,17 +525,11 @@ def register(
         return (-item["points"], -item["sent"], -item["received"], item["key"])
 
     person_rows = [
-        {
-            "key": users[uid].username,
-            "user": users[uid].username,
-            "institution": named[users[uid].institution_id].code
-            if users[uid].institution_id in named
-            else None,
-            **counts,
-        }
+        {"key": accounts[uid][0], "user": accounts[uid][0], "institution": accounts[uid][1],
+         **counts}
         for uid, counts in people.items()
-        if uid in users
-    ]
+        if uid in accounts
+    ]  # fmt: skip
     inst_rows = [
         {"key": named[iid].code, "institution": named[iid].code, "name": named[iid].name, **counts}
         for iid, counts in insts.items()
