@@ -49,7 +49,7 @@ from sqlalchemy.orm import selectinload
 
 from gridserve import audit
 from gridserve.db import insert_for, utcnow
-from gridserve.errors import Conflict, Forbidden, ValidationFailed
+from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
     DELIVERABLE_KINDS,
@@ -394,9 +394,15 @@ def present(rows: list[OutreachDeliverable]) -> list[dict[str, Any]]:
 
 
 def get_deliverable(principal: Principal, deliverable_id: int) -> OutreachDeliverable:
-    """One deliverable the caller sees (404 otherwise)."""
+    """One deliverable the caller sees (404 otherwise); a worker sees only its own."""
     principal.require(*DELIVERABLE_READERS, *OWNERS)
-    return get_visible(OutreachDeliverable, deliverable_id, principal)
+    stmt = visible(OutreachDeliverable, principal).where(OutreachDeliverable.id == deliverable_id)
+    if principal.role not in ("admin", *DELIVERABLE_READERS):
+        stmt = stmt.where(owned_by(principal))
+    row = db.session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No outreach deliverable {deliverable_id}.")
+    return row
 
 
 # --- owners ----------------------------------------------------------------------------------

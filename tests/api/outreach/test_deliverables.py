@@ -250,6 +250,11 @@ def test_the_coordinator_adds_deliverables_for_each_kind_of_owner(client, heads,
     error(submit(client, heads["bank"], made["inst"]["id"]), 404, "not_found")
     assert submit(client, heads["abc"], made["inst"]["id"]).status_code == 200
     error(submit(client, heads["station_a"], made["worker"]["id"]), 403, "not_the_owner")
+    url = f"{API}/deliverables/{{}}"
+    assert (
+        client.get(url.format(made["worker"]["id"]), headers=heads["worker_a"]).status_code == 200
+    )
+    error(client.get(url.format(made["inst"]["id"]), headers=heads["worker_a"]), 404, "not_found")
     assert submit(client, heads["worker_a"], made["worker"]["id"]).status_code == 200
     error(submit(client, heads["icbc"], made["user"]["id"]), 404, "not_found")
     resp = submit(client, heads["bank"], made["user"]["id"])
