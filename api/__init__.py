@@ -23,6 +23,7 @@ def register_blueprints(api: Api) -> None:
         jobs,
         outreach,
         outreach_calendar,
+        outreach_deliverables,
         outreach_enterprises,
         outreach_notices,
         outreach_participation,
@@ -58,6 +59,7 @@ def register_blueprints(api: Api) -> None:
         outreach_sites,
         outreach_enterprises,
         outreach_referrals,
+        outreach_deliverables,
         audit,
         jobs,
     ):
