@@ -26,6 +26,7 @@ def register_blueprints(api: Api) -> None:
         outreach_enterprises,
         outreach_notices,
         outreach_participation,
+        outreach_progress,
         outreach_sites,
         places,
         sms,
@@ -56,6 +57,7 @@ def register_blueprints(api: Api) -> None:
         outreach_notices,
         outreach_sites,
         outreach_enterprises,
+        outreach_progress,
         audit,
         jobs,
     ):
