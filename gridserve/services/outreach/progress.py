@@ -4,7 +4,8 @@ and its CSV / XLSX exports.
 Figures of a row (``ROW``):
 
 - ``listed``: rows of the visit list; ``visited``: those with at least one visit record;
-  ``visited_share``: ``visited / listed`` rounded to 4 decimals (0 when nothing is listed).
+  ``visited_share``: ``visited / listed`` rounded half up to 4 decimals (0 when nothing is
+  listed).
 - ``outcomes``: the number of visit records per outcome (an enterprise visited twice counts
   twice); ``need_amount``: the financing need (yuan) summed over the visit records.
 - ``matched_amount``: the need summed over the ``product_matched`` visit records, whatever
@@ -94,6 +95,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 LEVELS = {"total": "合计", "institution": "机构", "visitor": "走访人"}
 
 
+def share_of(part: int, whole: int) -> float:
+    """``part / whole`` rounded half up to 4 decimals (as SQL's ``round(numeric, 4)`` does,
+    so an export or a hand-written query agrees to the last digit); 0 when ``whole`` is 0."""
+    if not whole:
+        return 0
+    return (part * 20000 + whole) // (2 * whole) / 10000
+
+
 @dataclass
 class Tally:
     """The figures of one row while they are summed up."""
@@ -117,7 +126,7 @@ class Tally:
             setattr(self, key, getattr(self, key) + getattr(other, key))
 
     def row(self) -> dict[str, Any]:
-        share = round(self.visited / self.listed, 4) if self.listed else 0
+        share = share_of(self.visited, self.listed)
         return {
             "listed": self.listed,
             "visited": self.visited,
