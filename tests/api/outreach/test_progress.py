@@ -219,12 +219,18 @@ def test_a_station_sees_its_community_s_list_only(client, auth_as, visits, recor
     assert ("DZCB", "cell") in {(r["institution"], r["visitor"]) for r in got["visitors"]}
 
 
-@pytest.mark.parametrize("username", ["street_centre", "district"])
-def test_area_centres_read_the_progress(client, auth_as, visits, recorded, username):
-    username = "centre" if username == "street_centre" else username
+@pytest.mark.parametrize("username", ["centre", "district"])
+def test_area_centres_read_the_whole_street_s_progress(client, auth_as, visits, recorded, username):
     got = _progress(client, auth_as(username), visits.programme)
     assert got.status_code == 200
-    assert got.get_json()["totals"]["listed"] >= 1
+    assert got.get_json()["totals"]["listed"] == 12
+
+
+def test_a_contact_of_an_institution_outside_the_programme_finds_nothing(
+    client, auth_as, visits, recorded
+):
+    resp = _progress(client, auth_as("abc"), visits.programme)
+    assert resp.status_code == 404
 
 
 def test_a_worker_may_not_read_the_progress(client, auth_as, visits, recorded):
