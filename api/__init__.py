@@ -27,6 +27,7 @@ def register_blueprints(api: Api) -> None:
         outreach_enterprises,
         outreach_notices,
         outreach_participation,
+        outreach_progress,
         outreach_referrals,
         outreach_sites,
         places,
@@ -60,6 +61,7 @@ def register_blueprints(api: Api) -> None:
         outreach_enterprises,
         outreach_referrals,
         outreach_deliverables,
+        outreach_progress,
         audit,
         jobs,
     ):
