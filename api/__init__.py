@@ -27,6 +27,7 @@ def register_blueprints(api: Api) -> None:
         outreach_notices,
         outreach_participation,
         outreach_sites,
+        outreach_visits,
         places,
         sms,
         sync,
@@ -56,6 +57,7 @@ def register_blueprints(api: Api) -> None:
         outreach_notices,
         outreach_sites,
         outreach_enterprises,
+        outreach_visits,
         audit,
         jobs,
     ):
