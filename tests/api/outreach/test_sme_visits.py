@@ -26,8 +26,17 @@ from tests.api.outreach.visits_helpers import (
 @pytest.fixture
 def h(client, visits):
     travel()
-    return heads(client, "bank", "icbc", "other_bank", "coordinator", "worker_a", "station_a",
-                 "centre", "admin")  # fmt: skip
+    return heads(
+        client,
+        "bank",
+        "icbc",
+        "other_bank",
+        "coordinator",
+        "worker_a",
+        "station_a",
+        "centre",
+        "admin",
+    )
 
 
 def _count(app) -> int:
@@ -141,8 +150,9 @@ def test_an_unknown_lender_is_named(client, visits, h, clean_app):
 
 def test_a_visit_in_the_future_is_refused(client, visits, h):
     later = local_time(DAY, dt.time(11, 0))  # the clock says 10:00
-    resp = post_visit(client, h["bank"], body(enterprise_of(visits, "bank"), "no_need",
-                                              visited_at=later))  # fmt: skip
+    resp = post_visit(
+        client, h["bank"], body(enterprise_of(visits, "bank"), "no_need", visited_at=later)
+    )
     assert resp.status_code == 422
     assert "visited_at" in resp.get_json()["error"]["details"]["fields"]
 
@@ -193,8 +203,9 @@ def test_the_coordinator_and_admin_record_any_enterprise(client, visits, h):
 
 def test_a_bank_sees_only_its_own_enterprises_records(client, visits, h):
     mine = post_visit(client, h["bank"], body(enterprise_of(visits, "bank"), "no_need"))
-    theirs = post_visit(client, h["icbc"], body(enterprise_of(visits, "icbc"), "follow_up",
-                                                lenders=["ICBC"]))  # fmt: skip
+    theirs = post_visit(
+        client, h["icbc"], body(enterprise_of(visits, "icbc"), "follow_up", lenders=["ICBC"])
+    )
     assert mine.status_code == 201 and theirs.status_code == 201
     mine, theirs = mine.get_json()["id"], theirs.get_json()["id"]
 
