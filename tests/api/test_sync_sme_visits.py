@@ -212,3 +212,14 @@ def test_a_cursor_from_before_sme_enterprises_gets_them_once(client, visits, sme
     assert once["reset"] is False
     assert sorted(e["credit_code"] for e in once["sme_enterprises"]) == sorted(visits.codes["cell"])
     assert _bundle(client, sme_terminal, once["next_cursor"])["sme_enterprises"] == []
+
+
+def test_an_sme_visit_record_is_not_rewritten_by_an_edit(client, visits, sme_terminal, clean_app):
+    item = _item(visits, enterprise_of(visits, "cell"))
+    assert client.post(UPLOAD, json={"items": [item]}, headers=sme_terminal).status_code == 200
+    edit = {**item, "base_version": 1, "notes": "改了"}
+    resp = client.post(UPLOAD, json={"items": [edit]}, headers=sme_terminal)
+    [result] = resp.get_json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", "invalid_sme_visit")
+    assert "base_version" in result["errors"]
+    assert _counts(clean_app) == (1, 1)
