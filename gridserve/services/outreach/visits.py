@@ -49,7 +49,6 @@ from gridserve.db import utcnow
 from gridserve.errors import Conflict, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
-    Institution,
     OutreachEnterprise,
     OutreachProgramme,
     OutreachVisit,
@@ -66,8 +65,11 @@ from gridserve.services.geography.places import current_cells
 from gridserve.services.outreach.basics import (
     READERS,
     decision_due_on,
+    institution_codes,
     institutions_by_code,
+    programme_zones,
     user_id,
+    usernames,
 )
 from gridserve.sync import next_seq
 from gridserve.versioning import refuse_stale, update_versioned
@@ -461,17 +463,8 @@ def present(rows: Iterable[OutreachVisit]) -> list[dict[str, Any]]:
     if not rows:
         return []
     inst_ids = {r.institution_id for r in rows} | {i for r in rows for i in r.lender_ids or []}
-    codes = dict(
-        db.session.execute(
-            select(Institution.id, Institution.code).where(Institution.id.in_(inst_ids))
-        ).all()
-    )
-    user_ids = {u for r in rows for u in (r.visitor_user_id, r.decided_by) if u is not None}
-    names = (
-        dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
+    codes = institution_codes(inst_ids)
+    names = usernames(u for r in rows for u in (r.visitor_user_id, r.decided_by))
     enterprises = {
         e.id: (e.credit_code, e.name)
         for e in db.session.scalars(
@@ -480,21 +473,11 @@ def present(rows: Iterable[OutreachVisit]) -> list[dict[str, Any]]:
             )
         )
     }
-    area_of = dict(
-        db.session.execute(
-            select(OutreachProgramme.id, OutreachProgramme.area_id).where(
-                OutreachProgramme.id.in_({r.programme_id for r in rows})
-            )
-        ).all()
-    )
-    zones: dict[int, ZoneInfo] = {}
+    zones = programme_zones(r.programme_id for r in rows)
     now = utcnow()
     out = []
     for r in rows:
-        area_id = area_of[r.programme_id]
-        if area_id not in zones:
-            zones[area_id] = zone_of(area_id)
-        tz = zones[area_id]
+        tz = zones[r.programme_id]
         credit_code, name = enterprises[r.enterprise_id]
         need = None
         if r.need_amount is not None:
