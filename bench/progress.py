@@ -29,12 +29,9 @@ import os
 import time
 
 import psycopg
-from flask_migrate import upgrade
 
-from bench.field_sync import _fresh_database
+from bench.common import fresh_app
 from gridserve import audit
-from gridserve.app import create_app
-from gridserve.config import load_settings
 from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.models import Area, OutreachProgramme, User
@@ -358,15 +355,7 @@ def _seed(app, url: str) -> tuple[int, str]:
 
 def run(url: str | None = None, repeat: int = 5) -> dict[str, float]:
     url = url or os.environ.get("GRIDSERVE_BENCH_DATABASE_URL", DEFAULT_URL)
-    _fresh_database(url)
-    settings = load_settings(
-        {"GRIDSERVE_ENV": "testing", "GRIDSERVE_DATABASE_URL": url,
-         "GRIDSERVE_INSTANCE_PATH": "/tmp/gridserve-bench-instance"},
-    )  # fmt: skip
-    app = create_app(settings)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
+    app = fresh_app(url)
     programme_id, path = _seed(app, url)
     client = app.test_client()
     token = client.post(

@@ -53,7 +53,6 @@ from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
     DELIVERABLE_KINDS,
-    Institution,
     OutreachDeliverable,
     OutreachEvent,
     OutreachPlan,
@@ -64,16 +63,18 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services.accounts import institutions as institution_service
 from gridserve.services.geography.areas import zone_of
 from gridserve.services.outreach.basics import (
     LED_KINDS,
     PLANNERS,
     READERS,
     due_at,
+    institution_by_code,
+    institution_codes,
     is_late,
     participants,
     user_id,
+    usernames,
 )
 from gridserve.versioning import refuse_stale, update_versioned
 
@@ -304,13 +305,7 @@ def list_deliverables(
     if kind is not None:
         stmt = stmt.where(OutreachDeliverable.kind == kind)
     if institution is not None:
-        inst = institution_service.find_by_code(institution)
-        if inst is None:
-            raise ValidationFailed(
-                f"No institution {institution}.",
-                code="unknown_institution",
-                details={"institution": institution},
-            )
+        inst = institution_by_code(institution, "institution")
         stmt = stmt.where(OutreachDeliverable.owner_institution_id == inst.id)
     return stmt.order_by(
         OutreachDeliverable.due_on, OutreachDeliverable.kind, OutreachDeliverable.id
@@ -329,14 +324,7 @@ def present(rows: list[OutreachDeliverable]) -> list[dict[str, Any]]:
             )
         ).all()
     )
-    insts = {
-        i.id: i.code
-        for i in db.session.scalars(
-            select(Institution).where(
-                Institution.id.in_({d.owner_institution_id for d in rows} - {None})
-            )
-        )
-    }
+    insts = institution_codes(d.owner_institution_id for d in rows)
     workers = dict(
         db.session.execute(
             select(Worker.id, Worker.full_name).where(
@@ -344,12 +332,7 @@ def present(rows: list[OutreachDeliverable]) -> list[dict[str, Any]]:
             )
         ).all()
     )
-    user_ids = {d.owner_user_id for d in rows} | {d.submitted_by for d in rows}
-    users = dict(
-        db.session.execute(
-            select(User.id, User.username).where(User.id.in_(user_ids - {None}))
-        ).all()
-    )
+    users = usernames(u for d in rows for u in (d.owner_user_id, d.submitted_by))
     reminders: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     for r in db.session.scalars(
         select(OutreachReminder)
@@ -452,14 +435,9 @@ def _owner_values(principal: Principal, owner: dict[str, Any]) -> dict[str, int 
         "owner_user_id": None,
     }
     if given == ["institution"]:
-        inst = institution_service.find_by_code(owner["institution"])
-        if inst is None:
-            raise ValidationFailed(
-                f"No institution {owner['institution']}.",
-                code="unknown_institution",
-                details={"fields": {"owner.institution": ["Unknown institution."]}},
-            )
-        values["owner_institution_id"] = inst.id
+        values["owner_institution_id"] = institution_by_code(
+            owner["institution"], "owner.institution"
+        ).id
     elif given == ["worker_id"]:
         worker = db.session.execute(
             visible(Worker, principal).where(Worker.id == owner["worker_id"])

@@ -55,15 +55,14 @@ from gridserve.extensions import db
 from gridserve.models import (
     Institution,
     OutreachEnterprise,
-    OutreachProgramme,
     OutreachReferral,
     OutreachVisit,
-    User,
 )
 from gridserve.models.outreach.visits import VISIT_OUTCOMES
-from gridserve.scope import Principal, get_visible, visible
+from gridserve.scope import Principal, visible
 from gridserve.services.geography.areas import zone_of
-from gridserve.services.outreach.basics import READERS
+from gridserve.services.outreach.basics import READERS, usernames
+from gridserve.services.outreach.enterprises import visits_programme
 
 CELL = "cell"
 FORMATS = ("json", "csv", "xlsx")
@@ -134,17 +133,6 @@ class Tally:
             "outcomes": dict(self.outcomes),
             **{key: getattr(self, key) for key in (*AMOUNTS, *COUNTS)},
         }
-
-
-def _visits_programme(principal: Principal, programme_id: int) -> OutreachProgramme:
-    programme = get_visible(OutreachProgramme, programme_id, principal)
-    if programme.kind != "visits":
-        raise ValidationFailed(
-            "Only a visits programme has visit progress.",
-            code="not_visits_programme",
-            details={"kind": programme.kind},
-        )
-    return programme
 
 
 def _list_and_visits(principal: Principal, programme_id: int, today: dt.date) -> list[Any]:
@@ -245,19 +233,14 @@ def _labels(ids: Iterable[int], user_ids: Iterable[int]) -> tuple[dict, dict]:
         if ids
         else {}
     )
-    users = (
-        dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
-    return institutions, users
+    return institutions, usernames(user_ids)
 
 
 def progress(principal: Principal, programme_id: int) -> dict[str, Any]:
     """The programme's progress as the caller may see it (see the module docstring):
     ``{programme: {id, code, name}, as_of, totals, institutions, visitors}``."""
     principal.require(*READERS)
-    programme = _visits_programme(principal, programme_id)
+    programme = visits_programme(principal, programme_id)
     zone = zone_of(programme.area_id)
     now = utcnow().astimezone(zone)
     groups = _list_and_visits(principal, programme.id, now.date())

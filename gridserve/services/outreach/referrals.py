@@ -76,7 +76,14 @@ from gridserve.models import (
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.services.geography.areas import zone_of
-from gridserve.services.outreach.basics import READERS, institution_by_code, user_id
+from gridserve.services.outreach.basics import (
+    READERS,
+    institution_by_code,
+    institution_codes,
+    programme_zones,
+    user_id,
+    usernames,
+)
 from gridserve.versioning import refuse_stale, update_versioned
 
 # Who creates, accepts and records outcomes (admin always may).
@@ -292,21 +299,9 @@ def present(rows: list[OutreachReferral]) -> list[dict[str, Any]]:
     if not rows:
         return []
     inst_ids = {r.from_institution_id for r in rows} | {r.to_institution_id for r in rows}
-    codes = dict(
-        db.session.execute(
-            select(Institution.id, Institution.code).where(Institution.id.in_(inst_ids))
-        ).all()
-    )
-    user_ids = {
-        u
-        for r in rows
-        for u in (r.from_user_id, r.to_user_id, r.accepted_by, r.outcome_by)
-        if u is not None
-    }
-    names = (
-        dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
+    codes = institution_codes(inst_ids)
+    names = usernames(
+        u for r in rows for u in (r.from_user_id, r.to_user_id, r.accepted_by, r.outcome_by)
     )
     enterprises = {
         e.id: e
@@ -316,17 +311,10 @@ def present(rows: list[OutreachReferral]) -> list[dict[str, Any]]:
             )
         )
     }
-    areas = dict(
-        db.session.execute(
-            select(OutreachProgramme.id, OutreachProgramme.area_id).where(
-                OutreachProgramme.id.in_({r.programme_id for r in rows})
-            )
-        ).all()
-    )
-    zones = {area: zone_of(area) for area in set(areas.values())}
+    zones = programme_zones(r.programme_id for r in rows)
 
     def local(value: dt.datetime | None, programme_id: int) -> dt.datetime | None:
-        return None if value is None else value.astimezone(zones[areas[programme_id]])
+        return None if value is None else value.astimezone(zones[programme_id])
 
     out = []
     for r in rows:
