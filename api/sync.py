@@ -9,6 +9,7 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from api.common import BEARER, AwareDateTime, Blueprint, Date, Id, Integer, ListArgs
+from api.outreach_visits import SmeVisitFieldsSchema
 from gridserve.auth import accepts, current_principal, public
 from gridserve.config import settings
 from gridserve.errors import AppError
@@ -64,6 +65,14 @@ class BundleSchema(Schema):
                   "{place_id, address, lon, lat, confirmed}, status (drop a cancelled one), "
                   "host, lead, co_organisers (codes), version, change_seq"},
     )  # fmt: skip
+    sme_enterprises = fields.List(
+        fields.Dict(),
+        metadata={"description": "Enterprises of visits programmes you visit (visitor `cell`, "
+                  "place in one of your cells): id, programme_id, programme_code, credit_code, "
+                  "name, address, industry, institution (code), place_id, lon, lat, status "
+                  "(listed, visited, closed), version; record a visit with an `sme_visit` item "
+                  "naming programme_id and enterprise_id"},
+    )  # fmt: skip
 
 
 class VisitLocationSchema(Schema):
@@ -102,10 +111,40 @@ class VisitItemSchema(Schema):
         validate=validate.Range(min=1),
         metadata={"description": "For an edit: the version it was based on"},
     )
+    programme_id = Id(
+        allow_none=True,
+        metadata={"description": "`sme_visit` of a visits programme: the programme (with "
+                  "`enterprise_id` and `sme`; visited_at is `started_at`)"},
+    )  # fmt: skip
+    enterprise_id = Id(
+        allow_none=True,
+        metadata={"description": "An enterprise of that programme's list in a cell you hold"},
+    )
+    sme = fields.Nested(
+        SmeVisitFieldsSchema,
+        allow_none=True,
+        metadata={"description": "The visit record (fields of POST /outreach/visits)"},
+    )
 
     @validates_schema
     def _rules(self, data: dict, **_kwargs) -> None:
         errors = visit_service.record_errors(data)  # the same rules for an upload and a PATCH
+        if errors:
+            raise ValidationError(errors)
+
+    @validates_schema
+    def _sme(self, data: dict, **_kwargs) -> None:
+        if data.get("programme_id") is None:
+            if data.get("enterprise_id") is not None or data.get("sme") is not None:
+                raise ValidationError({"programme_id": ["Required with enterprise_id and sme."]})
+            return
+        errors = {}
+        if data.get("type") != "sme_visit":
+            errors["type"] = ["Only an sme_visit names a programme."]
+        if data.get("enterprise_id") is None:
+            errors["enterprise_id"] = ["Required with programme_id."]
+        if data.get("sme") is None:
+            errors["sme"] = ["Required with programme_id."]
         if errors:
             raise ValidationError(errors)
 
@@ -121,6 +160,9 @@ class VisitItemSchema(Schema):
         data.setdefault("base_version", None)
         if data["location"] is not None:
             data["location"].setdefault("accuracy_m", None)
+        if data.get("programme_id") is None:  # a plain record: its content as before
+            for key in ("programme_id", "enterprise_id", "sme"):
+                data.pop(key, None)
         return data
 
 
@@ -195,7 +237,11 @@ def check_item(raw: object) -> dict | visit_service.Rejected:
     try:
         return (_CASE if raw.get("type") == "case" else _ITEM).load(raw)
     except ValidationError as exc:
-        return visit_service.Rejected(ident, _flat(exc.normalized_messages()))
+        sme = raw.get("type") == "sme_visit" and any(
+            raw.get(k) is not None for k in ("programme_id", "enterprise_id", "sme")
+        )
+        code = "invalid_sme_visit" if sme else "validation_error"
+        return visit_service.Rejected(ident, _flat(exc.normalized_messages()), code=code)
 
 
 class _Items(fields.List):

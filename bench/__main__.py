@@ -13,6 +13,7 @@ from bench import (
     field_sync,
     partition_demo,
     point_in_cell,
+    progress,
     site_suggestion,
     sms_dispatch,
     web_budgets,
@@ -38,6 +39,11 @@ BENCHES = {
     "site_suggestion": (
         "site suggestion on the demo street (anchor: the integer program solved by CBC)",
         site_suggestion.run,
+    ),
+    "progress": (
+        "visits programme progress, 50,000 enterprises and 200,000 visits "
+        "(anchor: one hand-written SQL statement)",
+        progress.run,
     ),
     "web_budgets": (
         "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",

@@ -26,11 +26,9 @@ import uuid
 import numpy as np
 import psycopg
 import shapely
-from flask_migrate import upgrade
 
+from bench.common import fresh_app
 from gridserve import audit
-from gridserve.app import create_app
-from gridserve.config import load_settings
 from gridserve.db import transaction
 from gridserve.extensions import db
 from gridserve.scope import OPERATOR
@@ -43,15 +41,6 @@ from seeds.loader import load_demo
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/gridserve_bench_sync"
 PASSWORD = "bench-pass-123"
 BATCH = 500
-
-
-def _fresh_database(url: str) -> None:
-    admin, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
 
 
 def _setup(app, client) -> tuple[dict[str, str], list, list[int]]:
@@ -163,15 +152,7 @@ def _raw_insert(url: str, items: list[dict], worker_id: int, community_id: int) 
 
 def run(batches: int = 40, url: str | None = None) -> dict[str, float]:
     url = url or os.environ.get("GRIDSERVE_BENCH_DATABASE_URL", DEFAULT_URL)
-    _fresh_database(url)
-    settings = load_settings(
-        {"GRIDSERVE_ENV": "testing", "GRIDSERVE_DATABASE_URL": url,
-         "GRIDSERVE_INSTANCE_PATH": "/tmp/gridserve-bench-instance"},
-    )  # fmt: skip
-    app = create_app(settings)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
+    app = fresh_app(url)
     client = app.test_client()
     terminal, geoms, _cells = _setup(app, client)
     rng = np.random.default_rng(42)

@@ -34,7 +34,7 @@ import time
 import pulp
 from flask_migrate import upgrade
 
-from bench.field_sync import _fresh_database
+from bench.common import fresh_database
 from geo import siting
 from gridserve import audit
 from gridserve.app import create_app
@@ -89,7 +89,7 @@ def _solve_cbc(prob: pulp.LpProblem) -> tuple[int, list[int]]:
 
 def load(url: str):
     """The demo street's ground, read through the service from a fresh database."""
-    _fresh_database(url)
+    fresh_database(url)
     env = {
         "GRIDSERVE_ENV": "testing",
         "GRIDSERVE_DATABASE_URL": url,

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from bench.field_sync import _fresh_database
+from bench.common import fresh_database
 from gridserve import audit
 from gridserve.app import create_app
 from gridserve.config import load_settings
@@ -199,7 +199,7 @@ def slot_start(app, url: str, settings_env: dict[str, str]) -> None:
 
 def run(recipients: int = 10_000, with_slot_start: bool = True) -> None:
     url = os.environ.get("GRIDSERVE_BENCH_DATABASE_URL", DEFAULT_URL)
-    _fresh_database(url)
+    fresh_database(url)
     env = {
         "GRIDSERVE_ENV": "testing",
         "GRIDSERVE_DATABASE_URL": url,

@@ -84,9 +84,9 @@ def _fresh(url: str) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         return
-    from bench.field_sync import _fresh_database
+    from bench.common import fresh_database
 
-    _fresh_database(url)
+    fresh_database(url)
 
 
 def _app(url: str):

@@ -26,7 +26,8 @@ each model says once, in ``__scope__``, how it hangs on the tree:
 - ``"referral"``: a referral card: contacts of the sending and of the receiving institution;
   area users over the enterprise's community;
 - ``"deliverable"``: what an owner hands in for a programme: contacts of the owning
-  institution; area users who see the programme. A reminder hangs on its deliverable;
+  institution; area users who see the programme; the owning user or worker's own account.
+  A reminder hangs on its deliverable;
 - ``"notice"``: a change notice to one participant of an event: that institution's contacts;
   area users who see the event.
 
@@ -196,11 +197,16 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
             return false()
         return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "deliverable":
+        # Whoever owns it sees it (a user named as owner; a worker's own account), whatever
+        # their area or institution.
+        own = (model.owner_user_id == principal.user_id) | model.owner_worker_id.in_(
+            select(Worker.id).where(Worker.user_id == principal.user_id)
+        )
         if principal.institution_id is not None:
-            return model.owner_institution_id == principal.institution_id
+            return (model.owner_institution_id == principal.institution_id) | own
         if not principal.is_area_bound:
-            return false()
-        return model.programme_id.in_(
+            return own
+        return own | model.programme_id.in_(
             select(OutreachProgramme.id).where(scope_clause(OutreachProgramme, principal))
         )
     if kind == "reminder":

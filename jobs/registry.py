@@ -89,6 +89,12 @@ def _outreach_notice_reminders() -> dict[str, int]:
     return remind_due()
 
 
+def _outreach_deadline_reminders() -> dict[str, object]:
+    from gridserve.services.outreach.reminders import remind_due
+
+    return remind_due()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -153,6 +159,16 @@ JOBS: dict[str, Job] = {
             "after their reminder",
             trigger="interval",
             trigger_args={"minutes": 5},
+        ),
+        Job(
+            name="outreach-deadline-reminders",
+            func=_outreach_deadline_reminders,
+            description="Derive every programme's deliverables; from GRIDSERVE_OUTREACH_"
+            "REMINDER_HOUR on each local day, remind the owners of those not submitted that are "
+            "due in GRIDSERVE_OUTREACH_REMINDER_DAYS days or overdue (once per deliverable, "
+            "day and phone; nothing in the quiet hours)",
+            trigger="interval",
+            trigger_args={"minutes": 10},
         ),
     )
 }

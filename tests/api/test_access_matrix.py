@@ -21,6 +21,7 @@ from tests.conftest import PASSWORD, login
 ROLES = ("admin", "district", "centre", "coordinator", "station_a", "worker_a", "bank", "terminal")
 STAFF = ("admin", "district", "centre", "station_a")  # the station and above
 ALL = set(ROLES)
+OUTREACH = {*STAFF, "coordinator", "bank"}  # who reads the outreach desk
 
 
 def expect(default: int, **others: int) -> dict[str, int]:
@@ -103,6 +104,29 @@ OPERATIONS = [
     ("channels", "GET", "/sms/channels", None, allowed(200, {"admin", "coordinator", "bank"})),
     ("set a channel", "PUT", "/sms/channels/DZCB", {}, allowed(422, {"admin", "coordinator"})),
     ("opt-outs", "GET", "/sms/opt-outs", None, allowed(200, {"admin", "coordinator", "bank"})),
+    # SME visits, referrals and reminders (outreach readers: the coordinator, contacts, the
+    # station and above; the programme-level routes are in tests/api/outreach).
+    ("sme visits", "GET", "/outreach/visits", None, allowed(200, OUTREACH)),
+    (
+        "record an sme visit",
+        "POST",
+        "/outreach/visits",
+        {},
+        allowed(422, {"admin", "coordinator", "bank"}),
+    ),
+    ("decisions", "GET", "/outreach/decisions", None, allowed(200, OUTREACH)),
+    ("decide", "POST", "/outreach/visits/1/decision", {}, allowed(422, {"admin", "bank"})),
+    ("referrals", "GET", "/outreach/referrals", None, allowed(200, OUTREACH)),
+    ("refer a need", "POST", "/outreach/referrals", {}, allowed(422, {"admin", "bank"})),
+    ("referral register", "GET", "/outreach/referrals/register", None, allowed(200, OUTREACH)),
+    (
+        "accept a referral",
+        "POST",
+        "/outreach/referrals/1/accept",
+        None,
+        allowed(404, {"admin", "bank"}),
+    ),
+    ("reminders", "GET", "/outreach/reminders", None, allowed(200, OUTREACH | {"worker_a"})),
     ("me", "GET", "/me", None, expect(200)),
 ]
 

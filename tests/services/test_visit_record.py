@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gridserve.services.field.visits import RECORD_FIELDS, content_hash, record_errors, record_flags
+from gridserve.services.field.visits import (
+    RECORD_FIELDS,
+    SME_FIELDS,
+    content_hash,
+    record_errors,
+    record_flags,
+)
 
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -38,7 +44,7 @@ def _flags(record, **kwargs):
 def test_the_upload_schema_loads_exactly_the_record_fields():
     from api.sync import VisitItemSchema
 
-    assert set(VisitItemSchema().fields) == {"uuid", "base_version", *RECORD_FIELDS}
+    assert set(VisitItemSchema().fields) == {"uuid", "base_version", *RECORD_FIELDS, *SME_FIELDS}
 
 
 def test_a_record_may_not_end_before_it_starts():

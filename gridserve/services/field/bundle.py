@@ -17,6 +17,13 @@ Each change of an event (the events service takes a new ``change_seq``) sends it
 cancelled one comes with status ``cancelled`` so the terminal drops it, and one moved out of
 the worker's cells arrives as an ``event`` tombstone. A cursor from before events were in the
 bundle still works: its next page also carries every event already in the cells (once).
+
+SME enterprises (``sme_enterprises``) travel with the cells too: the rows of visits
+programmes' lists the worker visits (visitor ``cell``) whose register place lies in one of the
+worker's cells. They ride on their place's change number (the list import renumbers a place it
+creates, moves or renames, and an enterprise's first visit renumbers it for its new status), so
+they page like places. A cursor from before they were in the bundle gets them all once, like
+events above; a terminal that does not know the kind ignores the key.
 """
 
 from __future__ import annotations
@@ -38,7 +45,10 @@ from gridserve.extensions import db
 from gridserve.models import (
     GridCell,
     Household,
+    Institution,
+    OutreachEnterprise,
     OutreachEvent,
+    OutreachProgramme,
     Place,
     SyncTombstone,
     Task,
@@ -56,7 +66,7 @@ from gridserve.sync import current_seq
 # Order within one change number; new kinds go at the end so old cursors stay valid.
 # Who syncs a bundle: workers (their cells and tasks).
 READERS = ("worker",)
-KINDS = ("place", "household", "tombstone", "task", "task_tombstone", "event")
+KINDS = ("place", "household", "tombstone", "task", "task_tombstone", "event", "sme_enterprise")
 # How many kinds a cursor without "k" knew (one given out before events were in the bundle).
 LEGACY_KINDS = 5
 
@@ -142,15 +152,20 @@ def build(
     # outside the cells (moved away) as tombstones.
     stream += page(OutreachEvent, event_kind,
                    OutreachEvent.id.in_(sorted(candidates if not reset else shown)))  # fmt: skip
+    sme_kind = KINDS.index("sme_enterprise")
+    stream += _sme_page(principal, cell_ids, sme_kind, position, page_size)
     stream.sort(key=lambda item: item[0])
     more = len(stream) > page_size
     stream = stream[:page_size]
 
-    places, households, tasks, tombstones, events = [], [], [], [], []
+    places, households, tasks, tombstones, events, smes = [], [], [], [], [], []
     dropped: list[int] = []
     if known <= event_kind and not reset:
         # A cursor from before events were in the bundle: the events it never got, once.
         events += [_event(row) for row in _rows(OutreachEvent, shown, position[0])]
+    if known <= sme_kind and not reset:
+        # A cursor from before SME enterprises were in the bundle: those it never got, once.
+        smes += _sme_rows(principal, cell_ids, before=position[0])
     for _pos, kind, row in stream:
         if kind == 0:
             places.append(_place(row))
@@ -160,6 +175,8 @@ def build(
             tasks.append(task_service.serialize(row))
         elif kind == dropped_kind:
             dropped.append(row.task_id)
+        elif kind == sme_kind:
+            smes.append(row)
         elif kind == event_kind:
             if row.id in shown:
                 events.append(_event(row))
@@ -190,8 +207,72 @@ def build(
         "tasks": tasks,
         "tombstones": tombstones,
         "events": events,
+        "sme_enterprises": smes,
     }
     return body
+
+
+def _sme_query(principal: Principal, cell_ids: list[int]):
+    """The worker's listed enterprises with their place's change number and position."""
+    return (
+        visible(OutreachEnterprise, principal)
+        .join(Place, Place.id == OutreachEnterprise.place_id)
+        .join(OutreachProgramme, OutreachProgramme.id == OutreachEnterprise.programme_id)
+        .join(Institution, Institution.id == OutreachEnterprise.institution_id)
+        .where(
+            OutreachEnterprise.visitor_is_cell.is_(True),
+            Place.cell_id.in_(cell_ids) if cell_ids else false(),
+        )
+        .add_columns(Place.change_seq, Place.geom, OutreachProgramme.code, Institution.code)
+    )
+
+
+def _sme(row: Any) -> dict[str, Any]:
+    enterprise, _seq, geom, programme_code, institution = row
+    point = to_shapely(geom)
+    return {
+        "id": enterprise.id,
+        "programme_id": enterprise.programme_id,
+        "programme_code": programme_code,
+        "credit_code": enterprise.credit_code,
+        "name": enterprise.name,
+        "address": enterprise.address,
+        "industry": enterprise.industry,
+        "institution": institution,
+        "place_id": enterprise.place_id,
+        "lon": point.x,
+        "lat": point.y,
+        "status": enterprise.status,
+        "version": enterprise.version,
+    }
+
+
+def _sme_page(
+    principal: Principal,
+    cell_ids: list[int],
+    kind: int,
+    position: tuple[int, int, int],
+    page_size: int,
+) -> list[tuple[tuple[int, int, int], int, dict[str, Any]]]:
+    """One page of the worker's listed enterprises after ``position`` (by their place's
+    change number)."""
+    rows = db.session.execute(
+        _sme_query(principal, cell_ids)
+        .where(_after(Place.change_seq, OutreachEnterprise.id, kind, position))
+        .order_by(Place.change_seq, OutreachEnterprise.id)
+        .limit(page_size + 1)
+    ).all()
+    return [((row[1], kind, row[0].id), kind, _sme(row)) for row in rows]
+
+
+def _sme_rows(principal: Principal, cell_ids: list[int], before: int) -> list[dict[str, Any]]:
+    """The worker's listed enterprises whose place changed before ``before``."""
+    rows = db.session.execute(
+        _sme_query(principal, cell_ids)
+        .where(Place.change_seq < before)
+        .order_by(Place.change_seq, OutreachEnterprise.id)
+    ).all()
+    return [_sme(row) for row in rows]
 
 
 def _events_in_cells(principal: Principal, cells: list[GridCell]) -> tuple[set[int], set[int]]:

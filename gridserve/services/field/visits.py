@@ -33,6 +33,7 @@ from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.field import cases as case_service
 from gridserve.services.field.workers import open_assignments, worker_for_user
+from gridserve.services.outreach import visits as sme_service
 from gridserve.spatial import to_shapely
 from gridserve.timeutil import zone
 from gridserve.versioning import STALE_VERSION, update_versioned
@@ -94,6 +95,8 @@ RECORD_FIELDS = (
     "answers",
     "attachments",
 )
+# An sme_visit of a visits programme also carries these (part of its content when present).
+SME_FIELDS = ("programme_id", "enterprise_id", "sme")
 
 
 def record_errors(record: dict[str, Any]) -> dict[str, list[str]]:
@@ -138,6 +141,8 @@ def record_flags(
 def content_hash(item: dict[str, Any]) -> str:
     """The record's content, canonically: what makes two uploads "the same"."""
     body = {k: item.get(k) for k in RECORD_FIELDS}
+    if item.get("programme_id") is not None:
+        body.update({k: item.get(k) for k in SME_FIELDS})
     text = json.dumps(body, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -313,6 +318,11 @@ def upload(
     Each item is a record checked by the API's item schema (keys as in ``content_hash``
     plus ``uuid`` and ``base_version``), a case (``type`` case, :mod:`.cases`), or a
     :class:`Rejected` one, reported as such.
+
+    An ``sme_visit`` naming a ``programme_id`` is an SME visit record of that programme:
+    checked by :func:`gridserve.services.outreach.visits.check_terminal` (``rejected`` with
+    ``unknown_enterprise`` or ``invalid_sme_visit``), and when its row is created here, its
+    visit record is made with it (a retry is ``duplicate`` and makes none).
     """
     worker = _worker(principal)
     if len(items) > MAX_BATCH:
@@ -337,6 +347,13 @@ def upload(
             cases.append((len(results) - 1, item))
         else:
             loaded.append((len(results) - 1, item))
+
+    sme = [(index, item) for index, item in loaded if item.get("programme_id") is not None]
+    if sme:
+        refused = sme_service.check_terminal(worker, sme)
+        for index, (code, errors) in refused.items():
+            results[index] = ItemResult(results[index].uuid, "rejected", code=code, errors=errors)
+        loaded = [(index, item) for index, item in loaded if index not in refused]
 
     place_ids = {item["place_id"] for _, item in loaded if item["place_id"] is not None}
     places = {}
@@ -366,6 +383,11 @@ def upload(
             fresh.append((index, rows[index]))
 
     _insert_new(fresh, results)
+    sme_service.record_from_terminal(
+        worker,
+        [item for index, item in known
+         if item.get("programme_id") is not None and results[index].status == "created"],
+    )  # fmt: skip
     for index, row, base in edits:
         results[index] = _apply_edit(worker, row, base, results[index].flags)
     if cases:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
 from gridserve.errors import ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import Institution, OutreachEvent
+from gridserve.models import Institution, OutreachEvent, OutreachProgramme, User
 from gridserve.scope import Principal
 from gridserve.services.geography.areas import zone_of
 from gridserve.spatial import to_shapely
@@ -53,6 +54,39 @@ def institutions_by_code(codes: Iterable[str], field: str) -> list[Institution]:
 
 def institution_by_code(code: str, field: str) -> Institution:
     return institutions_by_code([code], field)[0]
+
+
+def institution_codes(ids: Iterable[int | None]) -> dict[int, str]:
+    """Institution id → code for ``ids`` (None ignored): one query, none for no ids."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(
+        db.session.execute(
+            select(Institution.id, Institution.code).where(Institution.id.in_(wanted))
+        ).all()
+    )
+
+
+def usernames(ids: Iterable[int | None]) -> dict[int, str]:
+    """User id → username for ``ids`` (None ignored): one query, none for no ids."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
+
+
+def programme_zones(programme_ids: Iterable[int]) -> dict[int, ZoneInfo]:
+    """Programme id → the time zone of its area (local times and days are read in it)."""
+    areas = dict(
+        db.session.execute(
+            select(OutreachProgramme.id, OutreachProgramme.area_id).where(
+                OutreachProgramme.id.in_(set(programme_ids))
+            )
+        ).all()
+    )
+    zones = {area: zone_of(area) for area in set(areas.values())}
+    return {programme: zones[area] for programme, area in areas.items()}
 
 
 def keep_order(table: Any, owner: Any, owner_id: int, institutions: list[Institution]) -> None:

@@ -60,7 +60,13 @@ from gridserve.services.geography.places import (
     locate_many,
     rows_from_csv,
 )
-from gridserve.services.outreach.basics import READERS, is_late
+from gridserve.services.outreach.basics import (
+    READERS,
+    institution_by_code,
+    institution_codes,
+    is_late,
+    usernames,
+)
 from gridserve.spatial import to_shapely
 from gridserve.sync import next_seq
 
@@ -104,11 +110,13 @@ def rows_from(body: bytes) -> list[Row]:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _visits_programme(principal: Principal, programme_id: int) -> OutreachProgramme:
+def visits_programme(principal: Principal, programme_id: int) -> OutreachProgramme:
+    """The programme the caller sees (404 otherwise); 422 ``not_visits_programme`` unless
+    its kind is ``visits``."""
     programme = get_visible(OutreachProgramme, programme_id, principal)
     if programme.kind != "visits":
         raise ValidationFailed(
-            "Only a visits programme has a visit list.",
+            "Only a visits programme has a visit list, visits and progress.",
             code="not_visits_programme",
             details={"kind": programme.kind},
         )
@@ -142,18 +150,12 @@ def list_enterprises(
     ``cell``; ``community``: an area id (any level, 404 out of scope); ``overdue``: still
     ``listed`` once the visit window has ended."""
     principal.require(*READERS)
-    programme = _visits_programme(principal, programme_id)
+    programme = visits_programme(principal, programme_id)
     stmt = visible(OutreachEnterprise, principal).where(
         OutreachEnterprise.programme_id == programme.id
     )
     if institution:
-        inst = institution_service.find_by_code(institution)
-        if inst is None:
-            raise ValidationFailed(
-                f"No institution with code {institution}.",
-                code="unknown_institution",
-                details={"codes": [institution]},
-            )
+        inst = institution_by_code(institution, "institution")
         stmt = stmt.where(OutreachEnterprise.institution_id == inst.id)
     if visitor:
         if visitor.strip().lower() == CELL:
@@ -181,19 +183,8 @@ def present(rows: list[OutreachEnterprise]) -> list[OutreachEnterprise]:
     """Rows ready for their schema: institution code, visitor, position, overdue."""
     if not rows:
         return rows
-    inst = dict(
-        db.session.execute(
-            select(Institution.id, Institution.code).where(
-                Institution.id.in_({r.institution_id for r in rows})
-            )
-        ).all()
-    )
-    user_ids = {r.visitor_user_id for r in rows if r.visitor_user_id is not None}
-    users = (
-        dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
+    inst = institution_codes(r.institution_id for r in rows)
+    users = usernames(r.visitor_user_id for r in rows)
     places = {
         p.id: p
         for p in db.session.scalars(select(Place).where(Place.id.in_({r.place_id for r in rows})))
@@ -357,7 +348,7 @@ def import_enterprises(
 ) -> dict[str, Any]:
     """Store the valid rows of a list CSV in programme ``programme_id``; report the others."""
     principal.require(*IMPORTERS)
-    programme = _visits_programme(principal, programme_id)
+    programme = visits_programme(principal, programme_id)
     now = utcnow()
     frozen = is_frozen(programme, now)
     if frozen and principal.role not in FREEZE_EXEMPT:

@@ -30,7 +30,6 @@ from sqlalchemy import Select, select
 from gridserve import audit, crypto
 from gridserve.config import settings
 from gridserve.db import utcnow
-from gridserve.errors import ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
     NOTICE_REASONS,
@@ -42,7 +41,7 @@ from gridserve.models import (
     SmsChannel,
 )
 from gridserve.scope import Principal, get_visible, visible
-from gridserve.services.accounts import institutions
+from gridserve.services.outreach.basics import institution_by_code, institution_codes
 from gridserve.services.sms import direct
 from gridserve.sms import phones
 
@@ -262,13 +261,7 @@ def list_notices(
     principal.require(*READERS)
     stmt = visible(OutreachNotice, principal)
     if institution is not None:
-        inst = institutions.find_by_code(institution)
-        if inst is None:
-            raise ValidationFailed(
-                f"No institution {institution}.",
-                code="unknown_institution",
-                details={"institution": institution},
-            )
+        inst = institution_by_code(institution, "institution")
         stmt = stmt.where(OutreachNotice.institution_id == inst.id)
     if acknowledged is not None:
         column = OutreachNotice.acknowledged_at
@@ -289,13 +282,7 @@ def present(notices: list[OutreachNotice]) -> list[dict[str, Any]]:
             select(OutreachEvent).where(OutreachEvent.id.in_({n.event_id for n in notices}))
         ).scalars()
     }
-    codes = dict(
-        db.session.execute(
-            select(Institution.id, Institution.code).where(
-                Institution.id.in_({n.institution_id for n in notices})
-            )
-        ).all()
-    )
+    codes = institution_codes(n.institution_id for n in notices)
     return [
         {
             "id": n.id,

@@ -52,6 +52,38 @@ export interface OutreachEvent {
   venue: { place_id: number | null; address?: string | null; lon: number; lat: number };
 }
 
+/** One of the worker's listed enterprises of an SME visits programme (bundle kind
+ * `sme_enterprises`: the `visitor: cell` rows whose place lies in a cell the worker holds). */
+export interface SmeEnterprise {
+  id: number;
+  programme_id: number;
+  programme_code: string;
+  credit_code: string;
+  name: string;
+  address?: string | null;
+  industry?: string | null;
+  institution: string; // the responsible institution's code
+  place_id: number | null;
+  lon: number | null;
+  lat: number | null;
+  status: string; // listed | visited | closed
+  version: number;
+}
+
+/** The SME part of an `sme_visit` upload item (the visit body less enterprise and time). */
+export interface SmeBody {
+  operating_status: string;
+  need: { amount: number; term_months: number; purpose: string } | null;
+  lenders: string[];
+  eligible: boolean | null;
+  outcome: string;
+  products: string[];
+  explanation: string;
+  next_step: string;
+  next_step_due_on: string | null;
+  notes: string;
+}
+
 export type RecordKind = "patrol" | "household_visit" | "sme_visit" | "place_check" | "case";
 export type RecordStatus =
   | "pending" // waiting to be sent
@@ -83,6 +115,10 @@ export interface QueuedRecord {
   // a case
   title?: string;
   priority?: string;
+  // an SME visit of a listed enterprise (title: the enterprise's name)
+  programme_id?: number;
+  enterprise_id?: number;
+  sme?: SmeBody;
   // a task step
   task_id?: number;
   task_status?: string;
@@ -109,11 +145,15 @@ interface FieldDB extends DBSchema {
   households: { key: number; value: Household; indexes: { place: number } };
   tasks: { key: number; value: Task };
   events: { key: number; value: OutreachEvent };
+  sme_enterprises: { key: number; value: SmeEnterprise };
   queue: { key: string; value: QueuedRecord };
   photos: { key: string; value: Photo };
 }
 
-export type Store = "places" | "households" | "tasks" | "events";
+export type Store = "places" | "households" | "tasks" | "events" | "sme_enterprises";
+
+/** The stores holding the worker's bundle (cleared on a reset or for another worker). */
+export const BUNDLE_STORES = ["places", "households", "tasks", "events", "sme_enterprises"] as const;
 
 let dbp: Promise<IDBPDatabase<FieldDB>> | null = null;
 let wiped = false; // after a wipe nothing may create the database again until the app reloads
@@ -121,15 +161,23 @@ let wiped = false; // after a wipe nothing may create the database again until t
 export function db(): Promise<IDBPDatabase<FieldDB>> {
   if (wiped) return Promise.reject(new Error("wiped"));
   if (!dbp) {
-    dbp = openDB<FieldDB>(DB_NAME, 1, {
-      upgrade(d) {
-        d.createObjectStore("meta");
-        d.createObjectStore("places", { keyPath: "id" }).createIndex("cell", "cell_id");
-        d.createObjectStore("households", { keyPath: "id" }).createIndex("place", "place_id");
-        d.createObjectStore("tasks", { keyPath: "id" });
-        d.createObjectStore("events", { keyPath: "id" });
-        d.createObjectStore("queue", { keyPath: "uuid" });
-        d.createObjectStore("photos", { keyPath: "uuid" });
+    dbp = openDB<FieldDB>(DB_NAME, 2, {
+      upgrade(d, oldVersion, _newVersion, tx) {
+        if (oldVersion < 1) {
+          d.createObjectStore("meta");
+          d.createObjectStore("places", { keyPath: "id" }).createIndex("cell", "cell_id");
+          d.createObjectStore("households", { keyPath: "id" }).createIndex("place", "place_id");
+          d.createObjectStore("tasks", { keyPath: "id" });
+          d.createObjectStore("events", { keyPath: "id" });
+          d.createObjectStore("queue", { keyPath: "uuid" });
+          d.createObjectStore("photos", { keyPath: "uuid" });
+        }
+        // version 2: the listed enterprises of SME visits programmes; a terminal that held a
+        // bundle before downloads it whole once more (so the enterprises come too)
+        if (oldVersion < 2) {
+          d.createObjectStore("sme_enterprises", { keyPath: "id" });
+          if (oldVersion >= 1) void tx.objectStore("meta").delete("cursor");
+        }
       },
       blocking() {
         // another tab wants to delete or upgrade: let it

@@ -29,6 +29,7 @@ registerStrings(
     "nav.places": "地点",
     "nav.map": "地图",
     "nav.record": "记录",
+    "nav.sme": "走访企业",
     "nav.outbox": "待发送 {n}",
     "enrol.h": "登记终端",
     "enrol.intro": "请输入站长给您的一次性登记码，或扫描二维码。",
@@ -66,6 +67,7 @@ registerStrings(
     "nav.places": "Places",
     "nav.map": "Map",
     "nav.record": "Record",
+    "nav.sme": "SMEs",
     "nav.outbox": "Outbox {n}",
     "enrol.h": "Enrol this terminal",
     "enrol.intro": "Type the one-time code your station gave you, or scan its QR code.",
@@ -226,6 +228,37 @@ function Enrol(props: { problem: string | null; onDone: () => void }) {
   );
 }
 
+// The SME visit screens come in their own chunk, loaded the first time one is opened (the
+// service worker keeps it for offline use like every other asset).
+type SmeModule = typeof import("./sme");
+let smeModule: SmeModule | null = null;
+
+function useSme(): SmeModule | null {
+  const [m, setM] = useState<SmeModule | null>(smeModule);
+  useEffect(() => {
+    if (m) return;
+    let live = true;
+    void import("./sme").then((x) => {
+      smeModule = x;
+      if (live) setM(x);
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
+  return m;
+}
+
+function SmeList(props: { rev: number }) {
+  const m = useSme();
+  return m ? <m.SmeListScreen rev={props.rev} /> : <p aria-live="polite">{t("ui.loading")}</p>;
+}
+
+function SmeForm(props: { enterpriseId?: number; existing?: QueuedRecord; onDone: (saved: boolean) => void }) {
+  const m = useSme();
+  return m ? <m.SmeVisitForm {...props} /> : <p aria-live="polite">{t("ui.loading")}</p>;
+}
+
 function MapScreen(props: { rev: number }) {
   const el = useRef<HTMLDivElement>(null);
   const [state, setState] = useState<"loading" | "ready" | "none">("loading");
@@ -271,6 +304,7 @@ function App() {
   const [who, setWho] = useState("");
   const [unsent, setUnsent] = useState(0);
   const [places, setPlaces] = useState<Place[]>([]);
+  const [smeCount, setSmeCount] = useState(0);
   const wiping = useRef(false);
   const r = useRoute();
   const changed = useCallback(() => setRev((x) => x + 1), []);
@@ -319,8 +353,9 @@ function App() {
       const me = await getMeta<{ user?: { full_name?: string; username?: string } }>("me");
       setWho(me?.user?.full_name || me?.user?.username || "");
       setUnsent(await unsentCount());
-      const all = await (await db()).getAll("places");
-      setPlaces(all);
+      const d = await db();
+      setPlaces(await d.getAll("places"));
+      setSmeCount(await d.count("sme_enterprises"));
     })().catch(() => undefined); // the database was just wiped
   }, [phase, rev]);
 
@@ -421,6 +456,18 @@ function App() {
   if (screen === "places") body = <PlacesScreen rev={rev} cellId={arg ? Number(arg) : undefined} key={arg ?? ""} />;
   else if (screen === "place" && arg) body = <PlaceScreen id={Number(arg)} rev={rev} />;
   else if (screen === "map") body = <MapScreen rev={rev} />;
+  else if (screen === "sme") body = <SmeList rev={rev} />;
+  else if (screen === "sme-visit" && arg)
+    body = (
+      <SmeForm
+        key={arg}
+        enterpriseId={Number(arg)}
+        onDone={(ok) => {
+          if (ok) saved();
+          location.hash = ok ? "#/outbox" : "#/sme";
+        }}
+      />
+    );
   else if (screen === "record" || screen === "problem") {
     const pid = arg ? Number(arg) : null;
     const near = pid !== null ? places.filter((p) => p.cell_id === places.find((x) => x.id === pid)?.cell_id) : places.slice(0, 500);
@@ -446,6 +493,7 @@ function App() {
     ["places", t("nav.places")],
     ["map", t("nav.map")],
     ["record", t("nav.record")],
+    ...(smeCount > 0 || screen === "sme" || screen === "sme-visit" ? [["sme", t("nav.sme")] as [string, string]] : []),
     ["outbox", t("nav.outbox", { n: unsent || "" }).trim()],
   ];
   return (
@@ -470,7 +518,7 @@ function App() {
       </main>
       <nav class="tabs" aria-label={t("nav.label")}>
         {nav.map(([key, label]) => (
-          <a key={key} href={`#/${key}`} aria-current={screen === key || (key === "places" && screen === "place") ? "page" : undefined}>
+          <a key={key} href={`#/${key}`} aria-current={screen === key || (key === "places" && screen === "place") || (key === "sme" && screen === "sme-visit") ? "page" : undefined}>
             {label}
           </a>
         ))}
@@ -486,6 +534,17 @@ function FixScreen(props: { uuid: string; places: Place[]; saved: () => void }) 
   }, [props.uuid]);
   if (rec === undefined) return <p aria-live="polite">{t("ui.loading")}</p>;
   if (rec === null || isSent(rec)) return <p>{t("ui.empty")}</p>;
+  if (rec.kind === "sme_visit" && rec.sme) {
+    return (
+      <SmeForm
+        existing={rec}
+        onDone={(ok) => {
+          if (ok) props.saved();
+          location.hash = "#/outbox";
+        }}
+      />
+    );
+  }
   const cell = props.places.find((p) => p.id === rec.place_id)?.cell_id;
   const near = rec.place_id !== null ? props.places.filter((p) => p.cell_id === cell) : props.places.slice(0, 500);
   return (

@@ -467,7 +467,14 @@ export function OutboxScreen(props: {
       {rows.length === 0 && <p>{t("outbox.none")}</p>}
       <ul class="cards" data-testid="outbox">
         {rows.map((r) => {
-          const what = r.kind === "case" ? r.title : r.kind === "task_update" ? `${r.title ?? ""} → ${t(`status.${r.task_status}`)}` : r.place_id !== null ? props.places.get(r.place_id) ?? `#${r.place_id}` : "";
+          const what =
+            r.kind === "case" || (r.kind === "sme_visit" && r.sme)
+              ? r.title
+              : r.kind === "task_update"
+                ? `${r.title ?? ""} → ${t(`status.${r.task_status}`)}`
+                : r.place_id !== null
+                  ? (props.places.get(r.place_id) ?? `#${r.place_id}`)
+                  : "";
           const fixable = r.status === "rejected" || r.status === "conflict";
           return (
             <li class={`card rec-${r.status}`} key={r.uuid} data-testid="record" data-status={r.status}>

@@ -3,10 +3,12 @@
 // and task steps), one result per record. Only the public API, through common/api.ts.
 import { ApiError, call, setToken } from "../common/api";
 import {
+  BUNDLE_STORES,
   type Household,
   type OutreachEvent,
   type Place,
   type QueuedRecord,
+  type SmeEnterprise,
   type Task,
   db,
   delMeta,
@@ -29,6 +31,8 @@ interface Bundle {
   tasks: Task[];
   tombstones: { entity: string; id: number }[];
   events: OutreachEvent[];
+  sme_enterprises?: SmeEnterprise[]; // absent from a server that does not carry them
+  institutions?: { code: string; name?: string }[]; // lenders to offer, when the bundle has them
 }
 
 export interface Enrolled {
@@ -55,13 +59,8 @@ export async function enrol(code: string, label: string): Promise<Enrolled> {
   const previous = await getMeta<number>("worker_id");
   if (previous !== undefined && previous !== r.data.worker_id) {
     // another worker's terminal now: drop the old worker's bundle (the queue stays visible)
-    const tx = d.transaction(["places", "households", "tasks", "events"], "readwrite");
-    await Promise.all([
-      tx.objectStore("places").clear(),
-      tx.objectStore("households").clear(),
-      tx.objectStore("tasks").clear(),
-      tx.objectStore("events").clear(),
-    ]);
+    const tx = d.transaction([...BUNDLE_STORES], "readwrite");
+    await Promise.all(BUNDLE_STORES.map((name) => tx.objectStore(name).clear()));
     await tx.done;
   }
   await delMeta("cursor");
@@ -96,15 +95,15 @@ export async function pullBundle(progress?: (pages: number, items: number) => vo
       throw e;
     }
     const d = await db();
-    const tx = d.transaction(["meta", "places", "households", "tasks", "events"], "readwrite");
+    const tx = d.transaction(["meta", ...BUNDLE_STORES], "readwrite");
     const places = tx.objectStore("places");
     const households = tx.objectStore("households");
     const tasks = tx.objectStore("tasks");
     const events = tx.objectStore("events");
-    if (b.reset) {
-      await Promise.all([places.clear(), households.clear(), tasks.clear(), events.clear()]);
-    }
+    const smes = tx.objectStore("sme_enterprises");
+    if (b.reset) await Promise.all(BUNDLE_STORES.map((name) => tx.objectStore(name).clear()));
     if (b.cells) await tx.objectStore("meta").put(b.cells, "cells");
+    if (b.institutions) await tx.objectStore("meta").put(b.institutions, "institutions");
     for (const p of b.places) void places.put(p);
     for (const h of b.households) void households.put(h);
     for (const t of b.tasks) void tasks.put(t);
@@ -112,17 +111,19 @@ export async function pullBundle(progress?: (pages: number, items: number) => vo
       if (e.status === "cancelled") void events.delete(e.id);
       else void events.put(e);
     }
+    for (const s of b.sme_enterprises ?? []) void smes.put(s);
     for (const t of b.tombstones) {
       if (t.entity === "place") void places.delete(t.id);
       else if (t.entity === "household") void households.delete(t.id);
       else if (t.entity === "task") void tasks.delete(t.id);
       else if (t.entity === "event") void events.delete(t.id);
+      else if (t.entity === "sme_enterprise") void smes.delete(t.id);
     }
     void tx.objectStore("meta").put(b.next_cursor, "cursor");
     void tx.objectStore("meta").put(new Date().toISOString(), "synced_at");
     await tx.done;
     pages += 1;
-    items += b.places.length + b.households.length + b.tasks.length + b.tombstones.length;
+    items += b.places.length + b.households.length + b.tasks.length + b.tombstones.length + (b.sme_enterprises?.length ?? 0);
     progress?.(pages, items);
     cursor = b.next_cursor;
     if (!b.more) return items;
@@ -139,7 +140,7 @@ interface ItemResult {
 }
 
 function visitItem(r: QueuedRecord) {
-  return {
+  const item: Record<string, unknown> = {
     uuid: r.uuid,
     type: r.kind,
     place_id: r.place_id,
@@ -151,6 +152,13 @@ function visitItem(r: QueuedRecord) {
     answers: r.answers,
     attachments: r.photos,
   };
+  if (r.kind === "sme_visit" && r.sme && r.programme_id !== undefined) {
+    // a visit of a listed enterprise: the visit's own fields (visited_at = started_at)
+    item.programme_id = r.programme_id;
+    item.enterprise_id = r.enterprise_id;
+    item.sme = r.sme;
+  }
+  return item;
 }
 
 function caseItem(r: QueuedRecord) {
