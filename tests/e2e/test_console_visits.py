@@ -264,6 +264,12 @@ def test_a_referral_sent_by_one_bank_is_accepted_and_converted_by_another(
     outcome.get_by_role("button", name="记录结果").click()
     expect(card.get_by_test_id("referral-status")).to_contain_text("已转化")
     expect(card.get_by_test_id("referral-status")).to_contain_text("积分")
+    # The register reloads: the referrer's points as the service counts them.
+    people = _api(other, receiver)("GET", "/outreach/referrals/register", programme=pid)["people"]
+    points = next(p["points"] for p in people if p["user"] == sender)
+    assert points >= 10
+    row = other.get_by_test_id("register-people").locator("tbody tr", has_text=sender)
+    expect(row.locator("td").last).to_have_text(str(points))
     axe(other)
     screenshot(other, "console-visits-referral-converted")
 

@@ -209,10 +209,10 @@ function ReferralCard({ r, mine, changed }: { r: Referral; mine: string | null; 
   );
 }
 
-function RegisterTables({ p, institution }: { p: VisitsProgramme; institution: string }) {
+function RegisterTables({ p, institution, tick }: { p: VisitsProgramme; institution: string; tick: number }) {
   const { data, error } = useAsync(
     () => get<Register>("/outreach/referrals/register", { programme: p.id, institution }),
-    [p.id, institution],
+    [p.id, institution, tick],
   );
   const cols: [keyof Tally, string][] = [
     ["sent", "vi.ref.sent_n"],
@@ -272,6 +272,11 @@ export function ReferralsScreen({ p, fromVisit }: { p: VisitsProgramme; fromVisi
   const [message, setMessage] = useState("");
   const [creating, setCreating] = useState(!!fromVisit);
   const [nonce, setNonce] = useState(0);
+  const [tick, setTick] = useState(0); // a card changed: the register reloads
+  const changed = (msg: string) => {
+    setMessage(msg);
+    setTick((n) => n + 1);
+  };
   // A direction is relative to the chosen institution, else to the contact's own.
   const query: Query = {
     programme: p.id,
@@ -303,6 +308,7 @@ export function ReferralsScreen({ p, fromVisit }: { p: VisitsProgramme; fromVisi
             setMessage(t("vi.ref.sent", { number: r.number }));
             setDirection("sent");
             setNonce((n) => n + 1);
+            setTick((n) => n + 1);
             if (fromVisit) location.hash = `#/outreach/visits/${p.id}/referrals`;
           }}
         />
@@ -336,12 +342,12 @@ export function ReferralsScreen({ p, fromVisit }: { p: VisitsProgramme; fromVisi
         render={(rows) => (
           <ul class="cards" data-testid="referrals">
             {rows.map((r) => (
-              <ReferralCard key={`${r.id}-${r.version}`} r={r} mine={mine} changed={setMessage} />
+              <ReferralCard key={`${r.id}-${r.version}`} r={r} mine={mine} changed={changed} />
             ))}
           </ul>
         )}
       />
-      <RegisterTables p={p} institution={institution} />
+      <RegisterTables p={p} institution={institution} tick={tick} />
     </section>
   );
 }
