@@ -43,6 +43,7 @@ from gridserve.services.geography import areas as area_service
 from gridserve.services.geography.places import Row, current_cells
 from gridserve.services.outreach import enterprises as enterprise_service
 from gridserve.services.outreach import programmes as programme_service
+from gridserve.services.outreach import referrals as referral_service
 from gridserve.services.outreach.basics import decision_due_on
 from gridserve.services.outreach.enterprises import place_external_id
 from gridserve.sync import next_seq
@@ -384,7 +385,6 @@ def _refer(
     """Five referrals from visits whose need the visiting bank could not serve: two converted
     (the referrer's points), one accepted, two waiting."""
     points = settings().outreach_referral_points
-    year = programme.start_date.year
     candidates = sorted(
         (v for v in visits if v.outcome == "not_eligible_explained" and v.visitor_user_id),
         key=lambda v: v.visited_at,
@@ -394,8 +394,9 @@ def _refer(
     for n, (visit, status) in enumerate(zip(candidates, statuses, strict=False), start=1):
         to = banks[(banks.index(visit.institution_id) + 1 + n) % len(banks)]
         accepted = visit.visited_at + dt.timedelta(days=1)
+        created = visit.visited_at + dt.timedelta(hours=2)
         referral = OutreachReferral(
-            number=f"ZJ-{year}-{n:06d}",
+            number=referral_service.next_number(referral_service.year_of(created, visit.area_id)),
             programme_id=programme.id,
             enterprise_id=visit.enterprise_id,
             visit_id=visit.id,
@@ -409,7 +410,7 @@ def _refer(
             note="本行暂无适配产品，转介贵行对接。",
             status=status,
             version=1,
-            created_at=visit.visited_at + dt.timedelta(hours=2),
+            created_at=created,
         )
         if status != "sent":
             referral.accepted_at, referral.accepted_by = accepted, contacts[to].id
@@ -419,4 +420,4 @@ def _refer(
             referral.care_note = "已对接授信，企业满意。"
             referral.points = points
         db.session.add(referral)
-    db.session.flush()
+        db.session.flush()  # the next card's number counts this one

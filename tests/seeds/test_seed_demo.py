@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import func, select
 
 from gridserve import audit
@@ -10,6 +13,8 @@ from gridserve.extensions import db
 from gridserve.models import Area, AuditEntry, Institution, Place, User
 from seeds.loader import BANK_ORDER, DEMO_USERS, load_demo
 from tests.conftest import TEST_ACTOR, login
+
+ZONE = ZoneInfo("Asia/Shanghai")  # the demo street's zone
 
 
 def _counts() -> dict[str, int]:
@@ -201,7 +206,23 @@ def _the_visits_programme_is_under_way() -> None:
     }  # fmt: skip
     assert {e.id for e in listed if e.status == "visited"} == {v.enterprise_id for v in visits}
     assert any(v.worker_id for v in visits) and any(v.visitor_user_id for v in visits)
+    # Each demo visit passes the rules POST /outreach/visits applies.
+    from gridserve.services.outreach.basics import decision_due_on
+    from gridserve.services.outreach.visits import outcome_errors
+
+    for v in visits:
+        body = {
+            "outcome": v.outcome,
+            "need": {"amount": v.need_amount},
+            "eligible": v.eligible,
+            "lenders": v.lender_ids,
+            "products": v.products,
+            "explanation": v.explanation,
+        }
+        assert outcome_errors(body) == {}, (v.id, v.outcome)
+        assert programme.visits_from <= v.visited_at.astimezone(ZONE).date() < today
     matched = [v for v in visits if v.outcome == "product_matched"]
+    assert all(v.decision_due_on == decision_due_on(v.visited_at, v.area_id) for v in matched)
     assert all(v.decision_due_on > v.visited_at.date() for v in matched)
     assert all(v.decision is None for v in visits if v.outcome != "product_matched")
     overdue = [v for v in matched if v.decision is None and v.decision_due_on < today]
@@ -218,6 +239,7 @@ def _the_visits_programme_is_under_way() -> None:
     assert all(r.points == settings().outreach_referral_points for r in converted)
     assert all(r.from_institution_id != r.to_institution_id for r in referrals)
     assert len({r.number for r in referrals}) == 5
+    assert all(re.fullmatch(r"ZJ-\d{4}-\d{6}", r.number) for r in referrals)
 
 
 def _seeded_again_next_year_it_lists_the_same_enterprises() -> None:
