@@ -144,6 +144,11 @@ def test_progress_shows_the_figures_and_the_xlsx_downloads(page, sign_in, axe, s
     )
     axe(page)
     screenshot(page, "console-visits-progress")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", level=2)).to_have_text("Progress")
+    expect(page.get_by_role("button", name="Download XLSX")).to_be_visible()
+    page.get_by_role("button", name="中文").click()
+    expect(page.get_by_role("heading", level=2)).to_have_text("走访进度")
 
     with page.expect_download() as info:
         page.get_by_role("button", name="下载 XLSX").click()
