@@ -101,7 +101,10 @@ class OutreachVisitSchema(Schema):
     visited_at = fields.DateTime(metadata={"description": "In the programme area's zone"})
     visitor = fields.String(allow_none=True, metadata={"description": "Username"})
     worker_id = Integer(allow_none=True)
-    source = fields.String(validate=validate.OneOf(["bank", "terminal"]))
+    source = fields.String(
+        validate=validate.OneOf(["bank", "terminal"]),
+        metadata={"description": "`terminal`: a grid worker's visit; `bank`: recorded online"},
+    )
     operating_status = fields.String()
     need = fields.Nested(NeedOutSchema, allow_none=True)
     lenders = fields.List(fields.String())

@@ -489,7 +489,7 @@ def present(rows: Iterable[OutreachVisit]) -> list[dict[str, Any]]:
             "institution": codes.get(r.institution_id), "area_id": r.area_id,
             "visited_at": r.visited_at.astimezone(tz),
             "visitor": names.get(r.visitor_user_id), "worker_id": r.worker_id,
-            "source": "terminal" if r.field_visit_id is not None else "bank",
+            "source": "terminal" if r.worker_id is not None else "bank",
             "operating_status": r.operating_status, "need": need,
             "lenders": [codes.get(i) for i in r.lender_ids or []], "eligible": r.eligible,
             "outcome": r.outcome, "products": list(r.products or []),
