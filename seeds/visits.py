@@ -29,6 +29,7 @@ from gridserve.extensions import db
 from gridserve.models import (
     Area,
     Assignment,
+    OutreachDeliverable,
     OutreachEnterprise,
     OutreachProgramme,
     OutreachReferral,
@@ -40,11 +41,13 @@ from gridserve.models import (
 from gridserve.scope import OPERATOR, in_area
 from gridserve.services.accounts import institutions as inst_service
 from gridserve.services.geography import areas as area_service
+from gridserve.services.geography.areas import zone_of
 from gridserve.services.geography.places import Row, current_cells
+from gridserve.services.outreach import deliverables as deliverable_service
 from gridserve.services.outreach import enterprises as enterprise_service
 from gridserve.services.outreach import programmes as programme_service
 from gridserve.services.outreach import referrals as referral_service
-from gridserve.services.outreach.basics import decision_due_on
+from gridserve.services.outreach.basics import decision_due_on, institution_codes
 from gridserve.services.outreach.enterprises import place_external_id
 from gridserve.sync import next_seq
 
@@ -213,7 +216,40 @@ def load_visits(report: SeedReport, today: dt.date, bank_order: list[str]) -> No
         report.notes.append(f"{len(result['rejected'])} demo list rows were rejected")
     report.count("listed enterprises", result["created"])
     _visit(rng, programme, today, holders, cells, bank_order)
+    _hand_in_lists(programme, bank_order)
     report.count("outreach programmes")
+
+
+def _hand_in_lists(programme: OutreachProgramme, bank_order: list[str]) -> None:
+    """The programme's deliverables as the reminder job derives them, with the banks' visit
+    lists handed in: all but the last two on time (one to five days early, 16:00 local),
+    the last but one two days late, the last still missing; the summaries are pending."""
+    deliverable_service.derive(programme)
+    contacts = dict(
+        db.session.execute(
+            select(User.institution_id, User.id).where(
+                User.username.in_([f"bank{n + 1}" for n in range(len(bank_order))])
+            )
+        ).all()
+    )
+    lists = db.session.scalars(
+        select(OutreachDeliverable)
+        .where(
+            OutreachDeliverable.programme_id == programme.id,
+            OutreachDeliverable.kind == "visit_list",
+        )
+        .order_by(OutreachDeliverable.id)
+    ).all()
+    order = {code: n for n, code in enumerate(bank_order)}
+    codes = institution_codes(d.owner_institution_id for d in lists)
+    zone = zone_of(programme.area_id)
+    for d in lists:
+        n = order[codes[d.owner_institution_id]]
+        if n == len(bank_order) - 1:
+            continue  # missing
+        day = d.due_on + dt.timedelta(days=2 if n == len(bank_order) - 2 else -(1 + n % 5))
+        d.submitted_at = dt.datetime.combine(day, dt.time(16, 0), tzinfo=zone).astimezone(dt.UTC)
+        d.submitted_by = contacts.get(d.owner_institution_id)
 
 
 def _visited_at(rng: random.Random, programme: OutreachProgramme, today: dt.date) -> dt.datetime:

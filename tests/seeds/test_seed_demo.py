@@ -238,6 +238,19 @@ def _the_visits_programme_is_under_way() -> None:
     assert len(converted) == 2
     assert all(r.points == settings().outreach_referral_points for r in converted)
     assert all(r.from_institution_id != r.to_institution_id for r in referrals)
+    # The banks' visit lists: nine handed in on time, one late, one missing; the summaries
+    # are still pending (their day is three weeks ahead).
+    from gridserve.scope import OPERATOR
+    from gridserve.services.outreach import deliverables
+
+    shown = deliverables.present(
+        db.session.execute(deliverables.list_deliverables(OPERATOR, programme.id)).scalars().all()
+    )
+    statuses: dict[str, list[str]] = {}
+    for d in shown:
+        statuses.setdefault(d["kind"], []).append(d["status"])
+    assert sorted(statuses["visit_list"]) == ["late", "missing"] + ["submitted"] * 9
+    assert statuses["visit_summary"] == ["pending"] * 11
     assert len({r.number for r in referrals}) == 5
     assert all(re.fullmatch(r"ZJ-\d{4}-\d{6}", r.number) for r in referrals)
 

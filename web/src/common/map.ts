@@ -65,11 +65,16 @@ export async function createMap(el: HTMLElement): Promise<MapHandle> {
     import("leaflet/dist/leaflet.css"),
   ]);
   const renderer = L.canvas({ padding: 0.3 });
+  // No animations: a map removed mid-animation (the user moves on, a comparison closes) throws
+  // in Leaflet (reading '_leaflet_pos' of a pane already gone).
   const map = L.map(el, {
     preferCanvas: true,
     renderer,
     zoomSnap: 0.5,
     attributionControl: !!tiles,
+    zoomAnimation: false,
+    fadeAnimation: false,
+    markerZoomAnimation: false,
   }).setView([30.5, 104.05], 13);
   el.classList.add(tiles ? "map-tiles" : "map-plain");
   if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
