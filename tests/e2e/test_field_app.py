@@ -69,9 +69,10 @@ def _enrol(page, code: str, label: str) -> None:
 
 
 def _controlled(page) -> None:
-    """Wait until the service worker controls the page (the shell is precached by then)."""
+    """Wait until the service worker controls the page (the shell is precached by then: a
+    dozen assets fetched one by one, slow when the machine runs both test lanes)."""
     page.evaluate("async () => { await navigator.serviceWorker.ready; }")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=60_000)
 
 
 def _record_visit(page, note: str) -> None:
