@@ -149,6 +149,18 @@ class Settings:
     # this local hour (never in the quiet hours).
     outreach_reminder_days: tuple[int, ...] = (3, 1)
     outreach_reminder_hour: int = 9
+    # Cases: a new case of the same category this close (metres) and this recent (hours) to an
+    # open one is offered as its duplicate; a verification must be made this close to the case;
+    # a consenting reporter is texted within this many hours of closing, from the SMS channel of
+    # the institution with this code, and may rate by reply for this many days.
+    case_duplicate_m: float = 50.0
+    case_duplicate_hours: int = 72
+    case_verify_distance_m: float = 100.0
+    case_feedback_hours: int = 24
+    case_feedback_channel: str = ""
+    case_rating_days: int = 7
+    # Open311 public intake: requests per minute per API key and per client address.
+    open311_rate_per_minute: int = 30
     # The built front ends (web/dist: the console at /, the field app at /field/).
     web_dist: Path = WEB_DIST
     # The console map's base layer: an XYZ tile URL ({z}/{x}/{y}); empty: boundaries on a plain
@@ -496,6 +508,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         outreach_referral_points=max(0, _int(env, "GRIDSERVE_OUTREACH_REFERRAL_POINTS", 10)),
         outreach_reminder_days=_reminder_days(env),
         outreach_reminder_hour=min(23, max(0, _int(env, "GRIDSERVE_OUTREACH_REMINDER_HOUR", 9))),
+        case_duplicate_m=max(0.0, _float(env, "GRIDSERVE_CASE_DUPLICATE_M", 50.0)),
+        case_duplicate_hours=max(0, _int(env, "GRIDSERVE_CASE_DUPLICATE_HOURS", 72)),
+        case_verify_distance_m=max(1.0, _float(env, "GRIDSERVE_CASE_VERIFY_DISTANCE_M", 100.0)),
+        case_feedback_hours=max(0, _int(env, "GRIDSERVE_CASE_FEEDBACK_HOURS", 24)),
+        case_feedback_channel=env.get("GRIDSERVE_CASE_FEEDBACK_CHANNEL", "").strip()[:32],
+        case_rating_days=max(1, _int(env, "GRIDSERVE_CASE_RATING_DAYS", 7)),
+        open311_rate_per_minute=max(1, _int(env, "GRIDSERVE_OPEN311_RATE", 30)),
         web_dist=Path(env["GRIDSERVE_WEB_DIST"]) if env.get("GRIDSERVE_WEB_DIST") else WEB_DIST,
         map_tile_url=_tile_url(env),
         map_attribution=env.get("GRIDSERVE_MAP_ATTRIBUTION", "").strip()[:300],

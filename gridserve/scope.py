@@ -28,8 +28,12 @@ each model says once, in ``__scope__``, how it hangs on the tree:
 - ``"deliverable"``: what an owner hands in for a programme: contacts of the owning
   institution; area users who see the programme; the owning user or worker's own account.
   A reminder hangs on its deliverable;
+- ``"task"``: a task or case hangs on its community (``area_id``) for area users; a
+  department's contacts (an institution of kind ``department``) see exactly the cases
+  dispatched to their department (``department_id``), and nothing else of the tree;
 - ``"notice"``: a change notice to one participant of an event: that institution's contacts;
-  area users who see the event.
+  area users who see the event. A case's notice to an area's office: area users over that
+  area; to a department: its contacts.
 
 Out of scope is indistinguishable from absent: :func:`get_visible` raises the
 same 404 for both.
@@ -64,6 +68,7 @@ from gridserve.models import (
     OutreachVisit,
     Place,
     SmsCampaign,
+    Task,
     User,
     Visit,
     Worker,
@@ -188,6 +193,12 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         if not principal.is_area_bound:
             return false()
         return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "task":
+        if principal.institution_id is not None:
+            return model.department_id == principal.institution_id
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "referral":
         if principal.institution_id is not None:
             return (model.from_institution_id == principal.institution_id) | (
@@ -218,9 +229,10 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
             return model.institution_id == principal.institution_id
         if not principal.is_area_bound:
             return false()
+        subtree = _area_subtree_ids(principal)
         return model.event_id.in_(
-            select(OutreachEvent.id).where(OutreachEvent.area_id.in_(_area_subtree_ids(principal)))
-        )
+            select(OutreachEvent.id).where(OutreachEvent.area_id.in_(subtree))
+        ) | model.area_id.in_(subtree)
     if kind == "requester":  # a job: the user who asked for it
         return model.requested_by == principal.user_id
     if kind == "user":
@@ -308,3 +320,4 @@ OutreachReferral.__scope__ = "referral"  # type: ignore[attr-defined]
 OutreachDeliverable.__scope__ = "deliverable"  # type: ignore[attr-defined]
 OutreachReminder.__scope__ = "reminder"  # type: ignore[attr-defined]
 Job.__scope__ = "requester"  # type: ignore[attr-defined]
+Task.__scope__ = "task"  # type: ignore[attr-defined]

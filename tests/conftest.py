@@ -89,7 +89,7 @@ def _world_of(request: pytest.FixtureRequest) -> str:
     """The world a test asks for through its fixtures: the deepest one named."""
     asked = [
         name
-        for name in ("visits", "outreach", "field", "world", "demo")
+        for name in ("visits", "cases", "outreach", "field", "world", "demo")
         if name in request.fixturenames
     ]
     if "demo" in asked and len(asked) > 1:
@@ -590,6 +590,62 @@ def _build_visits(values: dict[str, object]) -> Visits:
     return Visits(out, programme.id, ids, codes)
 
 
+@dataclass
+class Cases:
+    """The field world plus the case ladder's data: the sources' categories
+    (``categories`` id by code), two departments — 城市管理局 ``CGJ`` (contact user ``dept``)
+    and 住房和城乡建设局 ``ZJJ`` (contact user ``dept2``) — and duty mobiles on community A
+    (13700000001), community B (13700000002), the street (13700000003) and the district
+    (13700000004)."""
+
+    field: Field
+    categories: dict[str, int]
+    departments: dict[str, int]
+
+
+def _build_cases(values: dict[str, object]) -> Cases:
+    from sqlalchemy import select
+
+    from gridserve import crypto
+    from gridserve.db import transaction
+    from gridserve.extensions import db
+    from gridserve.models import Area, CaseCategory
+    from gridserve.scope import OPERATOR
+    from gridserve.services.accounts import institutions, users
+    from seeds.case_categories import load_categories
+
+    field: Field = values["field"]  # type: ignore[assignment]
+    world = field.world
+    with transaction():
+        load_categories()
+        departments = {}
+        for code, name, short, username in [
+            ("CGJ", "演示新区城市管理局", "城管局", "dept"),
+            ("ZJJ", "演示新区住房和城乡建设局", "住建局", "dept2"),
+        ]:
+            inst = institutions.create_institution(
+                OPERATOR,
+                {"code": code, "name": name, "short_name": short, "level": "county",
+                 "kind": "department", "aliases": [],
+                 "contacts": [{"name": f"{short}值班", "phone": "13600000001"}]},
+            )  # fmt: skip
+            users.create_user(
+                None,
+                {"username": username, "password": PASSWORD, "role": "institution_contact",
+                 "institution_id": inst.id},
+            )  # fmt: skip
+            departments[code] = inst.id
+        for area_id, phone in [
+            (world.community_a, "13700000001"),
+            (world.community_b, "13700000002"),
+            (world.street, "13700000003"),
+            (world.district, "13700000004"),
+        ]:
+            db.session.get(Area, area_id).duty_phone_enc = crypto.encrypt(phone)
+        categories = dict(db.session.execute(select(CaseCategory.code, CaseCategory.id)).all())
+    return Cases(field, categories, departments)
+
+
 def _lonlat(place) -> tuple[float, float]:
     from geoalchemy2.shape import to_shape
 
@@ -618,6 +674,11 @@ def outreach(
 @pytest.fixture
 def visits(clean_app: Flask, outreach: Outreach, request: pytest.FixtureRequest) -> Visits:
     return request.node.stash[_WORLD_VALUES]["visits"]
+
+
+@pytest.fixture
+def cases(clean_app: Flask, field: Field, request: pytest.FixtureRequest) -> Cases:
+    return request.node.stash[_WORLD_VALUES]["cases"]
 
 
 @pytest.fixture
@@ -653,6 +714,7 @@ WORLDS = {
     "field": WorldRecipe("world", _acting(_build_field)),
     "outreach": WorldRecipe("field", _acting(_build_outreach)),
     "visits": WorldRecipe("outreach", _acting(_build_visits)),
+    "cases": WorldRecipe("field", _acting(_build_cases)),
     "demo": WorldRecipe("schema", _acting(_build_demo)),
 }
 

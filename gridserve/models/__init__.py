@@ -9,8 +9,20 @@ from gridserve.models.accounts.calendars import SmsCampaignDay, WorkCalendar
 from gridserve.models.accounts.institutions import Institution, InstitutionAlias, InstitutionContact
 from gridserve.models.accounts.jobs import JOB_FINAL_STATUSES, JOB_KINDS, JOB_STATUSES, Job
 from gridserve.models.accounts.users import ROLES, ApiToken, LoginThrottle, User
+from gridserve.models.cases.categories import (
+    CASE_CLASSES,
+    CASE_LEVELS,
+    CASE_SOURCES,
+    CASE_STATUSES,
+    DEADLINE_UNITS,
+    CaseCategory,
+    CaseFeedback,
+    Open311Key,
+)
 from gridserve.models.field.sync import SyncCounter, SyncTombstone
 from gridserve.models.field.tasks import (
+    CASE_FINAL_STATUSES,
+    TASK_EVENT_ACTIONS,
     TASK_FINAL_STATUSES,
     TASK_KINDS,
     TASK_OPEN_STATUSES,
@@ -71,6 +83,12 @@ from gridserve.models.sms.recipients import PhoneHashKey, SmsOptOut, SmsRecipien
 
 __all__ = [
     "AREA_LEVELS",
+    "CASE_CLASSES",
+    "CASE_FINAL_STATUSES",
+    "CASE_LEVELS",
+    "CASE_SOURCES",
+    "CASE_STATUSES",
+    "DEADLINE_UNITS",
     "DECISIONS",
     "DEFAULT_BOOTH",
     "DELIVERABLE_KINDS",
@@ -90,6 +108,7 @@ __all__ = [
     "REFERRAL_STATUSES",
     "REMINDER_KINDS",
     "ROLES",
+    "TASK_EVENT_ACTIONS",
     "TASK_FINAL_STATUSES",
     "TASK_KINDS",
     "TASK_OPEN_STATUSES",
@@ -104,6 +123,8 @@ __all__ = [
     "Assignment",
     "Attachment",
     "AuditEntry",
+    "CaseCategory",
+    "CaseFeedback",
     "Device",
     "EnrolmentCode",
     "GridCell",
@@ -114,6 +135,7 @@ __all__ = [
     "InstitutionContact",
     "Job",
     "LoginThrottle",
+    "Open311Key",
     "OutreachCalendarFeed",
     "OutreachDeliverable",
     "OutreachEnterprise",

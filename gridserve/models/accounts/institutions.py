@@ -9,7 +9,16 @@ from gridserve.extensions import db
 from gridserve.models.base import TimestampMixin
 
 INSTITUTION_LEVELS = ("province", "city", "county")
-INSTITUTION_KINDS = ("regulator", "policy_bank", "commercial_bank", "credit_union", "village_bank")
+# ``department``: a government department (city management, housing, police liaison …) that
+# cases are dispatched to; its contacts see exactly those cases.
+INSTITUTION_KINDS = (
+    "regulator",
+    "policy_bank",
+    "commercial_bank",
+    "credit_union",
+    "village_bank",
+    "department",
+)
 
 
 class Institution(TimestampMixin, db.Model):
@@ -18,7 +27,7 @@ class Institution(TimestampMixin, db.Model):
         CheckConstraint("level IN ('province', 'city', 'county')", name="level"),
         CheckConstraint(
             "kind IN ('regulator', 'policy_bank', 'commercial_bank', 'credit_union',"
-            " 'village_bank')",
+            " 'village_bank', 'department')",
             name="kind",
         ),
     )

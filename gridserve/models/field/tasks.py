@@ -17,7 +17,17 @@ from __future__ import annotations
 import datetime as dt
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridserve.db import UTCDateTime, utcnow
@@ -25,32 +35,52 @@ from gridserve.extensions import db
 from gridserve.models.base import BigIntKey, JSONType, TimestampMixin
 
 TASK_KINDS = ("task", "case")
-TASK_STATUSES = ("open", "in_progress", "done", "cancelled")
-TASK_OPEN_STATUSES = ("open", "in_progress")  # what a terminal carries
+# A task: open → in_progress → done | cancelled. A case (issue 14's ladder): open → accepted →
+# settled → verified (where required) → closed, or cancelled (gridserve.models.cases).
+TASK_STATUSES = ("open", "in_progress", "done", "cancelled", "accepted", "settled", "verified",
+                 "closed")  # fmt: skip
+TASK_OPEN_STATUSES = ("open", "in_progress")  # what a terminal carries (tasks)
 TASK_FINAL_STATUSES = ("done", "cancelled")
+CASE_FINAL_STATUSES = ("closed", "cancelled")
 TASK_PRIORITIES = ("low", "normal", "high", "urgent")
-TASK_SOURCES = ("station", "terminal")
-TASK_EVENT_ACTIONS = ("created", "edited", "assigned", "status")
+TASK_SOURCES = ("station", "terminal", "walk_in", "phone", "open311")
+# The history: a task's four actions, then each step of the case ladder.
+TASK_EVENT_ACTIONS = (
+    *("created", "edited", "assigned", "status"),
+    *("accept", "settle", "escalate", "dispatch", "return", "verify", "close", "reopen"),
+    *("cancel", "pause", "resume", "recategorise", "supervise", "merge", "rate", "feedback"),
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Task(TimestampMixin, db.Model):
     """A task given to a worker, or a case (事件) to be handled; ``kind`` says which."""
 
     __tablename__ = "tasks"
-    # Scoped by its community (see gridserve.scope); workers further see only their own.
-    __scope__ = ("area", "area_id")
+    __audit_redact__ = frozenset({"reporter_phone_enc"})
+    # Scoped by its community, or for a department by dispatch (``"task"`` in gridserve.scope);
+    # workers further see only their own.
     __table_args__ = (
         CheckConstraint("kind IN ('task', 'case')", name="kind"),
-        CheckConstraint("status IN ('open', 'in_progress', 'done', 'cancelled')", name="status"),
+        CheckConstraint(_in("status", TASK_STATUSES), name="status"),
         CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority"),
-        CheckConstraint("source IN ('station', 'terminal')", name="source"),
-        # Closed exactly when done or cancelled.
+        CheckConstraint(_in("source", TASK_SOURCES), name="source"),
+        # Closed exactly when done, closed or cancelled.
         CheckConstraint(
-            "(status IN ('done', 'cancelled') AND closed_at IS NOT NULL)"
-            " OR (status IN ('open', 'in_progress') AND closed_at IS NULL)",
+            "(status IN ('done', 'cancelled', 'closed') AND closed_at IS NOT NULL)"
+            " OR (status IN ('open', 'in_progress', 'accepted', 'settled', 'verified')"
+            " AND closed_at IS NULL)",
             name="closed",
         ),
+        CheckConstraint(
+            "level IS NULL OR level IN ('cell', 'community', 'street', 'district')", name="level"
+        ),
         Index("ix_tasks_worker_status", "assigned_worker_id", "status"),
+        # The deadline job's scan: open cases by their level's due time.
+        Index("ix_tasks_level_due", "level_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,6 +115,42 @@ class Task(TimestampMixin, db.Model):
     observed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
 
+    # --- the case ladder (kind = case; NULL for tasks) ----------------------------------------
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("case_categories.id"), index=True)
+    # Who holds it: the level (cell: the worker; community: the station; street: the street
+    # centre; district: the supervision centre) and, once dispatched, the department
+    # (an institution of kind department) with its own due time.
+    level: Mapped[str | None] = mapped_column(String(12))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
+    dispatch_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The level's clock: started when the case reached the level, due then plus the category's
+    # deadline for the level plus any paused time; paused while ``paused_at`` is set.
+    level_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    level_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    paused_seconds: Mapped[int] = mapped_column(nullable=False, default=0)  # over its whole life
+    escalations: Mapped[int] = mapped_column(nullable=False, default=0)
+    # Supervision (督办) by the street: its own due time.
+    supervised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    supervised_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supervision_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The reporter (station intake: walk-in, phone; Open311): phone encrypted, masked like a
+    # household's, keyed hash for matching SMS replies; consent to be called back / texted.
+    reporter_name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    reporter_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reporter_phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    callback_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    needs_verification: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_level: Mapped[str | None] = mapped_column(String(12))
+    # The resident's rating of the case (one per case): 1 satisfied, 2 fairly, 3 not satisfied.
+    rating: Mapped[int | None] = mapped_column()
+    rated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    open311_key_id: Mapped[int | None] = mapped_column(ForeignKey("open311_keys.id"))
+
 
 class TaskEvent(db.Model):
     """One step in a task's life: made, edited, handed over, moved to a status.
@@ -97,7 +163,7 @@ class TaskEvent(db.Model):
     __tablename__ = "task_events"
     __audit__ = False  # the history itself; the task's writes are audited
     __table_args__ = (
-        CheckConstraint("action IN ('created', 'edited', 'assigned', 'status')", name="action"),
+        CheckConstraint(_in("action", TASK_EVENT_ACTIONS), name="action"),
         Index("ix_task_events_from_worker_seq", "from_worker_id", "change_seq"),
     )
 
@@ -114,3 +180,11 @@ class TaskEvent(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Case steps: the levels before and after, the department, where it was done (a
+    # verification's position), its photos, and why (an escalation's reason, the job's words).
+    from_level: Mapped[str | None] = mapped_column(String(12))
+    to_level: Mapped[str | None] = mapped_column(String(12))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    attachments: Mapped[list | None] = mapped_column(JSONType)

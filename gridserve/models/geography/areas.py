@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridserve.extensions import db
@@ -23,6 +23,7 @@ class Area(TimestampMixin, db.Model):
     """
 
     __tablename__ = "areas"
+    __audit_redact__ = frozenset({"duty_phone_enc"})
     __table_args__ = (
         CheckConstraint("level IN ('district', 'street', 'community')", name="level"),
         Index("ix_areas_path", "path"),
@@ -36,6 +37,9 @@ class Area(TimestampMixin, db.Model):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     path: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The office's duty mobile (值班手机), encrypted (gridserve.crypto): told when a case reaches
+    # or is escalated to this area's level.
+    duty_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=True)
 
     parent: Mapped[Area | None] = relationship(remote_side=[id], back_populates="children")

@@ -13,7 +13,17 @@ from gridserve.models.accounts.institutions import Institution
 from gridserve.models.base import JSONType
 from gridserve.models.outreach.events import OutreachEvent
 
-NOTICE_REASONS = ("changed", "cancelled")
+# An event's change or cancellation (to a participant institution), and the case ladder's
+# notices to an area's office (a case escalated, dispatched, put under supervision, reaching
+# the street at once).
+NOTICE_REASONS = (
+    "changed",
+    "cancelled",
+    "case_escalated",
+    "case_dispatched",
+    "case_supervised",
+    "case_urgent",
+)
 
 
 class OutreachNotice(db.Model):
@@ -25,7 +35,18 @@ class OutreachNotice(db.Model):
 
     __tablename__ = "outreach_notices"
     __table_args__ = (
-        CheckConstraint("reason IN ('changed', 'cancelled')", name="reason"),
+        CheckConstraint(
+            "reason IN ('changed', 'cancelled', 'case_escalated', 'case_dispatched',"
+            " 'case_supervised', 'case_urgent')",
+            name="reason",
+        ),
+        # An event's notice goes to an institution; a case's to an area's office (or a
+        # department, an institution).
+        CheckConstraint(
+            "(event_id IS NOT NULL AND institution_id IS NOT NULL AND task_id IS NULL)"
+            " OR (task_id IS NOT NULL AND (area_id IS NOT NULL OR institution_id IS NOT NULL))",
+            name="addressee",
+        ),
         Index("ix_outreach_notices_institution_ack", "institution_id", "acknowledged_at"),
         # One notice per participant and change: announcing the same change again finds it.
         UniqueConstraint(
@@ -34,12 +55,17 @@ class OutreachNotice(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(
-        ForeignKey("outreach_events.id", ondelete="CASCADE"), nullable=False, index=True
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outreach_events.id", ondelete="CASCADE"), index=True
     )
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), nullable=False)
-    reason: Mapped[str] = mapped_column(String(12), nullable=False)
-    event_version: Mapped[int] = mapped_column(nullable=False)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    # A case's notice: the case and the area whose office is told (its users read it).
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    event_version: Mapped[int] = mapped_column(nullable=False, default=0)
     changes: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
     message: Mapped[str] = mapped_column(Text, nullable=False)
     texted: Mapped[int] = mapped_column(nullable=False, default=0)
@@ -51,8 +77,8 @@ class OutreachNotice(db.Model):
     reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     overdue_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    event: Mapped[OutreachEvent] = relationship()
-    institution: Mapped[Institution] = relationship()
+    event: Mapped[OutreachEvent | None] = relationship()
+    institution: Mapped[Institution | None] = relationship()
 
 
 class OutreachCalendarFeed(db.Model):
