@@ -20,7 +20,14 @@ from gridserve.errors import NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import SmsCampaignDay, WorkCalendar
 from gridserve.scope import Principal
-from gridserve.workdays import COUNTRY, WorkingDays, YearCalendar, package_year, package_years
+from gridserve.workdays import (
+    COUNTRY,
+    UnknownYear,
+    WorkingDays,
+    YearCalendar,
+    package_year,
+    package_years,
+)
 
 COUNTRIES = (COUNTRY,)
 YEARS = (2000, 2100)
@@ -63,6 +70,23 @@ def operator_year(year: int, country: str = COUNTRY) -> YearCalendar | None:
 def working_days(country: str = COUNTRY) -> WorkingDays:
     """The working-day function: operator data first, then the package, else UnknownYear."""
     return WorkingDays(lambda year: operator_year(year, country))
+
+
+def add_working_days(day: dt.date, count: int, country: str = COUNTRY) -> dt.date:
+    """The ``count``-th working day after ``day`` by the working-day calendar (the operator's
+    year, else the package's). A year no calendar knows yet (next year's arrangement is
+    published late in the autumn) counts Monday to Friday: nothing is refused for it."""
+    days = working_days(country)
+    current, left = day, count
+    while left > 0:
+        current += dt.timedelta(days=1)
+        try:
+            working = days(current)[0]
+        except UnknownYear:
+            working = current.weekday() < 5
+        if working:
+            left -= 1
+    return current
 
 
 def describe(country: str, year: int) -> dict[str, Any]:

@@ -117,32 +117,14 @@ def is_late(day: dt.date | None, area_id: int, at: dt.datetime) -> bool:
     return day is not None and at.astimezone(zone_of(area_id)).date() > day
 
 
-def add_working_days(day: dt.date, count: int) -> dt.date:
-    """The ``count``-th working day after ``day`` by the working-day calendar (the operator's
-    year, else the package's). A year no calendar knows yet (next year's arrangement is
-    published late in the autumn) counts Monday to Friday: a visit is never refused for it."""
-    from gridserve.services.accounts.calendars import working_days
-    from gridserve.workdays import UnknownYear
-
-    days = working_days()
-    current, left = day, count
-    while left > 0:
-        current += dt.timedelta(days=1)
-        try:
-            working = days(current)[0]
-        except UnknownYear:
-            working = current.weekday() < 5
-        if working:
-            left -= 1
-    return current
-
-
 def decision_due_on(visited_at: dt.datetime, area_id: int) -> dt.date:
     """When a ``product_matched`` visit's decision is due: its local date (zone of
     ``area_id``) plus ``outreach_decision_working_days`` working days."""
     from gridserve.config import settings
 
     day = visited_at.astimezone(zone_of(area_id)).date()
+    from gridserve.services.accounts.calendars import add_working_days
+
     return add_working_days(day, settings().outreach_decision_working_days)
 
 

@@ -54,3 +54,27 @@ def test_a_department_sees_exactly_the_cases_dispatched_to_it(cases, ctx) -> Non
     assert {t.id for t in made} <= set(
         db.session.scalars(visible(Task, station_a).with_only_columns(Task.id))
     )
+
+
+def test_a_levels_deadline_in_hours_or_working_days_and_its_office(cases, ctx) -> None:
+    import datetime as dt
+
+    from gridserve.services.cases.basics import level_due_at, next_level, office_area_id
+
+    world = cases.field.world
+    cat = db.session.get(CaseCategory, cases.categories["noise"])
+    cat.deadlines = {"cell": {"amount": 24, "unit": "hours"},
+                     "community": {"amount": 1, "unit": "working_days"}}  # fmt: skip
+    friday = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # 10:00 local
+    assert level_due_at(cat, "cell", friday, world.community_a) == friday + dt.timedelta(hours=24)
+    # One working day after a Friday is the Monday, at the same local time.
+    assert level_due_at(cat, "community", friday, world.community_a) == dt.datetime(
+        2026, 11, 30, 2, 0, tzinfo=dt.UTC
+    )
+    assert level_due_at(cat, "street", friday, world.community_a) is None
+    assert [next_level(x) for x in ("cell", "community", "street", "district")] == [
+        "community", "street", "district", None
+    ]  # fmt: skip
+    assert office_area_id(world.community_a, "cell") == world.community_a
+    assert office_area_id(world.community_a, "street") == world.street
+    assert office_area_id(world.community_a, "district") == world.district

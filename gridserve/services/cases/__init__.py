@@ -1,0 +1,1 @@
+"""The cases wing: categories, the escalation ladder, deadlines, feedback, Open311."""
