@@ -205,3 +205,28 @@ def present(principal: Principal, institutions: list[Institution]) -> list[Insti
 def reencrypt_all() -> int:
     """Re-encrypt every contact's phone with the newest data key (``gridserve keys rotate``)."""
     return crypto.reencrypt_column(InstitutionContact.__table__, "phone_enc")
+
+
+def mobile(enc: bytes | None) -> str | None:
+    """A stored (encrypted) mobile number as E.164, or None (none stored, not a mobile, or
+    unreadable)."""
+    from gridserve.sms import phones
+
+    try:
+        return phones.to_e164(crypto.decrypt(enc) or "") if enc else None
+    except (ValueError, crypto.DecryptionError):
+        return None
+
+
+def contact_mobiles(inst: Institution) -> tuple[list[str], list[str]]:
+    """The E.164 mobiles of ``inst``'s contacts, in contact order, and the names of the
+    contacts that cannot be texted."""
+    mobiles: list[str] = []
+    undeliverable: list[str] = []
+    for contact in sorted(inst.contacts, key=lambda c: c.id):
+        phone = mobile(contact.phone_enc)
+        if phone is None:
+            undeliverable.append(contact.name)
+        else:
+            mobiles.append(phone)
+    return mobiles, undeliverable

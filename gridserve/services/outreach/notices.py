@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 
-from gridserve import audit, crypto
+from gridserve import audit
 from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
@@ -41,9 +41,9 @@ from gridserve.models import (
     SmsChannel,
 )
 from gridserve.scope import Principal, get_visible, visible
+from gridserve.services.accounts.institutions import contact_mobiles
 from gridserve.services.outreach.basics import institution_by_code, institution_codes
 from gridserve.services.sms import direct
-from gridserve.sms import phones
 
 READERS = ("coordinator", "institution_contact")  # contacts: their institution's only
 ACKNOWLEDGERS = ("institution_contact",)  # the notified institution's own contacts
@@ -161,25 +161,10 @@ def participants(event: OutreachEvent) -> list[Institution]:
     return list(seen.values())
 
 
-def _mobiles(inst: Institution) -> tuple[list[tuple[int, str]], list[str]]:
-    """The institution's contacts that can be texted, ``(contact id, E.164)``, and the names
-    of those that cannot (no mobile number)."""
-    mobiles: list[tuple[int, str]] = []
-    undeliverable: list[str] = []
-    for contact in sorted(inst.contacts, key=lambda c: c.id):
-        try:
-            phone = phones.to_e164(crypto.decrypt(contact.phone_enc) or "")
-        except (ValueError, crypto.DecryptionError):
-            undeliverable.append(contact.name)
-            continue
-        mobiles.append((contact.id, phone))
-    return mobiles, undeliverable
-
-
 def _text(inst: Institution, channel: SmsChannel, key: str, body: str) -> tuple[int, list[str]]:
     """Queue ``body`` to each of ``inst``'s mobiles under ``key``: (texts held, undeliverable)."""
-    mobiles, undeliverable = _mobiles(inst)
-    for _contact_id, phone in mobiles:
+    mobiles, undeliverable = contact_mobiles(inst)
+    for phone in mobiles:
         direct.queue(channel, key, phone, body)
     return direct.count(key), undeliverable
 

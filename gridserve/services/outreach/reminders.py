@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from gridserve import audit, crypto
+from gridserve import audit
 from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import Forbidden
@@ -50,11 +50,11 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.scope import Principal, get_visible, visible
+from gridserve.services.accounts.institutions import contact_mobiles, mobile
 from gridserve.services.geography.areas import zone_of
 from gridserve.services.outreach import deliverables
 from gridserve.services.sms import direct
 from gridserve.services.sms.send_window import quiet_window
-from gridserve.sms import phones
 
 OVERSEERS = ("coordinator",)  # read every reminder in scope (and admin)
 READERS = deliverables.OWNERS
@@ -69,34 +69,15 @@ def purpose(deliverable_id: int, day: dt.date) -> str:
 # --- whom to text ----------------------------------------------------------------------------
 
 
-def _phone(enc: bytes | None) -> str | None:
-    try:
-        return phones.to_e164(crypto.decrypt(enc) or "") if enc else None
-    except (ValueError, crypto.DecryptionError):
-        return None
-
-
-def _institution_mobiles(institution_id: int) -> tuple[list[str], list[str]]:
-    inst = db.session.get(Institution, institution_id)
-    mobiles, undeliverable = [], []
-    for contact in sorted(inst.contacts, key=lambda c: c.id):
-        phone = _phone(contact.phone_enc)
-        if phone is None:
-            undeliverable.append(contact.name)
-        else:
-            mobiles.append(phone)
-    return mobiles, undeliverable
-
-
 def _worker_mobiles(worker: Worker) -> tuple[list[str], list[str]]:
-    phone = _phone(worker.phone_enc)
+    phone = mobile(worker.phone_enc)
     return ([phone], []) if phone else ([], [worker.full_name])
 
 
 def owner_mobiles(row: OutreachDeliverable) -> tuple[list[str], list[str]]:
     """The owner's mobiles (E.164, each once) and the names that have none."""
     if row.owner_institution_id is not None:
-        mobiles, missing = _institution_mobiles(row.owner_institution_id)
+        mobiles, missing = contact_mobiles(db.session.get(Institution, row.owner_institution_id))
     elif row.owner_worker_id is not None:
         mobiles, missing = _worker_mobiles(db.session.get(Worker, row.owner_worker_id))
     else:
@@ -107,7 +88,7 @@ def owner_mobiles(row: OutreachDeliverable) -> tuple[list[str], list[str]]:
         if worker is not None:
             mobiles, missing = _worker_mobiles(worker)
         elif user.institution_id is not None:
-            mobiles, missing = _institution_mobiles(user.institution_id)
+            mobiles, missing = contact_mobiles(db.session.get(Institution, user.institution_id))
         else:
             mobiles, missing = [], [user.full_name or user.username]
     return list(dict.fromkeys(mobiles)), missing
