@@ -78,6 +78,15 @@ def _answer(fmt: str, root: str, body: Any, status: int = 200) -> Response:
     return response
 
 
+def _absolute(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Photo URLs as absolute URLs on this server (the standard's media_url)."""
+    host = request.host_url.rstrip("/")
+    for row in rows:
+        if str(row.get("media_url") or "").startswith("/"):
+            row["media_url"] = host + row["media_url"]
+    return rows
+
+
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise service.Open311Error(404, "Ask for .json or .xml.", "not_found")
@@ -177,7 +186,7 @@ class Requests(MethodView):
         """Service requests by the standard's filters (default: the last 90 days)."""
         fmt = _format(fmt)
         _count()
-        return _answer(fmt, "service_requests", service.find(request.args.to_dict()))
+        return _answer(fmt, "service_requests", _absolute(service.find(request.args.to_dict())))
 
     @public
     @accepts("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
@@ -196,7 +205,7 @@ class RequestItem(MethodView):
         """One service request (a one-item list, as the standard says)."""
         fmt = _format(fmt)
         _count()
-        return _answer(fmt, "service_requests", service.one(request_id))
+        return _answer(fmt, "service_requests", _absolute(service.one(request_id)))
 
 
 @public_blp.route("/v2/tokens/<string:token_id>.<string:fmt>")

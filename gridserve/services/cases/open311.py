@@ -12,7 +12,10 @@ Served at ``/open311/v2/…`` (discovery at ``/open311/discovery.{json,xml}``), 
   encrypted); consent to be called back = a phone was given. ``media_url`` is kept as a line of
   the details, never fetched. The case is made at once, so the answer carries its
   ``service_request_id``; a ``token`` resolves to that same id.
-- Public answers carry no personal data: never the reporter, never the worker.
+- Public answers carry no personal data: never the reporter, never the worker. They cover the
+  cases received through Open311 only: cases from terminals and stations may be about people
+  (must-visit cases: the elderly living alone, left-behind children) and hold workers' notes,
+  so they are never published (404 like an unknown id).
   Statuses map open/accepted/settled/verified → ``open``, closed/cancelled → ``closed``.
 - Lists default to the last 90 days (``start_date``/``end_date`` ISO 8601, else 400).
 - Every request counts against a fixed one-minute window per client address, a POST also per
@@ -313,7 +316,15 @@ def _adapter(payload: dict[str, Any], today: dt.date, category: CaseCategory) ->
     task.needs_verification = category.needs_verification
     task.reporter_name = reporter["name"][:100]
     if reporter["phone"]:
-        task.reporter_phone_enc = crypto.encrypt(reporter["phone"])
+        from gridserve.services.sms import numbers as sms_numbers
+        from gridserve.sms.phones import to_e164
+
+        try:
+            phone = to_e164(reporter["phone"])
+            task.reporter_phone_hash = sms_numbers.hasher()(phone)
+        except ValueError:  # not a mobile: kept as sent, for a call back
+            phone = reporter["phone"]
+        task.reporter_phone_enc = crypto.encrypt(phone)
     task.callback_consent = bool(reporter["consent"])
     return task
 
@@ -334,7 +345,7 @@ def find(filters: dict[str, Any]) -> list[dict[str, Any]]:
     """Cases by the standard's filters: ``service_request_id`` (comma list: the others are
     ignored then, as the standard says), ``service_code``, ``start_date``/``end_date`` (default
     the last 90 days), ``status`` (open|closed); newest first, at most 1000."""
-    stmt = select(Task).where(Task.kind == "case")
+    stmt = select(Task).where(Task.kind == "case", Task.source == "open311")
     ids = str(filters.get("service_request_id") or "").strip()
     if ids:
         wanted = [_id(i) for i in ids.split(",")[:MAX_LIST] if i.strip()]
@@ -384,7 +395,7 @@ def _id(value: str) -> int | None:
 def _case(request_id: str) -> Task:
     number = _id(request_id)
     task = db.session.get(Task, number) if number is not None else None
-    if task is None or task.kind != "case":
+    if task is None or task.kind != "case" or task.source != "open311":
         raise Open311Error(404, f"No service request {request_id[:20]}.", "not_found")
     return task
 

@@ -13,8 +13,12 @@ from geoalchemy2.shape import to_shape
 from PIL import Image
 from sqlalchemy import select
 
+from gridserve import crypto
 from gridserve.extensions import db
 from gridserve.models import Attachment, Place, Task
+from gridserve.scope import OPERATOR
+from gridserve.services.field import tasks as task_service
+from gridserve.timeutil import local_today
 from tests import clock
 from tests.conftest import login
 
@@ -94,6 +98,8 @@ def test_a_request_is_made_listed_and_shown_without_personal_data(cases, client,
         assert task.source == "open311" and task.kind == "case"
         assert task.reporter_name == "张 三" and task.reporter_phone_enc
         assert b"13912345678" not in task.reporter_phone_enc and task.callback_consent
+        assert crypto.decrypt(task.reporter_phone_enc) == "+8613912345678"
+        assert task.reporter_phone_hash
         assert task.open311_key_id is not None and task.level == "cell"
     listed = client.get("/open311/v2/requests.json").get_json()
     mine = next(r for r in listed if r["service_request_id"] == rid)
@@ -107,6 +113,18 @@ def test_a_request_is_made_listed_and_shown_without_personal_data(cases, client,
     assert root.tag == "service_requests"
     assert root.find("request/service_request_id").text == rid
     assert root.find("request/status").text == "open"
+    # Cases from stations and terminals (possibly about people) are not published.
+    with clean_app.app_context():
+        inside = task_service.create_task(
+            OPERATOR,
+            {"kind": "case", "title": "独居老人王大爷", "area_id": cases.field.world.community_a},
+            local_today(),
+        )
+        db.session.commit()
+        inside_id = str(inside.id)
+    assert inside_id not in {r["service_request_id"] for r in
+                             client.get("/open311/v2/requests.json").get_json()}  # fmt: skip
+    _errors_json(client.get(f"/open311/v2/requests/{inside_id}.json"), 404)
     token = client.get(f"/open311/v2/tokens/{rid}.json").get_json()
     assert token == [{"service_request_id": rid, "token": rid}]
     # JSON bodies are accepted too, and an address of the register stands for a position.
@@ -250,7 +268,7 @@ def test_public_photos_carry_no_location_or_camera(cases, client, clean_app, ove
         db.session.get(Task, int(rid)).attachments = [photo]
         db.session.commit()
     url = client.get(f"/open311/v2/requests/{rid}.json").get_json()[0]["media_url"]
-    assert url == f"/open311/v2/media/{rid}/{photo}.jpg"
+    assert url == f"http://localhost/open311/v2/media/{rid}/{photo}.jpg"
     served = client.get(url)
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
     assert b"Exif" not in served.data and b"PhoneMaker" not in served.data
