@@ -267,7 +267,13 @@ def submit(data: dict[str, Any], today: dt.date) -> list[dict[str, Any]]:
         payload["place_id"] = place_id  # the place gives the position
     else:
         payload["location"] = {"lon": lon, "lat": lat}
-    task = _receive(payload, today, category)
+    try:
+        task = _receive(payload, today, category)
+    except AppError as exc:
+        if exc.code == "outside_coverage":
+            raise Open311Error(400, "The position is outside the covered area.",
+                               "outside_coverage", persist=True) from None  # fmt: skip
+        raise
     task.open311_key_id = key.id
     db.session.flush()
     return [
@@ -299,13 +305,7 @@ def _adapter(payload: dict[str, Any], today: dt.date, category: CaseCategory) ->
     data = {k: payload[k] for k in ("title", "details", "location") if k in payload}
     if "place_id" in payload:
         data["place_id"] = payload["place_id"]
-    try:
-        task, _created = create_task_once(OPERATOR, {"kind": "case", **data}, today)
-    except AppError as exc:
-        if exc.code == "outside_coverage":
-            raise Open311Error(400, "The position is outside the covered area.",
-                               "outside_coverage", persist=True) from None  # fmt: skip
-        raise
+    task, _created = create_task_once(OPERATOR, {"kind": "case", **data}, today)
     now = utcnow()
     reporter = payload["reporter"]
     task.source = "open311"

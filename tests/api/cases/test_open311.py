@@ -186,6 +186,7 @@ def test_errors_for_keys_codes_and_positions(cases, client, clean_app) -> None:
     _errors_json(resp, 400)
     _errors_json(_post(client, key, "east", lat), 400)
     _errors_json(_post(client, key, lon, 123.0), 400)
+    _errors_json(_post(client, key, 10.0, 10.0), 400)  # outside every community
     admin = login(client, "admin")
     key_id = client.get("/api/v1/open311/keys", headers=admin).get_json()[0]["id"]
     listed = client.get("/api/v1/open311/keys", headers=admin).get_json()[0]
