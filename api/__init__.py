@@ -21,6 +21,7 @@ def register_blueprints(api: Api) -> None:
         households,
         institutions,
         jobs,
+        open311,
         outreach,
         outreach_calendar,
         outreach_deliverables,
@@ -66,5 +67,7 @@ def register_blueprints(api: Api) -> None:
         outreach_progress,
         audit,
         jobs,
+        open311,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    api.register_blueprint(open311.public_blp, url_prefix="/open311")  # public, no token
