@@ -122,7 +122,11 @@ STEP_DOCS: dict[str, tuple[type[Schema], str]] = {
         "Reopen a closed case (the one way back) at the level that closed it, its clock "
         "restarted; a reason (`note`) is required.",
     ),
-    "cancel": (StepSchema, "Cancel a case with a reason (`note`, required); station and above."),
+    "cancel": (
+        StepSchema,
+        "Cancel a case with a reason (`note`, required): station and above, at or above the "
+        "level holding it.",
+    ),
     "pause": (
         StepSchema,
         "Pause a case's clock with a reason (`note`, required): waiting on the resident or a "

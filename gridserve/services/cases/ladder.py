@@ -46,14 +46,16 @@ The steps (status before → after; the roles that may take them):
   verified → closed: the level holder, station and above (a worker settles, the station
   closes); sets ``closed_at`` and ``closed_level``;
 - ``reopen`` {reason} closed → open at the level that closed it, its clock restarted (holder
-  of that level, station and above): the one way back from ``closed``;
-- ``cancel`` {reason} any open status → cancelled (level holder, station and above);
+  of that level, station and above; :func:`reopen_case` for an unsatisfied rating): the one
+  way back from ``closed``;
+- ``cancel`` {reason} any open status → cancelled (station and above, at or above the level
+  holding it);
 - ``pause`` {reason} / ``resume`` (holder): paused time does not count — on resume the paused
   span is added to ``level_due_at`` and ``paused_seconds``; 409 ``already_paused`` /
   ``not_paused``. A paused case takes only ``resume``, ``cancel`` and ``supervise`` (409
   ``case_paused``);
-- ``supervise`` {due_at} (督办): a street centre (on cases held at the cell, community or
-  street) or the district centre puts a case under supervision with its own due date; the
+- ``supervise`` {due_at} (督办): a street centre (on cases held at or below the street) or the
+  district centre puts a case under supervision with its own due date; the
   office holding it is told (``case_supervised``);
 - ``recategorise`` {category} (the one way to change a case's category; the level holder,
   station and above): the case moves to the new category's start level but never below the
@@ -181,9 +183,13 @@ def _check_actor(principal: Principal, task: Task, step: str) -> None:
         if not (principal.role == "station" and task.area_id == principal.area_id):
             _refuse_level(task, step)
         return
-    if step == "supervise":
-        reach = {"street_centre": ("cell", "community", "street"), "district_centre": CASE_LEVELS}
-        if task.level not in reach.get(principal.role, ()):
+    if step in ("supervise", "cancel"):
+        # At or above the level holding it (a station: its own community's cases).
+        top = {"station": "community", "street_centre": "street", "district_centre": "district"}
+        mine = top.get(principal.role)
+        if mine is None or CASE_LEVELS.index(task.level or "cell") > CASE_LEVELS.index(mine):
+            _refuse_level(task, step)
+        if principal.role == "station" and task.area_id != principal.area_id:
             _refuse_level(task, step)
         return
     dispatched = task.department_id is not None
@@ -343,7 +349,10 @@ def escalate_case(
     """Move a case up one level (the escalate step, and what the deadline job does in bulk):
     status back to open at the next level, its clock restarted now, escalations + 1, any
     dispatch ended, the event ``escalate`` (from/to level, the reason) and the receiving
-    office told (``case_escalated``). 409 ``top_level`` at the district."""
+    office told (``case_escalated``). 409 ``top_level`` at the district. ``principal`` None:
+    the system (the deadline job), which passes the version it read as ``based_on`` so that of
+    two schedulers racing one escalates and the other gets 409 ``stale_version`` (nothing
+    written)."""
     new_level = next_level(task.level or "cell")
     if new_level is None:
         raise Conflict(
@@ -480,13 +489,24 @@ def _close(principal, task, v, data, note, extra, now):
     return _apply(principal, task, "close", v, allowed, values, **extra)
 
 
-def _reopen(principal, task, v, data, note, extra, now):
-    _need(data, "note", "Say why it is reopened.")
+def reopen_case(
+    principal: Principal | None, task: Task, based_on: int | None, reason: str, **extra: Any
+) -> Task:
+    """Reopen a closed case at the level that closed it, its clock restarted there (the reopen
+    step, and an unsatisfied rating): the one way back from ``closed``. ``principal`` None: the
+    system; ``based_on``: the version read (a lost race is 409 ``stale_version``)."""
     level = task.closed_level or task.level or "cell"
+    now = utcnow()
     values = {**_restart(task, level, now), "status": "open", "closed_at": None,
               "settled_at": None, "verified_at": None, "department_id": None,
-              "dispatch_due_at": None}  # fmt: skip
-    return _apply(principal, task, "reopen", v, ("closed",), values, **extra)
+              "dispatch_due_at": None, "_now": now}  # fmt: skip
+    return _apply(principal, task, "reopen", based_on, ("closed",), values, note=reason, **extra)
+
+
+def _reopen(principal, task, v, data, note, extra, now):
+    _need(data, "note", "Say why it is reopened.")
+    extra.pop("note")
+    return reopen_case(principal, task, v, note, **extra)
 
 
 def _cancel(principal, task, v, data, note, extra, now):

@@ -175,3 +175,21 @@ def test_verification_is_the_case_communitys_station_only(
     assert resp.status_code == 200 and stored(clean_app, case).closed_level == "street"
     # The verification photo is the community's: the street centre reads it too.
     assert client.get(f"/api/v1/attachments/{mine}", headers=centre).status_code == 200
+
+
+def test_cancel_from_at_or_above_the_holding_level_and_banks_have_no_cases(
+    client, auth_as, cases, clean_app
+) -> None:
+    at_cell = new_case(clean_app, cases, "noise")
+    at_street = new_case(clean_app, cases, "noise", level="street")
+    resp = step(client, auth_as("station_a"), at_street, "cancel", {"note": "x"})
+    assert resp.status_code == 409 and code_of(resp) == "not_your_level"
+    resp = step(client, auth_as("centre"), at_cell, "cancel", {"note": "已由街道统一处理"})
+    assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled"
+    # An institution contact that is not a department's: cases are none of its business.
+    for resp in (
+        step(client, auth_as("bank"), at_street, "accept"),
+        client.get(f"/api/v1/tasks/{at_street}/history", headers=auth_as("bank")),
+        client.get("/api/v1/tasks", headers=auth_as("bank")),
+    ):
+        assert resp.status_code == 403 and code_of(resp) == "forbidden_role"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
+from gridserve.errors import Conflict
 from gridserve.extensions import db
-from gridserve.models import CaseCategory, OutreachNotice
+from gridserve.models import CaseCategory, OutreachNotice, Task
+from gridserve.services.cases import ladder
 from gridserve.services.cases.basics import level_due_at
 from tests.api.cases.ladder_helpers import code_of, new_case, step, stored
 from tests.clock import at_local, move_to, shift
@@ -191,3 +194,15 @@ def test_the_street_supervises_with_its_own_due_date(client, auth_as, cases, cle
         step(client, auth_as("district"), top, "supervise", {"due_at": due.isoformat()}).status_code
         == 200
     )
+
+
+def test_the_system_escalates_once_per_version_read(cases, clean_app, ctx) -> None:
+    case = new_case(clean_app, cases, "noise")
+    task = db.session.get(Task, case)
+    read = task.version
+    ladder.escalate_case(None, task, read, "超时未处理")
+    with pytest.raises(Conflict) as lost:  # a second scheduler that read the same version
+        ladder.escalate_case(None, db.session.get(Task, case), read, "超时未处理")
+    assert lost.value.code == "stale_version"
+    task = db.session.get(Task, case)
+    assert task.level == "community" and task.escalations == 1
