@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from marshmallow import Schema, fields, post_load, validate
 
-from api.common import BEARER, AwareDateTime, Blueprint, Integer
+from api.common import BEARER, AwareDateTime, Blueprint, Integer, UtcDateTime
 from api.tasks import TaskDetailSchema, TaskEventSchema
 from gridserve.auth import current_principal
 from gridserve.services.cases import ladder
@@ -82,6 +82,27 @@ class CaseEventSchema(TaskEventSchema):
     pass
 
 
+class CaseDetailSchema(TaskDetailSchema):
+    """A case after a step: the task's fields, its history and where it stands on the ladder."""
+
+    category_id = Integer(allow_none=True)
+    level = fields.String(allow_none=True, metadata={"description": "cell … district"})
+    department_id = Integer(allow_none=True, metadata={"description": "Dispatched to"})
+    dispatch_due_at = UtcDateTime(allow_none=True)
+    level_started_at = UtcDateTime(allow_none=True)
+    level_due_at = UtcDateTime(allow_none=True, metadata={"description": "Paused time added"})
+    paused_at = UtcDateTime(allow_none=True)
+    pause_reason = fields.String()
+    paused_seconds = Integer()
+    escalations = Integer()
+    supervised_at = UtcDateTime(allow_none=True)
+    supervision_due_at = UtcDateTime(allow_none=True)
+    needs_verification = fields.Boolean()
+    settled_at = UtcDateTime(allow_none=True)
+    verified_at = UtcDateTime(allow_none=True)
+    closed_level = fields.String(allow_none=True)
+
+
 STEP_DOCS: dict[str, tuple[type[Schema], str]] = {
     "accept": (StepSchema, "Accept a case: open → accepted (the holder, or its department)."),
     "settle": (
@@ -154,7 +175,7 @@ STEP_DOCS: dict[str, tuple[type[Schema], str]] = {
 def _step_view(step: str, schema: type[Schema], doc: str) -> type[MethodView]:
     @blp.roles(*ladder.STEP_ROLES[step])
     @blp.arguments(schema)
-    @blp.response(200, TaskDetailSchema)
+    @blp.response(200, CaseDetailSchema)
     @blp.doc(security=BEARER, summary=f"Case step: {step}", description=doc)
     def post(self, body, task_id):
         return task_service.present_detail(

@@ -38,6 +38,7 @@ def test_escalation_climbs_every_level_and_tells_each_office(
     assert step(client, worker, case, "escalate").status_code == 422  # a reason is required
     resp = step(client, worker, case, "escalate", {"note": "需社区协调"})
     assert resp.status_code == 200 and resp.get_json()["status"] == "open"
+    assert (resp.get_json()["level"], resp.get_json()["escalations"]) == ("community", 1)
     at_community = stored(clean_app, case)
     assert at_community.level == "community" and at_community.escalations == 1
     with clean_app.app_context():
