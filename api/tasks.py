@@ -155,14 +155,24 @@ class MergeSchema(Schema):
     )
 
 
+class StepPointSchema(Schema):
+    lon = fields.Float()
+    lat = fields.Float()
+
+
 class TaskEventSchema(Schema):
     action = fields.String()
-    from_level = fields.String(allow_none=True)
-    to_level = fields.String(allow_none=True)
     from_status = fields.String(allow_none=True)
     to_status = fields.String(allow_none=True)
     from_worker_id = Integer(allow_none=True)
     to_worker_id = Integer(allow_none=True)
+    from_level = fields.String(allow_none=True, metadata={"description": "A case's level before"})
+    to_level = fields.String(allow_none=True, metadata={"description": "A case's level after"})
+    department_id = Integer(allow_none=True, metadata={"description": "The department"})
+    location = fields.Nested(
+        "StepPointSchema", allow_none=True, metadata={"description": "Where it was taken"}
+    )
+    attachments = fields.List(fields.String(), metadata={"description": "Photos (UUIDs)"})
     note = fields.String()
     actor_id = Integer(allow_none=True)
     at = fields.String(metadata={"format": "date-time"})

@@ -39,7 +39,6 @@ from typing import Any
 
 from sqlalchemy import case, select
 
-from gridserve import crypto
 from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import AppError
@@ -55,6 +54,7 @@ from gridserve.models import (
     Task,
 )
 from gridserve.scope import OPERATOR, Principal
+from gridserve.services.cases import intake
 from gridserve.services.cases.basics import office_area_id
 
 OPEN_STATUSES = ("open", "accepted", "settled", "verified", "in_progress")
@@ -268,9 +268,9 @@ def submit(data: dict[str, Any], today: dt.date) -> list[dict[str, Any]]:
     else:
         payload["location"] = {"lon": lon, "lat": lat}
     try:
-        task = _receive(payload, today, category)
+        task, _created = intake.receive(OPERATOR, payload, today, source="open311")
     except AppError as exc:
-        if exc.code == "outside_coverage":
+        if exc.code in ("outside_area", "outside_coverage"):
             raise Open311Error(400, "The position is outside the covered area.",
                                "outside_coverage", persist=True) from None  # fmt: skip
         raise
@@ -283,50 +283,6 @@ def submit(data: dict[str, Any], today: dt.date) -> list[dict[str, Any]]:
             "account_id": None,
         }
     ]
-
-
-def _receive(payload: dict[str, Any], today: dt.date, category: CaseCategory) -> Task:
-    """The intake's ``receive`` (source open311) when present, else a thin adapter over
-    ``create_task_once`` as the operator, placing the case by its location."""
-    try:
-        from gridserve.services.cases import intake
-    except ImportError:
-        intake = None
-    if intake is not None and hasattr(intake, "receive"):
-        task, _created = intake.receive(OPERATOR, payload, today, source="open311")
-        return task
-    return _adapter(payload, today, category)
-
-
-def _adapter(payload: dict[str, Any], today: dt.date, category: CaseCategory) -> Task:
-    from gridserve.services.cases.basics import level_due_at
-    from gridserve.services.field.tasks import create_task_once
-
-    data = {k: payload[k] for k in ("title", "details", "location") if k in payload}
-    if "place_id" in payload:
-        data["place_id"] = payload["place_id"]
-    task, _created = create_task_once(OPERATOR, {"kind": "case", **data}, today)
-    now = utcnow()
-    reporter = payload["reporter"]
-    task.source = "open311"
-    task.category_id = category.id
-    task.level = "street" if category.to_street_at_once else category.start_level
-    task.level_started_at = now
-    task.level_due_at = level_due_at(category, task.level, now, task.area_id)
-    task.needs_verification = category.needs_verification
-    task.reporter_name = reporter["name"][:100]
-    if reporter["phone"]:
-        from gridserve.services.sms import numbers as sms_numbers
-        from gridserve.sms.phones import to_e164
-
-        try:
-            phone = to_e164(reporter["phone"])
-            task.reporter_phone_hash = sms_numbers.hasher()(phone)
-        except ValueError:  # not a mobile: kept as sent, for a call back
-            phone = reporter["phone"]
-        task.reporter_phone_enc = crypto.encrypt(phone)
-    task.callback_consent = bool(reporter["consent"])
-    return task
 
 
 def _when(value: Any, name: str) -> dt.datetime | None:

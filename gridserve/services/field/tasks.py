@@ -50,6 +50,7 @@ from gridserve.models import (
     Area,
     CaseCategory,
     GridCell,
+    Institution,
     Place,
     Task,
     TaskEvent,
@@ -64,7 +65,8 @@ from gridserve.sync import next_seq
 from gridserve.versioning import check_version, refuse_stale, update_versioned
 
 # Who may read tasks at all; admins always pass.
-READERS = ("worker", "station", "street_centre", "district_centre")
+# (A department's contacts read exactly the cases dispatched to them: gridserve.scope.)
+READERS = ("worker", "station", "street_centre", "district_centre", "institution_contact")
 # Who may make, assign, edit and close any task in scope.
 MANAGERS = ("station", "street_centre", "district_centre")
 
@@ -115,9 +117,23 @@ def _user_id(principal: Principal) -> int | None:
     return principal.user_id or None
 
 
+def require_department(principal: Principal) -> None:
+    """403 ``forbidden_role`` unless the contact's institution is a department (banks and
+    other institutions have nothing to do with tasks)."""
+    inst = db.session.get(Institution, principal.institution_id or -1)
+    if inst is None or inst.kind != "department":
+        raise Forbidden(
+            "Only a department's contacts see cases (those dispatched to them).",
+            code="forbidden_role",
+            details={"role": principal.role, "allowed": ["department contacts"]},
+        )
+
+
 def _visible_tasks(principal: Principal) -> Select:
     """Tasks in scope; a worker's are only those assigned to them."""
     principal.require(*READERS)
+    if principal.role == "institution_contact":
+        require_department(principal)
     stmt = visible(Task, principal)
     if principal.role == "worker":
         mine = worker_for_user(principal.user_id)
@@ -212,7 +228,7 @@ def can_unmask_reporter(principal: Principal, task: Task) -> bool:
 
 
 def history(task: Task) -> list[dict[str, Any]]:
-    """The task's steps, oldest first."""
+    """The task's steps, oldest first (a case's with levels, department, where, photos)."""
     events = db.session.execute(
         select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
     ).scalars()
@@ -223,11 +239,14 @@ def history(task: Task) -> list[dict[str, Any]]:
             "to_status": e.to_status,
             "from_worker_id": e.from_worker_id,
             "to_worker_id": e.to_worker_id,
+            "from_level": e.from_level,
+            "to_level": e.to_level,
+            "department_id": e.department_id,
+            "location": None if e.lon is None else {"lon": e.lon, "lat": e.lat},
+            "attachments": list(e.attachments or []),
             "note": e.note,
             "actor_id": e.actor_id,
             "at": e.at.isoformat(),
-            "from_level": e.from_level,
-            "to_level": e.to_level,
         }
         for e in events
     ]
