@@ -264,7 +264,7 @@ class Tasks(MethodView):
             sort=args.get("sort"),
         )
 
-    @blp.roles(*task_service.READERS)
+    @blp.roles(*task_service.CREATORS)
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskDetailSchema)
     @blp.alt_response(

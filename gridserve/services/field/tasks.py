@@ -69,6 +69,8 @@ from gridserve.versioning import check_version, refuse_stale, update_versioned
 READERS = ("worker", "station", "street_centre", "district_centre", "institution_contact")
 # Who may make, assign, edit and close any task in scope.
 MANAGERS = ("station", "street_centre", "district_centre")
+# Who makes tasks and cases: the managers, and workers (cases, from their terminal).
+CREATORS = ("worker", *MANAGERS)
 
 TITLE_MAX = 200
 DETAILS_MAX = 4000
@@ -454,7 +456,7 @@ def create_task_once(
     cell, ...), the case's further columns (category, level, clocks, reporter, and the
     ``assigned_worker_id`` holding the cell when the station named nobody).
     """
-    principal.require(*READERS)
+    principal.require(*CREATORS)
     if principal.role == "worker":
         worker = _own_worker(principal)
         kind = data.get("kind") or "case"
