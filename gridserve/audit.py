@@ -102,6 +102,15 @@ def record(
     db.session.add(AuditEntry(**_row(actor or current_actor(), action, entity, entity_id, details)))
 
 
+def record_many(action: str, entity: str, entries: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Append one audit entry per ``(entity_id, details)`` in one statement (bulk writes that
+    bypass the flush-time listener)."""
+    actor = current_actor()
+    rows = [_row(actor, action, entity, entity_id, details) for entity_id, details in entries]
+    if rows:
+        db.session.execute(insert(AuditEntry.__table__), rows)
+
+
 def _is_audited(obj: object) -> bool:
     return getattr(type(obj), "__audit__", True) and hasattr(type(obj), "__table__")
 
