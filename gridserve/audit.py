@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from gridserve.db import utcnow
+from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
 from gridserve.models.accounts.audit import AuditEntry
 
@@ -107,8 +107,7 @@ def record_many(action: str, entity: str, entries: list[tuple[Any, dict[str, Any
     bypass the flush-time listener)."""
     actor = current_actor()
     rows = [_row(actor, action, entity, entity_id, details) for entity_id, details in entries]
-    if rows:
-        db.session.execute(insert(AuditEntry.__table__), rows)
+    insert_rows(AuditEntry.__table__, rows)
 
 
 def _is_audited(obj: object) -> bool:

@@ -39,20 +39,31 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    bindparam,
+    case,
+    column,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from gridserve import audit
-from gridserve.db import utcnow
+from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
 from gridserve.models import CASE_FINAL_STATUSES, CaseCategory, OutreachNotice, Task, TaskEvent
 from gridserve.services.cases import notify
-from gridserve.services.cases.basics import level_due_at, next_level
-from gridserve.services.geography.areas import zone_of
+from gridserve.services.cases.basics import Offices, level_due_at
 from gridserve.sync import next_seq
 
 # Cases moved per pass (the next pass, a minute later, takes the rest) and per statement.
 PER_PASS = 5000
-CHUNK = 500
+CHUNK = 1000
 # The levels a case can be escalated from.
 BELOW_TOP = ("cell", "community", "street")
 SUPERVISING_LEVEL = "street"
@@ -71,19 +82,8 @@ def _overdue(now: dt.datetime) -> tuple[Any, ...]:
     )
 
 
-class _Zones:
-    """Each area's time zone, looked up once per pass."""
-
-    def __init__(self) -> None:
-        self._zones: dict[int, ZoneInfo] = {}
-
-    def __call__(self, area_id: int) -> ZoneInfo:
-        if area_id not in self._zones:
-            self._zones[area_id] = zone_of(area_id)
-        return self._zones[area_id]
-
-    def local(self, at: dt.datetime, area_id: int) -> str:
-        return at.astimezone(self(area_id)).strftime("%Y-%m-%d %H:%M")
+def _local(at: dt.datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def reason_of(level: str, local: str) -> str:
@@ -119,54 +119,31 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
             select(CaseCategory).where(CaseCategory.id.in_({r.category_id for r in candidates}))
         )
     }
-    zones = _Zones()
-    dues: dict[tuple[int | None, str, int], dt.datetime | None] = {}
+    offices = Offices({r.area_id for r in candidates})
+    dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
     new_due: dict[int, dt.datetime | None] = {}
     for row in candidates:
-        key = (row.category_id, next_level(row.level), row.area_id)
+        tz = offices.zone(row.area_id)
+        key = (row.category_id, NEXT[row.level], tz.key)
         if key not in dues:
-            dues[key] = level_due_at(categories.get(row.category_id), key[1], now, row.area_id)
+            dues[key] = level_due_at(
+                categories.get(row.category_id), key[1], now, row.area_id, tz=tz
+            )
         new_due[row.id] = dues[key]
 
     seq = next_seq()
     moved: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
-        chunk = candidates[start : start + CHUNK]
-        by_due: dict[dt.datetime | None, list[int]] = {}
-        for row in chunk:
-            by_due.setdefault(new_due[row.id], []).append(row.id)
-        due_expr = case(*((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None)
-        result = db.session.execute(
-            update(Task)
-            .where(
-                tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk]),
-                *_overdue(now),
-                Task.level.in_(BELOW_TOP),
-            )
-            .values(
-                level=case({"cell": "community", "community": "street", "street": "district"},
-                           value=Task.level),
-                level_started_at=now,
-                level_due_at=due_expr,
-                escalations=Task.escalations + 1,
-                status=case((Task.status == "accepted", "open"), else_=Task.status),
-                version=Task.version + 1,
-                change_seq=seq,
-                updated_at=now,
-            )
-            .returning(Task.id)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-        moved.update(result.scalars())
+        moved.update(_escalate(candidates[start : start + CHUNK], new_due, seq, now))
     done = [row for row in candidates if row.id in moved]
     if not done:
         return {"escalated": 0, "overdue_at_top": at_top or 0, "notified": 0}
 
     events, entries, tellings = [], [], []
     for row in done:
-        to_level = next_level(row.level)
+        to_level = NEXT[row.level]
         to_status = "open" if row.status == "accepted" else row.status
-        local = zones.local(row.level_due_at, row.area_id)
+        local = _local(row.level_due_at, offices.zone(row.area_id))
         reason = reason_of(row.level, local)
         events.append(
             {"task_id": row.id, "action": "escalate", "from_status": row.status,
@@ -190,12 +167,64 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
                 f"升级至{_LEVEL_NAMES[to_level]}，请处理。",
             )
         )
-    db.session.execute(insert(TaskEvent.__table__), events)
+    insert_rows(TaskEvent.__table__, events)
+    # The versions were made by this very update: no notice can exist for them yet.
+    told = notify.tell_many(tellings, "case_escalated", offices=offices, once=False, audited=False)
+    for task_id, details in entries:
+        details["notice"] = told.get(task_id)
     audit.record_many("update", "tasks", entries)
-    told = notify.tell_many(tellings, "case_escalated")
     return {"escalated": len(done), "overdue_at_top": at_top or 0, "notified": len(told)}
 
 
+def _escalate(
+    chunk: list[Any], new_due: dict[int, dt.datetime | None], seq: int, now: dt.datetime
+) -> list[int]:
+    """One conditional ``UPDATE ... RETURNING`` for ``chunk``: each case moved only if it is
+    still at the version read and still overdue. On PostgreSQL the expected versions and new
+    due times come as arrays (``FROM unnest(...)``, one parameter each, joined by id); on
+    SQLite as ``(id, version) IN (...)`` and a ``CASE`` of the due times."""
+    values: dict[str, Any] = {
+        "level": case(NEXT, value=Task.level),
+        "level_started_at": now,
+        "escalations": Task.escalations + 1,
+        "status": case((Task.status == "accepted", "open"), else_=Task.status),
+        "version": Task.version + 1,
+        "change_seq": seq,
+        "updated_at": now,
+    }
+    if _postgres():
+        wanted = (
+            func.unnest(
+                bindparam("ids", [r.id for r in chunk], type_=ARRAY(BigInteger)),
+                bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
+                bindparam("dues", [new_due[r.id] for r in chunk],
+                          type_=ARRAY(DateTime(timezone=True))),
+            )
+            .table_valued(column("id", BigInteger), column("version", Integer),
+                          column("due", DateTime(timezone=True)))
+            .render_derived(name="wanted")
+        )  # fmt: skip
+        where = [Task.id == wanted.c.id, Task.version == wanted.c.version]
+        values["level_due_at"] = wanted.c.due
+    else:
+        by_due: dict[dt.datetime | None, list[int]] = {}
+        for row in chunk:
+            by_due.setdefault(new_due[row.id], []).append(row.id)
+        where = [tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk])]
+        values["level_due_at"] = case(
+            *((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None
+        )
+    result = db.session.execute(
+        update(Task)
+        .where(*where, *_overdue(now), Task.level.in_(BELOW_TOP))
+        .values(**values)
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+NEXT = {"cell": "community", "community": "street", "street": "district"}
 _LEVEL_NAMES = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
 
 
@@ -232,12 +261,12 @@ def remind_supervision(now: dt.datetime | None = None, limit: int = PER_PASS) ->
         ):
             if made >= due[task_id]:
                 reminded.add(task_id)
-    zones = _Zones()
+    offices = Offices({r.area_id for r in rows})
     tellings = []
     for row in rows:
         if row.id in reminded:
             continue
-        local = zones.local(row.supervision_due_at, row.area_id)
+        local = _local(row.supervision_due_at, offices.zone(row.area_id))
         tellings.append(
             notify.Telling(
                 task_id=row.id,
@@ -249,7 +278,7 @@ def remind_supervision(now: dt.datetime | None = None, limit: int = PER_PASS) ->
                 changes={"reminder": row.supervision_due_at.isoformat()},
             )
         )
-    told = notify.tell_many(tellings, "case_supervised", once=False)
+    told = notify.tell_many(tellings, "case_supervised", once=False, offices=offices)
     return {"reminded": len(told)}
 
 

@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import select, tuple_
 
 from gridserve import audit
 from gridserve.config import settings
-from gridserve.db import insert_for, utcnow
+from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
 from gridserve.models import Area, Institution, OutreachNotice, SmsChannel, SmsMessage, Task
 from gridserve.services.accounts.institutions import contact_mobiles, find_by_code, mobile
-from gridserve.services.cases.basics import office_area_id
+from gridserve.services.cases.basics import Offices, office_area_id
 from gridserve.services.sms import direct
 from gridserve.services.sms import numbers as sms_numbers
 
@@ -122,7 +122,13 @@ class Telling:
 
 
 def tell_many(
-    items: Sequence[Telling], reason: str, *, actor_id: int | None = None, once: bool = True
+    items: Sequence[Telling],
+    reason: str,
+    *,
+    actor_id: int | None = None,
+    once: bool = True,
+    offices: Offices | None = None,
+    audited: bool = True,
 ) -> dict[int, int]:
     """:func:`tell` for many cases at once, each told to the office of its ``level``: the same
     notices and texts in a few statements whatever the number of cases (offices, existing
@@ -130,15 +136,13 @@ def tell_many(
     notices audited like :func:`tell`'s). With ``once`` (the default) a case already told for
     this reason at its version by that office is skipped, as :func:`tell` finds it again;
     without, the caller has made sure (a reminder keyed its own way). Returns the new notices'
-    ids by case id."""
+    ids by case id. ``offices``: the cases' communities already read (:class:`Offices`).
+    ``audited`` False: the caller records the notices in its own audit entries (the deadline
+    job names each escalation's notice in the case's entry)."""
     if not items:
         return {}
-    offices: dict[tuple[int, str], int | None] = {}
-    for item in items:
-        key = (item.area_id, item.level)
-        if key not in offices:
-            offices[key] = office_area_id(item.area_id, item.level)
-    todo = [(item, offices[(item.area_id, item.level)]) for item in items]
+    offices = offices or Offices({item.area_id for item in items})
+    todo = [(item, offices.office(item.area_id, item.level)) for item in items]
     todo = [(item, office) for item, office in todo if office is not None]
     if once and todo:
         told = set()
@@ -159,41 +163,28 @@ def tell_many(
         todo = [(i, office) for i, office in todo if (i.task_id, i.version, office) not in told]
     if not todo:
         return {}
-    areas = {
-        area.id: area
-        for area in db.session.scalars(
-            select(Area).where(Area.id.in_({office for _, office in todo}))
-        )
-    }
+    areas = {office: offices.areas[office] for _, office in todo}
     phones = {office: mobile(area.duty_phone_enc) for office, area in areas.items()}
     channel = case_channel()
     now = utcnow()
-    texts, stored, keys = [], {}, {}
+    hasher = sms_numbers.hasher() if channel is not None else None
+    texts, stored, keys, texted = [], {}, {}, {}
     for item, office in todo:
         keys[item.task_id] = item.purpose or f"case:{item.task_id}:{reason}:{item.version}"
         phone = phones.get(office)
-        if channel is None or not phone:
+        if hasher is None or not phone:
             continue
         if phone not in stored:
-            stored[phone] = sms_numbers.hasher().stored(phone)
+            stored[phone] = hasher.stored(phone)
         texts.append(
             {"kind": direct.DIRECT_KIND, "purpose": keys[item.task_id], "channel_id": channel.id,
              "body": direct.signed(channel, item.message), "status": "queued", "attempts": 0,
              "next_attempt_at": now, "created_at": now, **stored[phone]}
         )  # fmt: skip
-    if texts:
-        db.session.execute(insert_for(SmsMessage.__table__).on_conflict_do_nothing(), texts)
-    counts: dict[str, int] = {}
-    if texts:
-        purposes = sorted({t["purpose"] for t in texts})
-        for start in range(0, len(purposes), 500):
-            counts.update(
-                db.session.execute(
-                    select(SmsMessage.purpose, func.count())
-                    .where(SmsMessage.purpose.in_(purposes[start : start + 500]))
-                    .group_by(SmsMessage.purpose)
-                ).all()
-            )
+        # An office has one duty mobile: after this insert its purpose holds exactly one text
+        # (made now, or already there), what :func:`direct.count` would say.
+        texted[item.task_id] = 1
+    insert_rows(SmsMessage.__table__, texts, skip_conflicts=True)
     rows = []
     for item, office in todo:
         area = areas.get(office)
@@ -205,13 +196,10 @@ def tell_many(
             {"task_id": item.task_id, "area_id": office, "institution_id": None,
              "reason": reason, "event_version": item.version,
              "changes": item.changes or {"level": item.level}, "message": item.message,
-             "texted": counts.get(keys[item.task_id], 0), "undeliverable": undeliverable,
+             "texted": texted.get(item.task_id, 0), "undeliverable": undeliverable,
              "created_at": now, "created_by": actor_id}
         )  # fmt: skip
-    table = OutreachNotice.__table__
-    made = db.session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
-    ids = list(made)
-    audit.record_many("create", "outreach_notices", list(zip(ids, rows, strict=True)))
-    return {row["task_id"]: notice_id for notice_id, row in zip(ids, rows, strict=True)}
+    made = dict(insert_rows(OutreachNotice.__table__, rows, returning=("task_id", "id")))
+    if audited:
+        audit.record_many("create", "outreach_notices", [(made[r["task_id"]], r) for r in rows])
+    return made
