@@ -264,3 +264,43 @@ def test_two_schedulers_racing_escalate_each_case_once(cases, clean_app) -> None
         )
         assert events == len(ids) and notices == len(ids)
         db.session.remove()
+
+
+def test_tell_many_finds_what_tell_made_and_texts_like_it(cases, channel, ctx) -> None:
+    from gridserve.services.cases import notify
+
+    task_id = _case(cases, due=dt.timedelta(days=1))
+    task = db.session.get(Task, task_id)
+    first = notify.tell(task, "case_escalated", "请处理", level="community")
+    other = _case(cases, due=dt.timedelta(days=1))
+    told = notify.tell_many(
+        [
+            notify.Telling(task_id, task.area_id, task.version, "community", "请处理"),
+            notify.Telling(other, task.area_id, 1, "street", "请处理"),
+        ],
+        "case_escalated",
+    )
+    assert list(told) == [other]  # the first was told already at this version
+    assert len(_notices(task_id)) == 1 and _notices(task_id)[0].id == first.id
+    [made] = _notices(other)
+    assert made.area_id == cases.field.world.street and made.texted == 1
+    assert made.changes == {"level": "street"}
+    assert _texts_to(STREET_DUTY) == 1 and _texts_to(COMMUNITY_DUTY) == 1
+
+
+def test_a_new_supervision_due_time_asks_for_a_new_reminder(cases, channel, ctx) -> None:
+    now = utcnow()
+    task_id = _case(
+        cases,
+        due=dt.timedelta(days=3),
+        supervised_at=now - dt.timedelta(days=2),
+        supervision_due_at=now - dt.timedelta(minutes=1),
+    )
+    assert deadlines.run_pass()["reminded"] == 1
+    move_to(now + dt.timedelta(hours=2))
+    task = db.session.get(Task, task_id)
+    task.supervision_due_at = utcnow() - dt.timedelta(minutes=1)  # the street set a new one
+    db.session.flush()
+    assert deadlines.run_pass()["reminded"] == 1
+    assert deadlines.run_pass()["reminded"] == 0
+    assert len(_notices(task_id)) == 2 and _texts_to(STREET_DUTY) == 2

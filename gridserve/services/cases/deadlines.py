@@ -27,8 +27,10 @@ Rules:
   the record: a ``case_supervised`` notice made at or after the due time means "reminded";
   setting a new due time later asks for a new reminder.
 - Bulk: a pass is a few statements whatever the number of cases (candidates, one change
-  number, one conditional ``UPDATE ... RETURNING`` per 500 cases, the events, audit entries,
-  notices and texts each inserted in one statement); no ORM object per case.
+  number, one conditional ``UPDATE ... RETURNING`` per 1,000 cases, then the events, the
+  notices, the texts and the audit entries each written by one statement,
+  :func:`gridserve.db.insert_rows`); no ORM object per case. Each case's audit entry (actor:
+  the job) names its levels, versions, reason and the notice made for it.
 
 No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 """
