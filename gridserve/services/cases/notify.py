@@ -130,7 +130,8 @@ def tell_many(
     offices: Offices | None = None,
     audited: bool = True,
 ) -> dict[int, int]:
-    """:func:`tell` for many cases at once, each told to the office of its ``level``: the same
+    """:func:`tell` for many cases (one item per case) at once, each told to the office of its
+    ``level``: the same
     notices and texts in a few statements whatever the number of cases (offices, existing
     notices, duty mobiles, the outbox and the new notices each read or written in bulk; the
     notices audited like :func:`tell`'s). With ``once`` (the default) a case already told for
