@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    case_deadlines,
     field_sync,
     partition_demo,
     point_in_cell,
@@ -44,6 +45,11 @@ BENCHES = {
         "visits programme progress, 50,000 enterprises and 200,000 visits "
         "(anchor: one hand-written SQL statement)",
         progress.run,
+    ),
+    "case_deadlines": (
+        "the case deadline job, 100,000 open cases with 1,000 overdue "
+        "(anchor: one hand-written CTE updating them and inserting their events)",
+        case_deadlines.run,
     ),
     "web_budgets": (
         "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",

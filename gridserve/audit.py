@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from gridserve.db import utcnow
+from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
 from gridserve.models.accounts.audit import AuditEntry
 
@@ -100,6 +100,14 @@ def record(
 ) -> None:
     """Append an audit entry in the current transaction."""
     db.session.add(AuditEntry(**_row(actor or current_actor(), action, entity, entity_id, details)))
+
+
+def record_many(action: str, entity: str, entries: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Append one audit entry per ``(entity_id, details)`` in one statement (bulk writes that
+    bypass the flush-time listener)."""
+    actor = current_actor()
+    rows = [_row(actor, action, entity, entity_id, details) for entity_id, details in entries]
+    insert_rows(AuditEntry.__table__, rows)
 
 
 def _is_audited(obj: object) -> bool:

@@ -156,6 +156,62 @@ def insert_for(table):
     return insert(table)
 
 
+def insert_rows(
+    table, rows: list[dict], returning: tuple[str, ...] = (), *, skip_conflicts: bool = False
+) -> list:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in one statement, whatever
+    their number: on PostgreSQL ``INSERT ... SELECT FROM unnest(<one array per column>)``
+    (one parameter per column, nothing to parse per row); elsewhere an executemany.
+    ``skip_conflicts``: ``ON CONFLICT DO NOTHING``. Returns the ``returning`` columns of the
+    new rows (on PostgreSQL in no promised order)."""
+    import json
+
+    from sqlalchemy import insert
+    from sqlalchemy.types import JSON
+
+    if not rows:
+        return []
+    if db.engine.dialect.name != "postgresql":
+        stmt = insert_for(table).on_conflict_do_nothing() if skip_conflicts else insert(table)
+        if returning:
+            stmt = stmt.returning(*(table.c[n] for n in returning), sort_by_parameter_order=True)
+            return db.session.execute(stmt, rows).all()
+        db.session.execute(stmt, rows)
+        return []
+    dialect = db.engine.dialect
+    names = list(rows[0])
+    arrays, selected, params = [], [], {}
+    for i, name in enumerate(names):
+        column_type = table.c[name].type
+        impl = column_type.dialect_impl(dialect)
+        if isinstance(impl, TypeDecorator):
+            impl = impl.impl_instance
+        values = [row[name] for row in rows]
+        if isinstance(impl, JSON):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+            arrays.append(f"%(p{i})b::text[]")
+            selected.append(f"c{i}::{impl.compile(dialect=dialect)}")
+        else:
+            arrays.append(f"%(p{i})b::{impl.compile(dialect=dialect)}[]")
+            selected.append(f"c{i}")
+        params[f"p{i}"] = values
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(selected)} "
+        f"FROM unnest({', '.join(arrays)}) AS u({aliases})"
+    )
+    if skip_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    # The driver's own cursor in the session's transaction, parameters sent in binary (text
+    # arrays need no quoting: ``%b``).
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if returning else []
+
+
 def batches(table, *columns, size: int = 500) -> Iterator[list]:
     """``table``'s rows (``id`` and ``columns``) in batches by ascending id (keyset paging).
 

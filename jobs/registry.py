@@ -95,6 +95,12 @@ def _outreach_deadline_reminders() -> dict[str, object]:
     return remind_due()
 
 
+def _case_deadlines() -> dict[str, int]:
+    from gridserve.services.cases.deadlines import run_pass
+
+    return run_pass()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -169,6 +175,16 @@ JOBS: dict[str, Job] = {
             "day and phone; nothing in the quiet hours)",
             trigger="interval",
             trigger_args={"minutes": 10},
+        ),
+        Job(
+            name="case-deadlines",
+            func=_case_deadlines,
+            description="Escalate each overdue case (not paused, below the district) to the "
+            "next level once, telling the receiving office by notice and duty text; count "
+            "those overdue at the district; remind the street once of each supervised case "
+            "past its supervision due time",
+            trigger="interval",
+            trigger_args={"minutes": 1},
         ),
     )
 }

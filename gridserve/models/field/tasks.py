@@ -81,6 +81,8 @@ class Task(TimestampMixin, db.Model):
         Index("ix_tasks_worker_status", "assigned_worker_id", "status"),
         # The deadline job's scan: open cases by their level's due time.
         Index("ix_tasks_level_due", "level_due_at"),
+        # And its scan for supervision past its due time (migration 0017_deadlines).
+        Index("ix_tasks_supervision_due", "supervision_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,14 +12,21 @@ the quiet hours (checked by the dispatcher before each send).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import select, tuple_
+
+from gridserve import audit
 from gridserve.config import settings
+from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
-from gridserve.models import Area, Institution, OutreachNotice, SmsChannel, Task
+from gridserve.models import Area, Institution, OutreachNotice, SmsChannel, SmsMessage, Task
 from gridserve.services.accounts.institutions import contact_mobiles, find_by_code, mobile
-from gridserve.services.cases.basics import office_area_id
+from gridserve.services.cases.basics import Offices, office_area_id
 from gridserve.services.sms import direct
+from gridserve.services.sms import numbers as sms_numbers
 
 NO_CHANNEL = "no case channel (GRIDSERVE_CASE_FEEDBACK_CHANNEL)"
 
@@ -96,3 +103,104 @@ def tell(
     db.session.add(notice)
     db.session.flush()
     return notice
+
+
+@dataclass(frozen=True)
+class Telling:
+    """One case to tell an office about in :func:`tell_many`: the case (its id, community and
+    version), the level whose office is told and what it reads. ``purpose`` overrides the
+    text's outbox key (default :func:`purpose`'s ``case:<id>:<reason>:<version>``);
+    ``changes`` the notice's (default ``{"level": level}``)."""
+
+    task_id: int
+    area_id: int
+    version: int
+    level: str
+    message: str
+    purpose: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def tell_many(
+    items: Sequence[Telling],
+    reason: str,
+    *,
+    actor_id: int | None = None,
+    once: bool = True,
+    offices: Offices | None = None,
+    audited: bool = True,
+) -> dict[int, int]:
+    """:func:`tell` for many cases (one item per case) at once, each told to the office of its
+    ``level``: the same
+    notices and texts in a few statements whatever the number of cases (offices, existing
+    notices, duty mobiles, the outbox and the new notices each read or written in bulk; the
+    notices audited like :func:`tell`'s). With ``once`` (the default) a case already told for
+    this reason at its version by that office is skipped, as :func:`tell` finds it again;
+    without, the caller has made sure (a reminder keyed its own way). Returns the new notices'
+    ids by case id. ``offices``: the cases' communities already read (:class:`Offices`).
+    ``audited`` False: the caller records the notices in its own audit entries (the deadline
+    job names each escalation's notice in the case's entry)."""
+    if not items:
+        return {}
+    offices = offices or Offices({item.area_id for item in items})
+    todo = [(item, offices.office(item.area_id, item.level)) for item in items]
+    todo = [(item, office) for item, office in todo if office is not None]
+    if once and todo:
+        told = set()
+        for start in range(0, len(todo), 500):
+            chunk = todo[start : start + 500]
+            told.update(
+                db.session.execute(
+                    select(
+                        OutreachNotice.task_id, OutreachNotice.event_version, OutreachNotice.area_id
+                    ).where(
+                        OutreachNotice.reason == reason,
+                        tuple_(OutreachNotice.task_id, OutreachNotice.event_version).in_(
+                            [(item.task_id, item.version) for item, _ in chunk]
+                        ),
+                    )
+                ).all()
+            )
+        todo = [(i, office) for i, office in todo if (i.task_id, i.version, office) not in told]
+    if not todo:
+        return {}
+    areas = {office: offices.areas[office] for _, office in todo}
+    phones = {office: mobile(area.duty_phone_enc) for office, area in areas.items()}
+    channel = case_channel()
+    now = utcnow()
+    hasher = sms_numbers.hasher() if channel is not None else None
+    texts, stored, keys, texted = [], {}, {}, {}
+    for item, office in todo:
+        keys[item.task_id] = item.purpose or f"case:{item.task_id}:{reason}:{item.version}"
+        phone = phones.get(office)
+        if hasher is None or not phone:
+            continue
+        if phone not in stored:
+            stored[phone] = hasher.stored(phone)
+        texts.append(
+            {"kind": direct.DIRECT_KIND, "purpose": keys[item.task_id], "channel_id": channel.id,
+             "body": direct.signed(channel, item.message), "status": "queued", "attempts": 0,
+             "next_attempt_at": now, "created_at": now, **stored[phone]}
+        )  # fmt: skip
+        # An office has one duty mobile: after this insert its purpose holds exactly one text
+        # (made now, or already there), what :func:`direct.count` would say.
+        texted[item.task_id] = 1
+    insert_rows(SmsMessage.__table__, texts, skip_conflicts=True)
+    rows = []
+    for item, office in todo:
+        area = areas.get(office)
+        phone = phones.get(office)
+        undeliverable = [] if phone else [f"{area.name if area else '?'}: no duty mobile"]
+        if channel is None and phone:
+            undeliverable = [NO_CHANNEL]
+        rows.append(
+            {"task_id": item.task_id, "area_id": office, "institution_id": None,
+             "reason": reason, "event_version": item.version,
+             "changes": item.changes or {"level": item.level}, "message": item.message,
+             "texted": texted.get(item.task_id, 0), "undeliverable": undeliverable,
+             "created_at": now, "created_by": actor_id}
+        )  # fmt: skip
+    made = dict(insert_rows(OutreachNotice.__table__, rows, returning=("task_id", "id")))
+    if audited:
+        audit.record_many("create", "outreach_notices", [(made[r["task_id"]], r) for r in rows])
+    return made
