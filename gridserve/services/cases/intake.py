@@ -47,16 +47,17 @@ from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.errors import Conflict, ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import CASE_FINAL_STATUSES, Area, CaseCategory, Task, TaskEvent
+from gridserve.models import CASE_FINAL_STATUSES, CaseCategory, Task, TaskEvent
 from gridserve.scope import Principal
 from gridserve.services.cases import basics, notify
 from gridserve.services.cases import categories as category_service
 from gridserve.services.field import tasks as task_service
 from gridserve.services.field.households import normalise_phone
 from gridserve.services.field.workers import assigned_worker
+from gridserve.services.geography.areas import community_at
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.sms import phones
-from gridserve.spatial import intersects, point, to_shapely
+from gridserve.spatial import to_shapely
 from gridserve.sync import next_seq
 from gridserve.versioning import check_version, refuse_stale, update_versioned
 
@@ -170,21 +171,6 @@ def reporters(task: Task) -> list[tuple[str, str]]:
 # --- receiving -----------------------------------------------------------------------------
 
 
-def _community_at(location: dict[str, Any]) -> Area | None:
-    """The community of the deployment containing the point (any scope)."""
-    lon, lat = float(location["lon"]), float(location["lat"])
-    return db.session.execute(
-        select(Area)
-        .where(
-            Area.level == "community",
-            Area.geom.is_not(None),
-            intersects(Area.geom, point(lon, lat)),
-        )
-        .order_by(Area.id)
-        .limit(1)
-    ).scalar_one_or_none()
-
-
 def receive(
     principal: Principal, data: dict[str, Any], today: dt.date, *, source: str
 ) -> tuple[Task, bool]:
@@ -200,7 +186,10 @@ def receive(
         return task_service.create_task_once(principal, data, today)  # the same, or 409
     category = _category(data, source)
     location = data.get("location") if data.get("place_id") is None else None
-    if location is not None and _community_at(location) is None:
+    if (
+        location is not None
+        and community_at(float(location["lon"]), float(location["lat"])) is None
+    ):
         raise ValidationFailed(
             "The location is outside every community of this deployment.",
             code="outside_area",

@@ -60,6 +60,7 @@ from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_name, mask_phone
 from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.field.workers import worker_for_user
+from gridserve.services.geography.areas import community_at
 from gridserve.spatial import intersects, point, to_shapely
 from gridserve.sync import next_seq
 from gridserve.versioning import check_version, refuse_stale, update_versioned
@@ -346,16 +347,7 @@ def _whereabouts(principal: Principal, data: dict[str, Any], today: dt.date) -> 
         }
     elif location is not None:
         lon, lat = float(location["lon"]), float(location["lat"])
-        community = db.session.execute(
-            visible(Area, principal)
-            .where(
-                Area.level == "community",
-                Area.geom.is_not(None),
-                intersects(Area.geom, point(lon, lat)),
-            )
-            .order_by(Area.id)
-            .limit(1)
-        ).scalar_one_or_none()
+        community = community_at(lon, lat, principal)
         if community is None:
             raise ValidationFailed(
                 "The location is outside every community you can see.",

@@ -17,7 +17,7 @@ from gridserve.models import Area
 from gridserve.models.geography.areas import CHILD_LEVEL
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, area_ancestor_ids, area_in_scope, get_visible, visible
-from gridserve.spatial import limits, refuse, to_db, to_shapely
+from gridserve.spatial import intersects, limits, point, refuse, to_db, to_shapely
 from gridserve.timeutil import zone
 
 SORTABLE = {"code": Area.code, "name": Area.name, "level": Area.level, "id": Area.id}
@@ -232,3 +232,18 @@ def zone_of(area_id: int) -> ZoneInfo:
         except (ValueError, KeyError):
             continue
     return zone()
+
+
+def community_at(lon: float, lat: float, principal: Principal | None = None) -> Area | None:
+    """The community containing (lon, lat) — among those ``principal`` sees, or any of the
+    deployment without one — or None (the lowest id when communities overlap at a border)."""
+    stmt = select(Area) if principal is None else visible(Area, principal)
+    return db.session.execute(
+        stmt.where(
+            Area.level == "community",
+            Area.geom.is_not(None),
+            intersects(Area.geom, point(lon, lat)),
+        )
+        .order_by(Area.id)
+        .limit(1)
+    ).scalar_one_or_none()

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from gridserve.errors import NotFound
 from gridserve.extensions import db
-from gridserve.models import Area, GridCell
-from gridserve.scope import Principal, visible
+from gridserve.models import GridCell
+from gridserve.scope import Principal
 from gridserve.services.field.workers import assigned_worker
-from gridserve.services.geography.areas import ancestors
+from gridserve.services.geography.areas import ancestors, community_at
 from gridserve.spatial import intersects, point
 
 
@@ -23,12 +23,7 @@ def locate(principal: Principal, lon: float, lat: float, on: dt.date) -> dict[st
     outside every area (404 ``outside_coverage``).
     """
     here = point(lon, lat)
-    community = db.session.execute(
-        visible(Area, principal)
-        .where(Area.level == "community", Area.geom.is_not(None), intersects(Area.geom, here))
-        .order_by(Area.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    community = community_at(lon, lat, principal)
     if community is None:
         raise NotFound(
             "The point is outside every area you can see.",
