@@ -15,6 +15,7 @@ def register_blueprints(api: Api) -> None:
         audit,
         auth,
         calendars,
+        case_reports,
         client,
         grid,
         health,
@@ -64,6 +65,7 @@ def register_blueprints(api: Api) -> None:
         outreach_referrals,
         outreach_deliverables,
         outreach_progress,
+        case_reports,
         audit,
         jobs,
     ):

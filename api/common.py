@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import flask_smorest.pagination as _smorest_pagination
+from flask import make_response
 from flask_smorest import Blueprint as _Blueprint
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 from webargs.core import missing
@@ -256,3 +257,13 @@ class Integer(fields.Integer):
 def Id(**kwargs: Any) -> Integer:
     """A database id: an integer 1..2**31-1."""
     return Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def attachment(body: bytes, filename: str, mimetype: str) -> Any:
+    """A download: ``body`` as ``mimetype`` (text in UTF-8) named ``filename``."""
+    resp = make_response(body)
+    resp.mimetype = mimetype
+    if mimetype.startswith("text/"):
+        resp.charset = "utf-8"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
