@@ -179,7 +179,7 @@ class Tasks(MethodView):
     @blp.roles(*task_service.READERS)
     @blp.arguments(TaskListArgs, location="query")
     @blp.response(200, TaskSchema(many=True))
-    @blp.paginate_select(present=task_service.present)
+    @blp.paginate_select(present=task_service.present, by_key=True)
     @blp.doc(security=BEARER)
     def get(self, args):
         """Tasks and cases in your scope (a worker: those assigned to them).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    case_list,
     field_sync,
     partition_demo,
     point_in_cell,
@@ -44,6 +45,11 @@ BENCHES = {
         "visits programme progress, 50,000 enterprises and 200,000 visits "
         "(anchor: one hand-written SQL statement)",
         progress.run,
+    ),
+    "case_list": (
+        "the street's case list, 100,000 cases, filters and paging, 200 warm requests "
+        "(anchor: the same hand-written SELECT ... LIMIT 50 OFFSET)",
+        case_list.run,
     ),
     "web_budgets": (
         "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",

@@ -27,16 +27,38 @@ class SelectPage(Page):
     """
 
     present: Callable[[list], list] | None = None
+    # Keys first: the page's primary keys by the filtered, ordered SELECT (an index can answer
+    # it without reading the rows it skips), then those rows by key, in that order.
+    by_key: bool = False
 
     @property
     def items(self):
-        stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
-        rows = list(db.session.execute(stmt).scalars())
+        page, first = self.page_params.page_size, self.page_params.first_item
+        if self.by_key:
+            entity = self.collection.column_descriptions[0]["entity"]
+            key = entity.__mapper__.primary_key[0]
+            ids = list(
+                db.session.execute(
+                    self.collection.with_only_columns(key).limit(page).offset(first)
+                ).scalars()
+            )
+            found = {
+                getattr(row, key.key): row
+                for row in db.session.execute(select(entity).where(key.in_(ids))).scalars()
+            }
+            rows = [found[i] for i in ids if i in found]
+        else:
+            stmt = self.collection.limit(page).offset(first)
+            rows = list(db.session.execute(stmt).scalars())
         return rows if self.present is None else self.present(rows)
 
     @property
     def item_count(self) -> int:
-        count = select(func.count()).select_from(self.collection.order_by(None).subquery())
+        counted = self.collection.order_by(None)
+        if self.by_key:
+            entity = counted.column_descriptions[0]["entity"]
+            counted = counted.with_only_columns(entity.__mapper__.primary_key[0])
+        count = select(func.count()).select_from(counted.subquery())
         return db.session.execute(count).scalar_one()
 
 

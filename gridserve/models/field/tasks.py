@@ -81,6 +81,9 @@ class Task(TimestampMixin, db.Model):
         Index("ix_tasks_worker_status", "assigned_worker_id", "status"),
         # The deadline job's scan: open cases by their level's due time.
         Index("ix_tasks_level_due", "level_due_at"),
+        # The case list: its filters, then its default order (-created_at, -id), and the scope
+        # column, so a page and its COUNT are read from the index (0017_case_indexes).
+        Index("ix_tasks_case_list", "kind", "status", "level", "created_at", "id", "area_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

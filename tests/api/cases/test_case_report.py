@@ -224,3 +224,18 @@ def test_the_case_filters_of_the_list(made, client, auth_as) -> None:
         resp = client.get(f"{TASKS}?{query}", headers=centre)
         assert resp.status_code == 422 and resp.get_json()["error"]["code"] == code
     assert client.get(f"{TASKS}?level=moon", headers=centre).status_code == 422
+
+
+def test_pages_of_the_case_list_keep_the_order(made, client, auth_as) -> None:
+    centre = auth_as("centre")
+    whole = client.get(f"{TASKS}?kind=case&page_size=100&sort=created_at", headers=centre)
+    order = [t["id"] for t in whole.get_json()]
+    assert order[0] == made["old"] and len(order) == 8
+    paged = []
+    for page in (1, 2, 3):
+        resp = client.get(
+            f"{TASKS}?kind=case&page_size=3&page={page}&sort=created_at", headers=centre
+        )
+        assert '"total": 8' in resp.headers["X-Pagination"]
+        paged += [t["id"] for t in resp.get_json()]
+    assert paged == order
