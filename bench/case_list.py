@@ -11,7 +11,8 @@ source, created over the last 180 days, a point each, some overdue, paused or su
 
 - ours: ``GET /api/v1/tasks?kind=case&area=<street>&status=open&level=cell&page=<p>
   &page_size=50`` as the street centre through the Flask test client: token check, scope, the
-  filters, the page's COUNT and LIMIT/OFFSET statements, the JSON serialisation;
+  filters, the page's keys with the total (``count(*) OVER ()``, LIMIT/OFFSET, answered from
+  ``ix_tasks_case_list``) and its 50 rows by key, the JSON serialisation;
 - the anchor: the same page by one hand-written statement (the centre's scope written out as
   the area path), executed with psycopg and fetched.
 
@@ -186,7 +187,7 @@ def run(url: str | None = None, requests: int = REQUESTS) -> dict[str, float]:
         f"pages equal to the anchor's: yes"
     )
     print(
-        f"ours (GET /api/v1/tasks in process, COUNT + page + JSON) p95 {ours_p95 * 1000:.1f} ms, "
+        f"ours (GET /api/v1/tasks in process: total, page, JSON) p95 {ours_p95 * 1000:.1f} ms, "
         f"mean {ours_mean * 1000:.1f} ms; anchor (one SELECT ... LIMIT {PAGE_SIZE} OFFSET, "
         f"fetched) p95 {anchor_p95 * 1000:.1f} ms, mean {anchor_mean * 1000:.1f} ms; ours at "
         f"{anchor_p95 / ours_p95:.0%} of the anchor's speed on the p95 "

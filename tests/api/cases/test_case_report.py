@@ -239,3 +239,7 @@ def test_pages_of_the_case_list_keep_the_order(made, client, auth_as) -> None:
         assert '"total": 8' in resp.headers["X-Pagination"]
         paged += [t["id"] for t in resp.get_json()]
     assert paged == order
+    beyond = client.get(f"{TASKS}?kind=case&page_size=3&page=9", headers=centre)
+    assert beyond.get_json() == [] and '"total": 8' in beyond.headers["X-Pagination"]
+    none = client.get(f"{TASKS}?kind=case&level=district", headers=centre)
+    assert none.get_json() == [] and '"total": 0' in none.headers["X-Pagination"]
