@@ -15,13 +15,16 @@ def register_blueprints(api: Api) -> None:
         audit,
         auth,
         calendars,
+        case_categories,
         case_reports,
+        cases,
         client,
         grid,
         health,
         households,
         institutions,
         jobs,
+        open311,
         outreach,
         outreach_calendar,
         outreach_deliverables,
@@ -52,6 +55,8 @@ def register_blueprints(api: Api) -> None:
         workers,
         sync,
         tasks,
+        case_categories,
+        cases,
         sms,
         calendars,
         institutions,
@@ -68,5 +73,7 @@ def register_blueprints(api: Api) -> None:
         case_reports,
         audit,
         jobs,
+        open311,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    api.register_blueprint(open311.public_blp, url_prefix="/open311")  # public, no token

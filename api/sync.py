@@ -181,6 +181,11 @@ class CaseItemSchema(Schema):
         VisitLocationSchema, allow_none=True, metadata={"description": "Where it was seen"}
     )
     priority = fields.String(load_default="normal", validate=validate.OneOf(TASK_PRIORITIES))
+    category = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=40),
+        metadata={"description": "The case's category code (GET /case-categories); left out "
+                  "by older terminals, the case is filed under `other`"},
+    )  # fmt: skip
     attachments = fields.List(
         fields.UUID(), load_default=list, validate=validate.Length(max=20),
         metadata={"description": "UUIDs of photos sent with PUT /attachments/{uuid}"},
@@ -368,7 +373,10 @@ class UploadVisits(MethodView):
         A case (`type: case`) is stored as a task of kind `case` assigned to you, once per
         `uuid`: the same again is `duplicate`, other content under its UUID is `conflict`
         (`uuid_taken`); a place out of your area is `rejected` (`unknown_place`), a location
-        outside your communities too (`outside_coverage`).
+        outside your communities too (`outside_coverage`; outside every community:
+        `outside_area`), and an unknown or inactive `category` (`unknown_category`,
+        `category_inactive`). It goes through case intake like `POST /tasks`: its category's
+        level and deadline, the street told at once for urgent categories.
         """
         items = [check_item(raw) for raw in body["items"]]
         results = visit_service.upload(current_principal(), items, body.get("device_time"))

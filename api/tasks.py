@@ -9,6 +9,7 @@ from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs, 
 from gridserve.auth import current_principal
 from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_SOURCES, TASK_STATUSES
 from gridserve.models.cases.categories import CASE_LEVELS
+from gridserve.services.cases import intake
 from gridserve.services.cases.lists import FILTERS as CASE_FILTERS
 from gridserve.services.field import tasks as task_service
 from gridserve.timeutil import local_today
@@ -38,6 +39,34 @@ PRIORITY = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
 DUE_AT = AwareDateTime(
     allow_none=True, metadata={"description": "When it must be done (with a time zone)"}
 )
+
+
+class ReporterSchema(Schema):
+    name = fields.String(validate=validate.Length(max=100))
+    phone = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=30),
+        metadata={"description": "Mobile or landline with area code; stored encrypted, shown "
+                  "masked except to the station and above of the case's area"},
+    )  # fmt: skip
+    consent = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Agrees to be called back / texted about it (needs a phone)"},
+    )
+
+
+class ReporterShownSchema(Schema):
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True, metadata={"description": "Masked unless yours to see"})
+    consent = fields.Boolean()
+    masked = fields.Boolean()
+
+
+class DuplicateSchema(Schema):
+    id = Integer()
+    title = fields.String()
+    distance_m = fields.Float()
+    created_at = fields.String(metadata={"format": "date-time"})
 
 
 class TaskCreateSchema(Schema):
@@ -75,6 +104,18 @@ class TaskCreateSchema(Schema):
     observed_at = AwareDateTime(
         allow_none=True, metadata={"description": "When the problem was seen"}
     )
+    category = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "A case's category code (GET /case-categories). Required for "
+                  "`source` walk_in and phone; left out by older clients, the case is filed "
+                  "under `other`"},
+    )  # fmt: skip
+    source = fields.String(
+        validate=validate.OneOf(intake.DESK_SOURCES),
+        metadata={"description": "How the station took the case: station (default), walk_in, "
+                  "phone. A terminal's case is always `terminal`"},
+    )  # fmt: skip
+    reporter = fields.Nested(ReporterSchema, metadata={"description": "Who reported the case"})
 
     @post_load
     def _plain(self, data: dict, **_kwargs) -> dict:
@@ -106,12 +147,34 @@ class TaskUpdateSchema(Schema):
     )
 
 
+class MergeSchema(Schema):
+    into = Integer(required=True, metadata={"description": "The case kept"})
+    version = Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "The version of the duplicate you read (409 stale_version)"},
+    )
+
+
+class StepPointSchema(Schema):
+    lon = fields.Float()
+    lat = fields.Float()
+
+
 class TaskEventSchema(Schema):
     action = fields.String()
     from_status = fields.String(allow_none=True)
     to_status = fields.String(allow_none=True)
     from_worker_id = Integer(allow_none=True)
     to_worker_id = Integer(allow_none=True)
+    from_level = fields.String(allow_none=True, metadata={"description": "A case's level before"})
+    to_level = fields.String(allow_none=True, metadata={"description": "A case's level after"})
+    department_id = Integer(allow_none=True, metadata={"description": "The department"})
+    location = fields.Nested(
+        "StepPointSchema", allow_none=True, metadata={"description": "Where it was taken"}
+    )
+    attachments = fields.List(fields.String(), metadata={"description": "Photos (UUIDs)"})
     note = fields.String()
     actor_id = Integer(allow_none=True)
     at = fields.String(metadata={"format": "date-time"})
@@ -130,7 +193,7 @@ class TaskSchema(Schema):
     assigned_worker_id = Integer(allow_none=True)
     status = fields.String()
     priority = fields.String()
-    source = fields.String(metadata={"description": "station or terminal"})
+    source = fields.String(metadata={"description": "station, terminal, walk_in, phone, open311"})
     due_at = UtcDateTime(allow_none=True)
     note = fields.String()
     created_by = Integer(allow_none=True)
@@ -142,10 +205,36 @@ class TaskSchema(Schema):
     observed_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
+    # The case ladder (null for tasks)
+    category = fields.String(allow_none=True, metadata={"description": "The category code"})
+    level = fields.String(allow_none=True, metadata={"description": "cell, community, street, "
+                          "district: who holds the case"})  # fmt: skip
+    level_started_at = UtcDateTime(allow_none=True)
+    level_due_at = UtcDateTime(allow_none=True, metadata={"description": "The level's deadline"})
+    paused = fields.Boolean()
+    pause_reason = fields.String()
+    escalations = Integer()
+    department_id = Integer(allow_none=True, metadata={"description": "Dispatched to"})
+    dispatch_due_at = UtcDateTime(allow_none=True)
+    supervised_at = UtcDateTime(allow_none=True)
+    supervision_due_at = UtcDateTime(allow_none=True)
+    reporter = fields.Nested(ReporterShownSchema, allow_none=True)
+    needs_verification = fields.Boolean()
+    duplicate_of = Integer(
+        attribute="duplicate_of_id", allow_none=True,
+        metadata={"description": "Merged into this case"},
+    )  # fmt: skip
+    rating = Integer(allow_none=True)
 
 
 class TaskDetailSchema(TaskSchema):
     history = fields.List(fields.Nested(TaskEventSchema))
+    duplicates = fields.List(
+        fields.Nested(DuplicateSchema),
+        metadata={"description": "On a new case only: open cases of its category close by "
+                  "(case_duplicate_m metres, case_duplicate_hours hours); merge with "
+                  "POST /tasks/{id}/merge"},
+    )  # fmt: skip
 
 
 class TaskListArgs(ListArgs):
@@ -198,7 +287,7 @@ class Tasks(MethodView):
             **{key: args.get(key) for key in CASE_FILTERS},
         )
 
-    @blp.roles(*task_service.READERS)
+    @blp.roles(*task_service.CREATORS)
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskDetailSchema)
     @blp.alt_response(
@@ -209,15 +298,28 @@ class Tasks(MethodView):
         """Give a task or open a case (station and above), or report a case from a terminal.
 
         Where: `place_id` (404 if out of scope; the task takes its community and cell),
-        `location` (422 `outside_coverage` outside your communities) or a community
-        `area_id`. A worker may only report `kind=case`, assigned to themselves (403
+        `location` (422 `outside_area` outside every community, `outside_coverage` outside
+        yours) or a community `area_id`.
+
+        A case (`kind=case`; a worker's always) goes through case intake: its `category`
+        (required for `source` walk_in / phone; left out, `other`; 422 `unknown_category`,
+        `category_inactive`), its level (the category's start level; categories going to the
+        street at once start there and the street centre is told), the level's deadline, the
+        worker holding the cell that day (unless you name one), the `reporter` (phone
+        encrypted, masked but to the station and above). A new case's answer lists
+        `duplicates` nearby. A worker may only report `kind=case`, assigned to themselves (403
         `forbidden_role`, `cannot_reassign`). 409 `worker_not_active`.
 
         With a `uuid`, made at most once: the same request again (same content, same user)
         answers 200 with the stored task; anything else under that UUID is 409 `uuid_taken`.
         """
-        task, created = task_service.create_task_once(current_principal(), body, local_today())
-        return task_service.present_detail(task), 201 if created else 200
+        principal = current_principal()
+        if (body.get("kind") or ("case" if principal.role == "worker" else "task")) == "case":
+            source = "terminal" if principal.role == "worker" else body.get("source", "station")
+            task, created = intake.receive(principal, body, local_today(), source=source)
+        else:
+            task, created = task_service.create_task_once(principal, body, local_today())
+        return task_service.present_detail(task, principal), 201 if created else 200
 
 
 @blp.route("/tasks/<int:task_id>")
@@ -227,7 +329,8 @@ class TaskItem(MethodView):
     @blp.doc(security=BEARER)
     def get(self, task_id):
         """One task with its history (404 if out of scope, or not assigned to you)."""
-        return task_service.present_detail(task_service.get_task(current_principal(), task_id))
+        principal = current_principal()
+        return task_service.present_detail(task_service.get_task(principal, task_id), principal)
 
     @blp.roles(*task_service.READERS)
     @blp.arguments(TaskUpdateSchema)
@@ -242,6 +345,30 @@ class TaskItem(MethodView):
         `open` → `in_progress` → `done` (a `note` is required for `done`) and add notes:
         403 `cannot_reassign`, `forbidden_field`.
         """
+        principal = current_principal()
         return task_service.present_detail(
-            task_service.update_task(current_principal(), task_id, body)
+            task_service.update_task(principal, task_id, body), principal
         )
+
+
+@blp.route("/tasks/<int:task_id>/merge")
+class TaskMerge(MethodView):
+    @blp.roles(*intake.MERGERS)
+    @blp.arguments(MergeSchema)
+    @blp.response(200, TaskDetailSchema)
+    @blp.alt_response(
+        409,
+        description="`stale_version`, `merge_into_itself`, `merge_into_closed`, "
+        "`merge_across_categories`, `invalid_transition` (this case is closed)",
+    )
+    @blp.doc(security=BEARER)
+    def post(self, body, task_id):
+        """Merge a duplicate case into the case kept (station and above of the area).
+
+        The duplicate is closed as `cancelled` with `duplicate_of` = `into`; both get a
+        `merge` event, and the kept case's reporters include the duplicate's (each consenting
+        reporter is told when the kept case is closed).
+        """
+        principal = current_principal()
+        task = intake.merge(principal, task_id, body["into"], body["version"])
+        return task_service.present_detail(task, principal)

@@ -43,6 +43,8 @@ DEVICE_ALLOWED: dict[str, frozenset[str]] = {
     "sync.Attachments": frozenset({"GET", "PUT"}),
     "tasks.Tasks": frozenset({"GET", "POST"}),
     "tasks.TaskItem": frozenset({"GET", "PATCH"}),
+    "case_categories.Categories": frozenset({"GET"}),  # to pick a case's category
+    "case_categories.CategoryItem": frozenset({"GET"}),
     "households.Households": frozenset({"POST"}),
     "households.HouseholdItem": frozenset({"GET", "PATCH"}),
     "places.Places": frozenset({"GET"}),

@@ -265,14 +265,17 @@ def attachment_clause(principal: Principal) -> ColumnElement[bool]:
     """Attachments ``principal`` may read (see ``"attachment"`` above); admin: all."""
     if principal.role == "admin":
         return true()
-    photo = Attachment.worker_id.is_not(None) & (
+    # A terminal's photo, or a station's (a case's verification): by its community.
+    photo = (Attachment.worker_id.is_not(None) | Attachment.community_id.is_not(None)) & (
         Attachment.community_id.in_(_area_subtree_ids(principal))
         if principal.is_area_bound and principal.role in PHOTO_READERS
         else false()
     )
     events = select(OutreachEvent.id).where(scope_clause(OutreachEvent, principal))
-    desk = Attachment.worker_id.is_(None) & (
-        (Attachment.user_id == principal.user_id) | Attachment.event_id.in_(events)
+    desk = (
+        Attachment.worker_id.is_(None)
+        & Attachment.community_id.is_(None)
+        & ((Attachment.user_id == principal.user_id) | Attachment.event_id.in_(events))
     )
     return photo | desk
 

@@ -40,6 +40,7 @@ from gridserve.services.geography import places as place_service
 from gridserve.services.geography.places import current_cells
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
+from seeds.case_categories import load_categories
 from seeds.outreach import file_channel, load_outreach
 from seeds.visits import load_visits
 
@@ -419,6 +420,9 @@ def load_demo(
     load_institutions(report)
     load_users(report, password, reset_passwords)
     load_campaign(report)
+    added = load_categories()  # the sources' case categories (again: nothing added)
+    if added:
+        report.count("case categories", added)
     if register:
         load_places(report, today)
         load_layout(report, today)

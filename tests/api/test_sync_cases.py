@@ -118,7 +118,7 @@ def test_a_case_at_a_place_takes_its_cell_and_a_place_out_of_the_area_is_rejecte
     assert [r["status"] for r in results] == ["created", "rejected", "rejected", "rejected"]
     assert results[1]["code"] == results[2]["code"] == "unknown_place"
     assert "place_id" in results[1]["errors"]
-    assert results[3]["code"] == "outside_coverage" and "location" in results[3]["errors"]
+    assert results[3]["code"] == "outside_area" and "location" in results[3]["errors"]
     task = client.get(f"{TASKS}/{results[0]['task_id']}", headers=terminal).get_json()
     assert (task["place_id"], task["cell_code"]) == (here["id"], field.cell)
     assert _tasks(clean_app) == 1

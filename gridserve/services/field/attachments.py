@@ -26,7 +26,10 @@ from gridserve.services.field.workers import worker_for_user
 # coordinators: plans and report photos). Who reads: the worker who took a photo and the station
 # and above in scope; a desk file its uploader and whoever sees its event (scope.py).
 DESK = ("coordinator", "institution_contact")
-UPLOADERS = ("worker", *DESK)
+# A station's account uploads the photos of a case's on-site verification (issue 14): they hang
+# on its community like a terminal's photo and are read by the same area users.
+OFFICE = ("station",)
+UPLOADERS = ("worker", *OFFICE, *DESK)
 READERS = ("worker", "station", "street_centre", "district_centre", *DESK)
 TYPES = {"image/jpeg": (b"\xff\xd8\xff", "jpg"), "image/png": (b"\x89PNG\r\n\x1a\n", "png")}
 DESK_TYPES = {**TYPES, "application/pdf": (b"%PDF-", "pdf")}
@@ -88,6 +91,8 @@ def put(
     owner: dict[str, Any]
     if desk:
         owner = {"user_id": principal.user_id or None}  # the CLI operator is no user
+    elif principal.role in OFFICE:
+        owner = {"user_id": principal.user_id or None, "community_id": principal.area_id}
     else:
         worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
         if worker is None:

@@ -1,10 +1,12 @@
 """Cases reported offline: the upload's ``type: "case"`` items, stored as tasks once per UUID.
 
 Each item becomes what ``POST /tasks`` with a ``uuid`` makes for the worker's terminal (a task
-of kind ``case``, assigned to the reporter, ``source`` terminal) through the same service call,
+of kind ``case``, assigned to the reporter, ``source`` terminal) through case intake
+(:func:`gridserve.services.cases.intake.receive`: its category, level and deadline),
 and is answered per item like a visit: ``created``, ``duplicate`` (the same report again),
 ``conflict`` (``uuid_taken``: other content under that UUID; the stored task is kept) or
-``rejected`` with the reason (``unknown_place``, ``outside_coverage``, ...). A rejected item
+``rejected`` with the reason (``unknown_place``, ``outside_coverage``, ``outside_area``,
+``unknown_category``, ...). A rejected item
 leaves nothing behind: everything it is checked against is read before anything is written.
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 
 from gridserve.errors import AppError, NotFound
 from gridserve.scope import Principal
-from gridserve.services.field.tasks import create_task_once
+from gridserve.services.cases.intake import receive
 
 
 @dataclass
@@ -43,6 +45,8 @@ def _as_task(item: dict[str, Any]) -> dict[str, Any]:
         data["place_id"] = item["place_id"]
     if item.get("location") is not None:
         data["location"] = item["location"]
+    if item.get("category") is not None:
+        data["category"] = item["category"]
     return data
 
 
@@ -51,7 +55,7 @@ def store(principal: Principal, items: list[dict[str, Any]], today: dt.date) -> 
     outcomes = []
     for item in items:
         try:
-            task, created = create_task_once(principal, _as_task(item), today)
+            task, created = receive(principal, _as_task(item), today, source="terminal")
         except NotFound:
             outcomes.append(CaseOutcome("rejected", "unknown_place",
                                         {"place_id": ["No such place in your area."]}))  # fmt: skip

@@ -33,13 +33,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gridserve import audit
+from gridserve import audit, crypto
 from gridserve.db import utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
@@ -47,13 +48,16 @@ from gridserve.models import (
     TASK_FINAL_STATUSES,
     TASK_OPEN_STATUSES,
     Area,
+    CaseCategory,
     GridCell,
+    Institution,
     Place,
     Task,
     TaskEvent,
     Worker,
 )
 from gridserve.pagination import apply_sort
+from gridserve.privacy import mask_name, mask_phone
 from gridserve.scope import Principal, get_visible, in_area, visible
 from gridserve.services.cases.lists import apply_case_filters
 from gridserve.services.field.workers import worker_for_user
@@ -62,9 +66,12 @@ from gridserve.sync import next_seq
 from gridserve.versioning import check_version, refuse_stale, update_versioned
 
 # Who may read tasks at all; admins always pass.
-READERS = ("worker", "station", "street_centre", "district_centre")
+# (A department's contacts read exactly the cases dispatched to them: gridserve.scope.)
+READERS = ("worker", "station", "street_centre", "district_centre", "institution_contact")
 # Who may make, assign, edit and close any task in scope.
 MANAGERS = ("station", "street_centre", "district_centre")
+# Who makes tasks and cases: the managers, and workers (cases, from their terminal).
+CREATORS = ("worker", *MANAGERS)
 
 TITLE_MAX = 200
 DETAILS_MAX = 4000
@@ -113,9 +120,23 @@ def _user_id(principal: Principal) -> int | None:
     return principal.user_id or None
 
 
+def require_department(principal: Principal) -> None:
+    """403 ``forbidden_role`` unless the contact's institution is a department (banks and
+    other institutions have nothing to do with tasks)."""
+    inst = db.session.get(Institution, principal.institution_id or -1)
+    if inst is None or inst.kind != "department":
+        raise Forbidden(
+            "Only a department's contacts see cases (those dispatched to them).",
+            code="forbidden_role",
+            details={"role": principal.role, "allowed": ["department contacts"]},
+        )
+
+
 def _visible_tasks(principal: Principal) -> Select:
     """Tasks in scope; a worker's are only those assigned to them."""
     principal.require(*READERS)
+    if principal.role == "institution_contact":
+        require_department(principal)
     stmt = visible(Task, principal)
     if principal.role == "worker":
         mine = worker_for_user(principal.user_id)
@@ -172,14 +193,45 @@ def _location(task: Task) -> dict[str, Any] | None:
 
 
 def present(tasks: list[Task]) -> list[Task]:
-    """``tasks`` ready for their schema: ``location`` (see :func:`_location`)."""
+    """``tasks`` ready for their schema: ``location`` (see :func:`_location`), a case's
+    ``category`` code, ``paused`` and its ``reporter`` masked (as every list shows it)."""
+    ids = {t.category_id for t in tasks if t.category_id is not None}
+    codes = dict(
+        db.session.execute(
+            select(CaseCategory.id, CaseCategory.code).where(CaseCategory.id.in_(ids))
+        ).all()
+    ) if ids else {}  # fmt: skip
     for task in tasks:
         task.location = _location(task)  # type: ignore[attr-defined]
+        task.category = codes.get(task.category_id)  # type: ignore[attr-defined]
+        task.paused = task.paused_at is not None  # type: ignore[attr-defined]
+        task.reporter = reporter_shown(task, unmasked=False)  # type: ignore[attr-defined]
     return tasks
 
 
+def reporter_shown(task: Task, *, unmasked: bool) -> dict[str, Any] | None:
+    """A case's reporter as a reader sees it: name and phone in clear, or masked like a
+    household's (``138****5678``); None when nobody is recorded."""
+    if not task.reporter_name and task.reporter_phone_enc is None:
+        return None
+    phone = crypto.decrypt(task.reporter_phone_enc) if task.reporter_phone_enc else None
+    name = task.reporter_name or None
+    return {
+        "name": name if unmasked else mask_name(name),
+        "phone": phone if unmasked else mask_phone(phone),
+        "consent": task.callback_consent,
+        "masked": not unmasked,
+    }
+
+
+def can_unmask_reporter(principal: Principal, task: Task) -> bool:
+    """The station and above of the case's area (it is in their scope) read the reporter in
+    clear; workers and departments see it masked."""
+    return principal.role in ("admin", *MANAGERS) and task.reporter_phone_enc is not None
+
+
 def history(task: Task) -> list[dict[str, Any]]:
-    """The task's steps, oldest first."""
+    """The task's steps, oldest first (a case's with levels, department, where, photos)."""
     events = db.session.execute(
         select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
     ).scalars()
@@ -190,6 +242,11 @@ def history(task: Task) -> list[dict[str, Any]]:
             "to_status": e.to_status,
             "from_worker_id": e.from_worker_id,
             "to_worker_id": e.to_worker_id,
+            "from_level": e.from_level,
+            "to_level": e.to_level,
+            "department_id": e.department_id,
+            "location": None if e.lon is None else {"lon": e.lon, "lat": e.lat},
+            "attachments": list(e.attachments or []),
             "note": e.note,
             "actor_id": e.actor_id,
             "at": e.at.isoformat(),
@@ -198,10 +255,14 @@ def history(task: Task) -> list[dict[str, Any]]:
     ]
 
 
-def present_detail(task: Task) -> Task:
-    """``task`` ready for its detail schema: :func:`present`, and its :func:`history`."""
+def present_detail(task: Task, principal: Principal | None = None) -> Task:
+    """``task`` ready for its detail schema: :func:`present`, and its :func:`history`. For
+    ``principal`` allowed to (:func:`can_unmask_reporter`), the reporter in clear — audited."""
     present([task])
     task.history = history(task)  # type: ignore[attr-defined]
+    if principal is not None and can_unmask_reporter(principal, task):
+        task.reporter = reporter_shown(task, unmasked=True)  # type: ignore[attr-defined]
+        audit.record("case_reporter_read", "tasks", task.id, {"fields": ["reporter_phone"]})
     return task
 
 
@@ -377,7 +438,12 @@ def create_task(principal: Principal, data: dict[str, Any], today: dt.date) -> T
 
 
 def create_task_once(
-    principal: Principal, data: dict[str, Any], today: dt.date
+    principal: Principal,
+    data: dict[str, Any],
+    today: dt.date,
+    *,
+    source: str | None = None,
+    ladder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[Task, bool]:
     """Make a task or case (station and above), or report a case from a terminal; with the
     client's ``uuid``, at most once: ``(task, True)`` when made now, ``(stored, False)`` for a
@@ -389,8 +455,13 @@ def create_task_once(
     (403 ``forbidden_role`` for ``kind=task``), which are assigned to them
     (403 ``cannot_reassign`` for anyone else). The unique key on ``tasks.uuid`` decides
     between two requests racing with one UUID.
+
+    Case intake (:mod:`gridserve.services.cases.intake`) names the ``source`` of a station's
+    case (walk_in, phone, open311) and passes ``ladder``: given where the case is (community,
+    cell, ...), the case's further columns (category, level, clocks, reporter, and the
+    ``assigned_worker_id`` holding the cell when the station named nobody).
     """
-    principal.require(*READERS)
+    principal.require(*CREATORS)
     if principal.role == "worker":
         worker = _own_worker(principal)
         kind = data.get("kind") or "case"
@@ -408,7 +479,7 @@ def create_task_once(
         principal.require(*MANAGERS)
         kind = data.get("kind") or "task"
         assigned = data.get("assigned_worker_id")
-        source = "station"
+        source = source or "station"
     uuid = data.get("uuid")
     digest = content_hash(data, kind, assigned) if uuid else None
     if uuid:
@@ -418,6 +489,10 @@ def create_task_once(
     where = _whereabouts(principal, data, today)
     if source == "station" and assigned is not None:
         assigned = _assignable(principal, assigned, where["area_id"]).id
+    extra = ladder(where) if ladder is not None else {}
+    if source != "terminal" and "assigned_worker_id" in extra and assigned is None:
+        assigned = extra.pop("assigned_worker_id")
+    extra.pop("assigned_worker_id", None)
     location = data.get("location") or {}
     seq = next_seq()
     task = Task(
@@ -439,6 +514,7 @@ def create_task_once(
         observed_at=data.get("observed_at"),
         accuracy_m=location.get("accuracy_m"),
         **where,
+        **extra,
     )
     if uuid:
         try:
@@ -452,7 +528,8 @@ def create_task_once(
     else:
         db.session.add(task)
     db.session.flush()
-    _event(task, "created", seq, principal, to_status="open", to_worker_id=assigned)
+    _event(task, "created", seq, principal, to_status="open", to_worker_id=assigned,
+           to_level=task.level)  # fmt: skip
     db.session.flush()
     return task, True
 
@@ -485,8 +562,16 @@ def content_hash(data: dict[str, Any], kind: str, assigned: int | None) -> str:
         "attachments": [str(a) for a in data.get("attachments") or []],
         "observed_at": _iso(data.get("observed_at")),
     }
+    for key in ("category", "source", "reporter", "address"):  # case intake; absent: as before
+        if data.get(key) is not None:
+            body[key] = data[key]
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def by_uuid(uuid: str) -> Task | None:
+    """The task stored under the client's ``uuid``, if any."""
+    return _by_uuid(uuid)
 
 
 def _by_uuid(uuid: str) -> Task | None:

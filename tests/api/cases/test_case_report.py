@@ -218,6 +218,8 @@ def test_the_case_filters_of_the_list(made, client, auth_as) -> None:
     assert _listed(client, centre, "department=CGJ") == {ids["c6"]}
     assert _listed(client, centre, "source=phone&level=street") == {ids["c6"]}
     assert _listed(client, auth_as("station_b"), "category=sanitation") == {ids["c7"]}
+    assert _listed(client, auth_as("dept"), "") == {ids["c6"]}
+    assert _listed(client, auth_as("dept"), "overdue=false&supervised=true") == {ids["c6"]}
     for query, code in [("category=nope", "unknown_category"),
                         ("department=ZZZ", "unknown_department"),
                         ("department=DZCB", "unknown_department")]:  # fmt: skip
