@@ -18,6 +18,7 @@ from gridserve.models import AuditEntry, TaskEvent
 from gridserve.scope import OPERATOR
 from gridserve.services.field import tasks as task_service
 from gridserve.timeutil import local_today
+from tests.api.cases.ladder_helpers import new_case, step
 from tests.clock import at_local, move_to
 
 REPORT = "/api/v1/reports/cases"
@@ -245,3 +246,21 @@ def test_pages_of_the_case_list_keep_the_order(made, client, auth_as) -> None:
     assert beyond.get_json() == [] and '"total": 8' in beyond.headers["X-Pagination"]
     none = client.get(f"{TASKS}?kind=case&level=district", headers=centre)
     assert none.get_json() == [] and '"total": 0' in none.headers["X-Pagination"]
+
+
+def test_the_ladders_own_steps_are_read_by_the_report(client, auth_as, cases, clean_app) -> None:
+    """A case escalated by the worker, settled and closed by the station through the steps:
+    settled at the community, escalated once (from the cell)."""
+    case = new_case(clean_app, cases, "noise")
+    worker, station = auth_as("worker_a"), auth_as("station_a")
+    resp = step(client, worker, case, "escalate", {"note": "需要社区协调"})
+    assert resp.status_code == 200, resp.get_json()
+    for name, body in [("accept", {}), ("settle", {"note": "已协调"}), ("close", {})]:
+        resp = step(client, station, case, name, body)
+        assert resp.status_code == 200, resp.get_json()
+    rep = client.get(REPORT, headers=station).get_json()
+    t = rep["totals"]
+    assert t["received"] == 1 and t["settled"]["community"] == 1 and t["closed"] == 1
+    assert (t["escalated"], t["escalations"]) == (1, 1)
+    levels = {r["level"]: r for r in rep["levels"]}
+    assert levels["cell"]["escalated"] == 1 and levels["community"]["settled"]["community"] == 1
