@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import flask_smorest.pagination as _smorest_pagination
+from flask import make_response
 from flask_smorest import Blueprint as _Blueprint
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 from webargs.core import missing
@@ -112,14 +113,21 @@ class Blueprint(_Blueprint):
 
         return decorator
 
-    def paginate_select(self, present: Callable[[list], list] | None = None):
+    def paginate_select(
+        self, present: Callable[[list], list] | None = None, *, by_key: bool = False
+    ):
         """``page``/``page_size`` over the SELECT a view returns (totals in X-Pagination).
 
         ``present(rows)``: the service call that readies one page's rows for the schema.
+        ``by_key``: read the page's keys first, then its rows (deep pages of a long list whose
+        filters and order an index covers).
         """
         pager = SelectPage
-        if present is not None:
-            pager = type("PresentedPage", (SelectPage,), {"present": staticmethod(present)})
+        if present is not None or by_key:
+            extra = {"by_key": by_key}
+            if present is not None:
+                extra["present"] = staticmethod(present)
+            pager = type("PresentedPage", (SelectPage,), extra)
         return self.paginate(pager, page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
 
     def add_url_rule(self, rule: str, endpoint: str | None = None, view_func=None, **kwargs):
@@ -256,3 +264,13 @@ class Integer(fields.Integer):
 def Id(**kwargs: Any) -> Integer:
     """A database id: an integer 1..2**31-1."""
     return Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def attachment(body: bytes, filename: str, mimetype: str) -> Any:
+    """A download: ``body`` as ``mimetype`` (text in UTF-8) named ``filename``."""
+    resp = make_response(body)
+    resp.mimetype = mimetype
+    if mimetype.startswith("text/"):
+        resp.charset = "utf-8"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import make_response
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, Blueprint, Integer
+from api.common import BEARER, Blueprint, Integer, attachment
 from gridserve.auth import current_principal
 from gridserve.services.outreach import progress as progress_service
 from gridserve.services.outreach.basics import READERS
@@ -94,15 +93,6 @@ class ProgrammeProgressArgs(Schema):
     )
 
 
-def _attachment(body: bytes, filename: str, mimetype: str):
-    resp = make_response(body)
-    resp.mimetype = mimetype
-    if mimetype.startswith("text/"):
-        resp.charset = "utf-8"
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return resp
-
-
 @blp.route("/outreach/programmes/<int:programme_id>/progress")
 class ProgrammeProgress(MethodView):
     @blp.roles(*READERS)
@@ -124,4 +114,4 @@ class ProgrammeProgress(MethodView):
         principal = current_principal()
         if fmt == "json":
             return progress_service.progress(principal, programme_id)
-        return _attachment(*progress_service.export(principal, programme_id, fmt))
+        return attachment(*progress_service.export(principal, programme_id, fmt))

@@ -7,8 +7,10 @@ from marshmallow import Schema, fields, post_load, validate
 
 from api.common import BEARER, AwareDateTime, Blueprint, Id, Integer, ListArgs, UtcDateTime
 from gridserve.auth import current_principal
-from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_STATUSES
+from gridserve.models import TASK_KINDS, TASK_PRIORITIES, TASK_SOURCES, TASK_STATUSES
+from gridserve.models.cases.categories import CASE_LEVELS
 from gridserve.services.cases import intake
+from gridserve.services.cases.lists import FILTERS as CASE_FILTERS
 from gridserve.services.field import tasks as task_service
 from gridserve.timeutil import local_today
 
@@ -240,6 +242,25 @@ class TaskListArgs(ListArgs):
     kind = fields.String(validate=validate.OneOf(TASK_KINDS))
     worker_id = Id(metadata={"description": "Assigned to this worker"})
     area = Id(metadata={"description": "Within this area (any level)"})
+    category = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "Cases of this category code (422 `unknown_category`)"},
+    )
+    level = fields.String(
+        validate=validate.OneOf(CASE_LEVELS), metadata={"description": "Cases held at this level"}
+    )
+    department = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "Cases dispatched to this department code (422 "
+                  "`unknown_department`)"},
+    )  # fmt: skip
+    overdue = fields.Boolean(
+        metadata={"description": "true: pending (open or accepted), past the level's due time "
+                  "and not paused; false: all others"},
+    )  # fmt: skip
+    supervised = fields.Boolean(metadata={"description": "Under the street's supervision (督办)"})
+    paused = fields.Boolean(metadata={"description": "The level's clock is paused"})
+    source = fields.String(validate=validate.OneOf(TASK_SOURCES))
 
 
 @blp.route("/tasks")
@@ -247,13 +268,14 @@ class Tasks(MethodView):
     @blp.roles(*task_service.READERS)
     @blp.arguments(TaskListArgs, location="query")
     @blp.response(200, TaskSchema(many=True))
-    @blp.paginate_select(present=task_service.present)
+    @blp.paginate_select(present=task_service.present, by_key=True)
     @blp.doc(security=BEARER)
     def get(self, args):
         """Tasks and cases in your scope (a worker: those assigned to them).
 
         Sortable by `id`, `created_at` (default `-created_at`), `updated_at`, `due_at`,
-        `priority` (low < normal < high < urgent), `status`, `title`.
+        `priority` (low < normal < high < urgent), `status`, `title`. Case filters:
+        `category`, `level`, `department`, `overdue`, `supervised`, `paused`, `source`.
         """
         return task_service.list_tasks(
             current_principal(),
@@ -262,6 +284,7 @@ class Tasks(MethodView):
             worker_id=args.get("worker_id"),
             area_id=args.get("area"),
             sort=args.get("sort"),
+            **{key: args.get(key) for key in CASE_FILTERS},
         )
 
     @blp.roles(*task_service.CREATORS)

@@ -11,6 +11,7 @@ import sys
 
 from bench import (
     case_deadlines,
+    case_list,
     field_sync,
     partition_demo,
     point_in_cell,
@@ -50,6 +51,11 @@ BENCHES = {
         "the case deadline job, 100,000 open cases with 1,000 overdue "
         "(anchor: one hand-written CTE updating them and inserting their events)",
         case_deadlines.run,
+    ),
+    "case_list": (
+        "the street's case list, 100,000 cases, filters and paging, 200 warm requests "
+        "(anchor: the same hand-written SELECT ... LIMIT 50 OFFSET)",
+        case_list.run,
     ),
     "web_budgets": (
         "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",

@@ -27,16 +27,50 @@ class SelectPage(Page):
     """
 
     present: Callable[[list], list] | None = None
+    # Keys first: the page's primary keys and the total by one filtered, ordered SELECT (an
+    # index can answer it without reading the rows it skips), then those rows by key, in that
+    # order; a page past the end counts apart.
+    by_key: bool = False
+    _keys: list | None = None
+
+    def _key(self):
+        return self.collection.column_descriptions[0]["entity"].__mapper__.primary_key[0]
 
     @property
     def items(self):
-        stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
-        rows = list(db.session.execute(stmt).scalars())
+        page, first = self.page_params.page_size, self.page_params.first_item
+        if self.by_key:
+            key = self._key()
+            ids = self._keys if self._keys is not None else []
+            found = {
+                getattr(row, key.key): row
+                for row in db.session.execute(
+                    select(self.collection.column_descriptions[0]["entity"]).where(key.in_(ids))
+                ).scalars()
+            } if ids else {}  # fmt: skip
+            rows = [found[i] for i in ids if i in found]
+        else:
+            stmt = self.collection.limit(page).offset(first)
+            rows = list(db.session.execute(stmt).scalars())
         return rows if self.present is None else self.present(rows)
 
     @property
     def item_count(self) -> int:
-        count = select(func.count()).select_from(self.collection.order_by(None).subquery())
+        if self.by_key:
+            key = self._key()
+            page, first = self.page_params.page_size, self.page_params.first_item
+            got = db.session.execute(
+                self.collection.with_only_columns(key, func.count().over())
+                .limit(page)
+                .offset(first)
+            ).all()
+            self._keys = [r[0] for r in got]
+            if got:
+                return got[0][1]
+            counted = self.collection.order_by(None).with_only_columns(key)
+        else:
+            counted = self.collection.order_by(None)
+        count = select(func.count()).select_from(counted.subquery())
         return db.session.execute(count).scalar_one()
 
 

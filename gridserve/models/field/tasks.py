@@ -83,6 +83,9 @@ class Task(TimestampMixin, db.Model):
         Index("ix_tasks_level_due", "level_due_at"),
         # And its scan for supervision past its due time (migration 0017_deadlines).
         Index("ix_tasks_supervision_due", "supervision_due_at"),
+        # The case list: its filters, then its default order (-created_at, -id), and the scope
+        # column, so a page and its COUNT are read from the index (0018_case_indexes).
+        Index("ix_tasks_case_list", "kind", "status", "level", "created_at", "id", "area_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -59,6 +59,7 @@ from gridserve.models import (
 from gridserve.pagination import apply_sort
 from gridserve.privacy import mask_name, mask_phone
 from gridserve.scope import Principal, get_visible, in_area, visible
+from gridserve.services.cases.lists import apply_case_filters
 from gridserve.services.field.workers import worker_for_user
 from gridserve.services.geography.areas import community_at
 from gridserve.spatial import intersects, point, to_shapely
@@ -274,8 +275,11 @@ def list_tasks(
     worker_id: int | None = None,
     area_id: int | None = None,
     sort: str | None = None,
+    **case_filters: Any,
 ) -> Select:
-    """Tasks in the caller's scope (a worker: their own), filtered and sorted."""
+    """Tasks in the caller's scope (a worker: their own), filtered and sorted; the case
+    filters (``category``, ``level``, ``department``, ``overdue``, ``supervised``, ``paused``,
+    ``source``) are :func:`gridserve.services.cases.lists.apply_case_filters`'s."""
     stmt = _visible_tasks(principal)
     if status:
         stmt = stmt.where(Task.status == status)
@@ -286,6 +290,7 @@ def list_tasks(
     if area_id is not None:
         area = get_visible(Area, area_id, principal)
         stmt = stmt.where(in_area(Task.area_id, area))
+    stmt = apply_case_filters(stmt, case_filters)
     return apply_sort(stmt, sort, SORTABLE, "-created_at", Task.id.desc())
 
 

@@ -38,10 +38,7 @@ entry).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +48,7 @@ from sqlalchemy import case, func, or_, select
 from gridserve import audit
 from gridserve.db import utcnow
 from gridserve.errors import ValidationFailed
+from gridserve.exports import XLSX_TYPE, bold_row, csv_bytes, safe_name, share_of, workbook_bytes
 from gridserve.extensions import db
 from gridserve.models import (
     Institution,
@@ -66,7 +64,6 @@ from gridserve.services.outreach.enterprises import visits_programme
 
 CELL = "cell"
 FORMATS = ("json", "csv", "xlsx")
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Flat figures of a row (after ``listed, visited, visited_share`` and the outcomes).
 AMOUNTS = ("need_amount", "matched_amount")
 COUNTS = ("decisions_open", "decisions_overdue", "referrals_made", "referrals_converted")
@@ -92,14 +89,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("referrals_converted", "转介成功数"),
 )
 LEVELS = {"total": "合计", "institution": "机构", "visitor": "走访人"}
-
-
-def share_of(part: int, whole: int) -> float:
-    """``part / whole`` rounded half up to 4 decimals (as SQL's ``round(numeric, 4)`` does,
-    so an export or a hand-written query agrees to the last digit); 0 when ``whole`` is 0."""
-    if not whole:
-        return 0
-    return (part * 20000 + whole) // (2 * whole) / 10000
 
 
 @dataclass
@@ -323,22 +312,14 @@ def flat_rows(report: dict[str, Any]) -> list[list[Any]]:
 
 def to_csv(report: dict[str, Any]) -> bytes:
     """One table, UTF-8 with a BOM (Excel opens it as UTF-8), header of :data:`COLUMNS` keys."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([key for key, _label in COLUMNS])
-    for row in flat_rows(report):
-        writer.writerow(["" if v is None else v for v in row])
-    return out.getvalue().encode("utf-8")
+    return csv_bytes([key for key, _label in COLUMNS], flat_rows(report))
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
     """A workbook: ``汇总`` (the programme, the time and the totals), ``机构`` and ``走访人``
     (a header row of labels, one row each); numbers are numbers, the share a percentage."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
-    bold = Font(bold=True)
     labels = dict(COLUMNS)
     rows = flat_rows(report)
     keys = [key for key, _label in COLUMNS]
@@ -351,8 +332,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     summary.append(["统计时间", report["as_of"].isoformat(timespec="seconds")])
     summary.append([])
     summary.append(["指标", "合计"])
-    for cell in summary[4]:
-        cell.font = bold
+    bold_row(summary, 4)
     for key, value in zip(keys[4:], rows[0][4:], strict=True):
         summary.append([labels[key], value])
         if key == "visited_share":
@@ -362,8 +342,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
         sheet = book.create_sheet(LEVELS[level])
         columns = [i for i, key in enumerate(keys) if key not in skip]
         sheet.append([labels[keys[i]] for i in columns])
-        for cell in sheet[1]:
-            cell.font = bold
+        bold_row(sheet, 1)
         for row in rows:
             if row[0] == level:
                 sheet.append([row[i] for i in columns])
@@ -371,9 +350,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
         for r in range(2, sheet.max_row + 1):
             sheet.cell(row=r, column=column).number_format = "0.00%"
         sheet.freeze_panes = "A2"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbook_bytes(book)
 
 
 def export(principal: Principal, programme_id: int, fmt: str) -> tuple[bytes, str, str]:
@@ -390,7 +367,7 @@ def export(principal: Principal, programme_id: int, fmt: str) -> tuple[bytes, st
         body, mimetype = to_csv(report), "text/csv"
     else:
         body, mimetype = to_xlsx(report), XLSX_TYPE
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", programme["code"]) or "programme"
+    safe = safe_name(programme["code"], "programme")
     filename = f"progress-{safe}-{report['as_of'].date().isoformat()}.{fmt}"
     audit.record(
         "progress_export",
