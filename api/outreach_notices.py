@@ -34,11 +34,23 @@ class NoticeListArgs(Schema):
 
 class NoticeSchema(Schema):
     id = Integer()
-    event_id = Integer()
-    event_title = fields.String()
-    event_status = fields.String()
-    institution = fields.String(metadata={"description": "The notified participant's code"})
-    reason = fields.String(metadata={"description": "`changed` or `cancelled`"})
+    event_id = Integer(allow_none=True)
+    event_title = fields.String(allow_none=True)
+    event_status = fields.String(allow_none=True)
+    institution = fields.String(
+        allow_none=True,
+        metadata={"description": "The notified participant's (or department's) code"},
+    )
+    task_id = Integer(allow_none=True, metadata={"description": "A case's notice: the case"})
+    area_id = Integer(
+        allow_none=True, metadata={"description": "A case's notice: the office's area"}
+    )
+    reason = fields.String(
+        metadata={
+            "description": "An event's `changed` or `cancelled`; a case's `case_escalated`, "
+            "`case_dispatched`, `case_supervised` or `case_urgent`"
+        }
+    )
     event_version = Integer(metadata={"description": "The event's version it tells about"})
     changes = fields.Dict(
         metadata={"description": '`{field: {"from": old, "to": new}}` (starts_at, ends_at, venue)'}

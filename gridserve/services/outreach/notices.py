@@ -30,6 +30,7 @@ from sqlalchemy import Select, select
 from gridserve import audit
 from gridserve.config import settings
 from gridserve.db import utcnow
+from gridserve.errors import Forbidden
 from gridserve.extensions import db
 from gridserve.models import (
     NOTICE_REASONS,
@@ -45,8 +46,11 @@ from gridserve.services.accounts.institutions import contact_mobiles
 from gridserve.services.outreach.basics import institution_by_code, institution_codes
 from gridserve.services.sms import direct
 
-READERS = ("coordinator", "institution_contact")  # contacts: their institution's only
-ACKNOWLEDGERS = ("institution_contact",)  # the notified institution's own contacts
+# Contacts read their institution's notices (a department: its cases'); the coordinator and the
+# area offices those over their area (an office: the case notices addressed to it and below).
+READERS = ("coordinator", "institution_contact", "station", "street_centre", "district_centre")
+# The notified institution's own contacts; an area office its cases' notices.
+ACKNOWLEDGERS = ("institution_contact", "station", "street_centre", "district_centre")
 LABELS = {"starts_at": "开始时间", "ends_at": "结束时间", "venue": "地点"}
 CLOSING = "请及时在系统中确认收到，并告知本单位参加人员。"
 
@@ -260,7 +264,8 @@ def list_notices(
 
 
 def present(notices: list[OutreachNotice]) -> list[dict[str, Any]]:
-    """Notices ready for their schema (the event's title, the institution's code)."""
+    """Notices ready for their schema (the event's title, the institution's code; a case's
+    notice: the case and the office's area, no event)."""
     events = {
         e.id: e
         for e in db.session.execute(
@@ -272,9 +277,11 @@ def present(notices: list[OutreachNotice]) -> list[dict[str, Any]]:
         {
             "id": n.id,
             "event_id": n.event_id,
-            "event_title": events[n.event_id].title,
-            "event_status": events[n.event_id].status,
-            "institution": codes[n.institution_id],
+            "event_title": events[n.event_id].title if n.event_id else None,
+            "event_status": events[n.event_id].status if n.event_id else None,
+            "institution": codes.get(n.institution_id),
+            "task_id": n.task_id,
+            "area_id": n.area_id,
             "reason": n.reason,
             "event_version": n.event_version,
             "changes": n.changes,
@@ -294,10 +301,22 @@ def present(notices: list[OutreachNotice]) -> list[dict[str, Any]]:
 
 
 def acknowledge(principal: Principal, notice_id: int) -> OutreachNotice:
-    """The notified institution's contact confirms it read the notice. Again: no change (the
-    first acknowledgement stands). Another institution's notice: 404."""
+    """The notified institution's contact (or, for a case's notice, a user of the office's own
+    area) confirms it read the notice. Again: no change (the first acknowledgement stands).
+    Another institution's notice: 404; an area user and a notice not addressed to its own
+    area's office: 403."""
     principal.require(*ACKNOWLEDGERS)
     notice = get_visible(OutreachNotice, notice_id, principal)
+    if (
+        principal.institution_id is None
+        and principal.role != "admin"
+        and (notice.area_id is None or notice.area_id != principal.area_id)
+    ):
+        raise Forbidden(
+            "Only the office the notice is addressed to acknowledges it.",
+            code="forbidden_role",
+            details={"role": principal.role},
+        )
     if notice.acknowledged_at is None:
         notice.acknowledged_at = utcnow()
         notice.acknowledged_by = principal.user_id or None
@@ -316,6 +335,7 @@ def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
     overdue = list(
         db.session.execute(
             select(OutreachNotice).where(
+                OutreachNotice.event_id.is_not(None),
                 OutreachNotice.acknowledged_at.is_(None),
                 OutreachNotice.overdue_at.is_(None),
                 OutreachNotice.reminded_at.is_not(None),
@@ -328,6 +348,7 @@ def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
     due = list(
         db.session.execute(
             select(OutreachNotice).where(
+                OutreachNotice.event_id.is_not(None),  # a case's notices follow the case ladder
                 OutreachNotice.acknowledged_at.is_(None),
                 OutreachNotice.reminded_at.is_(None),
                 OutreachNotice.created_at <= now - period,

@@ -53,3 +53,29 @@ def test_without_a_case_channel_the_notice_says_why_nothing_was_texted(cases, ct
     notice = notify.tell(task, "case_escalated", "事件上报", level="community")
     assert notice.texted == 0 and notify.NO_CHANNEL in notice.undeliverable
     assert notice.area_id == cases.field.world.community_a
+
+
+def test_offices_read_and_acknowledge_their_case_notices(cases, client, ctx, auth_as) -> None:
+    task = _case(cases)
+    street = notify.tell(task, "case_urgent", "安全隐患：井盖缺失", level="street")
+    dept = notify.tell(task, "case_dispatched", "请处理", department_id=cases.departments["CGJ"])
+    db.session.flush()
+
+    def ids(user: str) -> set[int]:
+        resp = client.get("/api/v1/outreach/notices", headers=auth_as(user))
+        assert resp.status_code == 200, resp.get_json()
+        return {n["id"] for n in resp.get_json()}
+
+    assert ids("centre") == {street.id}  # the street's office; the department's is not its
+    assert ids("dept") == {dept.id}
+    assert ids("dept2") == set()
+    assert street.id not in ids("station_a")  # addressed to the street, above the station
+    assert street.id in ids("coordinator")  # the district's view (no 500 for a case notice)
+    shown = client.get("/api/v1/outreach/notices", headers=auth_as("centre")).get_json()[0]
+    assert shown["task_id"] == task.id and shown["event_id"] is None
+    assert shown["area_id"] == cases.field.world.street and shown["reason"] == "case_urgent"
+    ack = client.post(f"/api/v1/outreach/notices/{street.id}/ack", headers=auth_as("centre"))
+    assert ack.status_code == 200, ack.get_json()
+    assert ack.get_json()["acknowledged"] is True
+    missing = client.post(f"/api/v1/outreach/notices/{dept.id}/ack", headers=auth_as("centre"))
+    assert missing.status_code == 404

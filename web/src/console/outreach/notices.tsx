@@ -8,9 +8,10 @@ import { tl, when } from "./util";
 
 interface Notice {
   id: number;
-  event_id: number;
-  event_title: string;
-  institution: string;
+  event_id: number | null;
+  event_title: string | null;
+  task_id: number | null;
+  institution: string | null;
   reason: string;
   message: string;
   created_at: string;
@@ -19,18 +20,25 @@ interface Notice {
   overdue: boolean;
 }
 
+/** What a notice is about: the event's title, or the case. */
+function subject(n: Notice): string {
+  return n.task_id !== null ? t("or.notice.case", { id: n.task_id }) : (n.event_title ?? "");
+}
+
 function Ack({ n, after }: { n: Notice; after: () => void }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   if (n.acknowledged) return <span>{t("or.notice.acked", { at: when(n.acknowledged_at) })}</span>;
-  if (!hasRole("institution_contact")) return <span>{n.overdue ? t("or.notice.overdue") : "—"}</span>;
+  // An institution's contact acknowledges its notices; an office its cases' notices.
+  const mayAck = n.task_id !== null ? !hasRole("coordinator") : hasRole("institution_contact");
+  if (!mayAck) return <span>{n.overdue ? t("or.notice.overdue") : "—"}</span>;
   return (
     <>
       <button
         type="button"
         class="primary"
         disabled={busy}
-        aria-label={`${t("or.notice.ack")}：${n.event_title}`}
+        aria-label={`${t("or.notice.ack")}：${subject(n)}`}
         onClick={async () => {
           setBusy(true);
           setError(null);
@@ -81,11 +89,15 @@ export function Notices() {
               {rows.map((n) => (
                 <tr>
                   <td>
-                    <a href={`#/outreach/event/${n.event_id}`}>{n.event_title}</a>
+                    {n.task_id !== null ? (
+                      <a href={`#/tasks/${n.task_id}`}>{subject(n)}</a>
+                    ) : (
+                      <a href={`#/outreach/event/${n.event_id}`}>{subject(n)}</a>
+                    )}
                     <br />
                     <small>{when(n.created_at)}</small>
                   </td>
-                  <td>{n.institution}</td>
+                  <td>{n.institution ?? "—"}</td>
                   <td>{tl(`or.notice.reason.${n.reason}`)}</td>
                   <td>{n.message}</td>
                   <td>
