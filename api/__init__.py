@@ -6,10 +6,11 @@ no SQL here, no rules here.
 
 from __future__ import annotations
 
+from flask import Flask
 from flask_smorest import Api
 
 
-def register_blueprints(api: Api) -> None:
+def register_blueprints(api: Api, app: Flask) -> None:
     from api import (
         areas,
         audit,
@@ -76,4 +77,6 @@ def register_blueprints(api: Api) -> None:
         open311,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
-    api.register_blueprint(open311.public_blp, url_prefix="/open311")  # public, no token
+    # Open311 GeoReport v2 speaks its own standard (its own formats and error list), so it is
+    # served beside the API, not in the API's OpenAPI document: public, no token.
+    app.register_blueprint(open311.public_blp, url_prefix="/open311")

@@ -119,6 +119,13 @@ class CaseReport(MethodView):
         f"({report_service.XLSX_TYPE}): an attachment",
         success=True,
     )
+    @blp.alt_response(
+        200,
+        schema={"type": "string", "format": "binary"},
+        content_type=report_service.XLSX_TYPE,
+        description="With `format=xlsx`: a workbook",
+        success=True,
+    )
     @blp.doc(security=BEARER)
     def get(self, args):
         """The cases report of an area in your scope (station and above; 404 out of scope)."""

@@ -106,6 +106,13 @@ class ProgrammeProgress(MethodView):
         f"({progress_service.XLSX_TYPE}): an attachment",
         success=True,
     )
+    @blp.alt_response(
+        200,
+        schema={"type": "string", "format": "binary"},
+        content_type=progress_service.XLSX_TYPE,
+        description="With `format=xlsx`: a workbook",
+        success=True,
+    )
     @blp.doc(security=BEARER)
     def get(self, args, programme_id):
         """The programme's progress as the caller may see it (a contact: its institution's

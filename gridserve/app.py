@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     from api import register_blueprints
 
-    register_blueprints(api)
+    register_blueprints(api, app)
     _serve_docs_assets(app)
     web.init_app(app)
     return app

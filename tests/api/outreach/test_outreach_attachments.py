@@ -69,9 +69,14 @@ def test_a_terminal_still_uploads_only_photos(client, field, terminal):
     error(upload(client, terminal)[1], 415, "unsupported_media_type")
 
 
-@pytest.mark.parametrize("user", ["station_a", "centre", "district"])
+@pytest.mark.parametrize("user", ["centre", "district"])
 def test_area_staff_do_not_upload(client, auth_as, outreach, user):
     error(upload(client, auth_as(user))[1], 403, "forbidden_role")
+
+
+def test_a_station_uploads_only_photos(client, auth_as, outreach):
+    # A station's photos are its on-site verifications of cases; desk files are not its own.
+    error(upload(client, auth_as("station_a"))[1], 415, "unsupported_media_type")
 
 
 def test_an_unfiled_desk_file_is_read_by_its_uploader_only(client, auth_as, outreach):
