@@ -1,7 +1,7 @@
 // Small shared pieces: the error line every screen shows, a pager over the API's lists, and
 // a hook for loading data. Screens build on these instead of writing their own.
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type Pagination, page } from "./api";
 import { registerStrings, t } from "./i18n";
 
@@ -45,14 +45,24 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
+  // Only the latest request may set the data: a filter changed quickly must never be
+  // overwritten by the slower answer to the filter before it.
+  const latest = useRef(0);
   /** Loads again; the promise settles once the new data (or the error) is in place. */
   const reload = useCallback((): Promise<void> => {
+    const ticket = ++latest.current;
     setLoading(true);
     setError(null);
     return load()
-      .then((d) => setData(d))
-      .catch((e) => setError(e))
-      .finally(() => setLoading(false));
+      .then((d) => {
+        if (ticket === latest.current) setData(d);
+      })
+      .catch((e) => {
+        if (ticket === latest.current) setError(e);
+      })
+      .finally(() => {
+        if (ticket === latest.current) setLoading(false);
+      });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
   useEffect(() => {
