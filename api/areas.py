@@ -78,6 +78,33 @@ class AreaItem(MethodView):
         return area_service.get_area(current_principal(), area_id)
 
 
+class DutyPhoneSchema(Schema):
+    phone = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "A mobile number; null or empty clears it"},
+    )
+
+
+class DutyPhoneOutSchema(Schema):
+    area_id = Integer()
+    duty_phone = fields.String(allow_none=True, metadata={"description": "Masked"})
+
+
+@blp.route("/areas/<int:area_id>/duty-phone")
+class AreaDutyPhone(MethodView):
+    @blp.roles(*area_service.DUTY_PHONE_SETTERS)
+    @blp.arguments(DutyPhoneSchema)
+    @blp.response(200, DutyPhoneOutSchema)
+    @blp.doc(security=BEARER)
+    def put(self, body, area_id):
+        """Set the duty mobile (值班手机) of an area's office: cases reaching or escalated to it
+        are texted there (station for its community; centres for their subtree). Stored
+        encrypted, answered masked; null clears it."""
+        return area_service.set_duty_phone(current_principal(), area_id, body["phone"])
+
+
 @blp.route("/areas/<int:area_id>/children")
 class AreaChildren(MethodView):
     @blp.arguments(ListArgs, location="query")

@@ -130,6 +130,7 @@ OPERATIONS = [
         allowed(404, {"admin", "bank"}),
     ),
     ("reminders", "GET", "/outreach/reminders", None, allowed(200, OUTREACH | {"worker_a"})),
+    ("duty mobile", "PUT", "/areas/{community_a}/duty-phone", {}, allowed(422, STAFF)),
     ("me", "GET", "/me", None, expect(200)),
 ]
 

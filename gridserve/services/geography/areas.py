@@ -247,3 +247,35 @@ def community_at(lon: float, lat: float, principal: Principal | None = None) -> 
         .order_by(Area.id)
         .limit(1)
     ).scalar_one_or_none()
+
+
+# Who sets an office's duty mobile: the office itself and those above it (admin always may).
+DUTY_PHONE_SETTERS = ("station", "street_centre", "district_centre")
+
+
+def set_duty_phone(principal: Principal, area_id: int, phone: str | None) -> dict[str, object]:
+    """Set (or, with None, clear) the duty mobile (值班手机) of an area's office, told when a case
+    reaches or is escalated to it. A station sets its community's; centres any area in their
+    subtree. The number must be a mobile (422 ``validation_error``); it is stored encrypted
+    and shown masked. The change is audited (the stored value redacted)."""
+    from gridserve import crypto
+    from gridserve.privacy import mask_phone
+    from gridserve.sms import phones
+
+    principal.require(*DUTY_PHONE_SETTERS)
+    area = get_area(principal, area_id)
+    if phone is None or not phone.strip():
+        area.duty_phone_enc = None
+        shown = None
+    else:
+        try:
+            e164 = phones.to_e164(phone)
+        except ValueError as exc:
+            raise ValidationFailed(
+                "The duty number must be a mobile number.",
+                details={"fields": {"phone": [str(exc)]}},
+            ) from exc
+        area.duty_phone_enc = crypto.encrypt(e164)
+        shown = mask_phone(e164.removeprefix("+86"))
+    db.session.flush()
+    return {"area_id": area.id, "duty_phone": shown}
