@@ -21,7 +21,9 @@ from gridserve.models.cases.categories import (
 )
 from gridserve.models.field.sync import SyncCounter, SyncTombstone
 from gridserve.models.field.tasks import (
+    ALL_FINAL_STATUSES,
     CASE_FINAL_STATUSES,
+    TASK_CARRIED_STATUSES,
     TASK_EVENT_ACTIONS,
     TASK_FINAL_STATUSES,
     TASK_KINDS,
@@ -82,6 +84,7 @@ from gridserve.models.sms.outbox import SmsMessage, SmsSlotRun
 from gridserve.models.sms.recipients import PhoneHashKey, SmsOptOut, SmsRecipient
 
 __all__ = [
+    "ALL_FINAL_STATUSES",
     "AREA_LEVELS",
     "CASE_CLASSES",
     "CASE_FINAL_STATUSES",
@@ -108,6 +111,7 @@ __all__ = [
     "REFERRAL_STATUSES",
     "REMINDER_KINDS",
     "ROLES",
+    "TASK_CARRIED_STATUSES",
     "TASK_EVENT_ACTIONS",
     "TASK_FINAL_STATUSES",
     "TASK_KINDS",

@@ -42,6 +42,10 @@ TASK_STATUSES = ("open", "in_progress", "done", "cancelled", "accepted", "settle
 TASK_OPEN_STATUSES = ("open", "in_progress")  # what a terminal carries (tasks)
 TASK_FINAL_STATUSES = ("done", "cancelled")
 CASE_FINAL_STATUSES = ("closed", "cancelled")
+# What a worker's terminal carries while assigned: a task until done, a case until closed.
+TASK_CARRIED_STATUSES = ("open", "in_progress", "accepted", "settled", "verified")
+# Final for a task or a case: nothing changes any more (a case reopens only by its step).
+ALL_FINAL_STATUSES = ("done", "cancelled", "closed")
 TASK_PRIORITIES = ("low", "normal", "high", "urgent")
 TASK_SOURCES = ("station", "terminal", "walk_in", "phone", "open311")
 # The history: a task's four actions, then each step of the case ladder.

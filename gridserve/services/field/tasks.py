@@ -45,8 +45,9 @@ from gridserve.db import utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
+    ALL_FINAL_STATUSES,
+    TASK_CARRIED_STATUSES,
     TASK_FINAL_STATUSES,
-    TASK_OPEN_STATUSES,
     Area,
     CaseCategory,
     GridCell,
@@ -608,7 +609,7 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
             )
     based_on = data["version"]
     check_version(STALE_TASK, expected=based_on, current=task.version)
-    if task.status in TASK_FINAL_STATUSES:
+    if task.status in ALL_FINAL_STATUSES:
         raise Conflict(
             f"The task is {task.status}; it cannot change any more.",
             code="invalid_transition",
@@ -692,8 +693,9 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
 
 
 def carried_by(worker_id: int) -> ColumnElement[bool]:
-    """The tasks a worker's terminal holds: assigned to them, open or in progress."""
-    return (Task.assigned_worker_id == worker_id) & Task.status.in_(TASK_OPEN_STATUSES)
+    """The tasks a worker's terminal holds: assigned to them, a task until done, a case until
+    closed."""
+    return (Task.assigned_worker_id == worker_id) & Task.status.in_(TASK_CARRIED_STATUSES)
 
 
 def dropped_by(worker_id: int) -> ColumnElement[bool]:
@@ -701,5 +703,5 @@ def dropped_by(worker_id: int) -> ColumnElement[bool]:
     return (TaskEvent.from_worker_id == worker_id) & or_(
         TaskEvent.to_worker_id.is_(None),
         TaskEvent.to_worker_id != worker_id,
-        TaskEvent.to_status.in_(TASK_FINAL_STATUSES),
+        TaskEvent.to_status.in_(ALL_FINAL_STATUSES),
     )
