@@ -25,12 +25,13 @@ from gridserve.models import (
 from gridserve.scope import OPERATOR
 from gridserve.services.cases import feedback
 from gridserve.services.field import tasks as task_service
-from gridserve.services.sms import inbound
+from gridserve.services.sms import direct, inbound
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.sms.gateways.base import Inbound
 from gridserve.timeutil import local_today
 from jobs.registry import run_job
 from tests.api.outreach.test_notices import put_channel
+from tests.clock import at_local, move_to
 from tests.conftest import login
 
 RESIDENT = "+8613812345678"
@@ -126,6 +127,19 @@ def test_a_case_closed_before_the_window_is_never_texted_late(
     result = run_job("case-feedback")
     assert result["late"] == 1 and result["texts"] == 0
     assert _texts(RESIDENT, old) == [] and _rows(old) == []
+
+
+def test_in_the_quiet_hours_texts_are_queued_and_held_by_the_dispatcher(
+    cases, channel, ctx
+) -> None:
+    move_to(at_local(local_today(), dt.time(23, 30)))
+    task_id = _closed(cases)
+    assert run_job("case-feedback")["texts"] == 1
+    [text] = _texts(RESIDENT, task_id)
+    assert text.status == "queued"
+    assert direct.due_lanes() == []  # nothing goes out before the quiet hours end
+    move_to(at_local(local_today() + dt.timedelta(days=1), dt.time(9, 0)))
+    assert [lane.sender_code for lane in direct.due_lanes()] == ["CGJ"]
 
 
 def test_without_a_case_channel_nothing_is_sent_and_it_is_counted(cases, ctx) -> None:
