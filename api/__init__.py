@@ -17,6 +17,7 @@ def register_blueprints(api: Api, app: Flask) -> None:
         auth,
         calendars,
         case_categories,
+        case_rating,
         case_reports,
         cases,
         client,
@@ -80,3 +81,4 @@ def register_blueprints(api: Api, app: Flask) -> None:
     # Open311 GeoReport v2 speaks its own standard (its own formats and error list), so it is
     # served beside the API, not in the API's OpenAPI document: public, no token.
     app.register_blueprint(open311.public_blp, url_prefix="/open311")
+    app.register_blueprint(case_rating.public_blp, url_prefix="/r")  # the case rating page

@@ -49,8 +49,9 @@ _HTML_CSP = (
     "default-src 'none'; script-src 'self'{scripts}; style-src 'self'{styles}; "
     "img-src 'self' data: blob:{tiles}; font-src 'self'; connect-src 'self'; "
     "worker-src 'self'; manifest-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "frame-ancestors 'none'; base-uri 'none'; form-action {forms}"
 )
+_FORM = re.compile(r"<form[\s>]", re.IGNORECASE)
 _INLINE = re.compile(r"<(script|style)(?:\s[^>]*)?>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
 _HAS_SRC = re.compile(r"<script\s[^>]*\bsrc\s*=", re.IGNORECASE)
 
@@ -91,6 +92,7 @@ def html_policy(html: str) -> str:
         scripts="".join(" " + d for d in scripts),
         styles="".join(" " + d for d in styles),
         tiles=_tile_origin(),
+        forms="'self'" if _FORM.search(html) else "'none'",  # a page's own form posts here
     )
 
 

@@ -101,6 +101,12 @@ def _case_deadlines() -> dict[str, int]:
     return run_pass()
 
 
+def _case_feedback() -> dict[str, int]:
+    from gridserve.services.cases.feedback import send_due
+
+    return send_due()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -185,6 +191,16 @@ JOBS: dict[str, Job] = {
             "past its supervision due time",
             trigger="interval",
             trigger_args={"minutes": 1},
+        ),
+        Job(
+            name="case-feedback",
+            func=_case_feedback,
+            description="Text each consenting reporter of a case closed within "
+            "case_feedback_hours once, asking for a rating with a short code (queued; the "
+            "dispatcher holds texts in the quiet hours); cases past the window are never "
+            "texted late",
+            trigger="interval",
+            trigger_args={"minutes": 5},
         ),
     )
 }

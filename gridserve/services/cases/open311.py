@@ -121,14 +121,17 @@ def key_for(api_key: str | None) -> Open311Key:
 # --- rate limit --------------------------------------------------------------------------------
 
 
-def count_request(address: str | None, key_id: int | None = None) -> None:
+def count_request(
+    address: str | None, key_id: int | None = None, namespace: str = ADDRESS_NS
+) -> None:
     """Count one request for the client ``address`` (or, given, for the key); 429 over the
-    limit. A fixed one-minute window per counter, upserted like the sign-in throttle's rows (one
-    statement each, so concurrent requests queue on the row); refused requests count too."""
+    limit (``namespace``: another counter per address, e.g. the case rating page's). A fixed
+    one-minute window per counter, upserted like the sign-in throttle's rows (one statement
+    each, so concurrent requests queue on the row); refused requests count too."""
     if key_id is not None:
         _bump(KEY_NS, str(key_id), "this api_key")
     else:
-        _bump(ADDRESS_NS, (address or "unknown")[:64], "this address")
+        _bump(namespace, (address or "unknown")[:64], "this address")
 
 
 def _bump(username: str, value: str, whose: str) -> None:

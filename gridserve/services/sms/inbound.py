@@ -68,7 +68,10 @@ def apply_receipt(receipt: gateways.Receipt, channel_ids: list[int] | None) -> s
 
 
 def apply_reply(event: gateways.Inbound, channel_ids: list[int]) -> str:
-    """A reply through a gateway: an opt-out keyword puts the number in the register.
+    """A reply through a gateway: "1", "2" or "3" rates the case of the most recent case
+    feedback sent to the number within ``case_rating_days`` (``"rated"``, or
+    ``"already_rated"`` ignored; :mod:`gridserve.services.cases.feedback`); anything else
+    goes to the opt-out check: an opt-out keyword puts the number in the register.
 
     It is an opt-out from the institution whose channel received it; from everyone when the
     gateway account is shared by several institutions (we cannot tell whom it answers).
@@ -78,6 +81,9 @@ def apply_reply(event: gateways.Inbound, channel_ids: list[int]) -> str:
         if channel_ids
         else []
     )
+    rated = _case_rating(event)
+    if rated is not None:
+        return rated
     insts = {c.institution_id for c in channels}
     names = tuple(
         n
@@ -94,6 +100,18 @@ def apply_reply(event: gateways.Inbound, channel_ids: list[int]) -> str:
     row = opt_out(phone, institution_id, "reply", f"reply: {event.text[:40]}")
     audit.record("sms_opt_out", "sms_opt_outs", row.id, {"source": "reply"})
     return "opted_out"
+
+
+def _case_rating(event: gateways.Inbound) -> str | None:
+    from gridserve.services.cases import feedback
+
+    if feedback.reply_rating(event.text) is None:
+        return None
+    try:
+        phone = phones.to_e164(event.sender_phone)
+    except ValueError:
+        return None
+    return feedback.rate_by_reply(phone, event.text)
 
 
 # --- gateway callbacks ---------------------------------------------------------------------
