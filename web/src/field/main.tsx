@@ -561,6 +561,10 @@ function FixScreen(props: { uuid: string; places: Place[]; saved: () => void }) 
 
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" }).catch(() => undefined);
+  // Not yet controlled once a worker is active: ask it to claim this page (see sw.ts).
+  void navigator.serviceWorker.ready.then((reg) => {
+    if (!navigator.serviceWorker.controller) reg.active?.postMessage("claim");
+  });
 }
 
 render(<App />, document.getElementById("app")!);
