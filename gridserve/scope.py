@@ -35,6 +35,13 @@ each model says once, in ``__scope__``, how it hangs on the tree:
   area users who see the event. A case's notice to an area's office: area users over that
   area; to a department: its contacts.
 
+- ``"reference"``: reference data every signed-in user may read (assessment templates);
+- ``"run"``: an assessment run hangs on its area like ``("area", "area_id")``; an
+  institution contact sees the published runs that hold a card of its institution;
+- ``"scorecard"``: a worker sees only their own cards, once published; a contact only its
+  institution's, once published; other area users the cards of their subtree (``area_id``:
+  a worker's or station's community; an institution's card, the run's area).
+
 Out of scope is indistinguishable from absent: :func:`get_visible` raises the
 same 404 for both.
 """
@@ -51,8 +58,11 @@ from gridserve.errors import Forbidden, NotFound
 from gridserve.extensions import db
 from gridserve.models import (
     Area,
+    AssessmentRun,
+    AssessmentTemplate,
     Assignment,
     Attachment,
+    DismissalRecommendation,
     GridCell,
     GridPlan,
     Household,
@@ -67,6 +77,8 @@ from gridserve.models import (
     OutreachReminder,
     OutreachVisit,
     Place,
+    ReportArchive,
+    Scorecard,
     SmsCampaign,
     Task,
     User,
@@ -233,6 +245,28 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
         return model.event_id.in_(
             select(OutreachEvent.id).where(OutreachEvent.area_id.in_(subtree))
         ) | model.area_id.in_(subtree)
+    if kind == "reference":
+        return true()
+    if kind == "run":
+        if principal.institution_id is not None:
+            return (model.status == "published") & model.id.in_(
+                select(Scorecard.run_id).where(_own_institution_card(principal))
+            )
+        if not principal.is_area_bound:
+            return false()
+        return model.area_id.in_(_area_subtree_ids(principal))
+    if kind == "scorecard":
+        published = model.run_id.in_(
+            select(AssessmentRun.id).where(AssessmentRun.status == "published")
+        )
+        if principal.institution_id is not None:
+            return _own_institution_card(principal) & published
+        if not principal.is_area_bound:
+            return false()
+        if principal.role == "worker":
+            own = select(Worker.id).where(Worker.user_id == principal.user_id)
+            return (model.target_kind == "worker") & model.target_id.in_(own) & published
+        return model.area_id.in_(_area_subtree_ids(principal))
     if kind == "requester":  # a job: the user who asked for it
         return model.requested_by == principal.user_id
     if kind == "user":
@@ -243,6 +277,12 @@ def scope_clause(model: type, principal: Principal) -> ColumnElement[bool]:
             clause = clause | model.institution_id.is_not(None)
         return clause
     raise TypeError(f"{model.__name__} declares no __scope__")
+
+
+def _own_institution_card(principal: Principal) -> ColumnElement[bool]:
+    return (Scorecard.target_kind == "institution") & (
+        Scorecard.target_id == principal.institution_id
+    )
 
 
 def participant_clause(institution_id: int) -> ColumnElement[bool]:
@@ -324,3 +364,8 @@ OutreachDeliverable.__scope__ = "deliverable"  # type: ignore[attr-defined]
 OutreachReminder.__scope__ = "reminder"  # type: ignore[attr-defined]
 Job.__scope__ = "requester"  # type: ignore[attr-defined]
 Task.__scope__ = "task"  # type: ignore[attr-defined]
+AssessmentTemplate.__scope__ = "reference"  # type: ignore[attr-defined]
+AssessmentRun.__scope__ = "run"  # type: ignore[attr-defined]
+Scorecard.__scope__ = "scorecard"  # type: ignore[attr-defined]
+DismissalRecommendation.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]
+ReportArchive.__scope__ = ("area", "area_id")  # type: ignore[attr-defined]

@@ -278,6 +278,34 @@ def test_personal_data_is_encrypted_at_rest(client, auth_as, register, clean_app
         assert crypto.decrypt_json(row.members_enc)[1]["name"] == "欧阳娜娜"
 
 
+def test_work_units_complete_is_derived_on_every_write(client, auth_as, register, clean_app):
+    """三知道二清楚一掌握: every member's work unit known, kept in clear beside the encrypted
+    members so the register's completeness is countable (assessment)."""
+
+    def derived(household_id: int) -> bool:
+        with clean_app.app_context():
+            return db.session.scalar(
+                select(Household.work_units_complete).where(Household.id == household_id)
+            )
+
+    made = _made(client, auth_as("worker_a"), register.mine)
+    assert derived(made["id"]) is True
+    path = f"/api/v1/households/{made['id']}"
+    members = [*BODY["members"], {"name": "张小明", "relation": "子"}]  # no work unit
+    edit = client.patch(path, json={"version": 1, "members": members},
+                        headers=auth_as("worker_a"))  # fmt: skip
+    assert edit.status_code == 200, edit.get_json()
+    assert derived(made["id"]) is False
+    # An edit that leaves the members alone keeps what they say.
+    door = client.patch(path, json={"version": 2, "door_number": "3栋2单元502"},
+                        headers=auth_as("worker_a"))  # fmt: skip
+    assert door.status_code == 200 and derived(made["id"]) is False
+    emptied = client.patch(path, json={"version": 3, "members": []}, headers=auth_as("worker_a"))
+    assert emptied.status_code == 200 and derived(made["id"]) is False
+    empty = _made(client, auth_as("worker_a"), register.mine_too, members=[])
+    assert derived(empty["id"]) is False
+
+
 def test_an_edit_on_a_stale_version_is_refused_and_changes_nothing(
     client, auth_as, register, clean_app
 ):

@@ -25,7 +25,7 @@ from gridserve.db import UTCDateTime, utcnow
 from gridserve.extensions import db
 from gridserve.models.base import BigIntKey, JSONType
 
-JOB_KINDS = ("grid_plan", "place_import")
+JOB_KINDS = ("grid_plan", "place_import", "assessment_run")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 JOB_FINAL_STATUSES = ("succeeded", "failed")
 
@@ -38,7 +38,7 @@ class Job(db.Model):
     # row by row; submitting a job is (an ``audit.record``), and so is the work it does.
     __audit__ = False
     __table_args__ = (
-        CheckConstraint("kind IN ('grid_plan', 'place_import')", name="kind"),
+        CheckConstraint("kind IN ('grid_plan', 'place_import', 'assessment_run')", name="kind"),
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
         # What a claimer looks for: the oldest queued job, or a running one past its lease.

@@ -103,5 +103,8 @@ class Household(TimestampMixin, db.Model):
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     members_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     member_count: Mapped[int] = mapped_column(nullable=False, default=0)
+    # Every member's work unit known (三知道二清楚一掌握): derived on write from the members,
+    # which are encrypted, so that the register's completeness is countable in SQL.
+    work_units_complete: Mapped[bool] = mapped_column(nullable=False, default=False)
     version: Mapped[int] = mapped_column(nullable=False, default=1)
     change_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, index=True)

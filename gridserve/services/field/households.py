@@ -211,6 +211,7 @@ def clean_fields(data: dict[str, Any], today: dt.date, *, partial: bool) -> dict
             errors["members"] = problems
         values["members_enc"] = crypto.encrypt_json(members) if members else None
         values["member_count"] = len(members)
+        values["work_units_complete"] = bool(members) and all(m["work_unit"] for m in members)
     if errors:
         raise ValidationFailed("The household is not valid.", details={"fields": errors})
     return values

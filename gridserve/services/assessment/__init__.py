@@ -1,0 +1,1 @@
+"""The assessment wing: templates, runs and scorecards, recommendations, reports."""
