@@ -1,0 +1,276 @@
+"""The console's cases screens (issue 14) in a real browser: the ladder board, a case's detail
+with its history and steps, a station's on-site verification and the cases report. Demo cases
+may or may not be there (and other tests add theirs): every test makes the cases it acts on
+through the API (station intake, a unique title) and finds them by that title. Each main
+screen is checked with axe and kept as a screenshot."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import uuid
+from pathlib import Path
+
+from openpyxl import load_workbook
+from playwright.sync_api import expect
+
+from tests.e2e.live import DEMO_PASSWORD
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
+)
+SLOW = 30_000  # a loaded machine: steps answer within this (Playwright's expect timeout)
+
+
+def _api(page, username: str):
+    """(method, path, body=None, **query) → JSON, as ``username``, through the page's requests."""
+    token = page.request.post(
+        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(method: str, path: str, body: object = None, **params: object):
+        r = page.request.fetch(
+            f"/api/v1{path}", method=method, headers=headers, data=body, params=params or None
+        )
+        assert r.ok, (path, r.status, r.text())
+        return r.json()
+
+    return _call
+
+
+def _point_of(api) -> tuple[float, float]:
+    """A place of the station's community: a point the case (and its verification) stands on."""
+    me = api("GET", "/me")
+    (place,) = api("GET", "/places", area=me["scope"]["area_id"], page_size=1)
+    lon, lat = place["geometry"]["coordinates"][:2]
+    return lon, lat
+
+
+def _new_case(api, category: str, words: str) -> dict:
+    """A walk-in case taken by the station, its title unique to this run."""
+    lon, lat = _point_of(api)
+    title = f"{words} {uuid.uuid4().hex[:6]}"
+    case = api(
+        "POST",
+        "/tasks",
+        {
+            "kind": "case",
+            "title": title,
+            "details": "浏览器测试登记",
+            "category": category,
+            "source": "walk_in",
+            "location": {"lon": lon, "lat": lat},
+            "reporter": {"name": "王测试", "phone": "13800138000", "consent": True},
+        },
+    )
+    assert case["kind"] == "case" and case["title"] == title
+    return case
+
+
+def _board_filter(page, category: str) -> None:
+    page.get_by_label("类别").select_option(category)
+    page.get_by_role("button", name="筛选", exact=True).click()
+
+
+def _step(page, name: str, note: str | None = None) -> None:
+    """Open a step's form by its button, write the note, submit; wait for the done line."""
+    page.get_by_role("button", name=name, exact=True).click()
+    form = page.get_by_role("form", name=name)
+    if note is not None:
+        form.get_by_role("textbox").fill(note)
+    form.get_by_role("button", name="提交", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text=f"已{name}")).to_be_visible(timeout=SLOW)
+
+
+def test_station_accepts_and_escalates_a_case_on_the_board(page, sign_in, axe, screenshot):
+    station = _api(page, "station1")
+    case = _new_case(station, "sanitation", "楼道堆物")
+    assert case["level"] == "cell"
+    reason = f"涉及多户，需社区协调 {uuid.uuid4().hex[:4]}"
+
+    sign_in(page, "station1")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="事件处置").click()
+    expect(page.get_by_role("heading", level=1, name="分级处置看板")).to_be_visible()
+    for level in ("网格", "社区", "街道", "新区"):
+        expect(page.get_by_role("heading", level=2, name=level)).to_be_visible()
+    _board_filter(page, "sanitation")
+    cell = page.get_by_test_id("level-cell")
+    card = cell.get_by_test_id("case-card").filter(has_text=case["title"])
+    expect(card).to_be_visible(timeout=SLOW)
+    expect(card).to_contain_text("环境卫生")
+    expect(card).to_contain_text("待受理")
+    expect(page.get_by_test_id("count-cell")).to_contain_text("件")
+    axe(page)
+    screenshot(page, "console-cases-board")
+
+    card.get_by_role("link", name=case["title"]).click()
+    expect(page.get_by_role("heading", level=1, name=case["title"])).to_be_visible()
+    expect(page.get_by_test_id("case-level")).to_have_text("网格")
+    expect(page.get_by_test_id("case-reporter")).to_contain_text("王测试")
+    history = page.get_by_test_id("case-history")
+    expect(history.locator("[data-action='created']")).to_have_count(1)
+    expect(page.get_by_test_id("case-map")).to_have_attribute("data-ready", "1", timeout=SLOW)
+
+    _step(page, "受理")
+    expect(page.get_by_test_id("case-status")).to_contain_text("已受理")
+    expect(history.locator("[data-action='accept']")).to_have_count(1)
+
+    # A reason is required: the form refuses to submit without it (the browser's check).
+    page.get_by_role("button", name="上报", exact=True).click()
+    form = page.get_by_role("form", name="上报")
+    expect(form.get_by_label("原因（必填）")).to_have_attribute("required", "")
+    form.get_by_label("原因（必填）").fill(reason)
+    form.get_by_role("button", name="提交", exact=True).click()
+    expect(page.get_by_test_id("case-level")).to_have_text("社区", timeout=SLOW)
+    expect(page.get_by_test_id("case-status")).to_contain_text("待受理")
+    escalated = history.locator("[data-action='escalate']")
+    expect(escalated).to_have_count(1)
+    expect(escalated).to_contain_text("网格 → 社区")
+    expect(escalated).to_contain_text(reason)
+    expect(escalated).to_contain_text("本人")
+    axe(page, exclude=[".leaflet-container"])
+    screenshot(page, "console-cases-detail")
+
+    # Back on the board it stands in the community's column.
+    page.get_by_role("link", name="返回看板").click()
+    _board_filter(page, "sanitation")
+    community = page.get_by_test_id("level-community")
+    expect(community.get_by_test_id("case-card").filter(has_text=case["title"])).to_be_visible(
+        timeout=SLOW
+    )
+    expect(
+        page.get_by_test_id("level-cell").get_by_test_id("case-card").filter(has_text=case["title"])
+    ).to_have_count(0)
+
+
+def test_a_stale_step_shows_the_envelopes_message(page, sign_in):
+    station = _api(page, "station1")
+    case = _new_case(station, "noise", "夜间噪声")
+    sign_in(page, "station1")
+    page.goto(f"/#/cases/{case['id']}")
+    expect(page.get_by_role("heading", level=1, name=case["title"])).to_be_visible()
+    # Someone else accepts it meanwhile: the page's version is stale.
+    station("POST", f"/tasks/{case['id']}/accept", {"version": case["version"]})
+    page.get_by_role("button", name="受理", exact=True).click()
+    page.get_by_role("form", name="受理").get_by_role("button", name="提交", exact=True).click()
+    # The message the API gives for that same step (whatever its wording), shown as it is.
+    token = page.request.post(
+        "/api/v1/auth/token", data={"username": "station1", "password": DEMO_PASSWORD}
+    ).json()["access_token"]
+    refused = page.request.post(
+        f"/api/v1/tasks/{case['id']}/accept",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"version": case["version"]},
+    )
+    assert refused.status == 409
+    expect(page.get_by_role("alert")).to_have_text(refused.json()["error"]["message"])
+
+
+def test_station_verifies_on_site_and_closes(new_context, sign_in, axe, screenshot):
+    # The station's browser stands on the case's point (geolocation granted).
+    probe = new_context().new_page()
+    station = _api(probe, "station1")
+    case = _new_case(station, "roads_lights", "路灯不亮")
+    assert case["needs_verification"] is True
+    lon, lat = case["location"]["lon"], case["location"]["lat"]
+    case = station("POST", f"/tasks/{case['id']}/accept", {"version": case["version"]})
+    case = station(
+        "POST", f"/tasks/{case['id']}/settle", {"version": case["version"], "note": "已更换灯泡"}
+    )
+    assert case["status"] == "settled"
+
+    page = new_context(
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+        permissions=["geolocation"],
+    ).new_page()
+    sign_in(page, "station1")
+    page.goto(f"/#/cases/{case['id']}")
+    expect(page.get_by_test_id("case-status")).to_contain_text("已办结")
+    # Closing needs the verification first: no close button yet, the verify link instead.
+    expect(page.get_by_role("button", name="结案", exact=True)).to_have_count(0)
+    page.get_by_role("link", name="现场核查").click()
+    expect(page.get_by_role("heading", level=1, name="现场核查")).to_be_visible()
+    form = page.get_by_role("form", name="现场核查")
+
+    # Far from the case (about 1.1 km north): 422 too_far, shown with the distance.
+    form.get_by_label("经度").fill(f"{lon:.6f}")
+    form.get_by_label("纬度").fill(f"{lat + 0.01:.6f}")
+    form.get_by_label("现场照片").set_input_files(
+        files=[{"name": "site.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    form.get_by_label("核查说明").fill("路灯已亮")
+    form.get_by_role("button", name="提交核查").click()
+    expect(page.get_by_test_id("too-far")).to_contain_text("超出允许的", timeout=SLOW)
+    expect(page.get_by_role("alert")).to_be_visible()
+    axe(page)
+    screenshot(page, "console-cases-verify-too-far")
+
+    # Where the browser says we are: on the case's point.
+    form.get_by_role("button", name="使用当前位置").click()
+    expect(form.get_by_label("纬度")).to_have_value(f"{lat:.6f}", timeout=SLOW)
+    form.get_by_role("button", name="提交核查").click()
+    expect(page.get_by_role("heading", level=1, name=case["title"])).to_be_visible(timeout=SLOW)
+    expect(page.get_by_test_id("case-status")).to_contain_text("已核查")
+    history = page.get_by_test_id("case-history")
+    verified = history.locator("[data-action='verify']")
+    expect(verified).to_have_count(1)
+    expect(verified).to_contain_text("照片 1 张")
+    # The verification's place is on the map with the case's own point.
+    expect(page.get_by_test_id("case-map")).to_have_attribute("data-points", "2", timeout=SLOW)
+
+    _step(page, "结案", "现场核查无误，结案")
+    expect(page.get_by_test_id("case-status")).to_contain_text("已结案")
+    expect(history.locator("[data-action='close']")).to_have_count(1)
+    expect(page.get_by_role("button", name="重新办理", exact=True)).to_be_visible()
+    axe(page, exclude=[".leaflet-container"])
+    screenshot(page, "console-cases-closed")
+
+
+def test_street_centre_reads_the_report_and_downloads_it(page, sign_in, axe, screenshot):
+    station = _api(page, "station1")
+    _new_case(station, "parking", "乱停车")
+    centre = _api(page, "centre")
+
+    sign_in(page, "centre")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="事件报表").click()
+    expect(page.get_by_role("heading", level=1, name="事件报表")).to_be_visible()
+    # The figures of the window the screen shows (the browser's days), as the API gives them.
+    window = {k: page.get_by_label(label).input_value() for k, label in
+              (("from", "起始日期"), ("to", "截止日期"))}  # fmt: skip
+    figures = centre("GET", "/reports/cases", **window)
+    levels = page.get_by_test_id("report-levels")
+    expect(levels.locator("tbody tr")).to_have_count(len(figures["levels"]) + 1, timeout=SLOW)
+    total = levels.locator("tbody tr.total")
+    expect(total.locator("td").first).to_have_text(str(figures["totals"]["received"]))
+    expect(levels).to_contain_text("小问题不出网格")
+    categories = page.get_by_test_id("report-categories")
+    expect(categories.locator("tbody tr")).to_have_count(len(figures["categories"]))
+    expect(categories.locator("tr[data-category='parking']")).to_contain_text("乱停乱放")
+    expect(page.get_by_test_id("report-map")).to_have_attribute("data-ready", "1", timeout=SLOW)
+    axe(page, exclude=[".leaflet-container"])
+    screenshot(page, "console-cases-report")
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="下载 CSV").click()
+    text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+    assert next(csv.reader(io.StringIO(text)))  # a header row
+    with page.expect_download() as info:
+        page.get_by_role("button", name="下载 XLSX").click()
+    assert info.value.suggested_filename.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()), read_only=True)
+    assert len(book.sheetnames) >= 2
+
+
+def test_the_tasks_list_sends_a_case_to_its_steps(page, sign_in):
+    station = _api(page, "station1")
+    case = _new_case(station, "other", "其他事项")
+    sign_in(page, "station1")
+    page.goto("/#/tasks")
+    page.get_by_label("类型").select_option("case")
+    page.get_by_role("button", name="筛选").click()
+    page.get_by_role("link", name=case["title"]).click()
+    expect(page).to_have_url(f"{page.url.split('#')[0]}#/cases/{case['id']}")
+    expect(page.get_by_role("heading", level=1, name=case["title"])).to_be_visible()
+    expect(page.get_by_role("button", name="受理", exact=True)).to_be_visible()
