@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import io
 import uuid
 from pathlib import Path
@@ -274,3 +275,95 @@ def test_the_tasks_list_sends_a_case_to_its_steps(page, sign_in):
     expect(page).to_have_url(f"{page.url.split('#')[0]}#/cases/{case['id']}")
     expect(page.get_by_role("heading", level=1, name=case["title"])).to_be_visible()
     expect(page.get_by_role("button", name="受理", exact=True)).to_be_visible()
+
+
+def test_street_centre_supervises_and_dispatches_and_the_department_accepts(
+    new_context, sign_in, axe, screenshot
+):
+    probe = new_context().new_page()
+    coordinator, admin = _api(probe, "coordinator"), _api(probe, "admin")
+    mark = uuid.uuid4().hex[:6].upper()
+    department = coordinator(
+        "POST",
+        "/institutions",
+        {
+            "code": f"E2E-CG-{mark}",
+            "name": f"城管执法测试中队{mark}",
+            "short_name": f"城管{mark}",
+            "level": "county",
+            "kind": "department",
+        },
+    )
+    contact = f"dept{mark.lower()}"
+    admin(
+        "POST",
+        "/users",
+        {
+            "username": contact,
+            "password": DEMO_PASSWORD,
+            "full_name": "城管联络员",
+            "role": "institution_contact",
+            "institution_id": department["id"],
+        },
+    )
+    # A safety hazard goes to the street at once.
+    case = _new_case(_api(probe, "station1"), "safety_hazard", "井盖缺失")
+    assert case["level"] == "street"
+    due = (dt.datetime.now() + dt.timedelta(days=3)).strftime("%Y-%m-%dT10:00")
+
+    page = new_context().new_page()
+    sign_in(page, "centre")
+    page.goto("/#/cases")
+    _board_filter(page, "safety_hazard")
+    street = page.get_by_test_id("level-street")
+    card = street.get_by_test_id("case-card").filter(has_text=case["title"])
+    expect(card).to_be_visible(timeout=SLOW)
+    card.get_by_role("link", name=case["title"]).click()
+    expect(page.get_by_test_id("case-level")).to_have_text("街道")
+    # The centre's steps: no verification, no closing of an open case.
+    expect(page.get_by_role("link", name="现场核查")).to_have_count(0)
+    expect(page.get_by_role("button", name="结案", exact=True)).to_have_count(0)
+
+    page.get_by_role("button", name="督办", exact=True).click()
+    form = page.get_by_role("form", name="督办")
+    form.get_by_label("期限").fill(due)
+    form.get_by_label("说明").fill("请三日内处置")
+    form.get_by_role("button", name="提交", exact=True).click()
+    expect(page.get_by_test_id("case-status")).to_contain_text("督办", timeout=SLOW)
+
+    page.get_by_role("button", name="派遣部门", exact=True).click()
+    form = page.get_by_role("form", name="派遣部门")
+    form.get_by_label("承办部门").select_option(department["code"])
+    form.get_by_label("期限").fill(due)
+    form.get_by_role("button", name="提交", exact=True).click()
+    expect(page.get_by_test_id("case-facts")).to_contain_text(department["name"], timeout=SLOW)
+    dispatched = page.get_by_test_id("case-history").locator("[data-action='dispatch']")
+    expect(dispatched).to_contain_text(department["name"])
+    axe(page, exclude=[".leaflet-container"])
+    screenshot(page, "console-cases-dispatched")
+
+    # The board in English: the card names its department and the supervision.
+    page.get_by_role("link", name="返回看板").click()
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", level=1, name="Ladder board")).to_be_visible()
+    page.get_by_label("Category").select_option("safety_hazard")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    card = street.get_by_test_id("case-card").filter(has_text=case["title"])
+    expect(card).to_contain_text("Supervised", timeout=SLOW)
+    expect(card).to_contain_text(department["name"])
+    page.get_by_role("button", name="中文").click()
+
+    # The department's contact sees exactly that case, and accepts it.
+    mine = new_context().new_page()
+    sign_in(mine, contact)
+    mine.get_by_role("navigation", name="主导航").get_by_role("link", name="事件处置").click()
+    expect(mine.get_by_text("仅显示派发给本部门的事件")).to_be_visible()
+    cards = mine.get_by_test_id("case-card")
+    expect(cards.filter(has_text=case["title"])).to_be_visible(timeout=SLOW)
+    expect(cards).to_have_count(1)
+    cards.get_by_role("link", name=case["title"]).click()
+    expect(mine.get_by_role("button", name="上报", exact=True)).to_have_count(0)  # not its step
+    _step(mine, "受理")
+    expect(mine.get_by_test_id("case-status")).to_contain_text("已受理")
+    axe(mine, exclude=[".leaflet-container"])
+    screenshot(mine, "console-cases-department")
