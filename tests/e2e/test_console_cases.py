@@ -218,6 +218,11 @@ def test_station_verifies_on_site_and_closes(new_context, sign_in, axe, screensh
     verified = history.locator("[data-action='verify']")
     expect(verified).to_have_count(1, timeout=SLOW)
     expect(verified).to_contain_text("照片 1 张", timeout=SLOW)
+    photo = verified.get_by_role("img", name="处置照片")
+    expect(photo).to_be_visible(timeout=SLOW)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=photo.element_handle()
+    )
     # The verification's place is on the map with the case's own point.
     expect(page.get_by_test_id("case-map")).to_have_attribute("data-points", "2", timeout=SLOW)
 

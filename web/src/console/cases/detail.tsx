@@ -8,6 +8,7 @@ import type { MapHandle } from "../../common/map";
 import { t } from "../../common/i18n";
 import { ErrorMessage, useAsync } from "../../common/ui";
 import { MapView } from "../map/MapView";
+import { photoUrl } from "./photo";
 import { current } from "../session";
 import { fieldErrors } from "../visits/util";
 import {
@@ -127,6 +128,28 @@ function StepForm({
   );
 }
 
+/** One photo of a step, fetched with the session's token. */
+function Photo({ id }: { id: string }) {
+  const [src, setSrc] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    let made: string | null = null;
+    let gone = false;
+    photoUrl(id)
+      .then((u) => {
+        if (gone) URL.revokeObjectURL(u);
+        else setSrc((made = u));
+      })
+      .catch(setError);
+    return () => {
+      gone = true;
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [id]);
+  if (error) return <ErrorMessage error={error} />;
+  return src ? <img class="step-photo" src={src} alt={t("cases.photo")} /> : null;
+}
+
 function Timeline({ events, departments }: { events: CaseEvent[]; departments: ReturnType<typeof useDepartments> }) {
   const me = current()?.id;
   if (!events.length) return <p>{t("cases.history.none")}</p>;
@@ -163,6 +186,13 @@ function Timeline({ events, departments }: { events: CaseEvent[]; departments: R
             </span>
           )}
           {h.note && <p class="note">{h.note}</p>}
+          {h.attachments?.length ? (
+            <div class="photos">
+              {h.attachments.map((a) => (
+                <Photo id={a} />
+              ))}
+            </div>
+          ) : null}
         </li>
       ))}
     </ol>

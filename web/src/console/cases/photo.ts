@@ -1,5 +1,6 @@
 // A photo's UUID and SHA-256 for PUT /attachments/{uuid} (X-Content-SHA256), as the field app
 // computes them: crypto.subtle where the page is a secure context, else the plain-JS digest.
+import { ApiError, token, url } from "../../common/api";
 import { sha256 } from "../../field/sha256";
 
 export function uuid4(): string {
@@ -17,4 +18,18 @@ export async function sha256Hex(blob: Blob): Promise<string> {
     ? new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))
     : sha256(new Uint8Array(bytes));
   return Array.from(digest, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A photo of the API (GET /attachments/{uuid}) as an object URL: an <img> cannot send the
+ * bearer token. The caller revokes it. */
+export async function photoUrl(id: string): Promise<string> {
+  const bearer = token();
+  const resp = await fetch(url(`/attachments/${id}`), {
+    headers: bearer ? { Authorization: `Bearer ${bearer}` } : {},
+  });
+  if (!resp.ok) {
+    const env = await resp.json().catch(() => null);
+    throw new ApiError(resp.status, env?.error?.code ?? "http_error", env?.error?.message ?? resp.statusText);
+  }
+  return URL.createObjectURL(await resp.blob());
 }
