@@ -11,7 +11,7 @@
 //   message and code.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, call } from "../common/api";
-import { lang, registerStrings, t } from "../common/i18n";
+import { registerStrings, t } from "../common/i18n";
 import { messageOf } from "../common/ui";
 import { type QueuedRecord, type Task, db, getMeta, isSent, sha256Hex, uuid4 } from "./db";
 import { preparePhoto } from "./record";
@@ -436,7 +436,7 @@ export function CaseScreen(props: { id: number; rev: number; online: boolean; ch
       </p>
       <dl class="facts">
         <dt>{t("case.category")}</dt>
-        <dd data-testid="case-category">{(lang() === "en" ? c.category : c.category_name) ?? c.category ?? "—"}</dd>
+        <dd data-testid="case-category">{c.category_name ?? c.category ?? "—"}</dd>
         <dt>{t("case.level")}</dt>
         <dd>
           {levelName(c.level)}
@@ -467,7 +467,15 @@ export function CaseScreen(props: { id: number; rev: number; online: boolean; ch
           {steps.some((s) => NEEDS_NOTE.has(s)) && (
             <label>
               {t("case.note")}
-              <textarea rows={2} maxLength={2000} value={note} onInput={(e) => setNote((e.target as HTMLTextAreaElement).value)} />
+              <textarea
+                rows={2}
+                maxLength={2000}
+                value={note}
+                onInput={(e) => {
+                  setNote((e.target as HTMLTextAreaElement).value);
+                  setErr("");
+                }}
+              />
             </label>
           )}
           {steps.includes("settle") && (
@@ -512,8 +520,9 @@ export function CaseScreen(props: { id: number; rev: number; online: boolean; ch
           {history.map((h, i) => (
             <li key={i}>
               <strong>{t(`act.${h.action}`)}</strong> {when(h.at)}
-              {h.to_level && h.to_level !== h.from_level ? ` · ${levelName(h.from_level)} → ${levelName(h.to_level)}` : ""}
+              {h.from_level && h.to_level && h.to_level !== h.from_level ? ` · ${levelName(h.from_level)} → ${levelName(h.to_level)}` : ""}
               {h.to_status && h.to_status !== h.from_status ? ` · ${statusName(h.to_status)}` : ""}
+              {h.attachments?.length ? ` · ${t("outbox.photos", { n: h.attachments.length })}` : ""}
               {h.note ? <span class="hint"> · {h.note}</span> : null}
             </li>
           ))}
