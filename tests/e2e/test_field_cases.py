@@ -2,9 +2,10 @@
 station takes in two cases in worker1's cell (a walk-in's sanitation problem and a noise
 complaint); the worker's terminal downloads them with the bundle and lists them under 事件 with
 category, level and status. Online, the worker accepts one and settles it with a result and a
-photo, each step answered by the server (status 已受理, then 已处置, in the history too); the
-other is accepted by the station behind the terminal's back, so the worker's accept meets
-409 ``stale_version``: the app says so and loads the latest version. Offline, the case page
+photo, each step answered by the server (status 已受理, then 已处置, in the history too). The
+other, past its level's deadline, shows 已超时 and comes first; the station accepts it behind
+the terminal's back, so the worker's accept meets 409 ``stale_version``: the app says so and
+loads the latest version. Offline, the case page
 says its steps need a connection, and the worker reports a new case with a category; back
 online it goes up (``created``), a resend is ``duplicate``, and the case comes back in the list
 with its category. Screens pass axe and are kept as screenshots."""
@@ -12,6 +13,7 @@ with its category. Screens pass axe and are kept as screenshots."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 import uuid
 
@@ -43,6 +45,18 @@ def _intake(live_url: str, station: str, title: str, category: str, where: tuple
     )
 
 
+def _past_due(e2e_app, task_id: int) -> None:
+    """The case's level deadline an hour ago (as if its level's time had run out)."""
+    from gridserve.db import utcnow
+    from gridserve.extensions import db
+    from gridserve.models import Task
+
+    with e2e_app.app_context():
+        db.session.get(Task, task_id).level_due_at = utcnow() - dt.timedelta(hours=1)
+        db.session.commit()
+        db.session.remove()
+
+
 def _cases_tab(page) -> None:
     page.get_by_role("navigation").get_by_role("link", name="事件", exact=True).click()
     expect(page.get_by_role("heading", name="我的事件")).to_be_visible()
@@ -60,6 +74,7 @@ def test_worker_lists_handles_and_reports_cases(
     for case in (first, second):
         assert case["assigned_worker_id"] == worker, case
         assert (case["level"], case["status"]) == ("cell", "open")
+    _past_due(e2e_app, second["id"])  # the live server runs no deadline job: it stays put
 
     context = new_context(phone=True)
     page = context.new_page()
@@ -75,6 +90,11 @@ def test_worker_lists_handles_and_reports_cases(
     expect(one.get_by_test_id("case-level")).to_have_text("网格")
     expect(one.get_by_test_id("case-status")).to_have_text("待处理")
     expect(one).to_contain_text("限办")
+    expect(one.get_by_test_id("case-overdue")).to_have_count(0)
+    late = cards.filter(has_text=second["title"])
+    expect(late).to_contain_text("噪声扰民")
+    expect(late.get_by_test_id("case-overdue")).to_have_text("已超时")
+    expect(cards.first).to_contain_text(second["title"])  # the overdue one comes first
     axe(page)
     screenshot(page, "field-cases")
 
