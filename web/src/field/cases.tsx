@@ -165,6 +165,8 @@ interface HistoryEntry {
 
 /** A case as GET /tasks/{id} and the steps answer it (the task's fields and the ladder's). */
 interface CaseDetail extends Task {
+  reporter?: unknown;
+  duplicates?: unknown;
   paused_at?: string | null;
   supervised_at?: string | null;
   history?: HistoryEntry[];
@@ -199,7 +201,8 @@ async function keep(fresh: CaseDetail): Promise<Task | null> {
   }
   const held = await d.get("tasks", fresh.id);
   const names = (await getMeta<{ code: string; name: string }[]>("case_categories")) ?? [];
-  const { history: _h, paused_at, supervised_at, ...rest } = fresh;
+  // the bundle's shape: no history, and no reporter (masked or not, it stays on the server)
+  const { history: _h, reporter: _r, duplicates: _d, paused_at, supervised_at, ...rest } = fresh;
   const row: Task = {
     ...(held ?? {}),
     ...rest,
