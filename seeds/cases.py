@@ -22,9 +22,14 @@ Every closed case whose reporter agreed to be called back has its feedback text 
 (sent, so the feedback job texts nobody for the past), most rated, one not satisfied and
 reopened.
 
-Rows are written directly (one insert per table, not a service call per step: the whole thing
-takes well under a second), following the ladder's rules; one seeded RNG keeps it
-deterministic for a seeding day and hour. People and numbers are invented.
+Rows are written directly (a few inserts, not a service call per step: about half a second on
+SQLite, one to two on PostgreSQL), following the ladder's rules: the due times come from
+:func:`gridserve.services.cases.basics.level_due_at` (the working-day calendar), the escalation
+reasons of the job from :func:`gridserve.services.cases.deadlines.reason_of`, the reporters'
+phones are stored as intake stores them; ``tests/seeds/test_cases_demo.py`` replays every
+history against its case. The historic cases are placed at today's cells and holders (the
+demo's layout comes into force on the seeding day). One seeded RNG keeps it deterministic for
+a seeding day and hour. People and numbers are invented; there are no photos.
 """
 
 from __future__ import annotations
@@ -126,7 +131,12 @@ FATES: dict[str, int] = {
     "cancelled": 3,
     "merged": 3,
     "unsatisfied": 1,
+    "recategorised": 2,  # filed under "other", then re-routed; closed
 }
+
+
+# (working days, local day) → the due day, for one seeding run (see :meth:`Story.due`).
+_DUE_DAYS: dict[tuple[int, dt.date], dt.date] = {}
 
 
 def _local(at: dt.datetime, tz: ZoneInfo) -> str:
@@ -171,7 +181,18 @@ class Story:
         self.at = at
 
     def due(self, level: str, at: dt.datetime) -> dt.datetime | None:
-        return basics.level_due_at(self.category, level, at, self.task["area_id"], tz=self.tz)
+        """:func:`basics.level_due_at`; a working-days deadline's day is read once per
+        (amount, local day) — the calendar costs a query a call — and keeps ``at``'s local
+        time, as that rule says."""
+        rule = basics.deadline_of(self.category, level)
+        if rule is None or rule.get("unit") != "working_days":
+            return basics.level_due_at(self.category, level, at, self.task["area_id"], tz=self.tz)
+        local = at.astimezone(self.tz)
+        key = (int(rule["amount"]), local.date())
+        if key not in _DUE_DAYS:
+            due = basics.level_due_at(self.category, level, at, self.task["area_id"], tz=self.tz)
+            _DUE_DAYS[key] = due.astimezone(self.tz).date()  # type: ignore[union-attr]
+        return dt.datetime.combine(_DUE_DAYS[key], local.timetz()).astimezone(dt.UTC)
 
     def reach(self, level: str, at: dt.datetime) -> dict[str, Any]:
         """The values that put the case at ``level`` with its clock started ``at``."""
@@ -186,6 +207,7 @@ class Teller:
         self.now = now
         self.users = users
         self.late_supervision = 2  # supervised cases whose supervision due time has passed
+        self.returns = 1  # the first case dispatched in the past was sent back by the department
 
     # --- who and when ------------------------------------------------------------------
 
@@ -347,6 +369,7 @@ def load_cases(report: SeedReport, today: dt.date) -> None:
         return
     rng = random.Random(SEED)
     now = utcnow()
+    _DUE_DAYS.clear()
     street = area_service.find_by_code("QS")
     tz = area_service.zone_of(street.id)
     users = dict(db.session.execute(select(User.username, User.id)).all())
@@ -385,6 +408,8 @@ def load_cases(report: SeedReport, today: dt.date) -> None:
             code = rng.choice(("illegal_building", "parking", "sanitation", "roads_lights"))
         if fate in ("merged", "unsatisfied"):
             code = "sanitation"
+        if fate == "recategorised":
+            code = "other"
         if fate == "verified":
             code = rng.choice(("public_facility_damage", "roads_lights", "neighbour_dispute"))
         category = categories[code]
@@ -525,7 +550,7 @@ def _live(teller: Teller, story: Story, fate: str, dept: int) -> None:
 
 def _tell(teller: Teller, story: Story, fate: str, today: dt.date, dept: int) -> None:
     """The case's history for its ``fate`` (see :data:`FATES`)."""
-    if fate not in ("closed", "cancelled", "merged", "unsatisfied"):
+    if fate not in ("closed", "cancelled", "merged", "unsatisfied", "recategorised"):
         _live(teller, story, fate, dept)
         return
     rng, now = teller.rng, teller.now
@@ -552,7 +577,7 @@ def _tell(teller: Teller, story: Story, fate: str, today: dt.date, dept: int) ->
         return  # cancelled by :func:`_merge` into a case of its kind
     start = story["level"]
     roll = rng.random()
-    if story.category.code == "other" and roll < 0.3:
+    if fate == "recategorised" or (story.category.code == "other" and roll < 0.3):
         _recategorise(teller, story, at)
         at = story.at
     if old and roll < 0.3 and start != "district":
@@ -564,7 +589,8 @@ def _tell(teller: Teller, story: Story, fate: str, today: dt.date, dept: int) ->
         at = teller.dispatch(story, teller.within(story, at, 0.3), dept)
         at = teller.within(story, at, 0.3)
         story.step("accept", at, teller.users["dept1"], "城管局已受理", status="accepted")
-        if rng.random() < 0.15:
+        if teller.returns > 0 or rng.random() < 0.15:
+            teller.returns -= 1
             at = teller.within(story, at, 0.3)
             story.step("return", at, teller.users["dept1"], "不属于本部门职责，退回",
                        status="open", department_id=None, dispatch_due_at=None,

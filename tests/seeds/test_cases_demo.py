@@ -110,13 +110,13 @@ def test_the_cases_demo(clean_app, override_settings) -> None:
     with clean_app.app_context():
         report = _seed()
         assert report.created["cases"] == CASES
-        now = utcnow()
+        now, today = utcnow(), local_today()
         street_id, dept_id = _the_histories_are_coherent(now)
         _there_is_every_state(now, dept_id)
         _no_text_waits_for_the_past(override_settings)
     client = clean_app.test_client()
     _the_department_sees_what_was_dispatched_to_it(client, clean_app, dept_id)
-    _workers_and_report(client, street_id)
+    _workers_and_report(client, street_id, today)
     with clean_app.app_context():
         _the_deadline_job_escalates_the_overdue()
 
@@ -238,7 +238,7 @@ def _the_department_sees_what_was_dispatched_to_it(client, app, dept_id: int) ->
     assert seen == dispatched and len(seen) >= 10
 
 
-def _workers_and_report(client, street_id: int) -> None:
+def _workers_and_report(client, street_id: int, today: dt.date) -> None:
     worker = login(client, "worker1", PASSWORD)
     mine = _pages(client, worker, kind="case")
     assert mine and len({t["assigned_worker_id"] for t in mine}) == 1
@@ -247,7 +247,6 @@ def _workers_and_report(client, street_id: int) -> None:
     assert resp.status_code == 200, resp.get_json()
     month = resp.get_json()["totals"]  # the default window: the last 30 days
     assert 30 < month["received"] < CASES
-    today = local_today()
     resp = client.get(
         "/api/v1/reports/cases",
         query_string={"area": street_id, "from": (today - dt.timedelta(days=130)).isoformat(),
