@@ -117,6 +117,7 @@ def test_the_cases_demo(clean_app, override_settings) -> None:
     client = clean_app.test_client()
     _the_department_sees_what_was_dispatched_to_it(client, clean_app, dept_id)
     _workers_and_report(client, street_id, today)
+    _a_station_reads_a_case(client, clean_app)
     with clean_app.app_context():
         _the_deadline_job_escalates_the_overdue()
 
@@ -127,7 +128,8 @@ def _the_histories_are_coherent(now: dt.datetime) -> tuple[int, int]:
     tasks = db.session.scalars(select(Task).where(Task.kind == "case").order_by(Task.id)).all()
     assert len(tasks) == CASES
     events: dict[int, list[TaskEvent]] = {}
-    for event in db.session.scalars(select(TaskEvent).order_by(TaskEvent.at, TaskEvent.id)):
+    # In the order the history shows them (by id): the order they happened in.
+    for event in db.session.scalars(select(TaskEvent).order_by(TaskEvent.id)):
         events.setdefault(event.task_id, []).append(event)
     categories = {c.id: c for c in db.session.scalars(select(CaseCategory))}
     street = find_by_code("QS")
@@ -264,6 +266,27 @@ def _workers_and_report(client, street_id: int, today: dt.date) -> None:
     assert len(body["categories"]) >= 15 and body["hexbin"]["features"]
     overdue = _pages(client, centre, kind="case", overdue="true")
     assert len(overdue) == OVERDUE + 1
+
+
+def _a_station_reads_a_case(client, app) -> None:
+    """station1 reads a phoned-in case of its community: the reporter's phone in clear (as
+    intake stored it), the history in order."""
+    headers = login(client, "station1", PASSWORD)
+    with app.app_context():
+        station = db.session.scalar(select(User).where(User.username == "station1"))
+        task_id = db.session.scalar(
+            select(Task.id)
+            .where(Task.area_id == station.area_id, Task.reporter_phone_enc.is_not(None))
+            .order_by(Task.escalations.desc(), Task.id)
+            .limit(1)
+        )
+        steps = db.session.scalar(select(func.count()).where(TaskEvent.task_id == task_id))
+    resp = client.get(f"/api/v1/tasks/{task_id}", headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["reporter"]["phone"].startswith("1379900") and body["reporter"]["name"]
+    assert len(body["history"]) == steps and body["history"][0]["action"] == "created"
+    assert [h["at"] for h in body["history"]] == sorted(h["at"] for h in body["history"])
 
 
 def _the_deadline_job_escalates_the_overdue() -> None:
