@@ -59,6 +59,7 @@ from gridserve.models import (
     Worker,
 )
 from gridserve.scope import in_area
+from gridserve.services.accounts import institutions as inst_service
 from gridserve.services.cases import basics
 from gridserve.services.cases.deadlines import reason_of
 from gridserve.services.cases.feedback import ALPHABET, CODE_LENGTH, RATINGS, REOPEN_REASON
@@ -362,8 +363,6 @@ def load_cases(report: SeedReport, today: dt.date) -> None:
     users; see the module docstring)."""
     if db.session.scalar(select(Task.id).where(Task.kind == "case").limit(1)) is not None:
         return
-    from gridserve.services.accounts import institutions as inst_service
-
     dept = inst_service.find_by_code(DEPARTMENT)
     if dept is None:
         return
