@@ -43,6 +43,12 @@ DEVICE_ALLOWED: dict[str, frozenset[str]] = {
     "sync.Attachments": frozenset({"GET", "PUT"}),
     "tasks.Tasks": frozenset({"GET", "POST"}),
     "tasks.TaskItem": frozenset({"GET", "PATCH"}),
+    # The case steps a worker takes in the field (a case's status moves only by its steps).
+    **{
+        f"cases.case_{step}": frozenset({"POST"})
+        for step in ("accept", "settle", "escalate", "pause", "resume")
+    },
+    "cases.CaseHistory": frozenset({"GET"}),
     "case_categories.Categories": frozenset({"GET"}),  # to pick a case's category
     "case_categories.CategoryItem": frozenset({"GET"}),
     "households.Households": frozenset({"POST"}),
