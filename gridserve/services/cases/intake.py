@@ -279,9 +279,11 @@ def duplicates(task: Task) -> list[dict[str, Any]]:
 def merge(principal: Principal, task_id: int, into_id: int, based_on: int) -> Task:
     """Close case ``task_id`` as a duplicate of ``into_id`` (station and above of the area):
     cancelled, ``duplicate_of_id`` = into, an event ``merge`` on both; the kept case's
-    :func:`reporters` now include this one's. 409 ``stale_version``; 409 ``merge_into_itself``,
-    ``merge_into_closed`` (the kept case is closed or cancelled), ``merge_across_categories``,
-    ``invalid_transition`` (this one is already closed); 422 ``not_a_case``."""
+    :func:`reporters` now include this one's, so it too takes a new version and change number
+    (a conditional update: closed meanwhile, 409 ``merge_into_closed`` and nothing merged).
+    409 ``stale_version``; 409 ``merge_into_itself``, ``merge_into_closed`` (the kept case is
+    closed or cancelled), ``merge_across_categories``, ``invalid_transition`` (this one is
+    already closed); 422 ``not_a_case``."""
     principal.require(*MERGERS)
     task = task_service.get_task(principal, task_id)
     check_version(STALE_CASE, expected=based_on, current=task.version)
@@ -315,6 +317,20 @@ def merge(principal: Principal, task_id: int, into_id: int, based_on: int) -> Ta
     now = utcnow()
     seq = next_seq()
     old_status, worker = task.status, task.assigned_worker_id
+    # The kept case changed too (its reporters): a new version and change number, as long as
+    # it is still open — closed meanwhile, nothing is merged.
+    kept_version = update_versioned(
+        Task, None, Task.id == kept.id, Task.status.not_in((*CASE_FINAL_STATUSES, "done")),
+        change_seq=seq, updated_at=now,
+    )  # fmt: skip
+    if kept_version is None:
+        db.session.expire(kept)
+        raise Conflict(
+            f"Case {kept.id} is {kept.status}; merge into an open case.",
+            code="merge_into_closed",
+            details={"into": kept.id, "status": kept.status},
+        )
+    db.session.expire(kept)
     new_version = update_versioned(
         Task, based_on, Task.id == task.id, status="cancelled", closed_at=now,
         duplicate_of_id=kept.id, change_seq=seq, updated_at=now,
@@ -344,4 +360,10 @@ def merge(principal: Principal, task_id: int, into_id: int, based_on: int) -> Ta
         {"fields": ["duplicate_of_id", "status"], "merged_into": kept.id,
          "version": [based_on, based_on + 1]},
     )  # fmt: skip
+    audit.record(
+        "update",
+        "tasks",
+        kept.id,
+        {"fields": ["reporters"], "merged": task.id, "version": [kept_version - 1, kept_version]},
+    )
     return task
