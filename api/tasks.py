@@ -385,7 +385,8 @@ class TaskMerge(MethodView):
 
         The duplicate is closed as `cancelled` with `duplicate_of` = `into`; both get a
         `merge` event, and the kept case's reporters include the duplicate's (each consenting
-        reporter is told when the kept case is closed).
+        reporter is told when the kept case is closed), so the kept case takes a new
+        `version` (and change number: terminals holding it get it again).
         """
         principal = current_principal()
         task = intake.merge(principal, task_id, body["into"], body["version"])
