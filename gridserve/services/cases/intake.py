@@ -125,7 +125,7 @@ def _reporter(data: dict[str, Any]) -> dict[str, Any]:
                 details={"fields": {"reporter.phone": [str(exc)]}},
             ) from None
         values["reporter_phone_enc"] = crypto.encrypt(phone)
-        values["reporter_phone_hash"] = sms_numbers.hasher()(_e164(phone))
+        values["reporter_phone_hash"] = sms_numbers.hasher()(e164(phone))
     elif consent:
         raise ValidationFailed(
             "A reporter who wants to be called back leaves a phone number.",
@@ -134,25 +134,32 @@ def _reporter(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _e164(phone: str) -> str:
-    """A mobile as the SMS tables hold it (E.164); a landline as stored."""
+def e164(phone: str) -> str:
+    """A mobile as the SMS tables hold it (E.164); a landline as stored: what a reporter's
+    ``reporter_phone_hash`` is made of."""
     try:
         return phones.to_e164(phone)
     except ValueError:
         return phone
 
 
-def reporters(task: Task) -> list[tuple[str, str]]:
-    """Whom to text about ``task``: ``(name, phone)`` of each consenting reporter with a
-    phone, of the case and of every case merged into it (and into those), each number once;
-    mobiles in E.164."""
-    ids, frontier = [task.id], [task.id]
+def merged_ids(task_id: int) -> list[int]:
+    """``task_id`` and every case merged into it (and into those), in that order."""
+    ids, frontier = [task_id], [task_id]
     while frontier:
         frontier = list(
             db.session.scalars(select(Task.id).where(Task.duplicate_of_id.in_(frontier)))
         )
         frontier = [i for i in frontier if i not in ids]
         ids += frontier
+    return ids
+
+
+def reporters(task: Task) -> list[tuple[str, str]]:
+    """Whom to text about ``task``: ``(name, phone)`` of each consenting reporter with a
+    phone, of the case and of every case merged into it (and into those), each number once;
+    mobiles in E.164."""
+    ids = merged_ids(task.id)
     rows = db.session.execute(
         select(Task.reporter_name, Task.reporter_phone_enc)
         .where(Task.id.in_(ids), Task.callback_consent, Task.reporter_phone_enc.is_not(None))
@@ -161,7 +168,7 @@ def reporters(task: Task) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for name, enc in rows:
-        phone = _e164(crypto.decrypt(enc) or "")
+        phone = e164(crypto.decrypt(enc) or "")
         if phone and phone not in seen:
             seen.add(phone)
             out.append((name, phone))

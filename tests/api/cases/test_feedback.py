@@ -14,6 +14,7 @@ from gridserve import crypto
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import (
+    Area,
     AuditEntry,
     CaseFeedback,
     OutreachNotice,
@@ -302,3 +303,56 @@ def test_the_page_is_rate_limited_per_address(
     limited = client.get("/r/ZZZZZZZZ", headers={"Accept": "application/json"})
     assert limited.status_code == 429 and limited.headers.get("Retry-After")
     assert limited.get_json()["error"]["code"] == "rate_limited"
+
+
+# --- key rotation ----------------------------------------------------------------------------
+
+
+def test_after_a_key_rotation_a_reply_from_the_reporters_number_still_rates_the_case(
+    cases, channel, ctx, override_settings
+) -> None:
+    from cryptography.fernet import Fernet
+    from flask.cli import ScriptInfo
+
+    from gridserve.cli import main
+    from gridserve.config import settings
+
+    task_id = _closed(cases)
+    merged = _closed(cases, phone="139 1234 5678", duplicate_of_id=task_id)
+    db.session.get(Task, merged).status = "cancelled"
+    other = _closed(cases, phone="13700001111")  # someone else's case, texted too
+    assert run_job("case-feedback")["texts"] == 3
+    old = sms_numbers.hasher()
+    area = db.session.get(Area, cases.field.world.community_a)
+    area.duty_phone_enc = crypto.encrypt("+8613600001234")  # re-encrypted too
+    db.session.commit()
+    before = {r.id: r.phone_hash for r in _rows(task_id)}
+    assert set(before.values()) == {old(RESIDENT), old(NEIGHBOUR)}
+
+    configured = settings().data_keys
+    new_key = Fernet.generate_key().decode()
+    override_settings(data_keys=(new_key, *configured))
+    result = ctx.test_cli_runner().invoke(
+        main, ["keys", "rotate", "--batch-size", "2"], obj=ScriptInfo(create_app=lambda: ctx)
+    )
+    assert result.exit_code == 0, result.output
+    assert "re-hashed 3 case feedback number(s)" in result.output
+    override_settings(data_keys=(new_key,))  # the old key is dropped after the rotation
+    db.session.expire_all()
+    new = sms_numbers.hasher()
+    assert new.key_id != old.key_id
+    after = {r.id: r.phone_hash for r in _rows(task_id)}
+    assert set(after) == set(before) and set(after.values()) == {new(RESIDENT), new(NEIGHBOUR)}
+    case = db.session.get(Task, task_id)
+    assert case.reporter_phone_hash == new(RESIDENT)
+    assert crypto.decrypt(case.reporter_phone_enc) == "13812345678"  # readable with the new key
+    assert db.session.get(Task, merged).reporter_phone_hash == new(NEIGHBOUR)
+    duty = db.session.get(Area, cases.field.world.community_a).duty_phone_enc
+    assert crypto.decrypt(duty) == "+8613600001234"
+    # The merged reporter's reply rates the kept case; the resident's finds it rated.
+    assert _reply(NEIGHBOUR, "1") == "rated"
+    assert _reply(RESIDENT, "2") == "already_rated"
+    assert _reply("+8613700001111", "3") == "rated"
+    db.session.expire_all()
+    assert db.session.get(Task, task_id).rating == 1
+    assert db.session.get(Task, other).status == "open"  # not satisfied: reopened
