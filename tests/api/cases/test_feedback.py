@@ -28,6 +28,7 @@ from gridserve.services.cases import feedback
 from gridserve.services.field import tasks as task_service
 from gridserve.services.sms import direct, inbound
 from gridserve.services.sms import numbers as sms_numbers
+from gridserve.sms import text as sms_text
 from gridserve.sms.gateways.base import Inbound
 from gridserve.timeutil import local_today
 from jobs.registry import run_job
@@ -118,6 +119,50 @@ def test_each_consenting_reporter_gets_one_text_however_often_the_job_runs(
     assert len(row.code) == 8 and set(row.code) <= set(feedback.ALPHABET)
     assert row.message_id == mine.id
     assert len(_texts("+8613700009999")) == 0
+
+
+def test_with_the_public_url_the_text_ends_with_the_rating_pages_address(
+    cases, channel, ctx, client, override_settings
+) -> None:
+    override_settings(public_url="https://grid.example.gov.cn")
+    task_id = _closed(cases)
+    run_job("case-feedback")
+    db.session.expire_all()
+    [text] = _texts(RESIDENT, task_id)
+    [row] = _rows(task_id)
+    url = f"https://grid.example.gov.cn/r/{row.code}"
+    assert text.body.endswith(f"{feedback.HOW_TO_RATE}，或访问 {url}")
+    assert "评价码" not in text.body and "楼道堆物" in text.body
+    assert sms_text.measure(text.body)["segments"] <= feedback.SEGMENTS
+    page = client.get(f"/r/{row.code}", headers={"Accept": "application/json"})
+    assert page.status_code == 200 and page.get_json()["code"] == row.code
+
+
+def test_a_long_title_is_shortened_to_keep_the_text_within_two_segments(
+    cases, channel, ctx, override_settings
+) -> None:
+    long_title = "小区东门外人行道上的共享单车长期乱停乱放严重影响老人和孩子通行请尽快处理"
+    override_settings(public_url="https://wangge.example-district.gov.cn/public")
+    with_url = _closed(cases, title=long_title)
+    run_job("case-feedback")
+    db.session.expire_all()
+    [text] = _texts(RESIDENT, with_url)
+    [row] = _rows(with_url)
+    assert text.body.endswith(
+        f"，或访问 https://wangge.example-district.gov.cn/public/r/{row.code}"
+    )
+    assert sms_text.measure(text.body)["segments"] == 2
+    assert "…”已于" in text.body and long_title[:10] in text.body
+    # Without the setting: the code, as ever, and room for the title's first 30 characters.
+    override_settings(public_url="")
+    plain = _closed(cases, title=long_title, phone="13912345678")
+    run_job("case-feedback")
+    db.session.expire_all()
+    [text] = _texts(NEIGHBOUR, plain)
+    [row] = _rows(plain)
+    assert text.body.endswith(f"{feedback.HOW_TO_RATE}（评价码{row.code}）")
+    assert f"“{long_title[:30]}”" in text.body and "http" not in text.body
+    assert sms_text.measure(text.body)["segments"] <= feedback.SEGMENTS
 
 
 def test_a_case_closed_before_the_window_is_never_texted_late(
