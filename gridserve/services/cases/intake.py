@@ -25,6 +25,8 @@ Rules:
   mobile); answers mask it except for the station and above of the case's area, whose reads
   are audited (:func:`gridserve.services.field.tasks.present_detail`). Consent needs a phone.
 - Once per client ``uuid`` (as :func:`create_task_once`).
+- An ``address`` given with the case (Open311's ``address_string``) is kept as the note of its
+  ``created`` event (``地址：…``), read back by :func:`given_address`.
 - Duplicates: an open case (not closed or cancelled) of the same category within
   ``case_duplicate_m`` metres and ``case_duplicate_hours`` hours of a new one is offered
   (:func:`duplicates`); the new case is stored all the same. :func:`merge` closes a duplicate
@@ -66,6 +68,10 @@ DESK_SOURCES = ("station", "walk_in", "phone")  # what the station's desk takes
 # Who merges duplicates: the station and above of the case's area.
 MERGERS = task_service.MANAGERS
 STALE_CASE = "Someone changed this case since you read it; reload and try again."
+# The address the reporter gave (Open311's address_string) is kept as the note of the case's
+# ``created`` event: written once, shown in its history.
+ADDRESS_NOTE = "地址："
+ADDRESS_MAX = 500
 
 
 # --- the category --------------------------------------------------------------------------
@@ -220,9 +226,11 @@ def receive(
             **reporter,
         }
 
+    address = str(data.get("address") or "").strip()[:ADDRESS_MAX]
     task, created = task_service.create_task_once(
-        principal, data, today, source=source, ladder=ladder
-    )
+        principal, data, today, source=source, ladder=ladder,
+        note=f"{ADDRESS_NOTE}{address}" if address else "",
+    )  # fmt: skip
     if created and category is not None and category.to_street_at_once:
         notify.tell(
             task,
@@ -234,6 +242,18 @@ def receive(
     if created:
         task.duplicates = duplicates(task)  # type: ignore[attr-defined]
     return task, created
+
+
+def given_address(task_id: int) -> str:
+    """The address given when case ``task_id`` was taken in (Open311's ``address_string``),
+    else ""."""
+    note = db.session.scalar(
+        select(TaskEvent.note)
+        .where(TaskEvent.task_id == task_id, TaskEvent.action == "created")
+        .order_by(TaskEvent.id)
+        .limit(1)
+    )
+    return note.removeprefix(ADDRESS_NOTE).strip() if note and note.startswith(ADDRESS_NOTE) else ""
 
 
 # --- duplicates ----------------------------------------------------------------------------

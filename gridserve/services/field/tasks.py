@@ -444,6 +444,7 @@ def create_task_once(
     *,
     source: str | None = None,
     ladder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    note: str = "",
 ) -> tuple[Task, bool]:
     """Make a task or case (station and above), or report a case from a terminal; with the
     client's ``uuid``, at most once: ``(task, True)`` when made now, ``(stored, False)`` for a
@@ -459,7 +460,8 @@ def create_task_once(
     Case intake (:mod:`gridserve.services.cases.intake`) names the ``source`` of a station's
     case (walk_in, phone, open311) and passes ``ladder``: given where the case is (community,
     cell, ...), the case's further columns (category, level, clocks, reporter, and the
-    ``assigned_worker_id`` holding the cell when the station named nobody).
+    ``assigned_worker_id`` holding the cell when the station named nobody), and may give the
+    ``created`` event a ``note`` (what the intake was told, e.g. an Open311 address).
     """
     principal.require(*CREATORS)
     if principal.role == "worker":
@@ -529,7 +531,7 @@ def create_task_once(
         db.session.add(task)
     db.session.flush()
     _event(task, "created", seq, principal, to_status="open", to_worker_id=assigned,
-           to_level=task.level)  # fmt: skip
+           to_level=task.level, note=note)  # fmt: skip
     db.session.flush()
     return task, True
 
