@@ -253,6 +253,11 @@ def given_address(task_id: int) -> str:
         .order_by(TaskEvent.id)
         .limit(1)
     )
+    return address_in(note)
+
+
+def address_in(note: str | None) -> str:
+    """The address in a ``created`` event's note, else ""."""
     return note.removeprefix(ADDRESS_NOTE).strip() if note and note.startswith(ADDRESS_NOTE) else ""
 
 

@@ -337,8 +337,11 @@ def find(filters: dict[str, Any]) -> list[dict[str, Any]]:
                 stmt = stmt.where(Task.status.in_(OPEN_STATUSES))
             elif wanted_status == {"closed"}:
                 stmt = stmt.where(Task.status.not_in(OPEN_STATUSES))
-    rows = db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(MAX_LIST))
-    return [public_view(t) for t in rows]
+    rows = list(
+        db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(MAX_LIST))
+    )
+    steps = latest_steps([t.id for t in rows])
+    return [public_view(t, steps.get(t.id, ("created", t.level, ""))) for t in rows]
 
 
 def one(request_id: str) -> list[dict[str, Any]]:
@@ -400,11 +403,30 @@ PUBLIC_STEPS = ("created", "accept", "settle", "escalate", "dispatch", "return",
                 "recategorise")  # fmt: skip
 
 
-def public_address(task: Task) -> str:
+def latest_steps(task_ids: list[int]) -> dict[int, tuple[str, str | None, str]]:
+    """For each case: its latest public step (action, level after it) and the address given at
+    intake (:func:`intake.given_address`), read for all of them at once."""
+    out: dict[int, tuple[str, str | None, str]] = {}
+    for start in range(0, len(task_ids), 500):
+        chunk = task_ids[start : start + 500]
+        rows = db.session.execute(
+            select(TaskEvent.task_id, TaskEvent.action, TaskEvent.to_level, TaskEvent.note)
+            .where(TaskEvent.task_id.in_(chunk), TaskEvent.action.in_(PUBLIC_STEPS))
+            .order_by(TaskEvent.task_id, TaskEvent.id)
+        )
+        for task_id, action, level, note in rows:
+            given = out[task_id][2] if task_id in out else ""
+            if action == "created":
+                given = intake.address_in(note)
+            out[task_id] = (action, level, given)
+    return out
+
+
+def public_address(task: Task, given: str | None = None) -> str:
     """The address shown: the one given at intake (:func:`intake.given_address`), else the
     place's (its ``address`` attribute, else its name) — never a household's, whose name is a
     home's door number — else ""."""
-    given = intake.given_address(task.id)
+    given = intake.given_address(task.id) if given is None else given
     if given:
         return given
     place = db.session.get(Place, task.place_id) if task.place_id else None
@@ -414,18 +436,20 @@ def public_address(task: Task) -> str:
     return str(address).strip() if isinstance(address, str) and address.strip() else place.name
 
 
-def status_notes(task: Task) -> str:
+def status_notes(task: Task, latest: tuple[str, str | None] | None = None) -> str:
     """A public line on where the case stands, from its latest step: fixed words for the step,
     the level holding it (网格, 社区, 街道, 区) and a department's name — which the answer shows
     as ``agency_responsible`` anyway. Never a note someone wrote (a settle result, a close or
     escalation reason, a pause reason): those are free text by workers and offices and may name
     residents, so they stay inside."""
-    action, level = db.session.execute(
-        select(TaskEvent.action, TaskEvent.to_level)
-        .where(TaskEvent.task_id == task.id, TaskEvent.action.in_(PUBLIC_STEPS))
-        .order_by(TaskEvent.id.desc())
-        .limit(1)
-    ).first() or ("created", task.level)
+    if latest is None:
+        latest = db.session.execute(
+            select(TaskEvent.action, TaskEvent.to_level)
+            .where(TaskEvent.task_id == task.id, TaskEvent.action.in_(PUBLIC_STEPS))
+            .order_by(TaskEvent.id.desc())
+            .limit(1)
+        ).first() or ("created", task.level)
+    action, level = latest
     where = LEVEL_WORDS.get(level or task.level or "cell", "网格")
     dept = _agency(task) if task.department_id else ""
     if task.status == "cancelled":
@@ -449,8 +473,9 @@ def status_notes(task: Task) -> str:
     return notes.get(action, "")
 
 
-def public_view(task: Task) -> dict[str, Any]:
-    """A case as the public sees it: no reporter, no worker."""
+def public_view(task: Task, facts: tuple[str, str | None, str] | None = None) -> dict[str, Any]:
+    """A case as the public sees it: no reporter, no worker. ``facts``: its
+    :func:`latest_steps` entry when the caller read many at once."""
     from geoalchemy2.shape import to_shape
 
     category = db.session.get(CaseCategory, task.category_id) if task.category_id else None
@@ -458,7 +483,7 @@ def public_view(task: Task) -> dict[str, Any]:
     return {
         "service_request_id": str(task.id),
         "status": "open" if task.status in OPEN_STATUSES else "closed",
-        "status_notes": status_notes(task),
+        "status_notes": status_notes(task, facts[:2] if facts else None),
         "service_name": category.name if category else "",
         "service_code": category.code if category else "",
         "description": task.details or task.title,
@@ -467,7 +492,7 @@ def public_view(task: Task) -> dict[str, Any]:
         "requested_datetime": _iso(task.created_at),
         "updated_datetime": _iso(task.updated_at),
         "expected_datetime": _iso(task.level_due_at),
-        "address": public_address(task),
+        "address": public_address(task, facts[2] if facts else None),
         "address_id": None,
         "zipcode": None,
         "lat": point.y if point else None,

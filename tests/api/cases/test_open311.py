@@ -329,6 +329,10 @@ def test_address_is_the_one_given_else_the_places_never_a_households(
         db.session.get(Place, shop_id).attributes = {}
         db.session.commit()
     assert _public(client, made["other"][0])["address"] == "幸福超市"  # no address: its name
+    listed = {r["service_request_id"]: r["address"] for r in
+              client.get("/open311/v2/requests.json").get_json()}  # fmt: skip
+    assert listed[made["other"][0]] == "幸福超市" and listed[made["home"][0]] == ""
+    assert listed[given[0]["service_request_id"]] == "幸福路12号东门"
 
 
 def test_status_notes_follow_the_steps_in_public_words_without_anyones_notes(
@@ -371,3 +375,11 @@ def test_status_notes_follow_the_steps_in_public_words_without_anyones_notes(
     assert merged.status_code == 200, merged.get_json()
     assert "合并" in _public(client, dup)["status_notes"]
     assert _public(client, kept)["status_notes"] == seen[0]
+    # The list says the same as each request's own answer.
+    listed = {r["service_request_id"]: r for r in
+              client.get("/open311/v2/requests.json").get_json()}  # fmt: skip
+    for one in (rid, dup, kept):
+        shown = _public(client, one)
+        assert (listed[one]["status_notes"], listed[one]["address"]) == (
+            shown["status_notes"], shown["address"]
+        )  # fmt: skip
