@@ -25,6 +25,8 @@ registerStrings(
     "nav.sms": "短信",
     "nav.tasks": "任务与事件",
     "nav.outreach": "宣传活动",
+    "nav.cases": "事件处置",
+    "nav.case_report": "事件报表",
     "role.admin": "管理员",
     "role.district_centre": "新区监管中心",
     "role.street_centre": "街道中心",
@@ -49,6 +51,8 @@ registerStrings(
     "nav.sms": "SMS",
     "nav.tasks": "Tasks and cases",
     "nav.outreach": "Outreach",
+    "nav.cases": "Cases",
+    "nav.case_report": "Cases report",
     "role.admin": "administrator",
     "role.district_centre": "district centre",
     "role.street_centre": "street centre",
@@ -91,6 +95,20 @@ const SCREENS = [
     label: "nav.tasks",
     roles: ["station", "street_centre", "district_centre"],
     load: lazy(() => import("./screens/tasks")),
+  },
+  {
+    // The ladder board, case detail, verification: the readers of the cases API (a department's
+    // contacts see the cases dispatched to their department).
+    route: "cases",
+    label: "nav.cases",
+    roles: ["station", "street_centre", "district_centre", "institution_contact"],
+    load: lazy(() => import("./screens/cases")),
+  },
+  {
+    route: "case-report",
+    label: "nav.case_report",
+    roles: ["station", "street_centre", "district_centre"],
+    load: lazy(() => import("./screens/case_report")),
   },
   {
     route: "outreach",

@@ -56,6 +56,12 @@ sw.addEventListener("install", (event: ExtendableEvent) => {
   event.waitUntil(precache().catch(() => undefined).then(() => sw.skipWaiting()));
 });
 
+// A page whose navigation began before this worker activated misses the activate-time claim
+// (the document is created after it): the page asks, and is claimed then.
+sw.addEventListener("message", (event: ExtendableMessageEvent) => {
+  if (event.data === "claim") event.waitUntil(sw.clients.claim());
+});
+
 sw.addEventListener("activate", (event: ExtendableEvent) => {
   event.waitUntil(
     (async () => {
