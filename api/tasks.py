@@ -187,6 +187,9 @@ class TaskEventSchema(Schema):
     attachments = fields.List(fields.String(), metadata={"description": "Photos (UUIDs)"})
     note = fields.String()
     actor_id = Integer(allow_none=True)
+    actor_name = fields.String(
+        allow_none=True, metadata={"description": "Who took the step; null: the scheduler"}
+    )
     at = fields.String(metadata={"format": "date-time"})
 
 

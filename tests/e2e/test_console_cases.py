@@ -378,3 +378,12 @@ def test_street_centre_supervises_and_dispatches_and_the_department_accepts(
     expect(mine.get_by_test_id("case-status")).to_contain_text("已受理", timeout=SLOW)
     axe(mine, exclude=[".leaflet-container"])
     screenshot(mine, "console-cases-department")
+
+
+def test_a_bank_contact_has_the_sms_desk_and_no_case_board(page, sign_in):
+    """Contacts see what their institution's kind does: a bank the SMS desk and no case board
+    (cases are dispatched to departments only)."""
+    sign_in(page, "bank1")
+    nav = page.get_by_role("navigation", name="主导航")
+    expect(nav.get_by_role("link", name="短信")).to_be_visible(timeout=SLOW)
+    expect(nav.get_by_role("link", name="事件处置")).to_have_count(0)

@@ -62,6 +62,7 @@ from gridserve.models import (
     Place,
     Task,
     TaskEvent,
+    User,
     Worker,
 )
 from gridserve.pagination import apply_sort
@@ -240,10 +241,14 @@ def can_unmask_reporter(principal: Principal, task: Task) -> bool:
 
 
 def history(task: Task) -> list[dict[str, Any]]:
-    """The task's steps, oldest first (a case's with levels, department, where, photos)."""
-    events = db.session.execute(
-        select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
-    ).scalars()
+    """The task's steps, oldest first (a case's with levels, department, where, photos), each
+    with who took it (``actor_name``: their full name, else username; None for the scheduler)."""
+    rows = db.session.execute(
+        select(TaskEvent, User.full_name, User.username)
+        .outerjoin(User, User.id == TaskEvent.actor_id)
+        .where(TaskEvent.task_id == task.id)
+        .order_by(TaskEvent.id)
+    ).all()
     return [
         {
             "action": e.action,
@@ -258,9 +263,11 @@ def history(task: Task) -> list[dict[str, Any]]:
             "attachments": list(e.attachments or []),
             "note": e.note,
             "actor_id": e.actor_id,
+            # Staff act under their names; no actor: the scheduler (the deadline job).
+            "actor_name": (full_name or username) if e.actor_id is not None else None,
             "at": e.at.isoformat(),
         }
-        for e in events
+        for e, full_name, username in rows
     ]
 
 

@@ -1,6 +1,6 @@
 // The console for the offices: sign-in, then a shell with one screen per wing. Screens are
 // loaded on demand (each its own chunk) and registered in SCREENS below.
-import { render } from "preact";
+import { type ComponentType, render } from "preact";
 import { lazy, Suspense } from "preact/compat";
 import { useEffect, useState } from "preact/hooks";
 import { lang, onLangChange, registerStrings, setLang, t } from "../common/i18n";
@@ -63,8 +63,16 @@ registerStrings(
   },
 );
 
-// One entry per screen: route, label key, the roles that see it (empty: everyone), the module.
-const SCREENS = [
+// One entry per screen: route, label key, the roles that see it (empty: everyone), the module;
+// for institution contacts, ``departments``: "only" (a department's contacts) or "never" (the
+// banks' and the regulator's), absent: every contact the roles admit.
+const SCREENS: {
+  route: string;
+  label: string;
+  roles: string[];
+  departments?: "only" | "never";
+  load: ComponentType<{ rest: string[] }>;
+}[] = [
   { route: "map", label: "nav.map", roles: [], load: lazy(() => import("./screens/map")) },
   {
     route: "grid",
@@ -88,6 +96,7 @@ const SCREENS = [
     route: "sms",
     label: "nav.sms",
     roles: ["coordinator", "institution_contact"],
+    departments: "never",
     load: lazy(() => import("./screens/sms")),
   },
   {
@@ -102,6 +111,7 @@ const SCREENS = [
     route: "cases",
     label: "nav.cases",
     roles: ["station", "street_centre", "district_centre", "institution_contact"],
+    departments: "only",
     load: lazy(() => import("./screens/cases")),
   },
   {
@@ -114,13 +124,20 @@ const SCREENS = [
     route: "outreach",
     label: "nav.outreach",
     roles: ["coordinator", "institution_contact", "station", "street_centre", "district_centre"],
+    departments: "never",
     load: lazy(() => import("./screens/outreach")),
   },
 ];
 
 function visibleScreens() {
   const me = current();
-  return SCREENS.filter((s) => !s.roles.length || me?.role === "admin" || s.roles.includes(me?.role ?? ""));
+  const department = me?.scope.institution_kind === "department";
+  return SCREENS.filter((s) => {
+    if (me?.role === "admin") return true;
+    if (s.roles.length && !s.roles.includes(me?.role ?? "")) return false;
+    if (me?.role !== "institution_contact" || !s.departments) return true;
+    return s.departments === "only" ? department : !department;
+  });
 }
 
 function route(): { screen: string; rest: string[] } {

@@ -159,7 +159,13 @@ function Timeline({ events, departments }: { events: CaseEvent[]; departments: R
         <li data-testid="history-event" data-action={h.action}>
           <time dateTime={h.at}>{when(h.at)}</time>{" "}
           <strong>{tl(`cases.step.${h.action}`)}</strong>{" "}
-          <span>{h.actor_id == null ? "" : h.actor_id === me ? t("cases.by_you") : t("cases.by", { id: h.actor_id })}</span>
+          <span>
+            {h.actor_id == null
+              ? t("cases.by_scheduler")
+              : h.actor_id === me
+                ? t("cases.by_you")
+                : t("cases.by", { name: h.actor_name ?? `#${h.actor_id}` })}
+          </span>
           {(h.from_level || h.to_level) && h.from_level !== h.to_level && (
             <span class="levels">
               {" "}

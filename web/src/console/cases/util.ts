@@ -63,6 +63,7 @@ export interface CaseEvent {
   attachments: string[];
   note: string;
   actor_id: number | null;
+  actor_name: string | null;
   at: string;
 }
 
