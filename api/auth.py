@@ -35,6 +35,9 @@ class ScopeSchema(Schema):
     area_name = fields.String(allow_none=True)
     institution_id = Integer(allow_none=True)
     institution_name = fields.String(allow_none=True)
+    institution_kind = fields.String(
+        allow_none=True, metadata={"description": "regulator, a bank's kind, or department"}
+    )
 
 
 class MeSchema(Schema):
@@ -89,5 +92,6 @@ class Me(MethodView):
                 "area_name": user.area.name if user.area else None,
                 "institution_id": user.institution_id,
                 "institution_name": user.institution.name if user.institution else None,
+                "institution_kind": user.institution.kind if user.institution else None,
             },
         }

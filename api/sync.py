@@ -52,7 +52,17 @@ class BundleSchema(Schema):
     cells = fields.Dict(allow_none=True, metadata={"description": "GeoJSON, on reset"})
     places = fields.List(fields.Dict())
     households = fields.List(fields.Dict())
-    tasks = fields.List(fields.Dict(), metadata={"description": "Assigned to you, not closed"})
+    tasks = fields.List(
+        fields.Dict(),
+        metadata={"description": "Assigned to you, not closed (a case until closed or "
+                  "cancelled). Besides the task's fields, where a case stands on the ladder: "
+                  "category (code), category_name, level, level_started_at, level_due_at, "
+                  "overdue (at server_time: open or accepted, past level_due_at, not paused), "
+                  "paused, paused_at, pause_reason, escalations, supervised, "
+                  "supervision_due_at, department_id (dispatched to), needs_verification; "
+                  "null or false for a task. Take a step with POST /tasks/{id}/{step} naming "
+                  "`version`"},
+    )  # fmt: skip
     tombstones = fields.List(
         fields.Dict(),
         metadata={"description": '{"entity", "id"}; entity place, household, task or event '
@@ -72,6 +82,14 @@ class BundleSchema(Schema):
                   "name, address, industry, institution (code), place_id, lon, lat, status "
                   "(listed, visited, closed), version; record a visit with an `sme_visit` item "
                   "naming programme_id and enterprise_id"},
+    )  # fmt: skip
+    case_categories = fields.List(
+        fields.Dict(),
+        allow_none=True,
+        metadata={"description": "The active case categories for reporting a case (`category` "
+                  "of a `case` upload item): id, code, name, name_en, report_class, "
+                  "start_level, to_street_at_once. The whole list (replace what you hold) on a "
+                  "reset and when they changed since your cursor; null otherwise"},
     )  # fmt: skip
 
 

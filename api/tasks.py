@@ -140,7 +140,17 @@ class TaskUpdateSchema(Schema):
     assigned_worker_id = Integer(
         allow_none=True, metadata={"description": "Hand over (station and above); null: nobody"}
     )
-    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    status = fields.String(
+        validate=validate.OneOf(TASK_STATUSES),
+        metadata={"description": "A task's new status. A case's status moves only by its "
+                  "steps (POST /tasks/{id}/{step}): another status than its own is 422 "
+                  "`use_case_steps`"},
+    )  # fmt: skip
+    category = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "Not editable here: a case changes category by POST "
+                  "/tasks/{id}/recategorise (422 `use_case_steps`); a task has none (422)"},
+    )  # fmt: skip
     note = fields.String(
         validate=validate.Length(max=task_service.NOTE_MAX),
         metadata={"description": "Progress or result; required when a worker marks it done"},
@@ -177,6 +187,9 @@ class TaskEventSchema(Schema):
     attachments = fields.List(fields.String(), metadata={"description": "Photos (UUIDs)"})
     note = fields.String()
     actor_id = Integer(allow_none=True)
+    actor_name = fields.String(
+        allow_none=True, metadata={"description": "Who took the step; null: the scheduler"}
+    )
     at = fields.String(metadata={"format": "date-time"})
 
 
@@ -344,6 +357,14 @@ class TaskItem(MethodView):
         `invalid_transition`). The assigned worker may only move their task
         `open` → `in_progress` → `done` (a `note` is required for `done`) and add notes:
         403 `cannot_reassign`, `forbidden_field`.
+
+        A case (`kind=case`) moves only by its steps, `POST /tasks/{id}/{step}` (accept,
+        settle, escalate, dispatch, return, verify, close, reopen, cancel, pause, resume,
+        supervise, recategorise): a `status` other than the case's own, or any `category`
+        (re-routing: `recategorise`), is 422 `use_case_steps` with the field named and the
+        step's `endpoint` in `details`. Its title, details, priority, due date, assigned
+        worker (station and above; a handover keeps its status) and note stay editable until
+        it is closed or cancelled (409 `invalid_transition`).
         """
         principal = current_principal()
         return task_service.present_detail(
@@ -367,7 +388,8 @@ class TaskMerge(MethodView):
 
         The duplicate is closed as `cancelled` with `duplicate_of` = `into`; both get a
         `merge` event, and the kept case's reporters include the duplicate's (each consenting
-        reporter is told when the kept case is closed).
+        reporter is told when the kept case is closed), so the kept case takes a new
+        `version` (and change number: terminals holding it get it again).
         """
         principal = current_principal()
         task = intake.merge(principal, task_id, body["into"], body["version"])

@@ -32,6 +32,9 @@ F = TypeVar("F", bound=Callable)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 PUBLIC_BLUEPRINTS = {"api-docs", "docs_assets", "web"}
 
+# The case steps a worker takes from the terminal (all the ladder lets a worker take).
+WORKER_CASE_STEPS = ("accept", "settle", "escalate", "pause", "resume")
+
 # What a terminal's token may call: field work only, by endpoint and method. Anything
 # else (accounts, passwords, enrolment, lists of people) needs the worker's own sign-in,
 # so a stolen terminal cannot become its worker.
@@ -43,6 +46,10 @@ DEVICE_ALLOWED: dict[str, frozenset[str]] = {
     "sync.Attachments": frozenset({"GET", "PUT"}),
     "tasks.Tasks": frozenset({"GET", "POST"}),
     "tasks.TaskItem": frozenset({"GET", "PATCH"}),
+    # The worker's own steps on the cases their terminal holds (api/cases.py; the ladder's
+    # STEP_ROLES for "worker") and a case's history; the office steps stay off the terminal.
+    **{f"cases.case_{s}": frozenset({"POST"}) for s in WORKER_CASE_STEPS},
+    "cases.CaseHistory": frozenset({"GET"}),
     "case_categories.Categories": frozenset({"GET"}),  # to pick a case's category
     "case_categories.CategoryItem": frozenset({"GET"}),
     "households.Households": frozenset({"POST"}),

@@ -251,7 +251,8 @@ def keys_generate() -> None:
 @with_appcontext
 def keys_rotate(batch_size: int) -> None:
     """Re-encrypt every piece of personal data with the newest key, and re-hash the SMS
-    numbers' look-up hashes with it, in one transaction.
+    numbers' look-up hashes with it (the SMS tables', case reporters' and case feedback's),
+    in one transaction.
 
     Put the new key first in GRIDSERVE_DATA_KEYS and restart every process
     before running this; drop the old key afterwards. Either every row is
@@ -260,7 +261,9 @@ def keys_rotate(batch_size: int) -> None:
     """
     from gridserve.crypto import DecryptionError
     from gridserve.services.accounts import institutions
+    from gridserve.services.cases import phones as case_phones
     from gridserve.services.field import households, workers
+    from gridserve.services.geography import areas
     from gridserve.services.sms import numbers as sms_numbers
 
     keys = settings().data_keys or []
@@ -268,13 +271,16 @@ def keys_rotate(batch_size: int) -> None:
         click.echo("only one key configured: rows are re-encrypted with that same key")
     try:
         with audit.acting_as(_cli_actor()), transaction():
-            numbers = sms_numbers.rehash_all(batch_size)  # first: it locks the hash key
+            old, new = sms_numbers.rotation()  # first: it locks the hash key
+            numbers = sms_numbers.rehash_all(batch_size)
+            cases = case_phones.rehash_all(old, new, batch_size)
             count = households.reencrypt_all(batch_size)
             staff = {
                 "workers": workers.reencrypt_all(),
                 "institution_contacts": institutions.reencrypt_all(),
+                "area_duty_phones": areas.reencrypt_all(),
             }
-            audit.record("rotate_data_keys", "personal_data", None, {**numbers, **staff})
+            audit.record("rotate_data_keys", "personal_data", None, {**numbers, **staff, **cases})
     except DecryptionError as exc:
         raise click.ClickException(
             f"{exc}; nothing was changed (is the old key still in GRIDSERVE_DATA_KEYS?)"
@@ -284,9 +290,19 @@ def keys_rotate(batch_size: int) -> None:
         f"re-encrypted {staff['workers']} worker and {staff['institution_contacts']} contact "
         "phone(s)"
     )
+    click.echo(f"re-encrypted {staff['area_duty_phones']} area duty mobile(s)")
     click.echo(
         "re-encrypted and re-hashed SMS numbers: "
         + ", ".join(f"{n} in {table}" for table, n in numbers.items())
+    )
+    click.echo(
+        f"re-encrypted and re-hashed {cases['tasks']} case reporter phone(s); re-hashed "
+        f"{cases['case_feedback']} case feedback number(s)"
+        + (
+            f" ({cases['case_feedback_unmatched']} no longer matching a reporter: cleared)"
+            if cases["case_feedback_unmatched"]
+            else ""
+        )
     )
 
 

@@ -62,6 +62,21 @@ def _tile_url(env: dict[str, str]) -> str:
     return value
 
 
+def _public_url(env: dict[str, str]) -> str:
+    """``GRIDSERVE_PUBLIC_URL``: where the public reaches this service (an http(s) origin,
+    optionally with a path prefix), e.g. ``https://grid.example.gov.cn``; without the trailing
+    slash. Empty: not known (texts then carry no links)."""
+    value = env.get("GRIDSERVE_PUBLIC_URL", "").strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"GRIDSERVE_PUBLIC_URL must be an http(s) URL without query, got {value!r}"
+        )
+    return value
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     """A yes/no setting: 1/true/yes/on or 0/false/no/off (empty: the default)."""
     raw = env.get(name, "").strip().lower()
@@ -159,6 +174,9 @@ class Settings:
     case_feedback_hours: int = 24
     case_feedback_channel: str = ""
     case_rating_days: int = 7
+    # Where the public reaches this service (GRIDSERVE_PUBLIC_URL, e.g.
+    # https://grid.example.gov.cn): links in texts to residents (the rating page /r/<code>).
+    public_url: str = ""
     # Open311 public intake: requests per minute per API key and per client address.
     open311_rate_per_minute: int = 30
     # The built front ends (web/dist: the console at /, the field app at /field/).
@@ -514,6 +532,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         case_feedback_hours=max(0, _int(env, "GRIDSERVE_CASE_FEEDBACK_HOURS", 24)),
         case_feedback_channel=env.get("GRIDSERVE_CASE_FEEDBACK_CHANNEL", "").strip()[:32],
         case_rating_days=max(1, _int(env, "GRIDSERVE_CASE_RATING_DAYS", 7)),
+        public_url=_public_url(env),
         open311_rate_per_minute=max(1, _int(env, "GRIDSERVE_OPEN311_RATE", 30)),
         web_dist=Path(env["GRIDSERVE_WEB_DIST"]) if env.get("GRIDSERVE_WEB_DIST") else WEB_DIST,
         map_tile_url=_tile_url(env),

@@ -212,17 +212,19 @@ def insert_rows(
         return cursor.fetchall() if returning else []
 
 
-def batches(table, *columns, size: int = 500) -> Iterator[list]:
-    """``table``'s rows (``id`` and ``columns``) in batches by ascending id (keyset paging).
+def batches(table, *columns, size: int = 500, where=None) -> Iterator[list]:
+    """``table``'s rows (``id`` and ``columns``; only those matching ``where``, if given) in
+    batches by ascending id (keyset paging).
 
     For jobs that rewrite a whole table in one transaction (key rotation): each batch is read
     after the previous one was handled, so memory stays bounded whatever the table's size.
     """
     last = 0
     while True:
-        rows = db.session.execute(
-            select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(size)
-        ).all()
+        stmt = select(table.c.id, *columns).where(table.c.id > last)
+        if where is not None:
+            stmt = stmt.where(where)
+        rows = db.session.execute(stmt.order_by(table.c.id).limit(size)).all()
         if not rows:
             return
         last = rows[-1].id

@@ -41,6 +41,7 @@ from gridserve.services.geography.places import current_cells
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
 from seeds.case_categories import load_categories
+from seeds.cases import load_cases
 from seeds.outreach import file_channel, load_outreach
 from seeds.visits import load_visits
 
@@ -143,6 +144,8 @@ DEMO_USERS += [
     for i, code in enumerate(BANK_ORDER, start=1)
 ]
 DEMO_USERS.append(("regulator", "institution_contact", "DZ-REG", "分局联系人"))
+# The department the street dispatches cases to (seeds/cases.py).
+DEMO_USERS.append(("dept1", "institution_contact", "CGJ-DEMO", "城管局值班员"))
 
 
 def _demo_password(report: SeedReport, given: str | None) -> str:
@@ -429,4 +432,5 @@ def load_demo(
         load_field(report, today)
         load_outreach(report, today, BANK_ORDER)
         load_visits(report, today, BANK_ORDER)
+        load_cases(report, today)
     return report

@@ -338,6 +338,9 @@ def test_the_terminal_still_does_all_its_field_work(client, field, terminal):
     task = case.get_json()
     assert client.get("/api/v1/tasks", headers=terminal).status_code == 200
     assert client.get(f"/api/v1/tasks/{task['id']}", headers=terminal).status_code == 200
-    moved = client.patch(f"/api/v1/tasks/{task['id']}", headers=terminal,
-                         json={"version": task["version"], "status": "in_progress"})  # fmt: skip
+    moved = client.post(f"/api/v1/tasks/{task['id']}/accept", headers=terminal,
+                        json={"version": task["version"]})  # fmt: skip
     assert moved.status_code == 200, moved.get_json()
+    noted = client.patch(f"/api/v1/tasks/{task['id']}", headers=terminal,
+                         json={"version": moved.get_json()["version"], "note": "到场"})  # fmt: skip
+    assert noted.status_code == 200, noted.get_json()

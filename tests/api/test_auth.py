@@ -32,6 +32,7 @@ def test_login_issues_a_bearer_token_that_opens_me(client, world):
     assert data["role"] == "station"
     assert data["scope"]["area_code"] == "S1C1"
     assert data["scope"]["area_level"] == "community"
+    assert data["scope"]["institution_kind"] is None  # an area user
     assert "password" not in str(data) and "password_hash" not in str(data)
 
 

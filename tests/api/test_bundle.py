@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import gzip
 import json
+
+from gridserve.db import utcnow
+from gridserve.extensions import db
+from gridserve.models import Task
+from jobs.registry import run_job
+from tests.api.cases.ladder_helpers import new_case, step
+from tests.clock import move_to
 
 
 def _places(client, auth_as, cell_code, area_id):
@@ -117,3 +126,138 @@ def test_bundles_are_gzipped_and_cursors_checked(client, terminal):
 def test_only_workers_get_bundles(client, auth_as, field):
     resp = client.get("/api/v1/sync/bundle", headers=auth_as("station_a"))
     assert resp.status_code == 403
+
+
+# --- cases on the ladder ---------------------------------------------------------------------
+
+
+def _drain(client, terminal, cursor):
+    """Every page after ``cursor``: (tasks by id, tombstoned task ids, the pages, last cursor)."""
+    tasks, gone, pages = {}, set(), []
+    while True:
+        resp = _bundle(client, terminal, cursor)
+        assert resp.status_code == 200, resp.get_json()
+        body = resp.get_json()
+        pages.append(body)
+        tasks.update({t["id"]: t for t in body["tasks"]})
+        gone |= {t["id"] for t in body["tombstones"] if t["entity"] == "task"}
+        cursor = body["next_cursor"]
+        if not body["more"]:
+            return tasks, gone, pages, cursor
+
+
+def test_a_case_carries_its_place_on_the_ladder_and_the_categories_come_once(
+    cases, client, terminal, clean_app
+):
+    case_id = new_case(clean_app, cases, "noise")
+    body = _bundle(client, terminal).get_json()
+    [case] = [t for t in body["tasks"] if t["id"] == case_id]
+    assert (case["kind"], case["status"], case["version"]) == ("case", "open", 1)
+    assert (case["category"], case["category_name"], case["level"]) == ("noise", "噪声扰民", "cell")
+    assert case["level_due_at"] is not None and case["level_started_at"] is not None
+    assert case["overdue"] is False and case["paused"] is False and case["supervised"] is False
+    assert case["escalations"] == 0 and case["department_id"] is None
+    # The categories for the report form: the active ones, with code and name.
+    listed = {c["code"]: c for c in body["case_categories"]}
+    assert (
+        listed["noise"]["name"] == "噪声扰民" and listed["safety_hazard"]["start_level"] == "street"
+    )
+    # Not again while they do not change.
+    tasks, _gone, pages, _cursor = _drain(client, terminal, body["next_cursor"])
+    assert tasks == {} and all(p["case_categories"] is None for p in pages)
+
+
+def test_an_overdue_case_shows_overdue_and_its_escalation_comes_as_a_delta(
+    cases, client, auth_as, terminal, clean_app
+):
+    case_id = new_case(clean_app, cases, "noise")
+    cursor = _bundle(client, terminal).get_json()["next_cursor"]
+    with clean_app.app_context():  # due in a minute (its category gives it days)
+        due = utcnow() + dt.timedelta(minutes=1)
+        db.session.get(Task, case_id).level_due_at = due
+        db.session.commit()
+
+    move_to(due + dt.timedelta(minutes=1))
+    late = _bundle(client, terminal).get_json()
+    [case] = [t for t in late["tasks"] if t["id"] == case_id]
+    assert case["overdue"] is True and case["level"] == "cell"
+
+    # The deadline job sends it up: the worker still holds it, now at the community.
+    with clean_app.app_context():
+        try:
+            assert run_job("case-deadlines")["escalated"] >= 1
+        finally:
+            db.session.remove()
+    tasks, gone, _pages, cursor = _drain(client, terminal, cursor)
+    assert case_id not in gone
+    moved = tasks[case_id]
+    assert (moved["level"], moved["escalations"], moved["status"]) == ("community", 1, "open")
+    assert moved["overdue"] is False and moved["version"] == case["version"] + 1
+
+    # Pausing (by the station, which now holds it) comes too; then a cancel is its tombstone.
+    station = auth_as("station_a")
+    paused = step(client, station, case_id, "pause", {"note": "等待居民答复"})
+    assert paused.status_code == 200, paused.get_json()
+    tasks, gone, _pages, cursor = _drain(client, terminal, cursor)
+    assert tasks[case_id]["paused"] is True and tasks[case_id]["pause_reason"] == "等待居民答复"
+    cancelled = step(client, station, case_id, "cancel", {"note": "重复上报"})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    tasks, gone, _pages, _cursor = _drain(client, terminal, cursor)
+    assert case_id in gone and case_id not in tasks
+
+
+def test_the_workers_own_steps_come_back_in_the_next_delta(cases, client, terminal, clean_app):
+    case_id = new_case(clean_app, cases, "sanitation")
+    cursor = _bundle(client, terminal).get_json()["next_cursor"]
+    accepted = step(client, terminal, case_id, "accept")
+    assert accepted.status_code == 200, accepted.get_json()
+    tasks, _gone, _pages, cursor = _drain(client, terminal, cursor)
+    assert (tasks[case_id]["status"], tasks[case_id]["version"]) == ("accepted", 2)
+    settled = step(client, terminal, case_id, "settle", {"note": "已清理"})
+    assert settled.status_code == 200, settled.get_json()
+    tasks, gone, _pages, _cursor = _drain(client, terminal, cursor)
+    assert tasks[case_id]["status"] == "settled" and case_id not in gone
+    assert tasks[case_id]["overdue"] is False  # settled: its level's clock no longer runs
+
+
+def test_an_edited_category_sends_the_list_again_and_an_old_cursor_gets_it_once(
+    cases, client, auth_as, terminal
+):
+    body = _bundle(client, terminal).get_json()
+    cursor = body["next_cursor"]
+    url = f"/api/v1/case-categories/{cases.categories['parking']}"
+    off = client.patch(url, json={"version": 1, "active": False}, headers=auth_as("admin"))
+    assert off.status_code == 200, off.get_json()
+    tag = _bundle(client, terminal, cursor).headers["ETag"]
+    _tasks, _gone, pages, after = _drain(client, terminal, cursor)
+    [listed] = [p["case_categories"] for p in pages if p["case_categories"] is not None]
+    assert "parking" not in {c["code"] for c in listed} and "noise" in {c["code"] for c in listed}
+    assert _bundle(client, terminal, after).get_json()["case_categories"] is None
+    assert _bundle(client, terminal, after).headers["ETag"] != tag
+
+    # A cursor given out before the categories were in the bundle (no "c"): the list once.
+    raw = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+    del raw["c"]
+    old = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    again = _bundle(client, terminal, old).get_json()
+    assert again["reset"] is False and again["case_categories"]
+    assert _bundle(client, terminal, again["next_cursor"]).get_json()["case_categories"] is None
+
+
+def test_the_terminal_takes_only_the_workers_steps_and_reads_the_history(
+    cases, client, terminal, clean_app
+):
+    from gridserve.auth import WORKER_CASE_STEPS
+    from gridserve.services.cases.ladder import STEP_ROLES
+
+    assert set(WORKER_CASE_STEPS) == {s for s, roles in STEP_ROLES.items() if "worker" in roles}
+    case_id = new_case(clean_app, cases, "noise")
+    paused = step(client, terminal, case_id, "pause", {"note": "等待物业"})
+    assert paused.status_code == 200 and paused.get_json()["paused_at"] is not None
+    assert step(client, terminal, case_id, "resume").status_code == 200
+    history = client.get(f"/api/v1/tasks/{case_id}/history", headers=terminal)
+    assert history.status_code == 200
+    assert [e["action"] for e in history.get_json()][-2:] == ["pause", "resume"]
+    closed = step(client, terminal, case_id, "close", {"note": "x"})
+    assert closed.status_code == 403
+    assert closed.get_json()["error"]["code"] == "device_token_not_allowed"

@@ -317,10 +317,11 @@ def test_station_lists_filters_and_opens_a_task(page, sign_in, axe, screenshot) 
     expect(page.get_by_role("link", name=title)).to_be_visible()
     axe(page)
     screenshot(page, "console-tasks-list")
+    # A case moves only by its steps: its row opens the case screen, with its history.
     page.get_by_role("link", name=title).click()
     expect(page.get_by_role("heading", level=1, name=title)).to_be_visible()
-    expect(page.get_by_role("heading", name="处理记录")).to_be_visible()
-    axe(page)
+    expect(page.get_by_role("heading", name="处置记录")).to_be_visible()
+    axe(page, exclude=[".leaflet-container"])
     screenshot(page, "console-tasks-detail")
 
 

@@ -53,3 +53,13 @@ def test_plain_postgresql_urls_use_psycopg3(tmp_path):
         }
     )
     assert settings.database_url == "postgresql+psycopg://u@db.example/gs"
+
+
+def test_the_public_url_is_an_http_origin_without_its_trailing_slash(tmp_path):
+    base = {"GRIDSERVE_INSTANCE_PATH": str(tmp_path)}
+    assert load_settings(base).public_url == ""
+    given = base | {"GRIDSERVE_PUBLIC_URL": " https://grid.example.gov.cn/ "}
+    assert load_settings(given).public_url == "https://grid.example.gov.cn"
+    for bad in ("grid.example.gov.cn", "ftp://grid.example.gov.cn", "https://x.cn/?a=1"):
+        with pytest.raises(ConfigError, match="GRIDSERVE_PUBLIC_URL"):
+            load_settings(base | {"GRIDSERVE_PUBLIC_URL": bad})

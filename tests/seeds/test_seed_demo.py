@@ -35,7 +35,7 @@ def test_seed_demo_creates_the_street_institutions_and_one_user_per_role(clean_a
         report = _seed(password="demo-pass-123")
         counts = _counts()
         assert counts["Area"] == 20  # district, street, 18 communities
-        assert counts["Institution"] == 12  # the regulator and the 11 banks
+        assert counts["Institution"] == 13  # the regulator, the 11 banks, one department
         assert counts["User"] == len(DEMO_USERS)
         roles = set(db.session.execute(select(User.role)).scalars())
         assert roles == {

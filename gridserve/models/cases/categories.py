@@ -82,7 +82,8 @@ class CaseFeedback(db.Model):
     (1 satisfied, 2 fairly satisfied, 3 not satisfied), by SMS reply or on the page."""
 
     __tablename__ = "case_feedback"
-    __audit_redact__ = frozenset({"phone_enc"})
+    # The keyed hash of the number is pseudonymous: kept out of the audit log.
+    __audit_redact__ = frozenset({"phone_hash"})
     __table_args__ = (
         CheckConstraint("rating IS NULL OR rating IN (1, 2, 3)", name="rating"),
         Index("ix_case_feedback_phone_sent", "phone_hash", "sent_at"),

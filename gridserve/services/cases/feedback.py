@@ -5,7 +5,9 @@ Sending (:func:`send_due`, the ``case-feedback`` job)
     consenting reporter with a mobile (:func:`gridserve.services.cases.intake.reporters`: the
     case's and those of cases merged into it, each number once) gets one text on the case
     channel (:func:`gridserve.services.cases.notify.case_channel`) ending with how to rate and
-    a short code, and one :class:`CaseFeedback` row. The outbox purpose is
+    a short code — or, with the ``public_url`` setting, the rating page's full address
+    ``<public_url>/r/<code>`` — within two segments (:func:`body_of`), and one
+    :class:`CaseFeedback` row. The outbox purpose is
     ``case-feedback:<task id>``, so a case and number get one text however often the job runs.
     Texts are only queued: the dispatcher holds them through the quiet hours. A case closed
     longer ago than the window is never texted late (counted ``late`` for a day past it); with
@@ -41,6 +43,7 @@ from gridserve.services.cases import intake, ladder, notify
 from gridserve.services.sms import direct
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.sms import phones
+from gridserve.sms import text as sms_text
 from gridserve.sync import next_seq
 from gridserve.timeutil import zone
 from gridserve.versioning import update_versioned
@@ -51,6 +54,8 @@ HOW_TO_RATE = "回复1满意 2基本满意 3不满意"
 RATINGS = {1: "满意", 2: "基本满意", 3: "不满意"}
 REOPEN_REASON = "居民不满意"
 _FULL_WIDTH = str.maketrans("１２３", "123")
+SEGMENTS = 2  # a feedback text fits two segments (134 UCS-2 units with its signature)
+TITLE_MAX, TITLE_MIN = 30, 6
 
 
 def purpose(task_id: int) -> str:
@@ -70,10 +75,35 @@ def _closed_on(task: Task) -> str | None:
     return task.closed_at.astimezone(zone()).date().isoformat() if task.closed_at else None
 
 
-def body_of(task: Task, code: str) -> str:
-    """The feedback text: the case, then how to rate, then the code."""
+def rating_url(code: str) -> str | None:
+    """The rating page's full address (``<public_url>/r/<code>``), None without a
+    ``public_url`` setting."""
+    base = settings().public_url
+    return f"{base}/r/{code}" if base else None
+
+
+def body_of(task: Task, code: str, *, signature: str = "") -> str:
+    """The feedback text: the case, then how to rate, then the code — or, with the
+    ``public_url`` setting, the rating page's full address instead of the code:
+    ``…回复1满意 2基本满意 3不满意，或访问 https://…/r/<code>``.
+
+    The case's title (at most 30 characters) is shortened with "…" so that the text, signed
+    with ``【signature】``, stays within :data:`SEGMENTS` segments as carriers count them
+    (:func:`gridserve.sms.text.split`); never below :data:`TITLE_MIN` characters (a very long
+    address then takes another segment)."""
     closed = _closed_on(task) or ""
-    return f"您反映的“{task.title[:30]}”已于{closed}办结。请评价：{HOW_TO_RATE}（评价码{code}）"
+    url = rating_url(code)
+    tail = f"，或访问 {url}" if url else f"（评价码{code}）"
+    prefix = f"【{signature}】" if signature else ""
+
+    def render(title: str) -> str:
+        return f"您反映的“{title}”已于{closed}办结。请评价：{HOW_TO_RATE}{tail}"
+
+    full = task.title[:TITLE_MAX]
+    title = full
+    while len(sms_text.split(prefix + render(title))) > SEGMENTS and len(title) > TITLE_MIN:
+        title = full[: len(title) - 2] + "…"
+    return render(title)
 
 
 def _mobile(phone: str) -> str | None:
@@ -116,7 +146,11 @@ def send_due(now: dt.datetime | None = None) -> dict[str, int]:
             code = new_code()
             key = purpose(task.id)
             if not direct.queue(
-                channel, key, mobile, direct.signed(channel, body_of(task, code)), now
+                channel,
+                key,
+                mobile,
+                direct.signed(channel, body_of(task, code, signature=channel.signature or "")),
+                now,
             ):
                 continue
             phone_hash = hasher(mobile)

@@ -25,6 +25,8 @@ Rules:
   mobile); answers mask it except for the station and above of the case's area, whose reads
   are audited (:func:`gridserve.services.field.tasks.present_detail`). Consent needs a phone.
 - Once per client ``uuid`` (as :func:`create_task_once`).
+- An ``address`` given with the case (Open311's ``address_string``) is kept as the note of its
+  ``created`` event (``地址：…``), read back by :func:`given_address`.
 - Duplicates: an open case (not closed or cancelled) of the same category within
   ``case_duplicate_m`` metres and ``case_duplicate_hours`` hours of a new one is offered
   (:func:`duplicates`); the new case is stored all the same. :func:`merge` closes a duplicate
@@ -66,6 +68,10 @@ DESK_SOURCES = ("station", "walk_in", "phone")  # what the station's desk takes
 # Who merges duplicates: the station and above of the case's area.
 MERGERS = task_service.MANAGERS
 STALE_CASE = "Someone changed this case since you read it; reload and try again."
+# The address the reporter gave (Open311's address_string) is kept as the note of the case's
+# ``created`` event: written once, shown in its history.
+ADDRESS_NOTE = "地址："
+ADDRESS_MAX = 500
 
 
 # --- the category --------------------------------------------------------------------------
@@ -125,7 +131,7 @@ def _reporter(data: dict[str, Any]) -> dict[str, Any]:
                 details={"fields": {"reporter.phone": [str(exc)]}},
             ) from None
         values["reporter_phone_enc"] = crypto.encrypt(phone)
-        values["reporter_phone_hash"] = sms_numbers.hasher()(_e164(phone))
+        values["reporter_phone_hash"] = sms_numbers.hasher()(e164(phone))
     elif consent:
         raise ValidationFailed(
             "A reporter who wants to be called back leaves a phone number.",
@@ -134,25 +140,32 @@ def _reporter(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _e164(phone: str) -> str:
-    """A mobile as the SMS tables hold it (E.164); a landline as stored."""
+def e164(phone: str) -> str:
+    """A mobile as the SMS tables hold it (E.164); a landline as stored: what a reporter's
+    ``reporter_phone_hash`` is made of."""
     try:
         return phones.to_e164(phone)
     except ValueError:
         return phone
 
 
-def reporters(task: Task) -> list[tuple[str, str]]:
-    """Whom to text about ``task``: ``(name, phone)`` of each consenting reporter with a
-    phone, of the case and of every case merged into it (and into those), each number once;
-    mobiles in E.164."""
-    ids, frontier = [task.id], [task.id]
+def merged_ids(task_id: int) -> list[int]:
+    """``task_id`` and every case merged into it (and into those), in that order."""
+    ids, frontier = [task_id], [task_id]
     while frontier:
         frontier = list(
             db.session.scalars(select(Task.id).where(Task.duplicate_of_id.in_(frontier)))
         )
         frontier = [i for i in frontier if i not in ids]
         ids += frontier
+    return ids
+
+
+def reporters(task: Task) -> list[tuple[str, str]]:
+    """Whom to text about ``task``: ``(name, phone)`` of each consenting reporter with a
+    phone, of the case and of every case merged into it (and into those), each number once;
+    mobiles in E.164."""
+    ids = merged_ids(task.id)
     rows = db.session.execute(
         select(Task.reporter_name, Task.reporter_phone_enc)
         .where(Task.id.in_(ids), Task.callback_consent, Task.reporter_phone_enc.is_not(None))
@@ -161,7 +174,7 @@ def reporters(task: Task) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for name, enc in rows:
-        phone = _e164(crypto.decrypt(enc) or "")
+        phone = e164(crypto.decrypt(enc) or "")
         if phone and phone not in seen:
             seen.add(phone)
             out.append((name, phone))
@@ -213,9 +226,11 @@ def receive(
             **reporter,
         }
 
+    address = str(data.get("address") or "").strip()[:ADDRESS_MAX]
     task, created = task_service.create_task_once(
-        principal, data, today, source=source, ladder=ladder
-    )
+        principal, data, today, source=source, ladder=ladder,
+        note=f"{ADDRESS_NOTE}{address}" if address else "",
+    )  # fmt: skip
     if created and category is not None and category.to_street_at_once:
         notify.tell(
             task,
@@ -227,6 +242,23 @@ def receive(
     if created:
         task.duplicates = duplicates(task)  # type: ignore[attr-defined]
     return task, created
+
+
+def given_address(task_id: int) -> str:
+    """The address given when case ``task_id`` was taken in (Open311's ``address_string``),
+    else ""."""
+    note = db.session.scalar(
+        select(TaskEvent.note)
+        .where(TaskEvent.task_id == task_id, TaskEvent.action == "created")
+        .order_by(TaskEvent.id)
+        .limit(1)
+    )
+    return address_in(note)
+
+
+def address_in(note: str | None) -> str:
+    """The address in a ``created`` event's note, else ""."""
+    return note.removeprefix(ADDRESS_NOTE).strip() if note and note.startswith(ADDRESS_NOTE) else ""
 
 
 # --- duplicates ----------------------------------------------------------------------------
@@ -279,9 +311,11 @@ def duplicates(task: Task) -> list[dict[str, Any]]:
 def merge(principal: Principal, task_id: int, into_id: int, based_on: int) -> Task:
     """Close case ``task_id`` as a duplicate of ``into_id`` (station and above of the area):
     cancelled, ``duplicate_of_id`` = into, an event ``merge`` on both; the kept case's
-    :func:`reporters` now include this one's. 409 ``stale_version``; 409 ``merge_into_itself``,
-    ``merge_into_closed`` (the kept case is closed or cancelled), ``merge_across_categories``,
-    ``invalid_transition`` (this one is already closed); 422 ``not_a_case``."""
+    :func:`reporters` now include this one's, so it too takes a new version and change number
+    (a conditional update: closed meanwhile, 409 ``merge_into_closed`` and nothing merged).
+    409 ``stale_version``; 409 ``merge_into_itself``, ``merge_into_closed`` (the kept case is
+    closed or cancelled), ``merge_across_categories``, ``invalid_transition`` (this one is
+    already closed); 422 ``not_a_case``."""
     principal.require(*MERGERS)
     task = task_service.get_task(principal, task_id)
     check_version(STALE_CASE, expected=based_on, current=task.version)
@@ -315,6 +349,20 @@ def merge(principal: Principal, task_id: int, into_id: int, based_on: int) -> Ta
     now = utcnow()
     seq = next_seq()
     old_status, worker = task.status, task.assigned_worker_id
+    # The kept case changed too (its reporters): a new version and change number, as long as
+    # it is still open — closed meanwhile, nothing is merged.
+    kept_version = update_versioned(
+        Task, None, Task.id == kept.id, Task.status.not_in((*CASE_FINAL_STATUSES, "done")),
+        change_seq=seq, updated_at=now,
+    )  # fmt: skip
+    if kept_version is None:
+        db.session.expire(kept)
+        raise Conflict(
+            f"Case {kept.id} is {kept.status}; merge into an open case.",
+            code="merge_into_closed",
+            details={"into": kept.id, "status": kept.status},
+        )
+    db.session.expire(kept)
     new_version = update_versioned(
         Task, based_on, Task.id == task.id, status="cancelled", closed_at=now,
         duplicate_of_id=kept.id, change_seq=seq, updated_at=now,
@@ -344,4 +392,10 @@ def merge(principal: Principal, task_id: int, into_id: int, based_on: int) -> Ta
         {"fields": ["duplicate_of_id", "status"], "merged_into": kept.id,
          "version": [based_on, based_on + 1]},
     )  # fmt: skip
+    audit.record(
+        "update",
+        "tasks",
+        kept.id,
+        {"fields": ["reporters"], "merged": task.id, "version": [kept_version - 1, kept_version]},
+    )
     return task

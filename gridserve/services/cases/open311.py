@@ -17,6 +17,9 @@ Served at ``/open311/v2/…`` (discovery at ``/open311/discovery.{json,xml}``), 
   (must-visit cases: the elderly living alone, left-behind children) and hold workers' notes,
   so they are never published (404 like an unknown id).
   Statuses map open/accepted/settled/verified → ``open``, closed/cancelled → ``closed``.
+  ``address`` is the address given with the request, else the place's (never a household's),
+  else empty; ``status_notes`` a fixed public line from the latest step (:func:`status_notes`:
+  the step, the level, a department's name), never a note written by staff.
 - Lists default to the last 90 days (``start_date``/``end_date`` ISO 8601, else 400).
 - Every request counts against a fixed one-minute window per client address, a POST also per
   key (``open311_rate_per_minute``; over it 429 with Retry-After). The counters are rows of the
@@ -52,6 +55,7 @@ from gridserve.models import (
     Open311Key,
     Place,
     Task,
+    TaskEvent,
 )
 from gridserve.scope import OPERATOR, Principal
 from gridserve.services.cases import intake
@@ -333,8 +337,11 @@ def find(filters: dict[str, Any]) -> list[dict[str, Any]]:
                 stmt = stmt.where(Task.status.in_(OPEN_STATUSES))
             elif wanted_status == {"closed"}:
                 stmt = stmt.where(Task.status.not_in(OPEN_STATUSES))
-    rows = db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(MAX_LIST))
-    return [public_view(t) for t in rows]
+    rows = list(
+        db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(MAX_LIST))
+    )
+    steps = latest_steps([t.id for t in rows])
+    return [public_view(t, steps.get(t.id, ("created", t.level, ""))) for t in rows]
 
 
 def one(request_id: str) -> list[dict[str, Any]]:
@@ -388,8 +395,87 @@ def _photo(task: Task) -> str | None:
     return None
 
 
-def public_view(task: Task) -> dict[str, Any]:
-    """A case as the public sees it: no reporter, no worker."""
+LEVEL_WORDS = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
+# The steps a public status note is made of (edits, assignments, merges into the case, ratings
+# and feedback are not news to the public: the note stays the one of the step before them).
+PUBLIC_STEPS = ("created", "accept", "settle", "escalate", "dispatch", "return", "verify",
+                "close", "reopen", "cancel", "pause", "resume", "supervise",
+                "recategorise")  # fmt: skip
+
+
+def latest_steps(task_ids: list[int]) -> dict[int, tuple[str, str | None, str]]:
+    """For each case: its latest public step (action, level after it) and the address given at
+    intake (:func:`intake.given_address`), read for all of them at once."""
+    out: dict[int, tuple[str, str | None, str]] = {}
+    for start in range(0, len(task_ids), 500):
+        chunk = task_ids[start : start + 500]
+        rows = db.session.execute(
+            select(TaskEvent.task_id, TaskEvent.action, TaskEvent.to_level, TaskEvent.note)
+            .where(TaskEvent.task_id.in_(chunk), TaskEvent.action.in_(PUBLIC_STEPS))
+            .order_by(TaskEvent.task_id, TaskEvent.id)
+        )
+        for task_id, action, level, note in rows:
+            given = out[task_id][2] if task_id in out else ""
+            if action == "created":
+                given = intake.address_in(note)
+            out[task_id] = (action, level, given)
+    return out
+
+
+def public_address(task: Task, given: str | None = None) -> str:
+    """The address shown: the one given at intake (:func:`intake.given_address`), else the
+    place's (its ``address`` attribute, else its name) — never a household's, whose name is a
+    home's door number — else ""."""
+    given = intake.given_address(task.id) if given is None else given
+    if given:
+        return given
+    place = db.session.get(Place, task.place_id) if task.place_id else None
+    if place is None or place.type == "household":
+        return ""
+    address = (place.attributes or {}).get("address")
+    return str(address).strip() if isinstance(address, str) and address.strip() else place.name
+
+
+def status_notes(task: Task, latest: tuple[str, str | None] | None = None) -> str:
+    """A public line on where the case stands, from its latest step: fixed words for the step,
+    the level holding it (网格, 社区, 街道, 区) and a department's name — which the answer shows
+    as ``agency_responsible`` anyway. Never a note someone wrote (a settle result, a close or
+    escalation reason, a pause reason): those are free text by workers and offices and may name
+    residents, so they stay inside."""
+    if latest is None:
+        latest = db.session.execute(
+            select(TaskEvent.action, TaskEvent.to_level)
+            .where(TaskEvent.task_id == task.id, TaskEvent.action.in_(PUBLIC_STEPS))
+            .order_by(TaskEvent.id.desc())
+            .limit(1)
+        ).first() or ("created", task.level)
+    action, level = latest
+    where = LEVEL_WORDS.get(level or task.level or "cell", "网格")
+    dept = _agency(task) if task.department_id else ""
+    if task.status == "cancelled":
+        return "与其他请求重复，已合并处理" if task.duplicate_of_id else "已撤销"
+    notes = {
+        "created": f"已收到，由{where}处理",
+        "accept": f"{dept or where}已受理",
+        "settle": "已处置，待现场核查" if task.needs_verification else "已处置，待办结",
+        "escalate": f"已上报至{where}处理",
+        "dispatch": f"已交由{dept or where}处理",
+        "return": f"已转回{where}处理",
+        "verify": "已现场核查",
+        "close": "已办结",
+        "reopen": f"已重新处理，由{where}处理",
+        "cancel": "已撤销",
+        "pause": "暂缓处理，等待相关条件",
+        "resume": f"恢复处理，由{dept or where}处理",
+        "supervise": f"已列入督办，由{dept or where}处理",
+        "recategorise": f"已调整类别，由{where}处理",
+    }
+    return notes.get(action, "")
+
+
+def public_view(task: Task, facts: tuple[str, str | None, str] | None = None) -> dict[str, Any]:
+    """A case as the public sees it: no reporter, no worker. ``facts``: its
+    :func:`latest_steps` entry when the caller read many at once."""
     from geoalchemy2.shape import to_shape
 
     category = db.session.get(CaseCategory, task.category_id) if task.category_id else None
@@ -397,7 +483,7 @@ def public_view(task: Task) -> dict[str, Any]:
     return {
         "service_request_id": str(task.id),
         "status": "open" if task.status in OPEN_STATUSES else "closed",
-        "status_notes": "",
+        "status_notes": status_notes(task, facts[:2] if facts else None),
         "service_name": category.name if category else "",
         "service_code": category.code if category else "",
         "description": task.details or task.title,
@@ -406,7 +492,7 @@ def public_view(task: Task) -> dict[str, Any]:
         "requested_datetime": _iso(task.created_at),
         "updated_datetime": _iso(task.updated_at),
         "expected_datetime": _iso(task.level_due_at),
-        "address": "",
+        "address": public_address(task, facts[2] if facts else None),
         "address_id": None,
         "zipcode": None,
         "lat": point.y if point else None,

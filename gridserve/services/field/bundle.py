@@ -24,6 +24,22 @@ worker's cells. They ride on their place's change number (the list import renumb
 creates, moves or renames, and an enterprise's first visit renumbers it for its new status), so
 they page like places. A cursor from before they were in the bundle gets them all once, like
 events above; a terminal that does not know the kind ignores the key.
+
+Cases (tasks of kind ``case``) carry where they stand on the escalation ladder, so the worker's
+list works offline: ``category`` (code) and ``category_name``, ``level``, ``level_started_at``,
+``level_due_at``, ``overdue`` (at ``server_time``: pending — open or accepted —, past
+``level_due_at`` and not paused; :func:`gridserve.services.cases.lists.overdue`), ``paused``,
+``paused_at``, ``pause_reason``, ``escalations``, ``supervised`` and ``supervision_due_at``,
+``department_id`` (dispatched to), ``needs_verification``; with ``status`` and ``version`` the
+worker takes a step (``POST /tasks/{id}/{step}``). Every step, the deadline job's escalation
+and a rating take a new change number, so the case comes again in the next delta; closing or
+cancelling it is its tombstone (above). A task carries the same keys, null or false.
+
+Case categories (``case_categories``, for reporting a case offline) have no change number: the
+cursor holds a fingerprint of them (``c``), and a page carries the whole list of active
+categories when it differs from the cursor's (on a reset, for a cursor from before, after an
+admin's edit) — the terminal replaces what it holds — and ``null`` otherwise. They are not a
+kind of the change stream, so :data:`KINDS` and old cursors' positions are untouched.
 """
 
 from __future__ import annotations
@@ -43,6 +59,7 @@ from gridserve.db import utcnow
 from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
+    CaseCategory,
     GridCell,
     Household,
     Institution,
@@ -55,6 +72,7 @@ from gridserve.models import (
     TaskEvent,
 )
 from gridserve.scope import Principal, visible
+from gridserve.services.cases.lists import PENDING_STATUSES
 from gridserve.services.field import households as household_service
 from gridserve.services.field import tasks as task_service
 from gridserve.services.field.workers import open_assignments, worker_for_user
@@ -71,13 +89,17 @@ KINDS = ("place", "household", "tombstone", "task", "task_tombstone", "event", "
 LEGACY_KINDS = 5
 
 
-def _encode(position: tuple[int, int, int], signature: str) -> str:
-    raw = json.dumps({"p": list(position), "s": signature, "k": len(KINDS)}, separators=(",", ":"))
+def _encode(position: tuple[int, int, int], signature: str, categories: str) -> str:
+    raw = json.dumps(
+        {"p": list(position), "s": signature, "k": len(KINDS), "c": categories},
+        separators=(",", ":"),
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[tuple[int, int, int], str, int]:
-    """Position, cells' signature and the number of kinds the cursor's bundle knew."""
+def _decode(cursor: str) -> tuple[tuple[int, int, int], str, int, str]:
+    """Position, cells' signature, the number of kinds the cursor's bundle knew and the
+    fingerprint of the case categories it carried ("" before they were in the bundle)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -85,7 +107,7 @@ def _decode(cursor: str) -> tuple[tuple[int, int, int], str, int]:
         known = int(data.get("k", LEGACY_KINDS))
         if not 0 < known <= len(KINDS):
             raise ValueError("kinds out of range")
-        return (seq, kind, ident), str(data["s"]), known
+        return (seq, kind, ident), str(data["s"]), known, str(data.get("c", ""))
     except (ValueError, KeyError, TypeError, OverflowError, AttributeError) as exc:
         raise ValidationFailed(
             "The sync cursor is not one this server gave out.",
@@ -116,8 +138,9 @@ def build(
     reset = True
     position = (-1, 0, 0)
     known = len(KINDS)
+    held_categories = ""
     if since:
-        position, old_signature, known = _decode(since)
+        position, old_signature, known, held_categories = _decode(since)
         reset = old_signature != signature
         if reset:
             position, known = (-1, 0, 0), len(KINDS)
@@ -172,7 +195,7 @@ def build(
         elif kind == 1:
             households.append(household_service.serialize(row, unmasked=True))
         elif kind == task_kind:
-            tasks.append(task_service.serialize(row))
+            tasks.append(row)
         elif kind == dropped_kind:
             dropped.append(row.task_id)
         elif kind == sme_kind:
@@ -186,6 +209,7 @@ def build(
             tombstones.append({"entity": row.entity, "id": row.entity_id})
     # A task row is its current state, newer than any tombstone of it: a task handed
     # away and back within one page arrives as the task alone (and each tombstone once).
+    tasks = _tasks(tasks)
     carried = {t["id"] for t in tasks}
     tombstones += [{"entity": "task", "id": i} for i in dict.fromkeys(dropped) if i not in carried]
     if households:
@@ -196,10 +220,11 @@ def build(
     last = stream[-1][0] if stream else position
     if not stream and position == (-1, 0, 0):
         last = (current_seq(), len(KINDS) - 1, 0)
+    categories, fingerprint = _categories()
     body: dict[str, Any] = {
         "reset": reset,
         "more": more,
-        "next_cursor": _encode(last, signature),
+        "next_cursor": _encode(last, signature, fingerprint),
         "server_time": utcnow(),
         "cells": _cells(cells) if reset else None,
         "places": places,
@@ -208,8 +233,83 @@ def build(
         "tombstones": tombstones,
         "events": events,
         "sme_enterprises": smes,
+        "case_categories": categories if reset or held_categories != fingerprint else None,
     }
     return body
+
+
+def _tasks(rows: list[Task]) -> list[dict[str, Any]]:
+    """Tasks and cases as the terminal holds them: :func:`task_service.serialize` and where a
+    case stands on the ladder (see the module docstring), ``overdue`` as of now."""
+    ids = {t.category_id for t in rows if t.category_id is not None}
+    names = {
+        ident: (code, name)
+        for ident, code, name in db.session.execute(
+            select(CaseCategory.id, CaseCategory.code, CaseCategory.name).where(
+                CaseCategory.id.in_(sorted(ids))
+            )
+        )
+    } if ids else {}  # fmt: skip
+    now = utcnow()
+    out = []
+    for task in rows:
+        code, name = names.get(task.category_id, (None, None))
+        due = task.level_due_at
+        out.append(
+            task_service.serialize(task)
+            | {
+                "category": code,
+                "category_name": name,
+                "level": task.level,
+                "level_started_at": _iso(task.level_started_at),
+                "level_due_at": _iso(due),
+                "overdue": (
+                    task.status in PENDING_STATUSES
+                    and due is not None
+                    and due < now
+                    and task.paused_at is None
+                ),
+                "paused": task.paused_at is not None,
+                "paused_at": _iso(task.paused_at),
+                "pause_reason": task.pause_reason or "",
+                "escalations": task.escalations or 0,
+                "supervised": task.supervised_at is not None,
+                "supervision_due_at": _iso(task.supervision_due_at),
+                "department_id": task.department_id,
+                "needs_verification": bool(task.needs_verification),
+            }
+        )
+    return out
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _categories() -> tuple[list[dict[str, Any]], str]:
+    """The active case categories (for the report form), in their order, and a fingerprint of
+    every category's version and state (an edit or deactivation changes it)."""
+    rows = list(
+        db.session.execute(
+            select(CaseCategory).order_by(CaseCategory.position, CaseCategory.code)
+        ).scalars()
+    )
+    raw = json.dumps([[c.id, c.version, c.active] for c in rows])
+    fingerprint = hashlib.sha256(raw.encode()).hexdigest()[:12]
+    listed = [
+        {
+            "id": c.id,
+            "code": c.code,
+            "name": c.name,
+            "name_en": c.name_en,
+            "report_class": c.report_class,
+            "start_level": c.start_level,
+            "to_street_at_once": c.to_street_at_once,
+        }
+        for c in rows
+        if c.active
+    ]
+    return listed, fingerprint
 
 
 def _sme_query(principal: Principal, cell_ids: list[int]):
@@ -350,7 +450,8 @@ def _holdings(principal: Principal, today: dt.date):
 def etag(principal: Principal, since: str | None, today: dt.date) -> str:
     """Changes whenever the bundle for (worker, cursor) could: new data or new cells."""
     _worker, _codes, _cells, signature = _holdings(principal, today)
-    raw = json.dumps([principal.user_id, signature, since or "", current_seq()])
+    _listed, categories = _categories()
+    raw = json.dumps([principal.user_id, signature, since or "", current_seq(), categories])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

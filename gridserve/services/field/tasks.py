@@ -17,6 +17,13 @@ Rules:
   final: nothing changes after them (409 ``invalid_transition``). The assigned
   worker may move their own task ``open → in_progress → done`` (with a note
   when done), add notes, and nothing else: no reassigning (403 ``cannot_reassign``).
+- A case (``kind=case``) never changes status or category by an edit: it moves on the
+  ladder only by its steps ``POST /tasks/{id}/{step}`` (:mod:`gridserve.services.cases.ladder`)
+  and changes category only by ``recategorise`` (which re-routes it). An edit naming another
+  status, or any category, is 422 ``use_case_steps`` (the field named, the step endpoint in
+  ``details``); the same status as the case's is no change. Title, details, priority, due
+  date, the assigned worker (station and above) and the note (its worker too) stay editable
+  while the case is not closed or cancelled; a handover keeps the case's status.
 - Edits are optimistic: a change names the version it was based on and is one
   conditional ``UPDATE ... WHERE version = :v``; a stale one changes nothing
   (409 ``stale_version``).
@@ -55,6 +62,7 @@ from gridserve.models import (
     Place,
     Task,
     TaskEvent,
+    User,
     Worker,
 )
 from gridserve.pagination import apply_sort
@@ -233,10 +241,14 @@ def can_unmask_reporter(principal: Principal, task: Task) -> bool:
 
 
 def history(task: Task) -> list[dict[str, Any]]:
-    """The task's steps, oldest first (a case's with levels, department, where, photos)."""
-    events = db.session.execute(
-        select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
-    ).scalars()
+    """The task's steps, oldest first (a case's with levels, department, where, photos), each
+    with who took it (``actor_name``: their full name, else username; None for the scheduler)."""
+    rows = db.session.execute(
+        select(TaskEvent, User.full_name, User.username)
+        .outerjoin(User, User.id == TaskEvent.actor_id)
+        .where(TaskEvent.task_id == task.id)
+        .order_by(TaskEvent.id)
+    ).all()
     return [
         {
             "action": e.action,
@@ -251,9 +263,11 @@ def history(task: Task) -> list[dict[str, Any]]:
             "attachments": list(e.attachments or []),
             "note": e.note,
             "actor_id": e.actor_id,
+            # Staff act under their names; no actor: the scheduler (the deadline job).
+            "actor_name": (full_name or username) if e.actor_id is not None else None,
             "at": e.at.isoformat(),
         }
-        for e in events
+        for e, full_name, username in rows
     ]
 
 
@@ -437,6 +451,7 @@ def create_task_once(
     *,
     source: str | None = None,
     ladder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    note: str = "",
 ) -> tuple[Task, bool]:
     """Make a task or case (station and above), or report a case from a terminal; with the
     client's ``uuid``, at most once: ``(task, True)`` when made now, ``(stored, False)`` for a
@@ -452,7 +467,8 @@ def create_task_once(
     Case intake (:mod:`gridserve.services.cases.intake`) names the ``source`` of a station's
     case (walk_in, phone, open311) and passes ``ladder``: given where the case is (community,
     cell, ...), the case's further columns (category, level, clocks, reporter, and the
-    ``assigned_worker_id`` holding the cell when the station named nobody).
+    ``assigned_worker_id`` holding the cell when the station named nobody), and may give the
+    ``created`` event a ``note`` (what the intake was told, e.g. an Open311 address).
     """
     principal.require(*CREATORS)
     if principal.role == "worker":
@@ -522,7 +538,7 @@ def create_task_once(
         db.session.add(task)
     db.session.flush()
     _event(task, "created", seq, principal, to_status="open", to_worker_id=assigned,
-           to_level=task.level)  # fmt: skip
+           to_level=task.level, note=note)  # fmt: skip
     db.session.flush()
     return task, True
 
@@ -584,6 +600,49 @@ def _same(stored: Task, digest: str | None, principal: Principal) -> Task:
 
 STALE_TASK = "Someone changed this task since you read it; reload and try again."
 
+# The step that takes a case to each status (POST /tasks/{id}/{step}); ``open`` is reached by
+# escalate, return or reopen, so it names no single step.
+CASE_STEP_TO = {"accepted": "accept", "settled": "settle", "verified": "verify",
+                "closed": "close", "cancelled": "cancel"}  # fmt: skip
+CASE_STEPS = ("accept", "settle", "escalate", "dispatch", "return", "verify", "close", "reopen",
+              "cancel", "pause", "resume", "supervise", "recategorise")  # fmt: skip
+
+
+def _refuse_case_moves(task: Task, data: dict[str, Any]) -> None:
+    """A case moves on the ladder only by its steps, and changes category only by
+    ``recategorise``: PATCH refuses a ``status`` other than the case's own and any
+    ``category`` with 422 ``use_case_steps``, naming the field and the step endpoint(s)."""
+    if "category" in data:
+        raise ValidationFailed(
+            "A case changes category only by its recategorise step (it is re-routed): "
+            f"POST /api/v1/tasks/{task.id}/recategorise.",
+            code="use_case_steps",
+            details={
+                "fields": {"category": ["Use POST /tasks/{id}/recategorise."]},
+                "step": "recategorise",
+                "endpoint": f"/api/v1/tasks/{task.id}/recategorise",
+            },
+        )
+    wanted = data.get("status")
+    if wanted is None or wanted == task.status:
+        return
+    step = CASE_STEP_TO.get(wanted)
+    if wanted == "open":
+        step = "reopen" if task.status == "closed" else None
+    where = f"POST /api/v1/tasks/{task.id}/{step or '{step}'}"
+    raise ValidationFailed(
+        f"A case moves only by its steps: {where} ({', '.join(CASE_STEPS)}), not by PATCH.",
+        code="use_case_steps",
+        details={
+            "fields": {"status": ["Use the case's steps: POST /tasks/{id}/{step}."]},
+            "status": task.status,
+            "to": wanted,
+            "step": step,
+            "endpoint": f"/api/v1/tasks/{task.id}/{step}" if step else None,
+            "steps": list(CASE_STEPS),
+        },
+    )
+
 
 def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Task:
     """Change a task, based on the version the caller last saw.
@@ -607,6 +666,13 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
                 code="forbidden_field",
                 details={"fields": barred},
             )
+    if task.kind == "case":
+        _refuse_case_moves(task, data)
+    elif "category" in data:
+        raise ValidationFailed(
+            "A task has no category; only cases do.",
+            details={"fields": {"category": ["Tasks have no category."]}},
+        )
     based_on = data["version"]
     check_version(STALE_TASK, expected=based_on, current=task.version)
     if task.status in ALL_FINAL_STATUSES:
@@ -627,7 +693,7 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
         if new_worker is not None:
             new_worker = _assignable(principal, new_worker, task.area_id).id
         values["assigned_worker_id"] = new_worker
-        if "status" not in data and task.status == "in_progress":
+        if "status" not in data and task.status == "in_progress" and task.kind == "task":
             new_status = "open"  # the new holder has not started it
     if new_status != task.status:
         steps = WORKER_STEPS if worker is not None else MANAGER_STEPS
@@ -673,6 +739,8 @@ def update_task(principal: Principal, task_id: int, data: dict[str, Any]) -> Tas
         to_status=new_status,
         from_worker_id=old_worker,
         to_worker_id=new_worker,
+        from_level=task.level,
+        to_level=task.level,
         note=data.get("note") or "",
     )
     db.session.flush()

@@ -279,3 +279,10 @@ def set_duty_phone(principal: Principal, area_id: int, phone: str | None) -> dic
         shown = mask_phone(e164.removeprefix("+86"))
     db.session.flush()
     return {"area_id": area.id, "duty_phone": shown}
+
+
+def reencrypt_all() -> int:
+    """Re-encrypt every area's duty mobile with the newest data key (``gridserve keys rotate``)."""
+    from gridserve import crypto
+
+    return crypto.reencrypt_column(Area.__table__, "duty_phone_enc")

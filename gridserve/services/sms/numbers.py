@@ -128,6 +128,17 @@ def present_masked(rows: list[Any]) -> list[Any]:
 # --- rotation ------------------------------------------------------------------------------
 
 
+def rotation() -> tuple[Hasher | None, Hasher]:
+    """Lock the hash key exclusively for this transaction (look-ups and writes wait until it
+    ends) and return the hasher the stored hashes were made with (None when none is recorded,
+    or its key left the ring) and the newest one, which :func:`rehash_all` records. For the
+    other tables holding hashes of these numbers (the case reporters' and feedback's), which
+    re-hash in the same transaction."""
+    key_id = _state("update")
+    key = crypto.lookup_keys().get(key_id) if key_id is not None else None
+    return (Hasher(key_id, key) if key is not None else None), _newest()
+
+
 def rehash_all(batch_size: int = 500) -> dict[str, int]:
     """Re-encrypt and re-hash every stored SMS number with the newest data key; one transaction.
 

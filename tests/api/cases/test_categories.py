@@ -154,3 +154,11 @@ def test_the_seed_command_adds_what_is_missing_and_keeps_edits(cases, clean_app)
     with clean_app.app_context():
         names = dict(db.session.execute(select(CaseCategory.code, CaseCategory.name)).all())
         assert names["noise"] == "改过的名字" and names["parking"] == "乱停乱放"
+
+
+def test_me_tells_a_department_s_contact_from_a_bank_s(cases, client, auth_as) -> None:
+    """The console shows the case board to a department's contacts and not to a bank's."""
+    dept = client.get("/api/v1/me", headers=auth_as("dept")).get_json()["scope"]
+    assert dept["institution_kind"] == "department"
+    bank = client.get("/api/v1/me", headers=auth_as("bank")).get_json()["scope"]
+    assert bank["institution_kind"] == "commercial_bank"

@@ -14,6 +14,7 @@ from gridserve import crypto
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import (
+    Area,
     AuditEntry,
     CaseFeedback,
     OutreachNotice,
@@ -27,6 +28,7 @@ from gridserve.services.cases import feedback
 from gridserve.services.field import tasks as task_service
 from gridserve.services.sms import direct, inbound
 from gridserve.services.sms import numbers as sms_numbers
+from gridserve.sms import text as sms_text
 from gridserve.sms.gateways.base import Inbound
 from gridserve.timeutil import local_today
 from jobs.registry import run_job
@@ -117,6 +119,50 @@ def test_each_consenting_reporter_gets_one_text_however_often_the_job_runs(
     assert len(row.code) == 8 and set(row.code) <= set(feedback.ALPHABET)
     assert row.message_id == mine.id
     assert len(_texts("+8613700009999")) == 0
+
+
+def test_with_the_public_url_the_text_ends_with_the_rating_pages_address(
+    cases, channel, ctx, client, override_settings
+) -> None:
+    override_settings(public_url="https://grid.example.gov.cn")
+    task_id = _closed(cases)
+    run_job("case-feedback")
+    db.session.expire_all()
+    [text] = _texts(RESIDENT, task_id)
+    [row] = _rows(task_id)
+    url = f"https://grid.example.gov.cn/r/{row.code}"
+    assert text.body.endswith(f"{feedback.HOW_TO_RATE}，或访问 {url}")
+    assert "评价码" not in text.body and "楼道堆物" in text.body
+    assert sms_text.measure(text.body)["segments"] <= feedback.SEGMENTS
+    page = client.get(f"/r/{row.code}", headers={"Accept": "application/json"})
+    assert page.status_code == 200 and page.get_json()["code"] == row.code
+
+
+def test_a_long_title_is_shortened_to_keep_the_text_within_two_segments(
+    cases, channel, ctx, override_settings
+) -> None:
+    long_title = "小区东门外人行道上的共享单车长期乱停乱放严重影响老人和孩子通行请尽快处理"
+    override_settings(public_url="https://wangge.example-district.gov.cn/public")
+    with_url = _closed(cases, title=long_title)
+    run_job("case-feedback")
+    db.session.expire_all()
+    [text] = _texts(RESIDENT, with_url)
+    [row] = _rows(with_url)
+    assert text.body.endswith(
+        f"，或访问 https://wangge.example-district.gov.cn/public/r/{row.code}"
+    )
+    assert sms_text.measure(text.body)["segments"] == 2
+    assert "…”已于" in text.body and long_title[:10] in text.body
+    # Without the setting: the code, as ever, and room for the title's first 30 characters.
+    override_settings(public_url="")
+    plain = _closed(cases, title=long_title, phone="13912345678")
+    run_job("case-feedback")
+    db.session.expire_all()
+    [text] = _texts(NEIGHBOUR, plain)
+    [row] = _rows(plain)
+    assert text.body.endswith(f"{feedback.HOW_TO_RATE}（评价码{row.code}）")
+    assert f"“{long_title[:30]}”" in text.body and "http" not in text.body
+    assert sms_text.measure(text.body)["segments"] <= feedback.SEGMENTS
 
 
 def test_a_case_closed_before_the_window_is_never_texted_late(
@@ -302,3 +348,56 @@ def test_the_page_is_rate_limited_per_address(
     limited = client.get("/r/ZZZZZZZZ", headers={"Accept": "application/json"})
     assert limited.status_code == 429 and limited.headers.get("Retry-After")
     assert limited.get_json()["error"]["code"] == "rate_limited"
+
+
+# --- key rotation ----------------------------------------------------------------------------
+
+
+def test_after_a_key_rotation_a_reply_from_the_reporters_number_still_rates_the_case(
+    cases, channel, ctx, override_settings
+) -> None:
+    from cryptography.fernet import Fernet
+    from flask.cli import ScriptInfo
+
+    from gridserve.cli import main
+    from gridserve.config import settings
+
+    task_id = _closed(cases)
+    merged = _closed(cases, phone="139 1234 5678", duplicate_of_id=task_id)
+    db.session.get(Task, merged).status = "cancelled"
+    other = _closed(cases, phone="13700001111")  # someone else's case, texted too
+    assert run_job("case-feedback")["texts"] == 3
+    old = sms_numbers.hasher()
+    area = db.session.get(Area, cases.field.world.community_a)
+    area.duty_phone_enc = crypto.encrypt("+8613600001234")  # re-encrypted too
+    db.session.commit()
+    before = {r.id: r.phone_hash for r in _rows(task_id)}
+    assert set(before.values()) == {old(RESIDENT), old(NEIGHBOUR)}
+
+    configured = settings().data_keys
+    new_key = Fernet.generate_key().decode()
+    override_settings(data_keys=(new_key, *configured))
+    result = ctx.test_cli_runner().invoke(
+        main, ["keys", "rotate", "--batch-size", "2"], obj=ScriptInfo(create_app=lambda: ctx)
+    )
+    assert result.exit_code == 0, result.output
+    assert "re-hashed 3 case feedback number(s)" in result.output
+    override_settings(data_keys=(new_key,))  # the old key is dropped after the rotation
+    db.session.expire_all()
+    new = sms_numbers.hasher()
+    assert new.key_id != old.key_id
+    after = {r.id: r.phone_hash for r in _rows(task_id)}
+    assert set(after) == set(before) and set(after.values()) == {new(RESIDENT), new(NEIGHBOUR)}
+    case = db.session.get(Task, task_id)
+    assert case.reporter_phone_hash == new(RESIDENT)
+    assert crypto.decrypt(case.reporter_phone_enc) == "13812345678"  # readable with the new key
+    assert db.session.get(Task, merged).reporter_phone_hash == new(NEIGHBOUR)
+    duty = db.session.get(Area, cases.field.world.community_a).duty_phone_enc
+    assert crypto.decrypt(duty) == "+8613600001234"
+    # The merged reporter's reply rates the kept case; the resident's finds it rated.
+    assert _reply(NEIGHBOUR, "1") == "rated"
+    assert _reply(RESIDENT, "2") == "already_rated"
+    assert _reply("+8613700001111", "3") == "rated"
+    db.session.expire_all()
+    assert db.session.get(Task, task_id).rating == 1
+    assert db.session.get(Task, other).status == "open"  # not satisfied: reopened

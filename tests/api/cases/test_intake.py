@@ -362,6 +362,38 @@ def test_merging_closes_the_duplicate_and_the_kept_case_remembers_every_reporter
     assert db.session.scalar(merges) == 4
 
 
+def test_merging_gives_the_kept_case_a_new_version_its_terminal_sees(
+    cases, client, auth_as, ctx, terminal
+) -> None:
+    where = _at(client, auth_as, cases, cases.field.cell)
+    kept = _case(client, auth_as, cases, location=where, source="walk_in",
+                 reporter=_who("张三", "13812345678", True)).get_json()  # fmt: skip
+    dup = _case(client, auth_as, cases, location=where, source="phone",
+                reporter=_who("李四", "13912345670", True)).get_json()  # fmt: skip
+    assert kept["assigned_worker_id"] == cases.field.worker_id  # worker_a holds the cell
+    bundle = client.get("/api/v1/sync/bundle", headers=terminal).get_json()
+    assert kept["id"] in {t["id"] for t in bundle["tasks"]}
+    cursor = bundle["next_cursor"]
+    merged = client.post(f"{TASKS}/{dup['id']}/merge", json={"into": kept["id"], "version": 1},
+                         headers=auth_as("station_a"))  # fmt: skip
+    assert merged.status_code == 200, merged.get_json()
+    now = client.get(f"{TASKS}/{kept['id']}", headers=auth_as("station_a")).get_json()
+    assert now["version"] == kept["version"] + 1 and now["change_seq"] > kept["change_seq"]
+    assert now["status"] == "open" and now["history"][-1]["action"] == "merge"
+    assert now["history"][-1]["note"] == f"事件{dup['id']}作为重复事件并入"
+    # Editing the kept case on the version read before the merge is stale now.
+    stale = client.patch(f"{TASKS}/{kept['id']}", json={"version": kept["version"], "title": "x"},
+                         headers=auth_as("station_a"))  # fmt: skip
+    _error(stale, 409, "stale_version")
+    delta = client.get(f"/api/v1/sync/bundle?since={cursor}", headers=terminal).get_json()
+    assert [(t["id"], t["version"]) for t in delta["tasks"]] == [(kept["id"], now["version"])]
+    audited = db.session.scalars(
+        select(AuditEntry.details).where(AuditEntry.entity == "tasks",
+                                         AuditEntry.entity_id == str(kept["id"]))
+    ).all()  # fmt: skip
+    assert any(d and d.get("merged") == dup["id"] for d in audited)
+
+
 def test_merging_into_itself_a_closed_case_or_across_categories_is_refused(
     cases, client, auth_as, ctx
 ) -> None:
@@ -382,12 +414,12 @@ def test_merging_into_itself_a_closed_case_or_across_categories_is_refused(
     _error(client.post(f"{TASKS}/{a['id']}/merge", json={"version": 1},
                        headers=auth_as("station_a")), 422, "validation_error")  # fmt: skip
     assert merge(b, a).status_code == 200
-    _error(merge(a, b), 409, "merge_into_closed")
+    _error(merge(a, b, 2), 409, "merge_into_closed")  # a kept b: a new version
     _error(merge(b, a, 2), 409, "invalid_transition")
-    assert client.post(f"{TASKS}/{a['id']}/merge", json={"into": 999999, "version": 1},
+    assert client.post(f"{TASKS}/{a['id']}/merge", json={"into": 999999, "version": 2},
                        headers=auth_as("station_a")).status_code == 404  # fmt: skip
     assert merge(a, b).status_code != 200
-    other = client.post(f"{TASKS}/{a['id']}/merge", json={"into": b["id"], "version": 1},
+    other = client.post(f"{TASKS}/{a['id']}/merge", json={"into": b["id"], "version": 2},
                         headers=auth_as("station_b"))  # fmt: skip
     assert other.status_code == 404
 

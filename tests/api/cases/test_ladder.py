@@ -65,6 +65,9 @@ def test_the_full_path_open_accepted_settled_verified_closed_and_reopen(
     assert verify["location"] == near and verify["attachments"] == [mine]
     assert history[2]["attachments"] == [photo] and history[2]["note"] == "已换灯泡"
     assert all(e["from_level"] == "cell" for e in history[1:])
+    # Who took each step, by name (the world's users have no full name: their username).
+    assert {e["actor_name"] for e in history[1:]} <= {"station_a", "worker_a"}
+    assert history[3]["actor_name"] == "station_a"
     # The detail carries the same history; every step was audited.
     detail = client.get(f"/api/v1/tasks/{case}", headers=station).get_json()
     assert detail["history"][-1]["action"] == "reopen"

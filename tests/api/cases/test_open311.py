@@ -17,6 +17,7 @@ from gridserve import crypto
 from gridserve.extensions import db
 from gridserve.models import Attachment, Place, Task
 from gridserve.scope import OPERATOR
+from gridserve.services.cases import intake
 from gridserve.services.field import tasks as task_service
 from gridserve.timeutil import local_today
 from tests import clock
@@ -277,3 +278,108 @@ def test_public_photos_carry_no_location_or_camera(cases, client, clean_app, ove
     image = Image.open(io.BytesIO(served.data))
     assert not image.getexif() and "exif" not in image.info and image.size == (16, 16)
     assert client.get(f"/open311/v2/media/{rid}/{uuid_mod.uuid4()}.jpg").status_code == 404
+
+
+def _public(client, rid: str) -> dict:
+    resp = client.get(f"/open311/v2/requests/{rid}.json")
+    assert resp.status_code == 200, resp.data
+    return resp.get_json()[0]
+
+
+def test_address_is_the_one_given_else_the_places_never_a_households(
+    cases, client, clean_app
+) -> None:
+    from tests.api.cases.ladder_helpers import step
+
+    key = _key(client)
+    _name, lon, lat = _place(clean_app, cases)
+    given = _post(client, key, lon, lat, address_string="幸福路12号东门").get_json()
+    rid = given[0]["service_request_id"]
+    assert _public(client, rid)["address"] == "幸福路12号东门"
+    xml = ET.fromstring(client.get(f"/open311/v2/requests/{rid}.xml").data)
+    assert xml.find("request/address").text == "幸福路12号东门"
+    # The station sees it in the case's history.
+    history = client.get(f"/api/v1/tasks/{rid}/history", headers=login(client, "station_a"))
+    assert "幸福路12号东门" in history.get_json()[0]["note"]
+    assert step(client, login(client, "station_a"), int(rid), "accept").status_code == 200
+    assert _public(client, rid)["address"] == "幸福路12号东门"  # kept through the steps
+    none = _post(client, key, lon, lat).get_json()[0]["service_request_id"]
+    assert _public(client, none)["address"] == ""
+    with clean_app.app_context():
+        home = db.session.scalar(
+            select(Place).where(Place.area_id == cases.field.world.community_a,
+                                Place.type == "household").limit(1)
+        )  # fmt: skip
+        shop = Place(type="shop", name="幸福超市", attributes={"address": "幸福路8号"},
+                     geom=home.geom, area_id=home.area_id, cell_id=home.cell_id)  # fmt: skip
+        db.session.add(shop)
+        db.session.flush()
+        shop_id = shop.id
+        made = {}
+        for kind, place in (("home", home), ("other", shop)):
+            task, _ = intake.receive(OPERATOR, {"title": "噪音", "category": "noise",
+                                                "place_id": place.id}, local_today(),
+                                     source="open311")  # fmt: skip
+            made[kind] = (str(task.id), place.name, place.attributes or {})
+        db.session.commit()
+    assert _public(client, made["other"][0])["address"] == "幸福路8号"
+    rid, name, _attributes = made["home"]
+    assert name and _public(client, rid)["address"] == ""  # a home's door number stays inside
+    with clean_app.app_context():
+        db.session.get(Place, shop_id).attributes = {}
+        db.session.commit()
+    assert _public(client, made["other"][0])["address"] == "幸福超市"  # no address: its name
+    listed = {r["service_request_id"]: r["address"] for r in
+              client.get("/open311/v2/requests.json").get_json()}  # fmt: skip
+    assert listed[made["other"][0]] == "幸福超市" and listed[made["home"][0]] == ""
+    assert listed[given[0]["service_request_id"]] == "幸福路12号东门"
+
+
+def test_status_notes_follow_the_steps_in_public_words_without_anyones_notes(
+    cases, client, clean_app
+) -> None:
+    from tests.api.cases.ladder_helpers import step
+
+    key = _key(client)
+    _name, lon, lat = _place(clean_app, cases)
+    rid = _post(client, key, lon, lat, first_name="张", last_name="三",
+                phone="13912345678").get_json()[0]["service_request_id"]  # fmt: skip
+    station = login(client, "station_a")
+    seen = [_public(client, rid)["status_notes"]]
+    assert seen[0] and "收到" in seen[0]
+    private = "张三家楼下，电话13912345678"
+    for name, body, words in [
+        ("accept", {"note": private}, "受理"),
+        ("escalate", {"note": private}, "社区"),
+        ("accept", {}, "社区已受理"),
+        ("pause", {"note": private}, "暂缓"),
+        ("resume", {}, "恢复"),
+        ("settle", {"note": private}, "处置"),
+        ("close", {"note": private}, "办结"),
+    ]:
+        resp = step(client, station, int(rid), name, body)
+        assert resp.status_code == 200, resp.get_json()
+        public = _public(client, rid)
+        assert words in public["status_notes"], (name, public["status_notes"])
+        seen.append(public["status_notes"])
+        raw = client.get(f"/open311/v2/requests/{rid}.json").data.decode()
+        for secret in ("张", "13912345678", "电话"):
+            assert secret not in raw
+    assert len(set(seen)) == len(seen)  # each step says something new
+    assert _public(client, rid)["status"] == "closed"
+    # An edit or a rating says nothing new; a cancelled duplicate says it was merged.
+    dup = _post(client, key, lon, lat).get_json()[0]["service_request_id"]
+    kept = _post(client, key, lon, lat).get_json()[0]["service_request_id"]
+    merged = client.post(f"/api/v1/tasks/{dup}/merge", json={"into": int(kept), "version": 1},
+                         headers=station)  # fmt: skip
+    assert merged.status_code == 200, merged.get_json()
+    assert "合并" in _public(client, dup)["status_notes"]
+    assert _public(client, kept)["status_notes"] == seen[0]
+    # The list says the same as each request's own answer.
+    listed = {r["service_request_id"]: r for r in
+              client.get("/open311/v2/requests.json").get_json()}  # fmt: skip
+    for one in (rid, dup, kept):
+        shown = _public(client, one)
+        assert (listed[one]["status_notes"], listed[one]["address"]) == (
+            shown["status_notes"], shown["address"]
+        )  # fmt: skip

@@ -1,6 +1,6 @@
 // The console for the offices: sign-in, then a shell with one screen per wing. Screens are
 // loaded on demand (each its own chunk) and registered in SCREENS below.
-import { render } from "preact";
+import { type ComponentType, render } from "preact";
 import { lazy, Suspense } from "preact/compat";
 import { useEffect, useState } from "preact/hooks";
 import { lang, onLangChange, registerStrings, setLang, t } from "../common/i18n";
@@ -25,6 +25,8 @@ registerStrings(
     "nav.sms": "短信",
     "nav.tasks": "任务与事件",
     "nav.outreach": "宣传活动",
+    "nav.cases": "事件处置",
+    "nav.case_report": "事件报表",
     "role.admin": "管理员",
     "role.district_centre": "新区监管中心",
     "role.street_centre": "街道中心",
@@ -49,6 +51,8 @@ registerStrings(
     "nav.sms": "SMS",
     "nav.tasks": "Tasks and cases",
     "nav.outreach": "Outreach",
+    "nav.cases": "Cases",
+    "nav.case_report": "Cases report",
     "role.admin": "administrator",
     "role.district_centre": "district centre",
     "role.street_centre": "street centre",
@@ -59,8 +63,16 @@ registerStrings(
   },
 );
 
-// One entry per screen: route, label key, the roles that see it (empty: everyone), the module.
-const SCREENS = [
+// One entry per screen: route, label key, the roles that see it (empty: everyone), the module;
+// for institution contacts, ``departments``: "only" (a department's contacts) or "never" (the
+// banks' and the regulator's), absent: every contact the roles admit.
+const SCREENS: {
+  route: string;
+  label: string;
+  roles: string[];
+  departments?: "only" | "never";
+  load: ComponentType<{ rest: string[] }>;
+}[] = [
   { route: "map", label: "nav.map", roles: [], load: lazy(() => import("./screens/map")) },
   {
     route: "grid",
@@ -84,6 +96,7 @@ const SCREENS = [
     route: "sms",
     label: "nav.sms",
     roles: ["coordinator", "institution_contact"],
+    departments: "never",
     load: lazy(() => import("./screens/sms")),
   },
   {
@@ -93,16 +106,38 @@ const SCREENS = [
     load: lazy(() => import("./screens/tasks")),
   },
   {
+    // The ladder board, case detail, verification: the readers of the cases API (a department's
+    // contacts see the cases dispatched to their department).
+    route: "cases",
+    label: "nav.cases",
+    roles: ["station", "street_centre", "district_centre", "institution_contact"],
+    departments: "only",
+    load: lazy(() => import("./screens/cases")),
+  },
+  {
+    route: "case-report",
+    label: "nav.case_report",
+    roles: ["station", "street_centre", "district_centre"],
+    load: lazy(() => import("./screens/case_report")),
+  },
+  {
     route: "outreach",
     label: "nav.outreach",
     roles: ["coordinator", "institution_contact", "station", "street_centre", "district_centre"],
+    departments: "never",
     load: lazy(() => import("./screens/outreach")),
   },
 ];
 
 function visibleScreens() {
   const me = current();
-  return SCREENS.filter((s) => !s.roles.length || me?.role === "admin" || s.roles.includes(me?.role ?? ""));
+  const department = me?.scope.institution_kind === "department";
+  return SCREENS.filter((s) => {
+    if (me?.role === "admin") return true;
+    if (s.roles.length && !s.roles.includes(me?.role ?? "")) return false;
+    if (me?.role !== "institution_contact" || !s.departments) return true;
+    return s.departments === "only" ? department : !department;
+  });
 }
 
 function route(): { screen: string; rest: string[] } {

@@ -16,6 +16,7 @@ export interface Me {
     area_name: string | null;
     institution_id: number | null;
     institution_name: string | null;
+    institution_kind: string | null;
   };
   [key: string]: unknown;
 }

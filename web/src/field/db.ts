@@ -41,6 +41,34 @@ export interface Task {
   due_at?: string | null;
   note?: string | null;
   version: number;
+  location?: { lon: number; lat: number } | null;
+  uuid?: string | null;
+  source?: string;
+  created_at?: string;
+  // a case on the escalation ladder (null or false for a task)
+  category?: string | null;
+  category_name?: string | null;
+  level?: string | null; // cell | community | street | district
+  level_due_at?: string | null;
+  overdue?: boolean; // as of the bundle's server_time
+  paused?: boolean;
+  pause_reason?: string;
+  escalations?: number;
+  supervised?: boolean;
+  supervision_due_at?: string | null;
+  department_id?: number | null;
+  needs_verification?: boolean;
+}
+
+/** A case category the worker may report under (bundle key `case_categories`). */
+export interface CaseCategory {
+  id: number;
+  code: string;
+  name: string;
+  name_en?: string;
+  report_class: string;
+  start_level: string;
+  to_street_at_once?: boolean;
 }
 
 export interface OutreachEvent {
@@ -115,6 +143,7 @@ export interface QueuedRecord {
   // a case
   title?: string;
   priority?: string;
+  category?: string; // its category's code
   // an SME visit of a listed enterprise (title: the enterprise's name)
   programme_id?: number;
   enterprise_id?: number;
@@ -161,7 +190,7 @@ let wiped = false; // after a wipe nothing may create the database again until t
 export function db(): Promise<IDBPDatabase<FieldDB>> {
   if (wiped) return Promise.reject(new Error("wiped"));
   if (!dbp) {
-    dbp = openDB<FieldDB>(DB_NAME, 2, {
+    dbp = openDB<FieldDB>(DB_NAME, 3, {
       upgrade(d, oldVersion, _newVersion, tx) {
         if (oldVersion < 1) {
           d.createObjectStore("meta");
@@ -178,6 +207,9 @@ export function db(): Promise<IDBPDatabase<FieldDB>> {
           d.createObjectStore("sme_enterprises", { keyPath: "id" });
           if (oldVersion >= 1) void tx.objectStore("meta").delete("cursor");
         }
+        // version 3: cases carry their ladder (category, level, deadline) and the bundle the
+        // case categories: a terminal that held a bundle downloads it whole once more
+        if (oldVersion === 2) void tx.objectStore("meta").delete("cursor");
       },
       blocking() {
         // another tab wants to delete or upgrade: let it

@@ -26,6 +26,7 @@ registerStrings(
     "app.insecure": "此连接不是 HTTPS，应用无法离线工作。请使用 https:// 地址打开。",
     "nav.label": "主要功能",
     "nav.tasks": "任务",
+    "nav.cases": "事件",
     "nav.places": "地点",
     "nav.map": "地图",
     "nav.record": "记录",
@@ -64,6 +65,7 @@ registerStrings(
     "app.insecure": "This connection is not HTTPS: the app cannot work offline. Open it with https://.",
     "nav.label": "Main",
     "nav.tasks": "Tasks",
+    "nav.cases": "Cases",
     "nav.places": "Places",
     "nav.map": "Map",
     "nav.record": "Record",
@@ -257,6 +259,36 @@ function SmeList(props: { rev: number }) {
 function SmeForm(props: { enterpriseId?: number; existing?: QueuedRecord; onDone: (saved: boolean) => void }) {
   const m = useSme();
   return m ? <m.SmeVisitForm {...props} /> : <p aria-live="polite">{t("ui.loading")}</p>;
+}
+
+// The case screens too (cases.tsx): their own chunk, kept by the service worker for offline use.
+type CasesModule = typeof import("./cases");
+let casesModule: CasesModule | null = null;
+
+function useCases(): CasesModule | null {
+  const [m, setM] = useState<CasesModule | null>(casesModule);
+  useEffect(() => {
+    if (m) return;
+    let live = true;
+    void import("./cases").then((x) => {
+      casesModule = x;
+      if (live) setM(x);
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
+  return m;
+}
+
+function CaseList(props: { rev: number }) {
+  const m = useCases();
+  return m ? <m.CasesScreen rev={props.rev} /> : <p aria-live="polite">{t("ui.loading")}</p>;
+}
+
+function CaseItem(props: { id: number; rev: number; online: boolean; changed: () => void }) {
+  const m = useCases();
+  return m ? <m.CaseScreen {...props} /> : <p aria-live="polite">{t("ui.loading")}</p>;
 }
 
 function MapScreen(props: { rev: number }) {
@@ -457,6 +489,8 @@ function App() {
   else if (screen === "place" && arg) body = <PlaceScreen id={Number(arg)} rev={rev} />;
   else if (screen === "map") body = <MapScreen rev={rev} />;
   else if (screen === "sme") body = <SmeList rev={rev} />;
+  else if (screen === "cases") body = <CaseList rev={rev} />;
+  else if (screen === "case" && arg) body = <CaseItem key={arg} id={Number(arg)} rev={rev} online={online} changed={changed} />;
   else if (screen === "sme-visit" && arg)
     body = (
       <SmeForm
@@ -479,7 +513,7 @@ function App() {
         kind={(screen === "problem" ? "case" : undefined) as RecordKind | undefined}
         onDone={(ok) => {
           if (ok) saved();
-          location.hash = ok ? "#/outbox" : pid !== null ? `#/place/${pid}` : "#/tasks";
+          location.hash = ok ? "#/outbox" : pid !== null ? `#/place/${pid}` : screen === "problem" ? "#/cases" : "#/tasks";
         }}
       />
     );
@@ -490,6 +524,7 @@ function App() {
 
   const nav: [string, string][] = [
     ["tasks", t("nav.tasks")],
+    ["cases", t("nav.cases")],
     ["places", t("nav.places")],
     ["map", t("nav.map")],
     ["record", t("nav.record")],
@@ -518,7 +553,7 @@ function App() {
       </main>
       <nav class="tabs" aria-label={t("nav.label")}>
         {nav.map(([key, label]) => (
-          <a key={key} href={`#/${key}`} aria-current={screen === key || (key === "places" && screen === "place") || (key === "sme" && screen === "sme-visit") ? "page" : undefined}>
+          <a key={key} href={`#/${key}`} aria-current={screen === key || (key === "places" && screen === "place") || (key === "sme" && screen === "sme-visit") || (key === "cases" && (screen === "case" || screen === "problem")) ? "page" : undefined}>
             {label}
           </a>
         ))}

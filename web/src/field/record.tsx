@@ -2,8 +2,8 @@
 // in when there is none), notes, answers and photos (kept as Blobs in IndexedDB). The record
 // waits in the local queue until it is sent.
 import { useEffect, useState } from "preact/hooks";
-import { registerStrings, t } from "../common/i18n";
-import { type Location, type Place, type QueuedRecord, type RecordKind, db, sha256Hex, uuid4 } from "./db";
+import { lang, registerStrings, t } from "../common/i18n";
+import { type CaseCategory, type Location, type Place, type QueuedRecord, type RecordKind, db, getMeta, sha256Hex, uuid4 } from "./db";
 
 registerStrings(
   {
@@ -30,6 +30,8 @@ registerStrings(
     "rec.case.title": "问题标题",
     "rec.case.details": "问题描述",
     "rec.priority": "优先级",
+    "rec.category": "事件类别",
+    "rec.category.pick": "未选择（归入“其他”）",
     "prio.low": "低",
     "prio.normal": "普通",
     "prio.high": "高",
@@ -70,6 +72,8 @@ registerStrings(
     "rec.case.title": "Problem title",
     "rec.case.details": "Description",
     "rec.priority": "Priority",
+    "rec.category": "Category",
+    "rec.category.pick": "Not chosen (filed under “other”)",
     "prio.low": "Low",
     "prio.normal": "Normal",
     "prio.high": "High",
@@ -93,7 +97,7 @@ const PRIORITIES = ["low", "normal", "high", "urgent"];
 const MAX_SIDE = 1600;
 
 /** A photo as the server takes it: JPEG or PNG, at most 1600 px on a side (re-encoded if not). */
-async function preparePhoto(file: File): Promise<Blob> {
+export async function preparePhoto(file: File): Promise<Blob> {
   const ok = file.type === "image/jpeg" || file.type === "image/png";
   if (ok && file.size < 1_500_000) return file;
   try {
@@ -133,11 +137,19 @@ export function RecordForm(props: {
   const [notes, setNotes] = useState(ex?.notes ?? "");
   const [title, setTitle] = useState(ex?.title ?? "");
   const [priority, setPriority] = useState(ex?.priority ?? "normal");
+  const [category, setCategory] = useState(ex?.category ?? "");
+  const [categories, setCategories] = useState<CaseCategory[]>([]);
   const [normal, setNormal] = useState(ex ? ex.answers.normal !== "no" : true);
   const [home, setHome] = useState(ex ? ex.answers.home === "yes" : false);
   const [photos, setPhotos] = useState<PhotoDraft[]>([]);
   const [error, setError] = useState("");
   const [startedAt] = useState(ex?.started_at ?? new Date().toISOString());
+
+  useEffect(() => {
+    void getMeta<CaseCategory[]>("case_categories")
+      .then((c) => setCategories(c ?? []))
+      .catch(() => undefined);
+  }, []);
 
   useEffect(() => {
     if (!ex) return;
@@ -231,6 +243,7 @@ export function RecordForm(props: {
       photos: photos.map((p) => p.uuid),
       title: kind === "case" ? title.trim() : undefined,
       priority: kind === "case" ? priority : undefined,
+      category: kind === "case" && category ? category : undefined,
       status: "pending",
     };
     if (ex && fresh) await d.delete("queue", ex.uuid);
@@ -268,6 +281,18 @@ export function RecordForm(props: {
           <label>
             {t("rec.case.title")}
             <input value={title} maxLength={200} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
+          </label>
+          <label>
+            {t("rec.category")}
+            <select value={category} onChange={(e) => setCategory((e.target as HTMLSelectElement).value)}>
+              <option value="">{t("rec.category.pick")}</option>
+              {categories.map((c) => (
+                <option value={c.code} key={c.code}>
+                  {lang() === "en" && c.name_en ? c.name_en : c.name}
+                </option>
+              ))}
+              {category && !categories.some((c) => c.code === category) && <option value={category}>{category}</option>}
+            </select>
           </label>
           <label>
             {t("rec.priority")}

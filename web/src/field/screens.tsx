@@ -158,6 +158,7 @@ export function TasksScreen(props: { rev: number; changed: () => void }) {
       .sort((a, b) => a.made_at.localeCompare(b.made_at))
       .pop();
   const rows = data.tasks
+    .filter((task) => task.kind !== "case") // cases have their own screen (cases.tsx)
     .map((task) => ({ task, status: pendingStep(task.id)?.task_status ?? task.status }))
     .filter((x) => x.status !== "done")
     .sort((a, b) => PRIO.indexOf(a.task.priority) - PRIO.indexOf(b.task.priority) || (a.task.due_at ?? "~").localeCompare(b.task.due_at ?? "~"));

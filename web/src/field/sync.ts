@@ -4,6 +4,7 @@
 import { ApiError, call, setToken } from "../common/api";
 import {
   BUNDLE_STORES,
+  type CaseCategory,
   type Household,
   type OutreachEvent,
   type Place,
@@ -33,6 +34,7 @@ interface Bundle {
   events: OutreachEvent[];
   sme_enterprises?: SmeEnterprise[]; // absent from a server that does not carry them
   institutions?: { code: string; name?: string }[]; // lenders to offer, when the bundle has them
+  case_categories?: CaseCategory[] | null; // the whole list when it changed, else null
 }
 
 export interface Enrolled {
@@ -104,6 +106,7 @@ export async function pullBundle(progress?: (pages: number, items: number) => vo
     if (b.reset) await Promise.all(BUNDLE_STORES.map((name) => tx.objectStore(name).clear()));
     if (b.cells) await tx.objectStore("meta").put(b.cells, "cells");
     if (b.institutions) await tx.objectStore("meta").put(b.institutions, "institutions");
+    if (b.case_categories) await tx.objectStore("meta").put(b.case_categories, "case_categories");
     for (const p of b.places) void places.put(p);
     for (const h of b.households) void households.put(h);
     for (const t of b.tasks) void tasks.put(t);
@@ -173,6 +176,7 @@ function caseItem(r: QueuedRecord) {
   };
   if (r.place_id !== null) item.place_id = r.place_id;
   else item.location = r.location;
+  if (r.category) item.category = r.category;
   return item;
 }
 

@@ -1,5 +1,7 @@
 // Tasks and cases: a filtered list (status, kind, area) paging through GET /tasks, and each
 // one's detail with its history (GET /tasks/{id}). Routes: #/tasks, #/tasks/<id>.
+// A case moves only by its ladder steps (POST /tasks/{id}/{step}; PATCH refuses a case's
+// status): its row and detail lead to the case screen (#/cases/<id>), never to an edit here.
 import { useState } from "preact/hooks";
 import { get, page } from "../../common/api";
 import { t } from "../../common/i18n";
@@ -49,6 +51,9 @@ const tl = (key: string) => {
   const s = t(key);
   return s === key ? key.split(".").pop()! : s;
 };
+/** A case opens in the cases screen (its steps), a task here. */
+const caseOrTask = (x: { id: number; kind: string }) =>
+  x.kind === "case" ? `#/cases/${x.id}` : `#/tasks/${x.id}`;
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : "—");
 
 function Filters({ onApply }: { onApply: (q: Record<string, string>) => void }) {
@@ -121,7 +126,7 @@ function TaskList() {
               {rows.map((x) => (
                 <tr>
                   <td>
-                    <a href={`#/tasks/${x.id}`}>{x.title}</a>
+                    <a href={caseOrTask(x)}>{x.title}</a>
                   </td>
                   <td>{tl(`tasks.kind.${x.kind}`)}</td>
                   <td>{tl(`tasks.status.${x.status}`)}</td>
@@ -149,6 +154,11 @@ function TaskDetail({ id }: { id: number }) {
       <h1>{data ? data.title : t("tasks.title")}</h1>
       <ErrorMessage error={error} />
       <div aria-live="polite">{loading && t("ui.loading")}</div>
+      {data && data.kind === "case" && (
+        <p>
+          <a href={caseOrTask(data)}>{t("tasks.handle_case")}</a>
+        </p>
+      )}
       {data && (
         <>
           <dl class="facts">

@@ -37,6 +37,11 @@ registerStrings(
     "tasks.change": "变化",
     "tasks.actor": "操作人",
     "tasks.location": "位置",
+    "tasks.handle_case": "在事件处置中办理此事件",
+    "tasks.status.accepted": "已受理",
+    "tasks.status.settled": "已办结",
+    "tasks.status.verified": "已核查",
+    "tasks.status.closed": "已结案",
   },
   {
     "tasks.title": "Tasks and cases",
@@ -73,5 +78,10 @@ registerStrings(
     "tasks.change": "Change",
     "tasks.actor": "By",
     "tasks.location": "Location",
+    "tasks.handle_case": "Handle this case on the cases screen",
+    "tasks.status.accepted": "accepted",
+    "tasks.status.settled": "settled",
+    "tasks.status.verified": "verified",
+    "tasks.status.closed": "closed",
   },
 );
