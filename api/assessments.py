@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from api.common import BEARER, Blueprint, Date, Id, Integer, ListArgs, UtcDateTime
 from api.jobs import accepted, request_id
@@ -83,6 +83,13 @@ class IndicatorSchema(Schema):
     )
     description = fields.String(validate=validate.Length(max=2000))
     formula = fields.String(dump_only=True, metadata={"description": "The metric's formula"})
+
+    @pre_load
+    def _drop_shown(self, data, **_kwargs):
+        """An indicator as read (with its formula) may be sent back as it is."""
+        if isinstance(data, dict) and "formula" in data:
+            data = {k: v for k, v in data.items() if k != "formula"}
+        return data
 
 
 class BandsSchema(Schema):
