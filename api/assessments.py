@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, pre_load, validate
 
 from api.common import BEARER, Blueprint, Date, Id, Integer, ListArgs, UtcDateTime
-from api.jobs import accepted, request_id
+from api.jobs import JobSchema, accepted, request_id
 from gridserve.auth import current_principal
 from gridserve.errors import ErrorEnvelopeSchema
 from gridserve.models import INDICATOR_SOURCES, RUN_STATUSES, SCORINGS, TARGET_KINDS
@@ -218,6 +218,13 @@ class TemplateItem(MethodView):
         return _templates([template])[0]
 
 
+RUN_HEADERS = {
+    "Location": {"description": "The job to poll: /api/v1/jobs/{id}", "schema": {"type": "string"},
+                 "required": True},
+    "Content-Location": {"description": "The run: /api/v1/assessments/runs/{id}",
+                         "schema": {"type": "string"}, "required": True},
+}  # fmt: skip
+
 # --- runs -------------------------------------------------------------------------------------
 
 
@@ -323,6 +330,8 @@ class Runs(MethodView):
     @blp.arguments(RunCreateSchema)
     @blp.response(
         202,
+        JobSchema,
+        headers=RUN_HEADERS,
         description="Accepted as a job: poll `Location` (/api/v1/jobs/{id}); "
         "the job's `params.run_id` is the run, its `result_url` once computed",
     )

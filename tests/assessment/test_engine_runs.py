@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from tests.assessment.fakes import card, cards_by_name, enter, start_run, travel
+from tests.assessment.fakes import card, cards_by_name, enter, fig, start_run, travel
 from tests.conftest import login
 
 RUNS = "/api/v1/assessments/runs"
@@ -274,3 +274,115 @@ def test_publish_freezes_the_run(client, auth_as, scored):
                       reason="更正")  # fmt: skip
     assert fixed["version"] == 2 and fixed["status"] == "computed"
     assert client.get(f"{RUNS}/{run['id']}", headers=station).get_json()["status"] == "published"
+
+
+def test_a_run_answers_202_with_its_job(client, auth_as, scored):
+    travel(dt.date(2027, 4, 10))
+    body = {"template": "t_worker", "period": "2027-Q1", "area_id": scored.field.world.street}
+    resp = client.post(RUNS, json=body, headers=auth_as("centre"))
+    assert resp.status_code == 202
+    job = resp.get_json()
+    assert resp.headers["Location"] == f"/api/v1/jobs/{job['id']}"
+    assert job["kind"] == "assessment_run" and job["params"]["period"] == "2027-Q1"
+    run_id = job["params"]["run_id"]
+    assert resp.headers["Content-Location"] == f"{RUNS}/{run_id}"
+    polled = client.get(f"/api/v1/jobs/{job['id']}", headers=auth_as("centre")).get_json()
+    assert polled["status"] == "succeeded" and polled["result_url"] == f"{RUNS}/{run_id}"
+
+
+def test_a_run_still_computing_is_not_published(client, auth_as, scored, monkeypatch):
+    from gridserve.services.accounts import jobs
+
+    monkeypatch.setattr(jobs, "start_after_commit", lambda *_args: None)  # the job waits
+    travel(dt.date(2027, 4, 10))
+    body = {"template": "t_worker", "period": "2027-Q1", "area_id": scored.field.world.street}
+    run_id = client.post(RUNS, json=body, headers=auth_as("centre")).get_json()["params"]["run_id"]
+    run = client.get(f"{RUNS}/{run_id}", headers=auth_as("centre")).get_json()
+    assert run["status"] == "computing" and run["counts"]["total"] == 0
+    resp = client.post(f"{RUNS}/{run_id}/publish", headers=auth_as("centre"))
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "run_computing"
+
+
+def test_a_superseded_version_takes_no_entry_and_is_not_published(client, auth_as, scored):
+    travel(dt.date(2027, 4, 10))
+    station = auth_as("station_a")
+    community = scored.field.world.community_a
+    first = start_run(client, station, "t_worker", "2027-Q1", community)
+    a = cards_by_name(client, station, first["id"])["网格员甲"]
+    start_run(client, station, "t_worker", "2027-Q1", community, reason="更正")
+    late = enter(client, station, a["id"], "spot_check", 90, a["version"])
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "run_superseded"
+    resp = client.post(f"{RUNS}/{first['id']}/publish", headers=station)
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "run_superseded"
+
+
+def test_an_entry_is_audited(client, auth_as, scored):
+    travel(dt.date(2027, 4, 10))
+    station = auth_as("station_a")
+    run = start_run(client, station, "t_worker", "2027-Q1", scored.field.world.community_a)
+    a = cards_by_name(client, station, run["id"])["网格员甲"]
+    assert enter(client, station, a["id"], "spot_check", 88, a["version"]).status_code == 200
+    entries = client.get(
+        "/api/v1/audit?action=assessment_entry", headers=auth_as("admin")
+    ).get_json()
+    assert len(entries) == 1 and entries[0]["entity_id"] == str(a["id"])
+    assert entries[0]["actor_name"] == "station_a"
+    assert entries[0]["details"]["value"] == [None, 88]
+
+
+def test_stations_are_scored_by_the_street_centre(client, auth_as, scored):
+    from gridserve.services.assessment import metrics
+
+    world = scored.field.world
+    scored.fake.targets["station"] = [
+        metrics.Target(world.community_a, "甲社区", world.community_a),
+        metrics.Target(world.community_b, "乙社区", world.community_b),
+    ]
+    scored.fake.figures["patrol_coverage"].update({world.community_a: fig(90, 100),
+                                                   world.community_b: fig(70, 100)})  # fmt: skip
+    template = {
+        "code": "t_station", "name": "服务站考核", "target_kind": "station",
+        "assessor_role": "street_centre",
+        "indicators": [
+            {"code": "coverage", "name": "巡查覆盖", "weight": 60, "source": "computed",
+             "metric": "patrol_coverage"},
+            {"code": "review", "name": "街道评议", "weight": 40, "source": "entered"},
+        ],
+    }  # fmt: skip
+    travel(dt.date(2027, 4, 10))
+    made = client.post("/api/v1/assessments/templates", json=template, headers=auth_as("admin"))
+    assert made.status_code == 201, made.get_json()
+    centre = auth_as("centre")
+    run = start_run(client, centre, "t_station", "2027-Q1", world.street)
+    cards = cards_by_name(client, centre, run["id"])
+    # 0.9 × 60 = 54.00 of 60 rated → 90.00; 0.7 × 60 = 42.00 → 70.00.
+    assert cards["甲社区"]["total"] == "90.00" and cards["乙社区"]["total"] == "70.00"
+    a = cards["甲社区"]
+    refused = enter(client, auth_as("station_a"), a["id"], "review", 100, a["version"])
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "not_the_assessor"
+    resp = enter(client, centre, a["id"], "review", 95, a["version"])
+    # 54 + 0.95 × 40 = 92.00: good.
+    assert resp.get_json()["total"] == "92.00" and resp.get_json()["grade"] == "good"
+    bad = client.post(
+        RUNS,
+        json={"template": "t_station", "period": "2027-Q1", "area_id": world.community_a},
+        headers=centre,
+    )
+    assert bad.status_code == 422 and "area_id" in bad.get_json()["error"]["details"]["fields"]
+
+
+def test_a_run_made_at_once_for_seeding(clean_app, scored):
+    from gridserve.scope import OPERATOR
+    from gridserve.services.assessment import runs
+
+    travel(dt.date(2027, 4, 10))
+    with clean_app.app_context():
+        run, job = runs.create_run(
+            OPERATOR,
+            {"template": "t_worker", "period": "2027-Q1", "area_id": scored.field.world.street},
+            as_job=False,
+        )
+        assert job is None and run.status == "computed"
+        published = runs.publish(OPERATOR, run.id)
+        assert published.status == "published" and published.counts["total"] == 3

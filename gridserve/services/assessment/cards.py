@@ -356,6 +356,15 @@ def _open_run(card: Scorecard) -> AssessmentRun:
     db.session.refresh(run)
     if run.status == "published":
         raise Conflict("The run is published: its cards are frozen.", code="run_published")
+    newer = db.session.execute(
+        select(AssessmentRun.id).where(AssessmentRun.supersedes_id == run.id)
+    ).scalar()
+    if newer is not None:
+        raise Conflict(
+            f"Run version {run.version} is superseded by a correction; enter on that one.",
+            code="run_superseded",
+            details={"superseded_by": newer},
+        )
     if run.status != "computed":
         raise Conflict(
             f"The run is {run.status}.", code="run_not_computed", details={"status": run.status}

@@ -22,8 +22,9 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from gridserve import audit
 from gridserve.db import utcnow
@@ -33,7 +34,7 @@ from gridserve.models import GRADES, Area, AssessmentRun, AssessmentTemplate, Jo
 from gridserve.pagination import apply_sort
 from gridserve.scope import Principal, get_visible, visible
 from gridserve.services.accounts import jobs as job_service
-from gridserve.services.assessment import recommendations
+from gridserve.services.assessment import engine, recommendations
 from gridserve.services.assessment import templates as template_service
 from gridserve.services.geography.areas import zone_of
 
@@ -116,9 +117,14 @@ def _run_exists(latest: AssessmentRun | None) -> Conflict:
 
 
 def create_run(
-    principal: Principal, data: dict[str, Any], *, request_id: str | None = None
-) -> tuple[AssessmentRun, Job]:
-    """A run and the job computing it (see the module's rules)."""
+    principal: Principal,
+    data: dict[str, Any],
+    *,
+    request_id: str | None = None,
+    as_job: bool = True,
+) -> tuple[AssessmentRun, Job | None]:
+    """A run and the job computing it (see the module's rules). ``as_job=False`` (seeding,
+    the CLI): computed at once in the caller's transaction, no job."""
     template = _template_for_run(principal, data["template"])
     area = get_visible(Area, data["area_id"], principal)
     levels = AREA_LEVELS[template.target_kind]
@@ -167,6 +173,10 @@ def create_run(
             db.session.add(run)
     except IntegrityError:
         raise _run_exists(_latest(template.id, data["period"], area.id)) from None
+    if not as_job:
+        engine.compute_run(principal, run.id)
+        db.session.refresh(run)
+        return run, None
     job = job_service.submit(
         principal,
         "assessment_run",
@@ -296,12 +306,14 @@ def publish(principal: Principal, run_id: int) -> AssessmentRun:
     run = get_visible(AssessmentRun, run_id, principal)
     require_assessor(principal, run)
     now = utcnow()
+    newer = aliased(AssessmentRun)
     done = db.session.execute(
         update(AssessmentRun)
         .where(
             AssessmentRun.id == run.id,
             AssessmentRun.status == "computed",
             AssessmentRun.provisional.is_(False),
+            ~exists().where(newer.supersedes_id == AssessmentRun.id),
         )
         .values(
             status="published",
@@ -315,6 +327,12 @@ def publish(principal: Principal, run_id: int) -> AssessmentRun:
     db.session.expire(run)
     if not done:
         shown = present([run])[0].shown_status
+        if shown != "published" and run.superseded_by is not None:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"Run version {run.version} is superseded by a correction; publish that one.",
+                code="run_superseded",
+                details={"superseded_by": run.superseded_by},  # type: ignore[attr-defined]
+            )
         if shown == "computed" and run.provisional:
             raise Conflict(
                 "A provisional run is not published; run the period once it ends.",
