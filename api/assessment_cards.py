@@ -32,13 +32,13 @@ blp = Blueprint(
 GRADE_CODES = ("excellent", "good", "pass", "fail")
 
 
-class RanksSchema(Schema):
+class CardRanksSchema(Schema):
     community = Integer(allow_none=True)
     street = Integer(allow_none=True)
     run = Integer(allow_none=True)
 
 
-class CardSummarySchema(Schema):
+class ScorecardSummarySchema(Schema):
     id = Integer()
     run_id = Integer()
     period = fields.String()
@@ -65,7 +65,7 @@ class CardSummarySchema(Schema):
     deducted = fields.Decimal(as_string=True)
     disqualified = fields.Boolean()
     ranks = fields.Nested(
-        RanksSchema,
+        CardRanksSchema,
         allow_none=True,
         metadata={"description": "Station and above: rank by total among rated cards"},
     )
@@ -73,7 +73,7 @@ class CardSummarySchema(Schema):
     computed_at = UtcDateTime()
 
 
-class EvidenceSchema(Schema):
+class AssessmentEvidenceSchema(Schema):
     note = fields.String(required=True, validate=validate.Length(min=1, max=4000))
     attachments = fields.List(
         fields.UUID(),
@@ -82,7 +82,7 @@ class EvidenceSchema(Schema):
     )
 
 
-class LineSchema(Schema):
+class CardLineSchema(Schema):
     code = fields.String()
     name = fields.String()
     group = fields.String()
@@ -120,10 +120,10 @@ class LineSchema(Schema):
     entered_by = Integer(allow_none=True)
     entered_at = UtcDateTime(allow_none=True)
     records_url = fields.String(allow_none=True)
-    ranks = fields.Nested(RanksSchema, allow_none=True)
+    ranks = fields.Nested(CardRanksSchema, allow_none=True)
 
 
-class DeductionSchema(Schema):
+class CardDeductionSchema(Schema):
     id = Integer()
     code = fields.String()
     name = fields.String()
@@ -134,12 +134,12 @@ class DeductionSchema(Schema):
     created_at = UtcDateTime()
 
 
-class CardSchema(CardSummarySchema):
+class ScorecardSchema(ScorecardSummarySchema):
     period_start = Date()
     period_end = Date()
     template = fields.Dict()
-    lines = fields.List(fields.Nested(LineSchema))
-    deductions = fields.List(fields.Nested(DeductionSchema), attribute="deduction_list")
+    lines = fields.List(fields.Nested(CardLineSchema))
+    deductions = fields.List(fields.Nested(CardDeductionSchema), attribute="deduction_list")
 
 
 class CardListArgs(Schema):
@@ -165,16 +165,16 @@ class AllCardListArgs(CardListArgs):
     period = fields.String(validate=validate.Length(max=16))
 
 
-class RecordSchema(Schema):
+class CardRecordSchema(Schema):
     id = fields.Raw()
     kind = fields.String()
     description = fields.String()
     at = fields.Raw(metadata={"description": "When (a time or a date), if the record has one"})
 
 
-class EntrySchema(Schema):
+class CardEntrySchema(Schema):
     value = fields.Float(required=True, metadata={"description": "0..the indicator's scale"})
-    evidence = fields.Nested(EvidenceSchema, required=True)
+    evidence = fields.Nested(AssessmentEvidenceSchema, required=True)
     version = Integer(
         required=True,
         strict=True,
@@ -183,14 +183,14 @@ class EntrySchema(Schema):
     )
 
 
-class DeductionInSchema(Schema):
+class CardDeductionInSchema(Schema):
     code = fields.String(
         required=True,
         validate=validate.Length(min=1, max=40),
         metadata={"description": "A deduction kind of the template"},
     )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    evidence = fields.Nested(EvidenceSchema, required=True)
+    evidence = fields.Nested(AssessmentEvidenceSchema, required=True)
 
 
 def _cards(rows: list) -> list:
@@ -211,7 +211,7 @@ def assessor_first(view: Callable) -> Callable:
 @blp.route("/assessments/runs/<int:run_id>/scorecards")
 class RunCards(MethodView):
     @blp.arguments(CardListArgs, location="query")
-    @blp.response(200, CardSummarySchema(many=True))
+    @blp.response(200, ScorecardSummarySchema(many=True))
     @blp.paginate_select(present=_cards)
     @blp.doc(security=BEARER)
     def get(self, args, run_id):
@@ -222,7 +222,7 @@ class RunCards(MethodView):
 @blp.route("/assessments/scorecards")
 class Cards(MethodView):
     @blp.arguments(AllCardListArgs, location="query")
-    @blp.response(200, CardSummarySchema(many=True))
+    @blp.response(200, ScorecardSummarySchema(many=True))
     @blp.paginate_select(present=_cards)
     @blp.doc(security=BEARER)
     def get(self, args):
@@ -234,7 +234,7 @@ class Cards(MethodView):
 
 @blp.route("/assessments/scorecards/<int:card_id>")
 class CardItem(MethodView):
-    @blp.response(200, CardSchema)
+    @blp.response(200, ScorecardSchema)
     @blp.doc(security=BEARER)
     def get(self, card_id):
         """A card: each line's raw figures, value, points, cap, rated or not (and why), the
@@ -244,7 +244,7 @@ class CardItem(MethodView):
 
 @blp.route("/assessments/scorecards/<int:card_id>/indicators/<string:code>/records")
 class CardRecords(MethodView):
-    @blp.response(200, RecordSchema(many=True))
+    @blp.response(200, CardRecordSchema(many=True))
     @blp.paginate(RowPage, page_size=PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     @blp.doc(security=BEARER)
     def get(self, card_id, code):
@@ -256,12 +256,12 @@ class CardRecords(MethodView):
 @blp.route("/assessments/scorecards/<int:card_id>/indicators/<string:code>")
 class CardEntry(MethodView):
     @blp.roles(*template_service.ANY_ASSESSOR)
-    @blp.response(200, CardSchema)
+    @blp.response(200, ScorecardSchema)
     @blp.alt_response(
         409, schema=ErrorEnvelopeSchema, description="`run_published`; `stale_version`"
     )
     @assessor_first
-    @blp.arguments(EntrySchema)
+    @blp.arguments(CardEntrySchema)
     @blp.doc(security=BEARER)
     def put(self, body, card_id, code):
         """Enter an entered indicator's value (0..scale) with evidence; the card's total and
@@ -272,10 +272,10 @@ class CardEntry(MethodView):
 @blp.route("/assessments/scorecards/<int:card_id>/deductions")
 class CardDeductions(MethodView):
     @blp.roles(*template_service.ANY_ASSESSOR)
-    @blp.response(201, CardSchema)
+    @blp.response(201, ScorecardSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="`run_published`")
     @assessor_first
-    @blp.arguments(DeductionInSchema)
+    @blp.arguments(CardDeductionInSchema)
     @blp.doc(security=BEARER)
     def post(self, body, card_id):
         """Take points off for a deduction kind of the template (1 point per serious complaint
@@ -287,7 +287,7 @@ class CardDeductions(MethodView):
 # --- dismissal recommendations ----------------------------------------------------------------
 
 
-class RecommendationSchema(Schema):
+class DismissalRecommendationSchema(Schema):
     id = Integer()
     scorecard_id = Integer()
     run_id = Integer()
@@ -322,7 +322,7 @@ def _recs(rows: list) -> list:
 class Recommendations(MethodView):
     @blp.roles(*rec_service.DECIDERS)
     @blp.arguments(RecommendationListArgs, location="query")
-    @blp.response(200, RecommendationSchema(many=True))
+    @blp.response(200, DismissalRecommendationSchema(many=True))
     @blp.paginate_select(present=_recs)
     @blp.doc(security=BEARER)
     def get(self, args):
@@ -335,7 +335,7 @@ class Recommendations(MethodView):
 @blp.route("/assessments/recommendations/<int:rec_id>")
 class RecommendationItem(MethodView):
     @blp.roles(*rec_service.DECIDERS)
-    @blp.response(200, RecommendationSchema)
+    @blp.response(200, DismissalRecommendationSchema)
     @blp.doc(security=BEARER)
     def get(self, rec_id):
         """One recommendation."""
@@ -346,7 +346,7 @@ class RecommendationItem(MethodView):
 class RecommendationConfirm(MethodView):
     @blp.roles(*rec_service.DECIDERS)
     @blp.arguments(DismissalDecisionSchema)
-    @blp.response(200, RecommendationSchema)
+    @blp.response(200, DismissalRecommendationSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="`already_decided`")
     @blp.doc(security=BEARER)
     def post(self, body, rec_id):
@@ -359,7 +359,7 @@ class RecommendationConfirm(MethodView):
 class RecommendationOverturn(MethodView):
     @blp.roles(*rec_service.DECIDERS)
     @blp.arguments(DismissalDecisionSchema)
-    @blp.response(200, RecommendationSchema)
+    @blp.response(200, DismissalRecommendationSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="`already_decided`")
     @blp.doc(security=BEARER)
     def post(self, body, rec_id):

@@ -35,7 +35,7 @@ VERSION = Integer(
 )
 
 
-class IndicatorSchema(Schema):
+class AssessmentIndicatorSchema(Schema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     group = fields.String(
@@ -92,7 +92,7 @@ class IndicatorSchema(Schema):
         return data
 
 
-class BandsSchema(Schema):
+class GradeBandsSchema(Schema):
     excellent = fields.Float(required=True)
     good = fields.Float(required=True)
     # ``pass`` is a keyword: the field is named by data_key.
@@ -105,7 +105,7 @@ class DeductionKindSchema(Schema):
     points = fields.Float(required=True, validate=validate.Range(min=0.01, max=100))
 
 
-class TemplateSchema(Schema):
+class AssessmentTemplateSchema(Schema):
     id = Integer(dump_only=True)
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
@@ -119,7 +119,7 @@ class TemplateSchema(Schema):
         },
     )
     bands = fields.Nested(
-        BandsSchema,
+        GradeBandsSchema,
         metadata={
             "description": "Lower bounds (inclusive) of excellent, good, pass on the total rounded "
             "half-up to 2 decimals; default 93 / 85 / 75"
@@ -134,7 +134,7 @@ class TemplateSchema(Schema):
     description = fields.String(validate=validate.Length(max=4000))
     active = fields.Boolean()
     indicators = fields.List(
-        fields.Nested(IndicatorSchema),
+        fields.Nested(AssessmentIndicatorSchema),
         required=True,
         validate=validate.Length(min=1, max=50),
     )
@@ -143,21 +143,21 @@ class TemplateSchema(Schema):
     updated_at = UtcDateTime(dump_only=True)
 
 
-class TemplateOutSchema(TemplateSchema):
-    indicators = fields.List(fields.Nested(IndicatorSchema), attribute="indicator_list")
+class AssessmentTemplateOutSchema(AssessmentTemplateSchema):
+    indicators = fields.List(fields.Nested(AssessmentIndicatorSchema), attribute="indicator_list")
 
 
-class TemplateUpdateSchema(Schema):
+class AssessmentTemplateUpdateSchema(Schema):
     version = VERSION
     name = fields.String(validate=validate.Length(min=1, max=120))
     assessor_role = fields.String()
-    bands = fields.Nested(BandsSchema)
+    bands = fields.Nested(GradeBandsSchema)
     deductions = fields.List(fields.Nested(DeductionKindSchema), validate=validate.Length(max=20))
     disqualify_after = Integer(allow_none=True, validate=validate.Range(min=1, max=1000))
     description = fields.String(validate=validate.Length(max=4000))
     active = fields.Boolean()
     indicators = fields.List(
-        fields.Nested(IndicatorSchema),
+        fields.Nested(AssessmentIndicatorSchema),
         validate=validate.Length(min=1, max=50),
         metadata={"description": "Replace them all"},
     )
@@ -175,7 +175,7 @@ def _templates(rows: list) -> list:
 @blp.route("/assessments/templates")
 class Templates(MethodView):
     @blp.arguments(TemplateListArgs, location="query")
-    @blp.response(200, TemplateOutSchema(many=True))
+    @blp.response(200, AssessmentTemplateOutSchema(many=True))
     @blp.paginate_select(present=_templates)
     @blp.doc(security=BEARER)
     def get(self, args):
@@ -183,8 +183,8 @@ class Templates(MethodView):
         return template_service.list_templates(current_principal(), **args)
 
     @blp.roles()
-    @blp.arguments(TemplateSchema)
-    @blp.response(201, TemplateOutSchema)
+    @blp.arguments(AssessmentTemplateSchema)
+    @blp.response(201, AssessmentTemplateOutSchema)
     @blp.alt_response(
         409, schema=ErrorEnvelopeSchema, description="`template_exists`: the code is taken"
     )
@@ -198,15 +198,15 @@ class Templates(MethodView):
 
 @blp.route("/assessments/templates/<int:template_id>")
 class TemplateItem(MethodView):
-    @blp.response(200, TemplateOutSchema)
+    @blp.response(200, AssessmentTemplateOutSchema)
     @blp.doc(security=BEARER)
     def get(self, template_id):
         """One template with its indicators."""
         return _templates([template_service.get_template(current_principal(), template_id)])[0]
 
     @blp.roles()
-    @blp.arguments(TemplateUpdateSchema)
-    @blp.response(200, TemplateOutSchema)
+    @blp.arguments(AssessmentTemplateUpdateSchema)
+    @blp.response(200, AssessmentTemplateOutSchema)
     @blp.alt_response(
         409, schema=ErrorEnvelopeSchema, description="`stale_version`: it changed since you read it"
     )
@@ -228,7 +228,7 @@ RUN_HEADERS = {
 # --- runs -------------------------------------------------------------------------------------
 
 
-class RunCreateSchema(Schema):
+class AssessmentRunCreateSchema(Schema):
     template = fields.String(
         required=True,
         validate=validate.Length(min=1, max=40),
@@ -255,7 +255,7 @@ class RunCreateSchema(Schema):
     )
 
 
-class RunSchema(Schema):
+class AssessmentRunSchema(Schema):
     id = Integer()
     template_id = Integer()
     template_code = fields.String()
@@ -289,7 +289,7 @@ class RunSchema(Schema):
     created_at = UtcDateTime()
 
 
-class RunDetailSchema(RunSchema):
+class AssessmentRunDetailSchema(AssessmentRunSchema):
     template_snapshot = fields.Dict(
         metadata={
             "description": "The template as the run scores it (indicators, bands, "
@@ -312,7 +312,7 @@ def _runs(rows: list) -> list:
 @blp.route("/assessments/runs")
 class Runs(MethodView):
     @blp.arguments(RunListArgs, location="query")
-    @blp.response(200, RunSchema(many=True))
+    @blp.response(200, AssessmentRunSchema(many=True))
     @blp.paginate_select(present=_runs)
     @blp.doc(security=BEARER)
     def get(self, args):
@@ -327,7 +327,7 @@ class Runs(MethodView):
         )
 
     @blp.roles(*template_service.ANY_ASSESSOR)
-    @blp.arguments(RunCreateSchema)
+    @blp.arguments(AssessmentRunCreateSchema)
     @blp.response(
         202,
         JobSchema,
@@ -351,7 +351,7 @@ class Runs(MethodView):
 
 @blp.route("/assessments/runs/<int:run_id>")
 class RunItem(MethodView):
-    @blp.response(200, RunDetailSchema)
+    @blp.response(200, AssessmentRunDetailSchema)
     @blp.doc(security=BEARER)
     def get(self, run_id):
         """A run: status (computing, computed, published, failed), its template snapshot,
@@ -362,7 +362,7 @@ class RunItem(MethodView):
 @blp.route("/assessments/runs/<int:run_id>/publish")
 class RunPublish(MethodView):
     @blp.roles(*template_service.ANY_ASSESSOR)
-    @blp.response(200, RunSchema)
+    @blp.response(200, AssessmentRunSchema)
     @blp.alt_response(
         409,
         schema=ErrorEnvelopeSchema,

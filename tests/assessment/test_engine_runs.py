@@ -150,6 +150,7 @@ def test_relative_scores_against_all_institutions_capped_at_1_2(client, auth_as,
     dzcb = card(client, coordinator, cards["达商行"]["id"])
     events = {ln["code"]: ln for ln in dzcb["lines"]}["events"]
     # 0.7 ÷ 0.45 × 0.8 = 1.244 × 50 = 62.22 > 1.2 × 50: 60.00, capped.
+    assert dzcb["ranks"] == {"community": None, "street": None, "run": 1}
     assert events["raw"]["overall"] == 0.45
     assert events["points"] == "60.00" and events["capped"] is True
     psbc = {ln["code"]: ln for ln in card(client, coordinator, cards["邮蓄银行"]["id"])["lines"]}

@@ -155,6 +155,13 @@ def _card_ranks(card_ids: list[int]) -> dict[int, dict[str, int]]:
     }
 
 
+def _for_kind(card: Scorecard, ranks: dict[str, int] | None) -> dict[str, int | None] | None:
+    """Institutions are ranked in the run only (they are not in a community or street)."""
+    if ranks is None or card.target_kind != "institution":
+        return ranks
+    return {"community": None, "street": None, "run": ranks["run"]}
+
+
 def present_cards(principal: Principal, cards: list[Scorecard]) -> list[Scorecard]:
     """Cards ready for their schema: ``grade_name``, the run's period and status, and (station
     and above) ``ranks``."""
@@ -174,7 +181,7 @@ def present_cards(principal: Principal, cards: list[Scorecard]) -> list[Scorecar
     for card in cards:
         run = runs.get(card.run_id)
         card.grade_name = scoring.grade_name(card.grade)  # type: ignore[attr-defined]
-        card.ranks = ranks.get(card.id) if _sees_ranks(principal) else None  # type: ignore[attr-defined]
+        card.ranks = _for_kind(card, ranks.get(card.id)) if _sees_ranks(principal) else None  # type: ignore[attr-defined]
         card.period = run.period if run else ""  # type: ignore[attr-defined]
         card.run_status = run.status if run else ""  # type: ignore[attr-defined]
     return cards
@@ -268,7 +275,7 @@ def _detail(principal: Principal, card: Scorecard) -> Scorecard:
                 f"{indicator['code']}/records"
                 if computed
                 else None,
-                "ranks": line_ranks.get(indicator["code"]) if _sees_ranks(principal) else None,
+                "ranks": _for_kind(card, line_ranks.get(indicator["code"])),
             }
         )
     kinds = {k["code"]: k for k in snap.get("deductions", [])}
