@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 
@@ -165,11 +166,28 @@ class AllCardListArgs(CardListArgs):
     period = fields.String(validate=validate.Length(max=16))
 
 
+class When(fields.Field):
+    """A record's time (ISO 8601, UTC) or day, whatever its backend gave."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            return value.astimezone(dt.UTC).isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return str(value)
+
+
 class CardRecordSchema(Schema):
-    id = fields.Raw()
-    kind = fields.String()
-    description = fields.String()
-    at = fields.Raw(metadata={"description": "When (a time or a date), if the record has one"})
+    id = fields.Raw(metadata={"description": "The record's id (a visit's, a case's...)"})
+    kind = fields.String(metadata={"description": "visit, patrol, case, household, event..."})
+    at = When(metadata={"description": "When (UTC), if the record has a time"})
+    local = fields.String(allow_none=True, metadata={"description": "Local YYYY-MM-DD HH:MM"})
+    ref = fields.String(allow_none=True, metadata={"description": "A cell code or a due day"})
+    counted = fields.Boolean(allow_none=True, metadata={"description": "In the numerator"})
+    description = fields.String(metadata={"description": "Codes and statuses, no personal data"})
 
 
 class CardEntrySchema(Schema):
