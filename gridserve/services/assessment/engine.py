@@ -7,7 +7,8 @@ cards, their lines and deductions with three bulk inserts (no ORM round trip per
 
 Entered values are never overwritten by a computation: the lines of the run itself (a
 computation run again) and of the run it supersedes (a correction) that someone entered
-(``entered_by`` set) are carried over with their evidence, and so are the deductions.
+(``entered_by`` set, or a value the operator entered while seeding) are carried over with
+their evidence, and so are the deductions.
 
 :func:`rescore` recomputes one card's entered lines, total, grade and disqualification
 from its stored lines (computed lines keep their points: they do not depend on entries).
@@ -158,7 +159,10 @@ def _entries(run_ids: list[int]) -> dict[tuple[int, str], dict[str, Any]]:
                 ScorecardLine.entered_at,
             )
             .join(Scorecard, Scorecard.id == ScorecardLine.scorecard_id)
-            .where(Scorecard.run_id == run_id, ScorecardLine.entered_by.is_not(None))
+            .where(
+                Scorecard.run_id == run_id,
+                ScorecardLine.entered_by.is_not(None) | ScorecardLine.entered_value.is_not(None),
+            )
         ).mappings():
             found.setdefault((row["target_id"], row["code"]), dict(row))
     return found
