@@ -21,7 +21,8 @@ blp = Blueprint(
     description="Long operations (grid plans, place imports) sent with `Prefer: respond-async` "
     "(and assessment runs, always) answer 202 with `Location: /api/v1/jobs/{id}`; poll that until `status` is `succeeded` "
     "(then GET `result_url`) or `failed` (then `error` is the envelope the operation would "
-    "have answered, with its HTTP `status`). Only the requester (and an admin) can read a job.",
+    "have answered, with its HTTP `status`). Only the requester (and an admin) can read a job. "
+    "Assessment runs are always jobs.",
 )
 
 
