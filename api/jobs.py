@@ -40,7 +40,8 @@ class JobSchema(Schema):
     progress = fields.Float(metadata={"description": "0..1"})
     message = fields.String(
         metadata={"description": "The step: queued, started, reading_area, drawing_cells, "
-                  "measuring, checking_rows, locating, storing, done, failed"},
+                  "measuring, checking_rows, locating, storing, targets, scoring, stored, done, "
+                  "failed"},
     )  # fmt: skip
     area_id = Integer(allow_none=True)
     params = fields.Dict(metadata={"description": "What was asked (a grid plan's method, ...)"})
