@@ -60,13 +60,15 @@ class FakeMetrics:
         return self
 
     def _targets(self, target_kind: str, area: Area, period: metrics.Period):
-        found = []
+        found, inside = [], {}
         for target in self.targets.get(target_kind, []):
             if target.area_id is None:
                 found.append(target)
                 continue
-            where = db.session.get(Area, target.area_id)
-            if area_contains(area, where):
+            if target.area_id not in inside:
+                where = db.session.get(Area, target.area_id)
+                inside[target.area_id] = area_contains(area, where)
+            if inside[target.area_id]:
                 found.append(target)
         return found
 

@@ -74,10 +74,13 @@ def _why_not(rule: scoring.Rule, figure: metrics.Figure, overall: float | None) 
 
 
 def computed_line(
-    indicator: dict[str, Any], figure: metrics.Figure, overall: float | None
+    indicator: dict[str, Any],
+    figure: metrics.Figure,
+    overall: float | None,
+    rule: scoring.Rule | None = None,
 ) -> dict[str, Any]:
     """One computed line's columns (raw figures, value, score, capped, rated)."""
-    rule = rule_of(indicator)
+    rule = rule or rule_of(indicator)
     result = scoring.points(
         rule,
         numerator=figure.numerator,
@@ -105,10 +108,12 @@ def computed_line(
     }
 
 
-def entered_line(indicator: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
+def entered_line(
+    indicator: dict[str, Any], entry: dict[str, Any] | None, rule: scoring.Rule | None = None
+) -> dict[str, Any]:
     """One entered line's columns, from the entry carried over (None: not entered yet)."""
     value = None if entry is None else entry["entered_value"]
-    result = scoring.points(rule_of(indicator), entered=value)
+    result = scoring.points(rule or rule_of(indicator), entered=value)
     raw: dict[str, Any] = {"entered": value, "scale": float(indicator.get("scale") or 100)}
     if result is None:
         raw["not_rated"] = "not_entered"
@@ -126,11 +131,18 @@ def entered_line(indicator: dict[str, Any], entry: dict[str, Any] | None) -> dic
     }
 
 
+def weights_of(snapshot: dict[str, Any]) -> dict[str, int]:
+    return {i["code"]: int(i["weight"]) for i in snapshot["indicators"]}
+
+
 def card_total(
-    snapshot: dict[str, Any], lines: dict[str, Decimal | None], deductions: list[Decimal]
+    snapshot: dict[str, Any],
+    lines: dict[str, Decimal | None],
+    deductions: list[Decimal],
+    weights: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """A card's total, grade, rated weight, deductions and disqualification."""
-    weights = {i["code"]: int(i["weight"]) for i in snapshot["indicators"]}
+    weights = weights or weights_of(snapshot)
     result = scoring.total([(weights[c], s) for c, s in lines.items()], deductions)
     limit = snapshot.get("disqualify_after")
     return {
@@ -223,18 +235,21 @@ def compute_run(principal: Principal, run_id: int, progress: Progress | None = N
     db.session.execute(delete(Scorecard).where(Scorecard.run_id == run.id))
     now = utcnow()
     empty = metrics.Figure(0.0, 0.0, 0, {})
+    weights = weights_of(snap)
+    rules = [rule_of(i) for i in indicators]
     cards, lines_by_target, deductions_by_target = [], {}, {}
     for target in targets:
         lines = []
-        for indicator in indicators:
+        for indicator, rule in zip(indicators, rules, strict=True):
+            code = indicator["code"]
             if indicator["source"] == "computed":
-                figure = figures[indicator["code"]].get(target.id, empty)
-                lines.append(computed_line(indicator, figure, overall.get(indicator["code"])))
+                figure = figures[code].get(target.id, empty)
+                lines.append(computed_line(indicator, figure, overall.get(code), rule))
             else:
-                lines.append(entered_line(indicator, entries.get((target.id, indicator["code"]))))
+                lines.append(entered_line(indicator, entries.get((target.id, code)), rule))
         taken = kept.get(target.id, [])
         totals = card_total(
-            snap, {ln["code"]: ln["score"] for ln in lines}, [d["points"] for d in taken]
+            snap, {ln["code"]: ln["score"] for ln in lines}, [d["points"] for d in taken], weights
         )
         cards.append(
             {
