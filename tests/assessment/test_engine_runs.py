@@ -387,3 +387,48 @@ def test_a_run_made_at_once_for_seeding(clean_app, scored):
         assert job is None and run.status == "computed"
         published = runs.publish(OPERATOR, run.id)
         assert published.status == "published" and published.counts["total"] == 3
+
+
+def test_computing_a_run_again_keeps_what_was_entered(clean_app, client, auth_as, scored):
+    from sqlalchemy import update
+
+    from gridserve.extensions import db
+    from gridserve.models import AssessmentRun
+    from gridserve.scope import OPERATOR
+    from gridserve.services.assessment import engine
+
+    travel(dt.date(2027, 4, 10))
+    station = auth_as("station_a")
+    run = start_run(client, station, "t_worker", "2027-Q1", scored.field.world.community_a)
+    a = cards_by_name(client, station, run["id"])["网格员甲"]
+    assert enter(client, station, a["id"], "spot_check", 90, a["version"]).status_code == 200
+    with clean_app.app_context():
+        db.session.execute(
+            update(AssessmentRun).where(AssessmentRun.id == run["id"]).values(status="computing")
+        )
+        assert engine.compute_run(OPERATOR, run["id"]) == 2
+        db.session.commit()
+    again = cards_by_name(client, station, run["id"])["网格员甲"]
+    spot = {ln["code"]: ln for ln in card(client, station, again["id"])["lines"]}["spot_check"]
+    assert spot["entered_value"] == 90 and spot["entered_by"] is not None
+    assert again["total"] == "93.00"
+
+
+def test_an_entered_line_has_no_records_and_runs_filter(client, auth_as, scored):
+    travel(dt.date(2027, 4, 10))
+    centre = auth_as("centre")
+    street = scored.field.world.street
+    run = start_run(client, centre, "t_worker", "2027-Q1", street)
+    bank = start_run(client, auth_as("coordinator"), "t_bank", "2027-Q1",
+                     scored.field.world.district)  # fmt: skip
+    a = cards_by_name(client, centre, run["id"])["网格员甲"]
+    url = f"/api/v1/assessments/scorecards/{a['id']}/indicators/spot_check/records"
+    assert client.get(url, headers=centre).status_code == 404
+    admin = auth_as("admin")
+    listed = client.get(f"{RUNS}?template=t_worker", headers=admin).get_json()
+    assert [r["id"] for r in listed] == [run["id"]]
+    assert listed[0]["template_code"] == "t_worker" and listed[0]["target_kind"] == "worker"
+    everything = client.get(f"{RUNS}?period=2027-Q1", headers=admin).get_json()
+    assert {r["id"] for r in everything} == {run["id"], bank["id"]}
+    # The street centre sees the street's run, not the district's.
+    assert [r["id"] for r in client.get(RUNS, headers=centre).get_json()] == [run["id"]]
