@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from gridserve import audit
 from gridserve.db import insert_rows, utcnow
 from gridserve.errors import Conflict
 from gridserve.extensions import db
@@ -301,6 +302,8 @@ def compute_run(principal: Principal, run_id: int, progress: Progress | None = N
         .execution_options(synchronize_session=False)
     )
     db.session.expire(run)
+    audit.record("assessment_run_computed", "assessment_runs", run.id,
+                 {"scorecards": len(cards), "version": run.version})  # fmt: skip
     report(0.99, "stored")
     return len(cards)
 
