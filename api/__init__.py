@@ -13,6 +13,8 @@ from flask_smorest import Api
 def register_blueprints(api: Api, app: Flask) -> None:
     from api import (
         areas,
+        assessment_cards,
+        assessments,
         audit,
         auth,
         calendars,
@@ -75,6 +77,8 @@ def register_blueprints(api: Api, app: Flask) -> None:
         case_reports,
         audit,
         jobs,
+        assessments,
+        assessment_cards,
         open311,
     ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -21,7 +21,8 @@ blp = Blueprint(
     description="Long operations (grid plans, place imports) sent with `Prefer: respond-async` "
     "answer 202 with `Location: /api/v1/jobs/{id}`; poll that until `status` is `succeeded` "
     "(then GET `result_url`) or `failed` (then `error` is the envelope the operation would "
-    "have answered, with its HTTP `status`). Only the requester (and an admin) can read a job.",
+    "have answered, with its HTTP `status`). Only the requester (and an admin) can read a job. "
+    "Assessment runs are always jobs.",
 )
 
 
@@ -39,7 +40,8 @@ class JobSchema(Schema):
     progress = fields.Float(metadata={"description": "0..1"})
     message = fields.String(
         metadata={"description": "The step: queued, started, reading_area, drawing_cells, "
-                  "measuring, checking_rows, locating, storing, done, failed"},
+                  "measuring, checking_rows, locating, storing, targets, scoring, stored, done, "
+                  "failed"},
     )  # fmt: skip
     area_id = Integer(allow_none=True)
     params = fields.Dict(metadata={"description": "What was asked (a grid plan's method, ...)"})

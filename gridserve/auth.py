@@ -58,6 +58,9 @@ DEVICE_ALLOWED: dict[str, frozenset[str]] = {
     "places.PlaceItem": frozenset({"GET"}),
     "grid.AreaCells": frozenset({"GET"}),
     "grid.Locate": frozenset({"GET"}),
+    # The worker's own published scorecards, in the field app (the scope shows nothing else).
+    "assessment_cards.Cards": frozenset({"GET"}),
+    "assessment_cards.CardItem": frozenset({"GET"}),
 }
 
 

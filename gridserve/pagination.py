@@ -74,6 +74,16 @@ class SelectPage(Page):
         return db.session.execute(count).scalar_one()
 
 
+class RowPage(SelectPage):
+    """A page of a SELECT of several columns: each row a dict of its columns (the records
+    behind a scorecard's figure, whatever their table)."""
+
+    @property
+    def items(self):
+        stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
+        return [dict(row) for row in db.session.execute(stmt).mappings()]
+
+
 def apply_sort(
     stmt: Select,
     sort: str | None,

@@ -22,6 +22,8 @@ ROLES = ("admin", "district", "centre", "coordinator", "station_a", "worker_a", 
 STAFF = ("admin", "district", "centre", "station_a")  # the station and above
 ALL = set(ROLES)
 OUTREACH = {*STAFF, "coordinator", "bank"}  # who reads the outreach desk
+ASSESSORS = {*STAFF, "coordinator"}  # who runs, enters, publishes (for their templates)
+DECIDERS = {"admin", "district", "centre"}  # who decides dismissal recommendations
 
 
 def expect(default: int, **others: int) -> dict[str, int]:
@@ -131,6 +133,37 @@ OPERATIONS = [
     ),
     ("reminders", "GET", "/outreach/reminders", None, allowed(200, OUTREACH | {"worker_a"})),
     ("duty mobile", "PUT", "/areas/{community_a}/duty-phone", {}, allowed(422, STAFF)),
+    # Assessment: templates (admin writes, all read), runs and entries by the assessor roles
+    # (the service narrows to the template's), cards by scope (the terminal: its worker's own),
+    # dismissal recommendations for the street centre and above.
+    (
+        "assessment templates",
+        "GET",
+        "/assessments/templates",
+        None,
+        allowed(200, ALL - {"terminal"}),
+    ),
+    ("make a template", "POST", "/assessments/templates", {}, allowed(422, {"admin"})),
+    ("assessment runs", "GET", "/assessments/runs", None, allowed(200, ALL - {"terminal"})),
+    ("run an assessment", "POST", "/assessments/runs", {}, allowed(422, ASSESSORS)),
+    ("publish a run", "POST", "/assessments/runs/999999/publish", None, allowed(404, ASSESSORS)),
+    ("scorecards", "GET", "/assessments/scorecards?mine=1", None, expect(200)),
+    (
+        "enter an indicator",
+        "PUT",
+        "/assessments/scorecards/999999/indicators/spot_check",
+        {},
+        allowed(404, ASSESSORS),  # the card is looked up before the body is read
+    ),
+    ("deduct", "POST", "/assessments/scorecards/999999/deductions", {}, allowed(404, ASSESSORS)),
+    ("recommendations", "GET", "/assessments/recommendations", None, allowed(200, DECIDERS)),
+    (
+        "confirm a dismissal",
+        "POST",
+        "/assessments/recommendations/1/confirm",
+        {},
+        allowed(422, DECIDERS),
+    ),
     ("me", "GET", "/me", None, expect(200)),
 ]
 

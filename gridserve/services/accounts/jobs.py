@@ -295,7 +295,16 @@ def _place_import(job: Job, principal: Principal, progress: Progress) -> tuple[s
     return f"/api/v1/jobs/{job.id}/result", report
 
 
+def _assessment_run(job: Job, principal: Principal, progress: Progress) -> tuple[str, Any]:
+    from gridserve.services.assessment import engine
+
+    run_id = int(job.params["run_id"])
+    cards = engine.compute_run(principal, run_id, progress=progress)
+    return f"/api/v1/assessments/runs/{run_id}", {"run_id": run_id, "scorecards": cards}
+
+
 HANDLERS: dict[str, Callable[[Job, Principal, Progress], tuple[str, Any]]] = {
     "grid_plan": _grid_plan,
     "place_import": _place_import,
+    "assessment_run": _assessment_run,
 }
