@@ -23,6 +23,7 @@ from gridserve.db import transaction
 from gridserve.exports import XLSX_TYPE, share_of
 from gridserve.extensions import db
 from gridserve.models import (
+    AuditEntry,
     GridCell,
     Household,
     Place,
@@ -90,9 +91,9 @@ def hand(cases, ctx, override_settings):
     - visits: 2 household visits and 1 SME visit in M; none in P.
     - households: h1 registered in P (door, 2 members, work units: complete); in M h2 (no
       door), h3 (door, no member), h4 (door, 3 members, a work unit missing).
-    - cases: c1 received M day 2, closed at the cell day 3 (sanitation, rated 1); c2 received
-      day 6, at the community after one escalation that day, due there day 6 18:00 (noise); c3 received day
-      7, cancelled (noise); c4 received in P, closed at the cell.
+    - cases: c1 received M day 2, closed at the cell day 3 (sanitation, rated 1); c2
+      received day 6, at the community after one escalation that day, due there day 6 18:00
+      (noise); c3 received day 7, cancelled (noise); c4 received in P, closed at the cell.
     - SMS (campaign SMS-T over the street): accepted in M: day 3 09:00 and 10:00 (delivered),
       day 15 (failed); in P one; one still queued.
     """
@@ -362,6 +363,10 @@ def test_the_workbook_has_a_sheet_per_section_charts_and_the_figures(hand, clien
         assert book[sheet]._charts, sheet  # native charts, read back
     charts = [n for n in zipfile.ZipFile(io.BytesIO(resp.data)).namelist() if "charts/chart" in n]
     assert len(charts) == 5
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "monthly_report_export")
+    ).all()
+    assert [(e.details["format"], e.details["month"]) for e in entries] == [("xlsx", h.month)]
 
 
 def test_the_html_page_is_self_contained_and_passes_the_csp(hand, client, auth_as) -> None:
@@ -551,3 +556,63 @@ def test_the_daily_job_keeps_yesterday_once(hand, client, auth_as) -> None:
     kept = _get(client, auth_as, f"/daily/archive/{entry['id']}").get_json()
     assert kept["patrols"]["patrols"] == 4 and kept["cases"]["closed"] == 1
     assert _get(client, auth_as, f"/monthly/archive/{entry['id']}").status_code == 404
+
+
+# --- outreach --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def held(outreach, ctx, override_settings):
+    """The outreach world's April 2027: the launch (S1C1, 14 Apr) held with two reports —
+    DZCB (30 reached, 100 materials, 5 consultations) and ICBC, late (20, 50, 2); the site
+    (S1C2, 15 Apr) cancelled; one more event drafted for 20 Apr (drafts are not reported)."""
+    from gridserve.models import OutreachEvent, OutreachReport
+
+    override_settings(token_ttl_seconds=400 * 24 * 3600)
+    with transaction():
+        launch = db.session.get(OutreachEvent, outreach.launch)
+        launch.status = "reported"
+        db.session.get(OutreachEvent, outreach.site).status = "cancelled"
+        for code, counts, late in (("DZCB", (30, 100, 5), False), ("ICBC", (20, 50, 2), True)):
+            db.session.add(
+                OutreachReport(
+                    event_id=launch.id, institution_id=outreach.inst[code],
+                    participants=counts[0], materials=counts[1], consultations=counts[2],
+                    late=late,
+                )
+            )  # fmt: skip
+        draft = OutreachEvent(
+            programme_id=launch.programme_id, kind="site", title="草稿活动",
+            starts_at=launch.starts_at + dt.timedelta(days=6),
+            ends_at=launch.ends_at + dt.timedelta(days=6), geom=launch.geom,
+            area_id=launch.area_id, host_id=launch.host_id, booth={},
+        )  # fmt: skip
+        db.session.add(draft)
+    return outreach
+
+
+def test_the_outreach_section_counts_events_and_their_reports(held, client, auth_as) -> None:
+    world = held.field.world
+    move_to(at_local(dt.date(2027, 5, 6), dt.time(10)))
+    rep = _get(client, auth_as, f"/monthly?area={world.street}&month=2027-04").get_json()
+    out = rep["outreach"]
+    assert (out["events"], out["held"], out["cancelled"]) == (2, 1, 1)
+    assert out["by_status"] == {"reported": 1, "cancelled": 1}
+    assert (out["reports"], out["late_reports"]) == (2, 1)
+    assert (out["participants"], out["materials"], out["consultations"]) == (50, 150, 7)
+    assert [(e["title"], e["area"], e["reports"]) for e in out["list"]] == [
+        ("启动仪式", "S1C1", 2), ("乙社区宣传点", "S1C2", 0)]  # fmt: skip
+    assert out["list"][0]["starts_at"].startswith("2027-04-14T09:00:00+08:00")
+    summary = {s["key"]: s for s in rep["summary"]}
+    assert (summary["events_held"]["value"], summary["events_held"]["previous"]) == (1, 0)
+    assert summary["outreach_reports"]["change"] == 2
+    rep = _get(
+        client, auth_as, f"/monthly?area={world.community_b}&month=2027-04", "station_b"
+    ).get_json()
+    assert rep["outreach"]["events"] == 1 and rep["outreach"]["held"] == 0
+    resp = _get(
+        client, auth_as, f"/monthly?area={world.street}&month=2027-04&format=csv&section=outreach"
+    )
+    rows = list(csv.reader(io.StringIO(resp.data.decode("utf-8").lstrip("\ufeff"))))
+    assert rows[1][:7] == ["启动仪式", "launch", "2027-04-14T09:00:00+08:00", "S1C1", "已总结",
+                           "2", "1"]  # fmt: skip
