@@ -230,6 +230,8 @@ section{page-break-inside:avoid}
 
 
 def _e(value: Any) -> str:
+    if isinstance(value, _Raw):
+        return str(value)
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -342,10 +344,13 @@ def to_html(data: dict[str, Any]) -> bytes:
         if key == "summary":
             head_row = "".join(f"<th>{h}</th>" for h in ("指标", "本月", "上月", "变化"))
             lines = "".join(
-                f"<tr><td>{_e(r[0])}</td><td>{_e(r[2])}</td><td>{_e(r[3])}</td>{_change(r[4])}</tr>"
+                f"<tr><td>{_e(r[0])}</td><td>{_pct(r[2], r[1])}</td><td>{_pct(r[3], r[1])}</td>"
+                f"{_change(r[4], r[1] in SHARE_NAMES)}</tr>"
                 for r in rows
             )
             table = f"<table><thead><tr>{head_row}</tr></thead><tbody>{lines}</tbody></table>"
+        elif key == "households":
+            table = _table(header, [[r[0], r[1], _Raw(_pct(r[2], r[1]))] for r in rows])
         else:
             table = _table(header, rows) if rows else "<p>本月无记录。</p>"
         body.append(
@@ -360,13 +365,25 @@ def to_html(data: dict[str, Any]) -> bytes:
     return page.encode("utf-8")
 
 
-def _change(value: Any) -> str:
+class _Raw(str):
+    """Markup already escaped (a table cell's content)."""
+
+
+def _pct(value: Any, key: str) -> str:
+    """A share as a percentage (2 decimals), anything else as :func:`_e` shows it."""
+    if key in SHARE_NAMES and isinstance(value, int | float):
+        return f"{value * 100:.2f}%"
+    return _e(value)
+
+
+def _change(value: Any, share: bool = False) -> str:
     if value is None:
         return "<td>—</td>"
+    shown = f"{value * 100:+.2f} 个百分点" if share else f"{value:+}"
     if value > 0:
-        return f'<td class="up">+{_e(value)}</td>'
+        return f'<td class="up">{html.escape(shown)}</td>'
     if value < 0:
-        return f'<td class="down">{_e(value)}</td>'
+        return f'<td class="down">{html.escape(shown)}</td>'
     return "<td>0</td>"
 
 
