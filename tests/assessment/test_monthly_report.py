@@ -616,3 +616,40 @@ def test_the_outreach_section_counts_events_and_their_reports(held, client, auth
     rows = list(csv.reader(io.StringIO(resp.data.decode("utf-8").lstrip("\ufeff"))))
     assert rows[1][:7] == ["启动仪式", "launch", "2027-04-14T09:00:00+08:00", "S1C1", "已总结",
                            "2", "1"]  # fmt: skip
+
+
+@pytest.mark.real_commits
+def test_two_schedulers_racing_keep_each_report_once(field, clean_app) -> None:
+    import threading
+
+    from jobs.registry import run_job
+
+    with clean_app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has one writer: two runs cannot overlap there")
+    move_to(at_local(dt.date(2026, 10, 8), dt.time(5, 20)))
+    barrier = threading.Barrier(2)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        try:
+            with clean_app.app_context():
+                try:
+                    barrier.wait()
+                    results.append(run_job("monthly-reports"))
+                finally:
+                    db.session.remove()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(results) == 2
+    assert sum(r["built"] for r in results) == 3
+    with clean_app.app_context():
+        assert len(_kept("monthly")) == 3
+        db.session.remove()

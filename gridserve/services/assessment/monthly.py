@@ -75,6 +75,7 @@ from gridserve.services.cases import reports as case_reports
 from gridserve.services.field.reports import WINDOWS
 from gridserve.services.field.workers import vacant_cells
 from gridserve.services.geography.areas import zone_of
+from gridserve.services.outreach.reports import DONE as HELD
 
 READERS = ("station", "street_centre", "district_centre")
 LEVELS = ("street", "community")
@@ -445,7 +446,7 @@ def outreach(area: Area, period: Period) -> dict[str, Any]:
 
     return {
         "events": len(events),
-        "held": sum(1 for e in events if e["status"] in ("held", "reported")),
+        "held": sum(1 for e in events if e["status"] in HELD),
         "cancelled": by_status.get("cancelled", 0),
         "by_status": by_status,
         "reports": total("reports"),
