@@ -107,6 +107,20 @@ def _case_feedback() -> dict[str, int]:
     return send_due()
 
 
+def _monthly_reports() -> dict[str, object]:
+    from gridserve.services.assessment.daily import build_monthly_due
+    from gridserve.timeutil import local_today
+
+    return build_monthly_due(local_today())
+
+
+def _daily_summary() -> dict[str, object]:
+    from gridserve.services.assessment.daily import build_daily_due
+    from gridserve.timeutil import local_today
+
+    return build_daily_due(local_today())
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -201,6 +215,23 @@ JOBS: dict[str, Job] = {
             "texted late",
             trigger="interval",
             trigger_args={"minutes": 5},
+        ),
+        Job(
+            name="monthly-reports",
+            func=_monthly_reports,
+            description="On the first working day of each month (or a later day, if a build "
+            "is missing) build the previous month's grid report of every street and community "
+            "and keep it (once per area and month)",
+            trigger="cron",
+            trigger_args={"hour": 5, "minute": 20},
+        ),
+        Job(
+            name="daily-summary",
+            func=_daily_summary,
+            description="Build yesterday's summary of every street for its street centre and "
+            "keep it (once per street and day)",
+            trigger="cron",
+            trigger_args={"hour": 5, "minute": 40},
         ),
     )
 }

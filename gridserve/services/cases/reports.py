@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shapely.geometry import MultiPoint, Polygon
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 
 from geo import hexbin
 from geo.projection import WGS84, local_crs, transform
@@ -291,6 +291,26 @@ def report(
         "categories": categories,
         "hexbin": _hexbin(points, area, hex_m),
     }
+
+
+OUTCOMES = ("closed", "cancelled", "verified", "settled", "pending")
+
+
+def outcomes(principal: Principal, area_id: int, start: dt.date, end: dt.date) -> dict[str, int]:
+    """How the report's cohort (the cases received from ``start`` to ``end``) stands now:
+    ``closed``, ``cancelled``, ``verified``, ``settled`` and ``pending`` (open or accepted),
+    in one grouped statement (the monthly report's "how they ended")."""
+    principal.require(*READERS)
+    area = get_visible(Area, area_id, principal)
+    cohort = _cases(principal, area, start, end)
+    found = dict(
+        db.session.execute(
+            cohort.with_only_columns(Task.status, func.count()).group_by(Task.status)
+        ).all()
+    )
+    out = {name: int(found.pop(name, 0)) for name in OUTCOMES if name != "pending"}
+    out["pending"] = int(sum(found.values()))
+    return out
 
 
 # --- exports ---------------------------------------------------------------------------------
