@@ -1,6 +1,6 @@
 """assessment: scorecard templates, runs, scorecards, recommendations; the report archive
 
-Revision ID: 0020_assessment
+Revision ID: 0019_assessment
 Revises: 0018_case_indexes
 Create Date: 2026-12-01 01:32:40
 
@@ -22,7 +22,7 @@ import gridserve.db  # noqa: F401  (UTCDateTime)
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0020_assessment'
+revision = '0019_assessment'
 down_revision = '0018_case_indexes'
 branch_labels = None
 depends_on = None
@@ -270,7 +270,7 @@ def upgrade():
                                           server_default=sa.false()))
     _set_jobs_kind(_OLD_KINDS, _NEW_KINDS)
     if context.is_offline_mode():
-        raise RuntimeError('0020_assessment derives household columns with the data keys: run it online')
+        raise RuntimeError('0019_assessment derives household columns with the data keys: run it online')
     _derive_work_units()
 
 
