@@ -137,7 +137,8 @@ def offset_of(col: Any, period: Period) -> ColumnElement:
 def epoch(col: Any) -> ColumnElement:
     """UTC epoch seconds of a timestamp column (an integer)."""
     if dialect() == "postgresql":
-        return cast(func.extract("epoch", col), BigInteger)
+        # date_part is double precision (EXTRACT is numeric since PostgreSQL 14: slower)
+        return cast(func.date_part("epoch", col), BigInteger)
     return cast(func.strftime("%s", col), Integer)
 
 

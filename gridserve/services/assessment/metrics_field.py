@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, distinct, func, literal, or_, select, true
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import Select
 
 from gridserve.extensions import db
@@ -27,6 +28,7 @@ from gridserve.services.assessment.metrics_base import (
     Target,
     assignments_in,
     day_number,
+    dialect,
     holdings,
     in_period,
     last_cells,
@@ -93,15 +95,14 @@ def _by_target(target_kind: str, spans: list[Any]) -> dict[int, list[Any]]:
 
 
 def _patrol_slots(period: Period, where: Any) -> Any:
-    """Patrols in the period as (worker, cell, local day, window 0..3)."""
-    secs = local_seconds(Visit.started_at, period)
-    day = secs // DAY_S
-    return (
+    """Patrols in the period as (worker, cell, local day, window 0..3): the local quarter-day
+    ``slot`` is computed once per patrol (``OFFSET 0`` keeps PostgreSQL from inlining the
+    expression into every place that reads it), then split into day and window."""
+    slots = (
         select(
             Visit.worker_id.label("worker_id"),
             Visit.cell_code.label("cell_code"),
-            day.label("day"),
-            (secs // WINDOW_S - day * 4).label("win"),
+            (local_seconds(Visit.started_at, period) // WINDOW_S).label("slot"),
         )
         .where(
             Visit.kind == "patrol",
@@ -109,8 +110,16 @@ def _patrol_slots(period: Period, where: Any) -> Any:
             Visit.cell_code.is_not(None),
             where,
         )
-        .subquery("slots")
+        .offset(0)
+        .subquery("patrols")
     )
+    per_day = DAY_S // WINDOW_S
+    return select(
+        slots.c.worker_id,
+        slots.c.cell_code,
+        (slots.c.slot // per_day).label("day"),
+        (slots.c.slot % per_day).label("win"),
+    ).subquery("slots")
 
 
 def patrol_coverage(
@@ -124,7 +133,8 @@ def patrol_coverage(
         select(p.c.worker_id, p.c.cell_code, p.c.day)
         .where(p.c.win >= 1, p.c.day <= number_of(period.last_day))
         .group_by(p.c.worker_id, p.c.cell_code, p.c.day)
-        .having(func.count(distinct(p.c.win)) == len(WINDOWS))
+        # every window seen: one MAX per window (a hash aggregate; COUNT(DISTINCT) sorts)
+        .having(sum(func.max(case((p.c.win == w, 1), else_=0)) for w in range(1, 4)) == 3)
         .subquery("full_days")
     )
     owner = Assignment.worker_id if target_kind == "worker" else Assignment.community_id
@@ -237,9 +247,18 @@ def register_completeness(
 
 
 def _flags() -> tuple[Any, Any]:
-    text = cast(Visit.flags, String)
-    mock = or_(Visit.mock_location.is_(True), text.like(f'%"{MOCK}"%'))
-    return mock, text.like(f'%"{OUTSIDE}"%')
+    """(mock location, outside the cells): on PostgreSQL JSONB containment, on SQLite the
+    flag's quoted name in the JSON text."""
+    if dialect() == "postgresql":
+
+        def has(flag: str) -> Any:
+            return Visit.flags.op("@>")(cast(literal(f'["{flag}"]'), JSONB))
+    else:
+
+        def has(flag: str) -> Any:
+            return cast(Visit.flags, String).like(f'%"{flag}"%')
+
+    return or_(Visit.mock_location.is_(True), has(MOCK)), has(OUTSIDE)
 
 
 def flagged_uploads(
