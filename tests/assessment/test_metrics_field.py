@@ -338,3 +338,18 @@ def test_unknown_metric_or_target_kind_is_refused(hand) -> None:
         run(hand, "nothing", "worker")
     with pytest.raises(ValidationFailed):
         run(hand, "events_held", "worker")
+
+
+def test_many_targets_read_every_visit_once_with_the_same_figures(
+    hand, after_q3, monkeypatch
+) -> None:
+    from gridserve.services.assessment import metrics_field
+
+    monkeypatch.setattr(metrics_field, "FEW_TARGETS", 0)
+    patrols = run(hand, "patrol_coverage", "worker")
+    assert (patrols[hand.a].numerator, patrols[hand.a].denominator) == (4, 6)
+    assert (patrols[hand.b].numerator, patrols[hand.b].denominator) == (1, 2)
+    flagged = run(hand, "flagged_uploads", "station")[hand.comm_a]
+    assert (flagged.numerator, flagged.denominator) == (2, 23)
+    v = run(hand, "visits", "worker", Q3)[hand.v]
+    assert (v.numerator, v.denominator) == (4, pytest.approx(1.5))

@@ -26,7 +26,6 @@ from gridserve.services.assessment.metrics_base import (
     MetricInfo,
     Period,
     Target,
-    assignments_in,
     day_number,
     dialect,
     holdings,
@@ -73,15 +72,19 @@ INFO: dict[str, MetricInfo] = {
 }  # fmt: skip
 
 
-def _workers_in(area: Area, period: Period) -> Any:
-    return assignments_in(area, period).with_only_columns(Assignment.worker_id)
+# Up to this many targets, the visits are read for them alone (an index range per worker or
+# community); more, and every visit of the period is read once and grouped (one scan: a filter
+# on 5,000,000 rows costs more than the groups it saves, and the figures are kept only for
+# the targets).
+FEW_TARGETS = 500
 
 
-def _visit_owner(target_kind: str, area: Area, period: Period) -> tuple[Any, Any]:
+def _visit_owner(target_kind: str, targets: list[Target]) -> tuple[Any, Any]:
     """The column a visit belongs to a target by, and the filter to the run's targets."""
-    if target_kind == "worker":
-        return Visit.worker_id, Visit.worker_id.in_(_workers_in(area, period))
-    return Visit.community_id, in_area(Visit.community_id, area)
+    owner = Visit.worker_id if target_kind == "worker" else Visit.community_id
+    if len(targets) <= FEW_TARGETS:
+        return owner, owner.in_([t.id for t in targets])
+    return owner, true()
 
 
 def _by_target(target_kind: str, spans: list[Any]) -> dict[int, list[Any]]:
@@ -128,7 +131,8 @@ def patrol_coverage(
     held: dict[int, int] = defaultdict(int)
     for owner, spans in _by_target(target_kind, holdings(area, period)).items():
         held[owner] = sum(s.days for s in spans)
-    p = _patrol_slots(period, Visit.worker_id.in_(_workers_in(area, period)))
+    where = _visit_owner("worker", targets)[1] if target_kind == "worker" else true()
+    p = _patrol_slots(period, where)
     full = (
         select(p.c.worker_id, p.c.cell_code, p.c.day)
         .where(p.c.win >= 1, p.c.day <= number_of(period.last_day))
@@ -172,7 +176,7 @@ def visits(
     target_kind: str, targets: list[Target], area: Area, period: Period, params: dict
 ) -> dict[int, Figure]:
     by_owner = _by_target(target_kind, holdings(area, period))
-    owner, where = _visit_owner(target_kind, area, period)
+    owner, where = _visit_owner(target_kind, targets)
     stmt = (
         select(
             owner,
@@ -247,12 +251,16 @@ def register_completeness(
 
 
 def _flags() -> tuple[Any, Any]:
-    """(mock location, outside the cells): on PostgreSQL JSONB containment, on SQLite the
-    flag's quoted name in the JSON text."""
+    """(mock location, outside the cells) of an upload: on PostgreSQL JSONB containment after
+    the cheap test that there is any flag at all (most uploads have none; CASE stops there),
+    on SQLite the flag's quoted name in the JSON text."""
     if dialect() == "postgresql":
+        none = func.jsonb_array_length(Visit.flags) == 0
 
         def has(flag: str) -> Any:
-            return Visit.flags.op("@>")(cast(literal(f'["{flag}"]'), JSONB))
+            return case(
+                (none, False), else_=Visit.flags.op("@>")(cast(literal(f'["{flag}"]'), JSONB))
+            )
     else:
 
         def has(flag: str) -> Any:
@@ -264,19 +272,27 @@ def _flags() -> tuple[Any, Any]:
 def flagged_uploads(
     target_kind: str, targets: list[Target], area: Area, period: Period, params: dict
 ) -> dict[int, Figure]:
-    owner, where = _visit_owner(target_kind, area, period)
+    owner, where = _visit_owner(target_kind, targets)
     mock, outside = _flags()
-    stmt = (
+    # Each upload's two flags computed once (OFFSET 0: not inlined into every sum), then summed.
+    per_upload = (
         select(
-            owner,
-            func.count(),
-            func.sum(case((or_(mock, outside), 1), else_=0)),
-            func.sum(case((mock, 1), else_=0)),
-            func.sum(case((outside, 1), else_=0)),
+            owner.label("owner"),
+            case((mock, 1), else_=0).label("mock"),
+            case((outside, 1), else_=0).label("outside"),
         )
         .where(in_period(Visit.started_at, period), where)
-        .group_by(owner)
+        .offset(0)
+        .subquery("uploads")
     )
+    u = per_upload.c
+    stmt = select(
+        u.owner,
+        func.count(),
+        func.sum(case(((u.mock + u.outside) > 0, 1), else_=0)),
+        func.sum(u.mock),
+        func.sum(u.outside),
+    ).group_by(u.owner)
     rows = {r[0]: [int(x or 0) for x in r[1:]] for r in db.session.execute(stmt)}
     out = {}
     for t in targets:
