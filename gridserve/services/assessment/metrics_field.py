@@ -43,6 +43,10 @@ VISIT_KINDS = ("household_visit", "sme_visit")
 # location and clock skew are the terminal's, not the worker's, doing.
 MOCK, OUTSIDE = "mock_location", "outside_assigned_cell"
 BOTH = ("worker", "station")
+# The SQL reads a patrol window as a local quarter-day (slots 1, 2, 3 of 0..3): the patrol
+# report's windows must be exactly those, or the figures here would disagree with the report.
+if [(lo, hi) for _, lo, hi in WINDOWS] != [(6, 12), (12, 18), (18, 24)]:  # pragma: no cover
+    raise RuntimeError("patrol windows are no longer the quarter-days 06-12-18-24")
 
 INFO: dict[str, MetricInfo] = {
     "patrol_coverage": MetricInfo(
