@@ -1,5 +1,5 @@
 """The computed indicators of a scorecard: the contract between the assessment engine and the
-figures (``/work/notes`` issue 15: :class:`Period`, :class:`Target`, :class:`Figure`,
+figures (issue 15: :class:`Period`, :class:`Target`, :class:`Figure`,
 :data:`METRICS`, :func:`targets`, :func:`compute`, :func:`records`).
 
 - :func:`targets` — who a run scores: ``worker``: every worker who held a cell of the area's
