@@ -213,6 +213,17 @@ def test_centre_starts_a_quarter_and_reads_a_card(page, sign_in, axe, screenshot
     axe(page)
     screenshot(page, "console-assessment-card")
 
+    # Rankings of the run: across the street and within the community, best first.
+    _tab(page, "排名")
+    street = page.get_by_test_id("ranking-street")
+    expect(street.locator("tbody tr").first).to_contain_text(a.good, timeout=SLOW)
+    expect(street.locator("tbody tr").first).to_contain_text("98.10")
+    community = page.get_by_test_id("ranking-community")
+    expect(community.locator("tbody tr")).to_have_count(3, timeout=SLOW)
+    expect(community.locator("tbody tr").first.locator("td").first).to_have_text("1")
+    axe(page)
+    screenshot(page, "console-assessment-rankings")
+
 
 def test_station_enters_a_spot_check_and_the_centre_publishes(
     page, new_context, sign_in, axe, screenshot, assessed

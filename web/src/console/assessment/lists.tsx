@@ -78,7 +78,7 @@ async function rankableRuns(): Promise<{ id: number; label: string }[]> {
   const runs = (await page<Run>("/assessments/runs", {}, 1, 100)).rows;
   const out = new Map<number, string>();
   for (const r of runs) out.set(r.id, `${r.template_name} ${r.period} v${r.version}`);
-  const cards = (await page<CardSummary>("/assessments/scorecards", { sort: "-id" }, 1, 200)).rows;
+  const cards = (await page<CardSummary>("/assessments/scorecards", {}, 1, 200)).rows;
   for (const c of cards) if (!out.has(c.run_id)) out.set(c.run_id, `${c.period} #${c.run_id}`);
   return [...out].map(([id, label]) => ({ id, label }));
 }

@@ -9,6 +9,7 @@ import { ErrorMessage, useAsync } from "../../common/ui";
 import { type AreaSummary, areaName, homeArea, visibleAreas } from "../map/areas";
 import { hasRole } from "../session";
 import { download } from "../visits/util";
+import { keyLabel } from "./report_keys";
 import { num, when } from "./util";
 
 const SECTIONS = ["patrols", "visits", "households", "cases", "sms", "outreach", "vacant"];
@@ -83,7 +84,7 @@ function Data({ data, depth = 0 }: { data: unknown; depth?: number }) {
           <thead>
             <tr>
               {cols.map((c) => (
-                <th scope="col">{c}</th>
+                <th scope="col">{keyLabel(c)}</th>
               ))}
             </tr>
           </thead>
@@ -118,7 +119,7 @@ function Data({ data, depth = 0 }: { data: unknown; depth?: number }) {
           <tbody>
             {plain.map(([k, v]) => (
               <tr>
-                <th scope="row">{k}</th>
+                <th scope="row">{keyLabel(k)}</th>
                 <td class="num">{cell(v)}</td>
               </tr>
             ))}
@@ -127,7 +128,7 @@ function Data({ data, depth = 0 }: { data: unknown; depth?: number }) {
       )}
       {nested.map(([k, v]) => (
         <div class="nested">
-          <Heading>{k}</Heading>
+          <Heading>{keyLabel(k)}</Heading>
           {depth < 2 ? <Data data={v} depth={depth + 1} /> : <p>{cell(v)}</p>}
         </div>
       ))}
