@@ -31,7 +31,7 @@ from playwright.sync_api import expect
 from gridserve import audit
 from gridserve.extensions import db
 from gridserve.scope import OPERATOR
-from gridserve.services.assessment import metrics
+from gridserve.services.assessment import daily, metrics, monthly
 from gridserve.services.assessment import templates as template_service
 from gridserve.services.field import workers
 from gridserve.services.geography import areas as area_service
@@ -374,7 +374,24 @@ def test_a_yearly_fail_opens_recommendations_the_centre_decides(
     expect(weaker.get_by_role("alert")).to_have_text(envelope["error"]["message"], timeout=SLOW)
 
 
-def test_monthly_report_shows_its_sections_and_downloads_xlsx(page, sign_in, axe, screenshot):
+def _keep_reports(e2e_app) -> tuple[str, str]:
+    """A monthly report (two months back) and a daily summary (two days back) of the street
+    kept as the scheduler keeps them; returns their periods."""
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    month = monthly.previous_month(monthly.previous_month(today.replace(day=1)))
+    day = today - dt.timedelta(days=2)
+    with e2e_app.app_context(), audit.acting_as(SEED_ACTOR):
+        street = area_service.find_by_code("QS")
+        monthly.keep("monthly", street.id, month, monthly.build(OPERATOR, street, month))
+        monthly.keep("daily", street.id, day, daily.build(OPERATOR, street, day))
+        db.session.commit()
+    return month.strftime("%Y-%m"), day.isoformat()
+
+
+def test_monthly_report_shows_its_sections_and_downloads_xlsx(
+    page, sign_in, axe, screenshot, e2e_app
+):
+    kept_month, kept_day = _keep_reports(e2e_app)
     sign_in(page, "centre")
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="月报").click()
     expect(page.get_by_role("heading", level=1, name="网格月报")).to_be_visible(timeout=SLOW)
@@ -399,14 +416,21 @@ def test_monthly_report_shows_its_sections_and_downloads_xlsx(page, sign_in, axe
         page.get_by_role("button", name="下载 CSV 空缺网格").click()
     assert info.value.suggested_filename.endswith("-vacant.csv")
 
+    # A kept report, opened from the archive.
+    archive = page.get_by_test_id("archive")
+    archive.get_by_role("button", name=f"打开 {kept_month}").click()
+    expect(report.get_by_test_id("report-title")).to_contain_text(kept_month, timeout=60_000)
+
     # The daily summary: yesterday by default.
     page.get_by_role("navigation", name="报表导航").get_by_role("link", name="每日简报").click()
     summary = page.get_by_test_id("daily-summary")
     expect(summary).to_be_visible(timeout=SLOW)
     yesterday = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() - dt.timedelta(days=1)
-    expect(summary.get_by_role("heading", level=2)).to_contain_text(yesterday.isoformat())
+    expect(summary.get_by_test_id("report-title")).to_contain_text(yesterday.isoformat())
     axe(page)
     screenshot(page, "console-reports-daily")
+    page.get_by_test_id("daily-archive").get_by_role("button", name=f"打开 {kept_day}").click()
+    expect(summary.get_by_test_id("report-title")).to_contain_text(kept_day, timeout=SLOW)
 
 
 def test_a_bank_contact_sees_only_its_own_cards(page, sign_in):

@@ -180,7 +180,7 @@ function MonthlyView({ report, path, name }: { report: Report; path: string; nam
   }
   return (
     <div class="report" data-testid="monthly-report">
-      <h2>
+      <h2 data-testid="report-title">
         {report.area.name} · {report.month}
       </h2>
       <p>
@@ -346,6 +346,7 @@ export function DailySummary() {
   const [area, setArea] = useState<number | null>(null);
   const [day, setDay] = useState(yesterday());
   const [shown, setShown] = useState<{ area: number; day: string } | null>(null);
+  const [kept, setKept] = useState<number | null>(null);
   useEffect(() => {
     if (area === null && areas.data?.length) {
       const home = homeArea(areas.data) ?? areas.data[0];
@@ -354,12 +355,24 @@ export function DailySummary() {
     }
   }, [areas.data]);
   const summary = useAsync(
-    () => (shown ? get<Report>("/reports/daily", shown) : Promise.resolve(undefined)),
-    [shown?.area, shown?.day],
+    () =>
+      kept
+        ? get<Report>(`/reports/daily/archive/${kept}`)
+        : shown
+          ? get<Report>("/reports/daily", shown)
+          : Promise.resolve(undefined),
+    [shown?.area, shown?.day, kept],
+  );
+  const archive = useAsync(
+    () => (area ? get<Kept[]>("/reports/daily/archive", { area }) : Promise.resolve([] as Kept[])),
+    [area],
   );
   function submit(e: Event) {
     e.preventDefault();
-    if (area) setShown({ area, day });
+    if (area) {
+      setKept(null);
+      setShown({ area, day });
+    }
   }
   const data = summary.data;
   return (
@@ -376,7 +389,7 @@ export function DailySummary() {
       <ErrorMessage error={summary.error} />
       {data && (
         <div class="report" data-testid="daily-summary">
-          <h2>
+          <h2 data-testid="report-title">
             {data.area.name} · {data.day}
           </h2>
           <p>{t("rep.as_of", { as_of: data.as_of })}</p>
@@ -388,6 +401,40 @@ export function DailySummary() {
           ))}
         </div>
       )}
+      <section aria-label={t("rep.daily_archive")}>
+        <h2>{t("rep.daily_archive")}</h2>
+        <ErrorMessage error={archive.error} />
+        {archive.data && archive.data.length ? (
+          <table data-testid="daily-archive">
+            <thead>
+              <tr>
+                <th scope="col">{t("rep.day")}</th>
+                <th scope="col">{t("rep.area")}</th>
+                <th scope="col">{t("rep.built_at")}</th>
+                <th scope="col">
+                  <span class="sr-only">{t("rep.open")}</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {archive.data.map((k) => (
+                <tr>
+                  <td>{k.period}</td>
+                  <td>{k.area.name}</td>
+                  <td>{when(k.built_at)}</td>
+                  <td>
+                    <button type="button" onClick={() => setKept(k.id)}>
+                      {t("rep.open")} {k.period}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p>{t("ui.empty")}</p>
+        )}
+      </section>
     </>
   );
 }

@@ -1,7 +1,7 @@
 // Runs (考核批次): the list with filters, starting a run (202 + the job followed with its
 // progress), a run's page (status, counts by grade, publish) and its cards table.
 import { useEffect, useState } from "preact/hooks";
-import { get, post } from "../../common/api";
+import { ApiError, get, post } from "../../common/api";
 import { t } from "../../common/i18n";
 import { ErrorMessage, PagedList, useAsync } from "../../common/ui";
 import { type Job, percent, postAsJob } from "../grid/jobs";
@@ -44,7 +44,6 @@ function StartRun({ onStarted }: { onStarted: (run: Run) => void }) {
   const [error, setError] = useState<unknown>(null);
   const usable = (templates.data ?? []).filter((x) => x.active !== false && mayAssess(x.assessor_role));
   if (!usable.length) return null;
-  const choices = areas.filter((a) => a.level !== "district" || areas.length === 1);
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -95,7 +94,7 @@ function StartRun({ onStarted }: { onStarted: (run: Run) => void }) {
         <label>
           {t("as.area")}
           <select name="area_id" required>
-            {choices.map((a) => (
+            {areas.map((a) => (
               <option value={a.id}>{areaName(a)}</option>
             ))}
           </select>
@@ -109,6 +108,11 @@ function StartRun({ onStarted }: { onStarted: (run: Run) => void }) {
         <input name="reason" maxLength={2000} />
       </label>
       <ErrorMessage error={error} />
+      {error instanceof ApiError && error.code === "run_exists" && (
+        <p class="error" data-testid="run-exists">
+          {t("as.run_exists")}
+        </p>
+      )}
       {busy && (
         <p aria-live="polite">
           {t("as.computing", { percent: pc === null ? "" : `${pc}%` })}
