@@ -171,7 +171,7 @@ def test_centre_starts_a_quarter_and_reads_a_card(page, sign_in, axe, screenshot
     expect(counts.locator("[data-grade='fail']")).to_have_text("不合格 2", timeout=SLOW)
     expect(_row(page, a.good)).to_contain_text("98.10", timeout=SLOW)
     expect(_row(page, a.good)).to_contain_text("优秀")
-    expect(_row(page, a.weak)).to_contain_text("10")
+    expect(_row(page, a.weak)).to_contain_text("10.00")
     expect(_row(page, a.weak)).to_contain_text("不合格")
     # Sorted by rank: the good worker first.
     expect(page.get_by_test_id("card-row").first).to_contain_text(a.good, timeout=SLOW)
@@ -200,9 +200,9 @@ def test_centre_starts_a_quarter_and_reads_a_card(page, sign_in, axe, screenshot
     expect(page.get_by_test_id("card-grade")).to_have_text("优秀")
     coverage = page.locator("[data-line='coverage']")
     expect(coverage).to_contain_text("58 / 60")
-    expect(coverage.get_by_test_id("line-points")).to_have_text("38.67 / 40")
+    expect(coverage.get_by_test_id("line-points")).to_have_text("38.67 / 40.00")
     visits = page.locator("[data-line='visits']")
-    expect(visits.get_by_test_id("line-points")).to_contain_text("30 / 30")
+    expect(visits.get_by_test_id("line-points")).to_contain_text("30.00 / 30.00")
     expect(visits).to_contain_text("已封顶")
     spot = page.locator("[data-line='spot_check']")
     expect(spot.get_by_test_id("line-rated")).to_contain_text("不参评：尚未录入")
@@ -266,7 +266,7 @@ def test_station_enters_a_spot_check_and_the_centre_publishes(
     form.get_by_role("button", name="保存").click()
     expect(page.get_by_role("status").filter(has_text="已保存")).to_be_visible(timeout=SLOW)
     # 0.9 × 30 = 27 points; all 100 rated: 38.67 + 30 + 27 = 95.67.
-    expect(spot.get_by_test_id("line-points")).to_have_text("27 / 30", timeout=SLOW)
+    expect(spot.get_by_test_id("line-points")).to_have_text("27.00 / 30.00", timeout=SLOW)
     expect(spot.get_by_test_id("evidence")).to_contain_text(f"现场抽查台账齐全 {TAG}")
     expect(spot.get_by_test_id("evidence")).to_contain_text("附件 1 个")
     expect(page.get_by_test_id("card-total")).to_have_text("95.67")
@@ -440,3 +440,17 @@ def test_a_bank_contact_sees_only_its_own_cards(page, sign_in):
     nav = page.get_by_role("navigation", name="考核导航")
     expect(nav.get_by_role("link")).to_have_count(1)
     expect(nav.get_by_role("link", name="考核批次")).to_have_count(0)
+
+
+def test_the_assessment_screens_switch_to_english(page, sign_in, assessed):
+    sign_in(page, "centre")
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("navigation", name="Main navigation").get_by_role(
+        "link", name="Assessment"
+    ).click()
+    expect(page.get_by_role("heading", level=1, name="Runs")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("form", name="Start a run")).to_be_visible(timeout=SLOW)
+    row = page.get_by_test_id("runs").locator("tr").filter(has_text=assessed.template_name)
+    expect(row.first).to_contain_text("Excellent", timeout=SLOW)
+    page.get_by_role("button", name="中文").click()
+    expect(page.get_by_role("heading", level=1, name="考核批次")).to_be_visible(timeout=SLOW)

@@ -16,6 +16,7 @@ import {
   isContact,
   mayAssess,
   num,
+  score,
   useAreas,
   when,
 } from "./util";
@@ -292,7 +293,7 @@ function LineRow({ line, open, onRecords, onEnter, editable }: {
       </td>
       <td class="num">{line.value == null ? "—" : num(line.value, 4)}</td>
       <td class="num" data-testid="line-points">
-        {line.rated ? `${num(line.points)} / ${num(line.max_points)}` : "—"}
+        {line.rated ? `${score(line.points)} / ${score(line.max_points)}` : "—"}
         {line.capped && <span class="badge">{t("as.capped")}</span>}
       </td>
       <td data-testid="line-rated">
@@ -353,7 +354,7 @@ export function CardDetail({ id }: { id: number }) {
             <dt>{t("as.community")}</dt>
             <dd>{areaOf(card.area_id)}</dd>
             <dt>{t("as.total")}</dt>
-            <dd data-testid="card-total">{num(card.total)}</dd>
+            <dd data-testid="card-total">{score(card.total)}</dd>
             <dt>{t("as.grade")}</dt>
             <dd data-testid="card-grade">
               <GradeBadge grade={card.grade} />
@@ -361,7 +362,7 @@ export function CardDetail({ id }: { id: number }) {
             <dt>{t("as.rated_weight")}</dt>
             <dd>{card.rated_weight}</dd>
             <dt>{t("as.deducted")}</dt>
-            <dd>{num(card.deducted)}</dd>
+            <dd>{score(card.deducted)}</dd>
             {card.disqualified && (
               <>
                 <dt>{t("as.disqualified")}</dt>
@@ -434,7 +435,7 @@ export function CardDetail({ id }: { id: number }) {
                 {card.deductions.map((d) => (
                   <tr>
                     <td>{d.name}</td>
-                    <td class="num">−{num(d.points)}</td>
+                    <td class="num">−{score(d.points)}</td>
                     <td>{d.reason}</td>
                     <td>
                       {d.evidence?.note} <AttachmentView ids={d.evidence?.attachments} />

@@ -13,7 +13,7 @@ import {
   type Run,
   gradeName,
   isContact,
-  num,
+  score,
   useAreas,
   when,
 } from "./util";
@@ -168,7 +168,7 @@ function RankTable({ rows, rank, areaOf }: {
               <a href={`#/assessment/cards/${c.id}`}>{c.target_name}</a>
             </td>
             <td>{areaOf(c.area_id)}</td>
-            <td class="num">{num(c.total)}</td>
+            <td class="num">{score(c.total)}</td>
             <td>
               <GradeBadge grade={c.grade} />
             </td>
@@ -276,7 +276,7 @@ export function Recommendations() {
                       <a href={`#/assessment/cards/${r.scorecard_id}`}>{r.worker_name}</a>
                     </td>
                     <td>{r.period}</td>
-                    <td class="num">{num(r.total)}</td>
+                    <td class="num">{score(r.total)}</td>
                     <td>
                       <GradeBadge grade={r.grade} />
                     </td>

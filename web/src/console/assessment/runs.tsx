@@ -10,8 +10,8 @@ import {
   type CardSummary,
   GRADES,
   mayAssess,
-  num,
   type Run,
+  score,
   gradeName,
   statusName,
   useAreas,
@@ -256,12 +256,12 @@ export function CardsTable({ rows, areaOf, showPeriod = false }: {
               </td>
               {showPeriod && <td>{c.period}</td>}
               <td>{areaOf(c.area_id)}</td>
-              <td class="num">{num(c.total)}</td>
+              <td class="num">{score(c.total)}</td>
               <td>
                 <GradeBadge grade={c.grade} />
               </td>
               <td class="num">{c.rated_weight}</td>
-              <td class="num">{num(c.deducted)}</td>
+              <td class="num">{score(c.deducted)}</td>
             </tr>
           ))}
         </tbody>

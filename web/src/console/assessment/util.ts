@@ -166,6 +166,11 @@ export function num(value: unknown, digits = 2): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(digits);
 }
 
+/** A score as the API gives it (rounded half-up to 2 decimals, as a string). */
+export function score(value: string | null | undefined): string {
+  return value === null || value === undefined ? "—" : String(value);
+}
+
 /** Roles that act for a template (the template's assessor role and those above it). */
 const ABOVE: Record<string, string[]> = {
   station: ["station", "street_centre", "district_centre"],
