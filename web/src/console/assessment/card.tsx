@@ -322,6 +322,12 @@ export function CardDetail({ id }: { id: number }) {
   const [entering, setEntering] = useState<string | null>(null);
   const [done, setDone] = useState("");
   const card = found.data;
+  // The run's page, when the user sees the run (a station sees its workers' cards of a
+  // street's run, not the run).
+  const run = useAsync(
+    () => (card && !isContact() ? get(`/assessments/runs/${card.run_id}`).catch(() => null) : Promise.resolve(null)),
+    [card?.run_id],
+  );
   const editable = !!card && card.run_status !== "published" && mayAssess(card.template.assessor_role);
   const kinds = useAsync(
     () => (card && editable ? deductionKinds(card) : Promise.resolve([] as DeductionKind[])),
@@ -337,9 +343,7 @@ export function CardDetail({ id }: { id: number }) {
   return (
     <>
       <p>
-        {card && !isContact() && (
-          <a href={`#/assessment/runs/${card.run_id}`}>{t("as.back_run")}</a>
-        )}{" "}
+        {card && run.data && <a href={`#/assessment/runs/${card.run_id}`}>{t("as.back_run")}</a>}{" "}
         <a href="#/assessment/cards">{t("as.back_cards")}</a>
       </p>
       <ErrorMessage error={found.error} />
