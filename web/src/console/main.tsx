@@ -27,6 +27,8 @@ registerStrings(
     "nav.outreach": "宣传活动",
     "nav.cases": "事件处置",
     "nav.case_report": "事件报表",
+    "nav.assessment": "考核",
+    "nav.reports": "月报",
     "role.admin": "管理员",
     "role.district_centre": "新区监管中心",
     "role.street_centre": "街道中心",
@@ -53,6 +55,8 @@ registerStrings(
     "nav.outreach": "Outreach",
     "nav.cases": "Cases",
     "nav.case_report": "Cases report",
+    "nav.assessment": "Assessment",
+    "nav.reports": "Reports",
     "role.admin": "administrator",
     "role.district_centre": "district centre",
     "role.street_centre": "street centre",
@@ -126,6 +130,21 @@ const SCREENS: {
     roles: ["coordinator", "institution_contact", "station", "street_centre", "district_centre"],
     departments: "never",
     load: lazy(() => import("./screens/outreach")),
+  },
+  {
+    // Runs, cards, entry, rankings, recommendations (issue 15); a bank's contact: its own
+    // published cards (a department's contacts are not assessed).
+    route: "assessment",
+    label: "nav.assessment",
+    roles: ["station", "street_centre", "district_centre", "coordinator", "institution_contact"],
+    departments: "never",
+    load: lazy(() => import("./screens/assessment")),
+  },
+  {
+    route: "reports",
+    label: "nav.reports",
+    roles: ["station", "street_centre", "district_centre"],
+    load: lazy(() => import("./screens/reports")),
   },
 ];
 
