@@ -8,7 +8,9 @@ says the street's grid service began on 1 October of last year: the layout's in-
 cells were held by the same workers from then until today. Nothing else moves: the places
 keep their cells, the cases (seeds/cases.py) already sit in today's cells and holders.
 
-Then, from that day until yesterday, every worker's field work as rows of ``visits``
+Then, over the last quarter of last year (the yearly run) and from the previous quarter's first
+day until yesterday (:func:`scored_days`; any months between have no records: a lighter seed),
+every worker's field work as rows of ``visits``
 (patrols in the three windows of the patrol-coverage report, household and SME visits at the
 register places of their cell, a few uploads flagged mock location or outside the cell) and
 the register of their cells' households (三知道二清楚一掌握; worker1's and worker2's cells keep
