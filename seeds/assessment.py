@@ -2,31 +2,35 @@
 
 The demo's layout comes into force on the seeding day (seeds/loader.py), and assessments look
 back: a quarter or a year is scored over the (cell, day) pairs a worker *held*. So the demo
-says the street's grid service began on 1 October of last year: the layout's in-force date
-(the plan's ``effective_from``, its cells' ``valid_from``) and the workers' first assignments
-(``starts_on``) are moved back to that day — one coherent history in which the same 140
-cells were held by the same workers from then until today. Nothing else moves: the places
-keep their cells, the cases (seeds/cases.py) already sit in today's cells and holders.
+says the street's grid service began on 1 December of last year (:func:`since`; seeded in
+January to March, on the previous quarter's first day): the layout's in-force date (the plan's
+``effective_from``, its cells' ``valid_from``) and the workers' first assignments
+(``starts_on``) are moved back to that day — one coherent history in which the same 140 cells
+were held by the same workers from then until today (the model allows it: an assignment is
+dated, only the API refuses one starting in the past). Nothing else moves: the places keep
+their cells, the cases (seeds/cases.py) already sit in today's cells and holders. Last year's
+card of a worker therefore rests on its December.
 
-Then, over the last quarter of last year (the yearly run) and from the previous quarter's first
-day until yesterday (:func:`scored_days`; any months between have no records: a lighter seed),
-every worker's field work as rows of ``visits``
-(patrols in the three windows of the patrol-coverage report, household and SME visits at the
-register places of their cell, a few uploads flagged mock location or outside the cell) and
-the register of their cells' households (三知道二清楚一掌握; worker1's and worker2's cells keep
-the 40 households each the loader registered through the service). Most workers are good,
-every ninth is weak (windows missed, fewer visits, a thinner register) and one worker without
-a login (:data:`FAILING`) did poorly all along: the only fail of the yearly run.
+Then, on last December's days (the yearly run) and from the previous quarter's first day until
+yesterday (:func:`scored_days`; the months between, if any, have no records: a lighter seed),
+every worker's field work as rows of ``visits`` — patrols in the three windows of the
+patrol-coverage report, household and SME visits at the register places of their cell, a few
+uploads flagged mock location or outside the cell — and the register of their cells'
+households (三知道二清楚一掌握; worker1's and worker2's cells keep the 40 households each the
+loader registered through the service, so their terminals' bundles do not change). Most
+workers are good, every ninth is weak (windows missed, fewer visits, a thinner register) and
+one worker without a login (:data:`FAILING`) did poorly all along: the only fail of the
+yearly run. worker1 and worker2 (the field app's) work well.
 
 Runs through the assessment services, as the console would make them: the previous quarter
-of ``grid_worker`` over the street (the stations' spot checks entered for their workers by
-``station1``/``station2``, through the entry function, so audited), published; the current
-quarter provisional; the previous year published — one fail, so one open dismissal
-recommendation for the street centre; the previous quarter of ``community_station``
-(the centre's review entered for two communities), published; the previous quarter of
-``bank_branch`` over the district's banks, with the coordinator's mystery-shopper and
-customer-satisfaction scores entered for every bank and one serious-complaint deduction, left
-computed (the banking growth figures still to be entered).
+of ``grid_worker`` over the street (the stations' spot checks entered for their own workers by
+``station1``/``station2`` through the entry function, so audited), published; the current
+quarter provisional (nothing entered yet); last year (with the stations' spot checks)
+published — one fail, so one open dismissal recommendation for the street centre; the
+previous quarter of ``community_station`` (the centre's review entered for two communities),
+published; the previous quarter of ``bank_branch`` over the district's banks, with the
+coordinator's mystery-shopper and customer-satisfaction scores entered for every bank and one
+serious-complaint deduction, left computed (the banking growth figures still to be entered).
 
 Rows are made in Python from one seeded RNG and written in one statement per table (the
 visits on the driver's cursor, the households with :func:`gridserve.db.insert_rows`):
@@ -109,14 +113,16 @@ def periods(today: dt.date) -> dict[str, str]:
 
 
 def since(today: dt.date) -> dt.date:
-    """The day the demo's grid service began: 1 October of last year."""
-    return dt.date(today.year - 1, 10, 1)
+    """The day the demo's grid service began: 1 December of last year, or the previous
+    quarter's first day if that is earlier (seeded in January to March)."""
+    py, pq = previous_quarter(today)
+    return min(dt.date(today.year - 1, 12, 1), dt.date(py, 3 * pq - 2, 1))
 
 
 def scored_days(today: dt.date) -> list[dt.date]:
-    """The days with field records: the last quarter of last year (the yearly run) and from
-    the previous quarter's first day until yesterday (the quarterly runs, the monthly
-    report); the months between, if any, have none (a lighter seed)."""
+    """The days with field records: last December (the yearly run) and from the previous
+    quarter's first day until yesterday (the quarterly runs, the monthly report); the months
+    between, if any, have none (a lighter seed)."""
     first = since(today)
     py, pq = previous_quarter(today)
     resumed = dt.date(py, 3 * pq - 2, 1)
@@ -134,7 +140,7 @@ def _profile(rng: random.Random, n: int) -> Profile:
         return Profile(0.32, 7, 0.5, 0.35, 0.09, 55)
     if n % WEAK_EVERY == 4:
         return Profile(
-            rng.uniform(0.04, 0.07), rng.uniform(17, 19), 1, rng.uniform(0.72, 0.8), 0.02, 78
+            rng.uniform(0.03, 0.055), rng.uniform(17.5, 19.5), 1, rng.uniform(0.75, 0.82), 0.02, 80
         )
     return Profile(
         rng.uniform(0.005, 0.07),
@@ -234,12 +240,13 @@ def _visit_rows(
     days: list[dt.date],
     zone: Any,
 ) -> list[tuple]:
-    """The visits as tuples of :data:`COLUMNS` (times aware UTC, the point as x, y)."""
+    """The visits as tuples of :data:`COLUMNS` (times as UTC epoch seconds, the point as
+    x, y): plain numbers, turned into timestamps and points by the database."""
     rows: list[tuple] = []
-    midnights = [dt.datetime.combine(d, dt.time(), tzinfo=zone).astimezone(dt.UTC) for d in days]
-    minute = dt.timedelta(minutes=1)
+    midnights = [int(dt.datetime.combine(d, dt.time(), tzinfo=zone).timestamp()) for d in days]
     rand, uniform, randint, choice = rng.random, rng.uniform, rng.randint, rng.choice
     prefix = hashlib.sha256(f"gridserve-demo-{SEED}-{days[0]}".encode()).hexdigest()
+    uid, digest = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8", prefix[:48]
     for h in holders:
         p = profiles[h.worker_id]
         homes = places[h.cell_id]["household"] or places[h.cell_id]["enterprise"]
@@ -248,16 +255,15 @@ def _visit_rows(
             continue
         hv, sme = p.household_visits / 30.44, p.sme_visits / 30.44
         for midnight in midnights:
-            todo: list[tuple[str, float, tuple | None]] = [
-                ("patrol", start + uniform(0.3, 5.6), None)
+            todo: list[tuple[str, int, tuple | None]] = [
+                ("patrol", midnight + 3600 * start + randint(1_000, 20_000), None)
                 for start in WINDOW_STARTS
                 if rand() >= p.miss
             ]
             for kind, rate, pool in (("household_visit", hv, homes), ("sme_visit", sme, firms)):
                 for _ in range(int(rate) + (rand() < rate - int(rate))):
-                    todo.append((kind, uniform(9, 17.5), choice(pool)))
-            for kind, hour, place in todo:
-                at = midnight + dt.timedelta(hours=hour)
+                    todo.append((kind, midnight + randint(32_400, 63_000), choice(pool)))
+            for kind, at, place in todo:
                 spot = place or choice(homes)
                 x, y = spot[2], spot[3]
                 flags, mock = "[]", False
@@ -271,47 +277,44 @@ def _visit_rows(
                     x, y = x + uniform(-2e-5, 2e-5), y + uniform(-2e-5, 2e-5)
                 n = len(rows)
                 rows.append((
-                    f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8{n // 10**12:03x}-{n:012x}",
-                    h.worker_id, kind, place[0] if place else None,
-                    at, at + randint(5, 40) * minute, x, y, round(uniform(4, 25), 1), mock,
-                    flags, h.community_id, h.cell_code, f"{prefix[:48]}{n:016x}",
-                    at + randint(1, 90) * minute,
+                    f"{uid}{n // 10**12:03x}-{n:012x}", h.worker_id, kind,
+                    place[0] if place else None, at, at + randint(300, 2_400), x, y,
+                    randint(40, 250) / 10, mock, flags, h.community_id, h.cell_code,
+                    f"{digest}{n:016x}", at + randint(60, 5_400),
                 ))  # fmt: skip
     return rows
 
 
 def _insert_visits(rows: list[tuple]) -> None:
     """One statement (PostgreSQL: arrays unnested) or one executemany (SQLite), on the
-    driver's cursor in the session's transaction: a few hundred thousand rows in seconds."""
+    driver's cursor in the session's transaction: a hundred thousand rows in a few seconds."""
     raw = db.session.connection().connection.driver_connection
     cols = ", ".join(c for c in COLUMNS if c not in ("x", "y"))
     if db.engine.dialect.name == "postgresql":
         types = (
-            "text", "int", "text", "int", "timestamptz", "timestamptz", "float8", "float8",
-            "float8", "bool", "text", "int", "text", "text", "timestamptz",
+            "text", "int", "text", "int", "int8", "int8", "float8", "float8",
+            "float8", "bool", "text", "int", "text", "text", "int8",
         )  # fmt: skip
-        arrays = ", ".join(f"%(c{i})s::{t}[]" for i, t in enumerate(types))
+        arrays = ", ".join(f"%(c{i})b::{t}[]" for i, t in enumerate(types))
         names = ", ".join(f"c{i}" for i in range(len(types)))
         sql = (
             f"INSERT INTO visits ({cols}, geom, notes, answers, attachments, version, "
-            "updated_at) SELECT c0, c1, c2, c3, c4, c5, c8, c9, c10::jsonb, c11, c12, c13, "
-            "c14, ST_SetSRID(ST_MakePoint(c6, c7), 4326), '', '{}'::jsonb, '[]'::jsonb, 1, c14 "
-            f"FROM unnest({arrays}) AS u({names})"
+            "updated_at) SELECT c0, c1, c2, c3, to_timestamp(c4), to_timestamp(c5), c8, c9, "
+            "c10::jsonb, c11, c12, c13, to_timestamp(c14), "
+            "ST_SetSRID(ST_MakePoint(c6, c7), 4326), '', '{}'::jsonb, '[]'::jsonb, 1, "
+            f"to_timestamp(c14) FROM unnest({arrays}) AS u({names})"
         )
         with raw.cursor() as cursor:
             cursor.execute(
                 sql, {f"c{i}": list(col) for i, col in enumerate(zip(*rows, strict=True))}
             )
         return
-    fmt = "%Y-%m-%d %H:%M:%S.%f"
-
-    def naive(t: dt.datetime) -> str:
-        return t.astimezone(dt.UTC).replace(tzinfo=None).strftime(fmt)
-
+    # SQLAlchemy's SQLite form of a naive UTC timestamp, made by SQLite from the epoch seconds.
+    stamp = "strftime('%Y-%m-%d %H:%M:%S', ?, 'unixepoch') || '.000000'"
     sql = (
         f"INSERT INTO visits ({cols}, geom, notes, answers, attachments, version, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, MakePoint(?, ?, 4326), '', '{}', "
-        "'[]', 1, ?)"
+        f"VALUES (?, ?, ?, ?, {stamp}, {stamp}, ?, ?, ?, ?, ?, ?, {stamp}, "
+        f"MakePoint(?, ?, 4326), '', '{{}}', '[]', 1, {stamp})"
     )
     # SpatiaLite's index triggers cost more than the rows: the index is filled once after.
     raw.execute("SELECT DisableSpatialIndex('visits', 'geom')")
@@ -319,8 +322,8 @@ def _insert_visits(rows: list[tuple]) -> None:
     raw.executemany(
         sql,
         (
-            (r[0], r[1], r[2], r[3], naive(r[4]), naive(r[5]), r[8], r[9], r[10], r[11],
-             r[12], r[13], naive(r[14]), r[6], r[7], naive(r[14]))
+            (r[0], r[1], r[2], r[3], r[4], r[5], r[8], r[9], r[10], r[11],
+             r[12], r[13], r[14], r[6], r[7], r[14])
             for r in rows
         ),
     )  # fmt: skip
@@ -536,8 +539,7 @@ def load_assessment(report: SeedReport, today: dt.date) -> None:
     quarter = run("grid_worker", named["previous"], street)
     entered = _spot_checks(quarter, profiles, today)
     run_service.publish(OPERATOR, quarter.id)
-    current = run("grid_worker", named["current"], street, provisional=True)
-    _spot_checks(current, profiles, today)
+    run("grid_worker", named["current"], street, provisional=True)  # no spot checks yet
     year = run("grid_worker", named["year"], street)
     _spot_checks(year, profiles, today)
     run_service.publish(OPERATOR, year.id)
