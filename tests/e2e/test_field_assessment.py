@@ -76,7 +76,10 @@ def test_worker_sees_their_published_cards(new_context, live_url, e2e_app, axe, 
     patrol = lines.filter(has_text="巡查覆盖")
     expect(patrol).to_contain_text(re.compile(r"\d+ / \d+ \(\d+\.\d%\)"))
     expect(patrol).to_contain_text(re.compile(r"[\d.]+ / 20.00 分"))
-    expect(lines.filter(has_text="服务站抽查")).to_contain_text("/ 15.00 分")
+    expect(lines.filter(has_text="入户及企业走访")).to_contain_text(re.compile(r"\d+ / 3 网格月"))
+    spot = lines.filter(has_text="服务站抽查")
+    expect(spot).to_contain_text(re.compile(r"录入 \d+"))
+    expect(spot).to_contain_text("/ 15.00 分")
     axe(page)
     screenshot(page, "field-assessment-card")
 

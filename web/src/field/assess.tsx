@@ -20,6 +20,13 @@ registerStrings(
     "assess.card.h": "考核详情",
     "assess.points": "{points} / {max} 分",
     "assess.notrated": "不计分",
+    "assess.why.too_little_data": "数据太少，本项不计分",
+    "assess.why.nothing_to_divide": "没有可计算的数据",
+    "assess.why.no_overall": "没有全体平均值可比",
+    "assess.why.not_entered": "尚未录入",
+    "assess.entered": "录入 {value}",
+    "assess.target": "{n} / {d} 网格月（每月目标 {target}，完成 {pct}）",
+    "assess.relative": "{n} / {d}（与全体相比 {pct}）",
     "assess.deducted": "扣分 {n}",
     "assess.deductions": "扣分项",
     "assess.failed": "载入失败：{message}",
@@ -40,6 +47,13 @@ registerStrings(
     "assess.card.h": "Scorecard",
     "assess.points": "{points} / {max} points",
     "assess.notrated": "Not rated",
+    "assess.why.too_little_data": "Too little data: not rated",
+    "assess.why.nothing_to_divide": "Nothing to compute it from",
+    "assess.why.no_overall": "No overall figure to compare with",
+    "assess.why.not_entered": "Not entered yet",
+    "assess.entered": "Entered {value}",
+    "assess.target": "{n} / {d} cell-months (target {target} a month, {pct} reached)",
+    "assess.relative": "{n} / {d} ({pct} of the overall)",
     "assess.deducted": "{n} deducted",
     "assess.deductions": "Deductions",
     "assess.failed": "Could not load: {message}",
@@ -65,6 +79,9 @@ interface Line {
   max_points: string;
   points: string | null;
   rated: boolean;
+  scoring: string;
+  target?: number | null;
+  not_rated_reason?: string | null;
   not_rated_text?: string | null;
   raw: { numerator?: number; denominator?: number; entered?: number; details?: Record<string, unknown> };
   value: number | null;
@@ -87,15 +104,29 @@ function Grade(props: { grade: string | null }) {
   );
 }
 
-/** The line's figures in a few words: entered value, or numerator / denominator (share). */
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+function num(x: number, digits: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(digits);
+}
+
+/** The line's figures in a few words, by how it scores: an entered value; visits against the
+ * target per cell-month; a relative ratio; else a share (numerator / denominator). */
 function figures(line: Line): string {
-  if (line.entered_value != null) return `${line.entered_value}`;
+  if (line.scoring === "entered") return line.entered_value != null ? t("assess.entered", { value: line.entered_value }) : "";
   const { numerator, denominator } = line.raw ?? {};
   if (numerator == null || denominator == null) return "";
-  const n = Number.isInteger(numerator) ? numerator : numerator.toFixed(1);
-  const d = Number.isInteger(denominator) ? denominator : denominator.toFixed(2);
-  const share = line.value != null ? ` (${(line.value * 100).toFixed(1)}%)` : "";
-  return `${n} / ${d}${share}`;
+  const n = num(numerator, 1);
+  const d = num(denominator, 2);
+  if (line.scoring === "target" && line.value != null) return t("assess.target", { n, d, target: line.target ?? "", pct: pct(line.value) });
+  if (line.scoring === "relative" && line.value != null) return t("assess.relative", { n, d, pct: pct(line.value) });
+  return denominator ? `${n} / ${d} (${pct(numerator / denominator)})` : `${n} / ${d}`;
+}
+
+function whyNot(line: Line): string {
+  return line.not_rated_reason ? t(`assess.why.${line.not_rated_reason}`) : "";
 }
 
 export function AssessListScreen(props: { online: boolean }) {
@@ -182,12 +213,12 @@ export function AssessCardScreen(props: { id: number; online: boolean }) {
                   {line.rated ? (
                     t("assess.points", { points: line.points ?? "0", max: line.max_points })
                   ) : (
-                    <span class="badge" title={line.not_rated_text ?? ""}>
+                    <span class="badge" data-testid="line-not-rated">
                       {t("assess.notrated")}
                     </span>
                   )}
                 </p>
-                {!line.rated && line.not_rated_text && <p class="hint">{line.not_rated_text}</p>}
+                {!line.rated && whyNot(line) && <p class="hint">{whyNot(line)}</p>}
               </li>
             ))}
           </ul>
