@@ -417,7 +417,7 @@ def _cards(run: AssessmentRun) -> list:
     )
 
 
-def _spot_checks(run: AssessmentRun, profiles: dict[int, Profile], today: dt.date) -> int:
+def _spot_checks(run: AssessmentRun, profiles: dict[int, Profile]) -> int:
     """The stations' spot checks of their own workers (station1: QS01, station2: QS02)."""
     stations = {}
     for username, code in (("station1", "QS01"), ("station2", "QS02")):
@@ -436,8 +436,7 @@ def _spot_checks(run: AssessmentRun, profiles: dict[int, Profile], today: dt.dat
                 "value": value,
                 "version": card.version,
                 "evidence": {
-                    "note": f"{today:%Y年%m月}站点抽查:巡查记录、入户台账、"
-                    f"群众走访核实,得{value}分。"
+                    "note": f"{run.period}站点抽查:巡查记录、入户台账、群众走访核实,得{value}分。"
                 },
             },
         )
@@ -537,11 +536,11 @@ def load_assessment(report: SeedReport, today: dt.date) -> None:
         )[0]  # fmt: skip
 
     quarter = run("grid_worker", named["previous"], street)
-    entered = _spot_checks(quarter, profiles, today)
+    entered = _spot_checks(quarter, profiles)
     run_service.publish(OPERATOR, quarter.id)
     run("grid_worker", named["current"], street, provisional=True)  # no spot checks yet
     year = run("grid_worker", named["year"], street)
-    _spot_checks(year, profiles, today)
+    _spot_checks(year, profiles)
     run_service.publish(OPERATOR, year.id)
     stations = run("community_station", named["previous"], street)
     _centre_reviews(stations)

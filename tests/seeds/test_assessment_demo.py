@@ -9,7 +9,7 @@ import datetime as dt
 import time
 from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from gridserve import audit
 from gridserve.db import transaction
@@ -88,6 +88,9 @@ def _history_is_held_since_the_start(today: dt.date) -> None:
     assert kinds["sme_visit"] > 0
     newest = db.session.scalar(select(func.max(Visit.started_at)))
     assert newest < dt.datetime.now(dt.UTC)
+    if db.engine.dialect.name == "sqlite":  # the spatial index, filled once after the rows
+        indexed = db.session.scalar(text("SELECT count(*) FROM idx_visits_geom"))
+        assert indexed == db.session.scalar(select(func.count()).select_from(Visit))
     flagged = db.session.scalar(select(func.count()).where(Visit.mock_location.is_(True)))
     assert 0 < flagged < sum(kinds.values()) * 0.02
 
