@@ -104,7 +104,23 @@ def _the_runs_and_their_grades(named: dict[str, str]) -> dict[tuple[str, str], A
         ("grid_worker", named["year"]): ("published", False),
         ("community_station", named["previous"]): ("published", False),
         ("bank_branch", named["previous"]): ("computed", False),
+        ("bank_branch", named["current"]): ("computed", True),
     }
+    # The banks' outreach figures are rated in one of their runs (the programmes are dated
+    # around the seeding day).
+    outreach = ("events_held", "reports_on_time", "enterprises_visited", "decisions_on_time")
+    banks = [runs[("bank_branch", p)].id for p in (named["previous"], named["current"])]
+    rated = db.session.scalar(
+        select(func.count())
+        .select_from(ScorecardLine)
+        .join(Scorecard, Scorecard.id == ScorecardLine.scorecard_id)
+        .where(
+            Scorecard.run_id.in_(banks),
+            ScorecardLine.code.in_(outreach),
+            ScorecardLine.rated.is_(True),
+        )
+    )
+    assert rated >= 11
     for key in (("grid_worker", p) for p in named.values()):
         grades = Counter(
             db.session.scalars(select(Scorecard.grade).where(Scorecard.run_id == runs[key].id))
