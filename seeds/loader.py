@@ -40,6 +40,7 @@ from gridserve.services.geography import places as place_service
 from gridserve.services.geography.places import current_cells
 from gridserve.services.sms import numbers as sms_numbers
 from gridserve.timeutil import local_today
+from seeds.assessment import load_assessment
 from seeds.case_categories import load_categories
 from seeds.cases import load_cases
 from seeds.outreach import file_channel, load_outreach
@@ -433,4 +434,5 @@ def load_demo(
         load_outreach(report, today, BANK_ORDER)
         load_visits(report, today, BANK_ORDER)
         load_cases(report, today)
+        load_assessment(report, today)
     return report

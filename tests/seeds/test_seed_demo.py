@@ -108,7 +108,8 @@ def test_the_full_demo_has_a_layout_workers_and_households(clean_app):
         assert report.created["grid cells"] == 140
         count = lambda m: db.session.execute(select(func.count()).select_from(m)).scalar_one()  # noqa: E731
         assert count(Place) > 30_000 and count(Worker) == 140 and count(Assignment) == 140
-        assert count(Household) == 80
+        # 80 through the service in worker1's and worker2's cells; the rest seeds/assessment.py
+        assert count(Household) > 15_000
         plan = db.session.execute(select(GridPlan)).scalar_one()
         assert plan.status == "active" and plan.metrics["balance_ratio"] <= 1.10
         assert plan.metrics["gap_area_m2"] <= 1 and plan.metrics["places_unassigned"] == 0

@@ -27,6 +27,7 @@ registerStrings(
     "nav.label": "主要功能",
     "nav.tasks": "任务",
     "nav.cases": "事件",
+    "nav.assess": "考核",
     "nav.places": "地点",
     "nav.map": "地图",
     "nav.record": "记录",
@@ -66,6 +67,7 @@ registerStrings(
     "nav.label": "Main",
     "nav.tasks": "Tasks",
     "nav.cases": "Cases",
+    "nav.assess": "Scores",
     "nav.places": "Places",
     "nav.map": "Map",
     "nav.record": "Record",
@@ -291,6 +293,36 @@ function CaseItem(props: { id: number; rev: number; online: boolean; changed: ()
   return m ? <m.CaseScreen {...props} /> : <p aria-live="polite">{t("ui.loading")}</p>;
 }
 
+// The worker's published scorecards (assess.tsx): online only, their own chunk.
+type AssessModule = typeof import("./assess");
+let assessModule: AssessModule | null = null;
+
+function useAssess(): AssessModule | null {
+  const [m, setM] = useState<AssessModule | null>(assessModule);
+  useEffect(() => {
+    if (m) return;
+    let live = true;
+    void import("./assess").then((x) => {
+      assessModule = x;
+      if (live) setM(x);
+    });
+    return () => {
+      live = false;
+    };
+  }, []);
+  return m;
+}
+
+function AssessList(props: { online: boolean }) {
+  const m = useAssess();
+  return m ? <m.AssessListScreen online={props.online} /> : <p aria-live="polite">{t("ui.loading")}</p>;
+}
+
+function AssessCard(props: { id: number; online: boolean }) {
+  const m = useAssess();
+  return m ? <m.AssessCardScreen {...props} /> : <p aria-live="polite">{t("ui.loading")}</p>;
+}
+
 function MapScreen(props: { rev: number }) {
   const el = useRef<HTMLDivElement>(null);
   const [state, setState] = useState<"loading" | "ready" | "none">("loading");
@@ -491,6 +523,8 @@ function App() {
   else if (screen === "sme") body = <SmeList rev={rev} />;
   else if (screen === "cases") body = <CaseList rev={rev} />;
   else if (screen === "case" && arg) body = <CaseItem key={arg} id={Number(arg)} rev={rev} online={online} changed={changed} />;
+  else if (screen === "assess" && arg) body = <AssessCard key={arg} id={Number(arg)} online={online} />;
+  else if (screen === "assess") body = <AssessList online={online} />;
   else if (screen === "sme-visit" && arg)
     body = (
       <SmeForm
@@ -528,6 +562,7 @@ function App() {
     ["places", t("nav.places")],
     ["map", t("nav.map")],
     ["record", t("nav.record")],
+    ["assess", t("nav.assess")],
     ...(smeCount > 0 || screen === "sme" || screen === "sme-visit" ? [["sme", t("nav.sme")] as [string, string]] : []),
     ["outbox", t("nav.outbox", { n: unsent || "" }).trim()],
   ];
