@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import Select
 
@@ -129,6 +129,15 @@ def _patrol_slots(period: Period, where: Any) -> Any:
     ).subquery("slots")
 
 
+def _all_windows(win: Any) -> Any:
+    """The group saw windows 1, 2 and 3 (a hash aggregate; COUNT(DISTINCT) would sort): on
+    PostgreSQL one BIT_OR of the windows' bits, one aggregate per patrol; elsewhere one MAX
+    per window."""
+    if dialect() == "postgresql":
+        return func.bit_or(literal(1, Integer).op("<<")(cast(win, Integer))) == 0b1110
+    return sum(func.max(case((win == w, 1), else_=0)) for w in range(1, 4)) == 3
+
+
 def patrol_coverage(
     target_kind: str, targets: list[Target], area: Area, period: Period, params: dict
 ) -> dict[int, Figure]:
@@ -141,8 +150,7 @@ def patrol_coverage(
         select(p.c.worker_id, p.c.cell_code, p.c.day)
         .where(p.c.win >= 1, p.c.day <= number_of(period.last_day))
         .group_by(p.c.worker_id, p.c.cell_code, p.c.day)
-        # every window seen: one MAX per window (a hash aggregate; COUNT(DISTINCT) sorts)
-        .having(sum(func.max(case((p.c.win == w, 1), else_=0)) for w in range(1, 4)) == 3)
+        .having(_all_windows(p.c.win))
         .subquery("full_days")
     )
     owner = Assignment.worker_id if target_kind == "worker" else Assignment.community_id
