@@ -20,11 +20,12 @@ than 8 GB free, 1,000,000 visits (and 40,000 cases), and it says so.
   (:func:`engine.compute_run`: the targets, every computed metric, points, totals, grades,
   the cards and their lines written), committed. Best of ``--repeat`` (3): the first run, then
   corrections with a reason, so each repetition computes and writes every card again.
-- the anchor: ONE hand-written SQL statement (CTEs; the visits read in one pass) giving every
-  worker's raw figures of the template's computed indicators — patrol (cell, day) pairs held
-  and covered, visits and cell-months, household places and complete ones, cases settled and
-  on time, ratings and their points, uploads and flagged ones — executed with psycopg and
-  fetched. Best of ``--repeat``.
+- the anchor: ONE hand-written SQL statement (CTEs; the visits read twice: the uploads by
+  worker, the patrols by worker, cell and local day) giving every worker's raw figures of the
+  template's computed indicators — patrol (cell, day) pairs held and covered, visits and
+  cell-months, household places and complete ones, cases settled and on time, ratings and
+  their points, uploads and flagged ones — executed with psycopg and fetched. Best of
+  ``--repeat``.
 
 Then every worker's numerator and denominator of every computed line of our last run are
 compared with the anchor's (to 1e-9); any difference fails the bench. Targets: ours <= 10 s,
@@ -203,29 +204,30 @@ WITH sub AS (
     JOIN places p ON p.cell_id = c.id AND p.type = 'household'
     LEFT JOIN households h ON h.place_id = p.id
     GROUP BY lc.worker_id
-), per_day AS (              -- the quarter's uploads, one pass: per worker, cell and local day
-    SELECT worker_id, cell_code, slot / 4 AS day,
-           count(*) AS uploads,
-           count(*) FILTER (WHERE mock_location OR flags @> '["mock_location"]'
-                            OR flags @> '["outside_assigned_cell"]') AS flagged,
-           count(*) FILTER (WHERE kind IN ('household_visit', 'sme_visit')) AS visits,
-           bool_or(kind = 'patrol' AND slot %% 4 = 1)
-           AND bool_or(kind = 'patrol' AND slot %% 4 = 2)
-           AND bool_or(kind = 'patrol' AND slot %% 4 = 3) AS covered
-    FROM (SELECT worker_id, cell_code, kind, mock_location, flags,
+), uploads AS (              -- the quarter's uploads by worker
+    SELECT worker_id, count(*) AS uploads,
+           count(*) FILTER (WHERE mock_location OR (flags <> '[]' AND (
+               flags @> '["mock_location"]' OR flags @> '["outside_assigned_cell"]')))
+               AS flagged,
+           count(*) FILTER (WHERE kind IN ('household_visit', 'sme_visit')) AS visits
+    FROM visits WHERE started_at >= %(start_utc)s AND started_at < %(end_utc)s
+    GROUP BY worker_id
+), full_days AS (            -- (worker, cell, local day) patrolled in all three windows
+    SELECT worker_id, cell_code, slot / 4 AS day
+    FROM (SELECT worker_id, cell_code,
                  (date_part('epoch', started_at)::bigint + %(offset)s) / 21600 AS slot
-          FROM visits WHERE started_at >= %(start_utc)s AND started_at < %(end_utc)s) v
+          FROM visits
+          WHERE kind = 'patrol' AND cell_code IS NOT NULL
+            AND started_at >= %(start_utc)s AND started_at < %(end_utc)s) p
+    WHERE slot %% 4 > 0
     GROUP BY worker_id, cell_code, slot / 4
-), uploads AS (
-    SELECT worker_id, sum(uploads) AS uploads, sum(flagged) AS flagged, sum(visits) AS visits
-    FROM per_day GROUP BY worker_id
-), covered AS (              -- full days of a cell held by the worker that day
-    SELECT d.worker_id, count(*) AS covered
-    FROM per_day d
-    JOIN spans s ON s.worker_id = d.worker_id AND s.cell_code = d.cell_code
-     AND s.lo - DATE '1970-01-01' <= d.day AND d.day < s.hi - DATE '1970-01-01'
-    WHERE d.covered
-    GROUP BY d.worker_id
+    HAVING bit_or(1 << (slot %% 4)::int) = 14
+), covered AS (              -- those of a cell the worker held that day
+    SELECT f.worker_id, count(*) AS covered
+    FROM full_days f
+    JOIN spans s ON s.worker_id = f.worker_id AND s.cell_code = f.cell_code
+     AND s.lo - DATE '1970-01-01' <= f.day AND f.day < s.hi - DATE '1970-01-01'
+    GROUP BY f.worker_id
 ), cases AS (                -- the workers' cases: settled at the cell level, and rated
     SELECT assigned_worker_id AS worker_id,
            count(*) FILTER (WHERE settled) AS settled,
