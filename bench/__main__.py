@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    assessment_run,
     case_deadlines,
     case_list,
     field_sync,
@@ -56,6 +57,11 @@ BENCHES = {
         "the street's case list, 100,000 cases, filters and paging, 200 warm requests "
         "(anchor: the same hand-written SELECT ... LIMIT 50 OFFSET)",
         case_list.run,
+    ),
+    "assessment_run": (
+        "a quarterly grid-worker assessment run, 10,000 workers, 5,000,000 visits, 200,000 "
+        "cases (anchor: one hand-written SQL statement, the same per-worker figures)",
+        assessment_run.run,
     ),
     "web_budgets": (
         "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",

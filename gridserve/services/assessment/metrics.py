@@ -37,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from gridserve.errors import ValidationFailed
 from gridserve.extensions import db
-from gridserve.models import Area, Worker
+from gridserve.models import Area, Assignment, Worker
 from gridserve.scope import within_area
 from gridserve.services.assessment import metrics_cases, metrics_field, metrics_outreach
 from gridserve.services.assessment.metrics_base import (
@@ -45,6 +45,7 @@ from gridserve.services.assessment.metrics_base import (
     MetricInfo,
     Period,
     Target,
+    assignments_in,
     community_of,
     holdings,
 )
@@ -88,9 +89,11 @@ def targets(target_kind: str, area: Area, period: Period) -> list[Target]:
         where = community_of(spans)
         if not where:
             return []
+        # the names of the area's holders of the period (a subquery: no parameter per worker)
+        holders = assignments_in(area, period).with_only_columns(Assignment.worker_id)
         names = dict(
             db.session.execute(
-                select(Worker.id, Worker.full_name).where(Worker.id.in_(list(where)))
+                select(Worker.id, Worker.full_name).where(Worker.id.in_(holders))
             ).all()
         )
         return [Target(w, names.get(w, str(w)), where[w]) for w in sorted(where)]

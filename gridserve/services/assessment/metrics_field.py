@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import Select
 
@@ -129,6 +129,15 @@ def _patrol_slots(period: Period, where: Any) -> Any:
     ).subquery("slots")
 
 
+def _all_windows(win: Any) -> Any:
+    """The group saw windows 1, 2 and 3 (a hash aggregate; COUNT(DISTINCT) would sort): on
+    PostgreSQL one BIT_OR of the windows' bits, one aggregate per patrol; elsewhere one MAX
+    per window."""
+    if dialect() == "postgresql":
+        return func.bit_or(literal(1, Integer).op("<<")(cast(win, Integer))) == 0b1110
+    return sum(func.max(case((win == w, 1), else_=0)) for w in range(1, 4)) == 3
+
+
 def patrol_coverage(
     target_kind: str, targets: list[Target], area: Area, period: Period, params: dict
 ) -> dict[int, Figure]:
@@ -141,8 +150,7 @@ def patrol_coverage(
         select(p.c.worker_id, p.c.cell_code, p.c.day)
         .where(p.c.win >= 1, p.c.day <= number_of(period.last_day))
         .group_by(p.c.worker_id, p.c.cell_code, p.c.day)
-        # every window seen: one MAX per window (a hash aggregate; COUNT(DISTINCT) sorts)
-        .having(sum(func.max(case((p.c.win == w, 1), else_=0)) for w in range(1, 4)) == 3)
+        .having(_all_windows(p.c.win))
         .subquery("full_days")
     )
     owner = Assignment.worker_id if target_kind == "worker" else Assignment.community_id
@@ -278,25 +286,19 @@ def flagged_uploads(
 ) -> dict[int, Figure]:
     owner, where = _visit_owner(target_kind, targets)
     mock, outside = _flags()
-    # Each upload's two flags computed once (OFFSET 0: not inlined into every sum), then summed.
-    per_upload = (
+    # One grouped scan, the flags tested in each sum (cheap: most uploads have none, and the
+    # test stops there); no fenced subquery, so PostgreSQL may scan in parallel.
+    stmt = (
         select(
-            owner.label("owner"),
-            case((mock, 1), else_=0).label("mock"),
-            case((outside, 1), else_=0).label("outside"),
+            owner,
+            func.count(),
+            func.sum(case((or_(mock, outside), 1), else_=0)),
+            func.sum(case((mock, 1), else_=0)),
+            func.sum(case((outside, 1), else_=0)),
         )
         .where(in_period(Visit.started_at, period), where)
-        .offset(0)
-        .subquery("uploads")
+        .group_by(owner)
     )
-    u = per_upload.c
-    stmt = select(
-        u.owner,
-        func.count(),
-        func.sum(case(((u.mock + u.outside) > 0, 1), else_=0)),
-        func.sum(u.mock),
-        func.sum(u.outside),
-    ).group_by(u.owner)
     rows = {r[0]: [int(x or 0) for x in r[1:]] for r in db.session.execute(stmt)}
     out = {}
     for t in targets:
