@@ -45,10 +45,13 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Integer,
+    String,
     bindparam,
     case,
     column,
     func,
+    insert,
+    literal,
     select,
     tuple_,
     update,
@@ -134,25 +137,20 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
         new_due[row.id] = dues[key]
 
     seq = next_seq()
+    since = {row.id: _local(row.level_due_at, offices.zone(row.area_id)) for row in candidates}
+    notes = {row.id: reason_of(row.level, since[row.id]) for row in candidates}
     moved: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
-        moved.update(_escalate(candidates[start : start + CHUNK], new_due, seq, now))
+        moved.update(_escalate(candidates[start : start + CHUNK], new_due, notes, seq, now))
     done = [row for row in candidates if row.id in moved]
     if not done:
         return {"escalated": 0, "overdue_at_top": at_top or 0, "notified": 0}
 
-    events, entries, tellings = [], [], []
+    entries, tellings = [], []
     for row in done:
         to_level = NEXT[row.level]
         to_status = "open" if row.status == "accepted" else row.status
-        local = _local(row.level_due_at, offices.zone(row.area_id))
-        reason = reason_of(row.level, local)
-        events.append(
-            {"task_id": row.id, "action": "escalate", "from_status": row.status,
-             "to_status": to_status, "from_worker_id": row.assigned_worker_id,
-             "to_worker_id": row.assigned_worker_id, "note": reason, "actor_id": None,
-             "change_seq": seq, "at": now, "from_level": row.level, "to_level": to_level}
-        )  # fmt: skip
+        reason = notes[row.id]
         entries.append(
             (row.id, {"fields": ["escalations", "level", "level_due_at", "level_started_at",
                                  *(["status"] if to_status != row.status else [])],
@@ -165,13 +163,16 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
                 area_id=row.area_id,
                 version=row.version + 1,
                 level=to_level,
-                message=f"事件#{row.id}已超时（{_LEVEL_NAMES[row.level]}，{local}起），"
+                message=f"事件#{row.id}已超时（{_LEVEL_NAMES[row.level]}，{since[row.id]}起），"
                 f"升级至{_LEVEL_NAMES[to_level]}，请处理。",
             )
         )
-    insert_rows(TaskEvent.__table__, events)
-    # The versions were made by this very update: no notice can exist for them yet.
-    told = notify.tell_many(tellings, "case_escalated", offices=offices, once=False, audited=False)
+    # The versions were made by this very update: no notice can exist for them yet. One text
+    # per office for the pass (its change number names the batch).
+    told = notify.tell_many(
+        tellings, "case_escalated", offices=offices, once=False, audited=False,
+        digest=notify.Digest(key=str(seq), headline=DIGEST_HEADLINE),
+    )  # fmt: skip
     for task_id, details in entries:
         details["notice"] = told.get(task_id)
     audit.record_many("update", "tasks", entries)
@@ -179,12 +180,19 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
 
 
 def _escalate(
-    chunk: list[Any], new_due: dict[int, dt.datetime | None], seq: int, now: dt.datetime
+    chunk: list[Any],
+    new_due: dict[int, dt.datetime | None],
+    notes: dict[int, str],
+    seq: int,
+    now: dt.datetime,
 ) -> list[int]:
-    """One conditional ``UPDATE ... RETURNING`` for ``chunk``: each case moved only if it is
-    still at the version read and still overdue. On PostgreSQL the expected versions and new
-    due times come as arrays (``FROM unnest(...)``, one parameter each, joined by id); on
-    SQLite as ``(id, version) IN (...)`` and a ``CASE`` of the due times."""
+    """Move ``chunk`` and record their ``escalate`` events: each case moved only if it is
+    still at the version read and still overdue. On PostgreSQL one statement: the expected
+    versions, new due times and the events' notes come as arrays (``FROM unnest(...)``, one
+    parameter each, joined by id), the conditional ``UPDATE ... RETURNING`` and the events'
+    ``INSERT ... SELECT`` from what it returned are CTEs of it. On SQLite a conditional update
+    (``(id, version) IN (...)`` and a ``CASE`` of the due times), then the events in one
+    executemany."""
     values: dict[str, Any] = {
         "level": case(NEXT, value=Task.level),
         "level_started_at": now,
@@ -201,33 +209,66 @@ def _escalate(
                 bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
                 bindparam("dues", [new_due[r.id] for r in chunk],
                           type_=ARRAY(DateTime(timezone=True))),
+                bindparam("levels", [r.level for r in chunk], type_=ARRAY(String)),
+                bindparam("statuses", [r.status for r in chunk], type_=ARRAY(String)),
+                bindparam("notes", [notes[r.id] for r in chunk], type_=ARRAY(String)),
             )
             .table_valued(column("id", BigInteger), column("version", Integer),
-                          column("due", DateTime(timezone=True)))
+                          column("due", DateTime(timezone=True)), column("level", String),
+                          column("status", String), column("note", String))
             .render_derived(name="wanted")
         )  # fmt: skip
-        where = [Task.id == wanted.c.id, Task.version == wanted.c.version]
         values["level_due_at"] = wanted.c.due
-    else:
-        by_due: dict[dt.datetime | None, list[int]] = {}
-        for row in chunk:
-            by_due.setdefault(new_due[row.id], []).append(row.id)
-        where = [tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk])]
-        values["level_due_at"] = case(
-            *((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None
-        )
+        moved = (
+            update(Task)
+            .where(Task.id == wanted.c.id, Task.version == wanted.c.version, *_overdue(now),
+                   Task.level.in_(BELOW_TOP))
+            .values(**values)
+            .returning(Task.id, Task.level, Task.status, Task.assigned_worker_id,
+                       wanted.c.level.label("from_level"), wanted.c.status.label("from_status"),
+                       wanted.c.note)
+            .cte("moved")
+        )  # fmt: skip
+        events = insert(TaskEvent).from_select(
+            ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
+             "note", "change_seq", "at", "from_level", "to_level"],
+            select(moved.c.id, literal("escalate"), moved.c.from_status, moved.c.status,
+                   moved.c.assigned_worker_id, moved.c.assigned_worker_id, moved.c.note,
+                   literal(seq, BigInteger), literal(now, DateTime(timezone=True)),
+                   moved.c.from_level, moved.c.level),
+        ).cte("events")  # fmt: skip
+        return list(db.session.scalars(select(moved.c.id).add_cte(events)))
+    by_due: dict[dt.datetime | None, list[int]] = {}
+    for row in chunk:
+        by_due.setdefault(new_due[row.id], []).append(row.id)
+    values["level_due_at"] = case(
+        *((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None
+    )
     result = db.session.execute(
         update(Task)
-        .where(*where, *_overdue(now), Task.level.in_(BELOW_TOP))
+        .where(tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk]),
+               *_overdue(now), Task.level.in_(BELOW_TOP))
         .values(**values)
         .returning(Task.id)
         .execution_options(synchronize_session=False)
-    )
-    return list(result.scalars())
+    )  # fmt: skip
+    moved_ids = set(result.scalars())
+    insert_rows(
+        TaskEvent.__table__,
+        [{"task_id": r.id, "action": "escalate", "from_status": r.status,
+          "to_status": "open" if r.status == "accepted" else r.status,
+          "from_worker_id": r.assigned_worker_id, "to_worker_id": r.assigned_worker_id,
+          "note": notes[r.id], "actor_id": None, "change_seq": seq, "at": now,
+          "from_level": r.level, "to_level": NEXT[r.level]}
+         for r in chunk if r.id in moved_ids],
+    )  # fmt: skip
+    return list(moved_ids)
 
 
 NEXT = {"cell": "community", "community": "street", "street": "district"}
 _LEVEL_NAMES = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
+# The duty text of a pass's escalations to one office (:class:`notify.Digest`).
+DIGEST_HEADLINE = "{count}件事件超时升级至{office}，请处理"
 
 
 def remind_supervision(now: dt.datetime | None = None, limit: int = PER_PASS) -> dict[str, int]:
