@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Insert, String, cast, event, insert, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from gridserve.db import insert_rows, utcnow
@@ -108,6 +108,28 @@ def record_many(action: str, entity: str, entries: list[tuple[Any, dict[str, Any
     actor = current_actor()
     rows = [_row(actor, action, entity, entity_id, details) for entity_id, details in entries]
     insert_rows(AuditEntry.__table__, rows)
+
+
+def record_from(action: str, entity: str, source: Any) -> Insert:
+    """The statement appending one audit entry per row of ``source`` (a subquery or CTE with
+    the columns ``entity_id`` and ``details``, JSON made by the database), the actor's fields
+    and the time filled in like :func:`record_many`'s: for bulk writes done in one statement
+    (on PostgreSQL a CTE of it, with the entries built from what the write returned). The
+    caller executes it (or embeds it)."""
+    actor = current_actor()
+    fixed = {"at": utcnow(), "actor_type": actor.kind, "actor_id": actor.id,
+             "actor_name": actor.name, "device_id": actor.device_id,
+             "remote_addr": actor.remote_addr, "request_id": actor.request_id,
+             "action": action, "entity": entity}  # fmt: skip
+    table = AuditEntry.__table__
+    return insert(table).from_select(
+        [*fixed, "entity_id", "details"],
+        select(
+            *(literal(value, table.c[name].type).label(name) for name, value in fixed.items()),
+            cast(source.c.entity_id, String).label("entity_id"),
+            source.c.details,
+        ),
+    )
 
 
 def _is_audited(obj: object) -> bool:

@@ -38,6 +38,9 @@ No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,15 +51,18 @@ from sqlalchemy import (
     String,
     bindparam,
     case,
+    cast,
     column,
     func,
     insert,
     literal,
+    literal_column,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
+from sqlalchemy.orm import aliased
 
 from gridserve import audit
 from gridserve.db import insert_rows, utcnow
@@ -91,20 +97,44 @@ def _local(at: dt.datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+NEXT = {"cell": "community", "community": "street", "street": "district"}
+_LEVEL_NAMES = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
+# What an escalation says: the event's note (its reason, also in the audit entry) and the
+# notice's message; ``since`` is the local time the case fell due. Written out by Python on
+# SQLite and by the statement on PostgreSQL (:func:`_sql_text`), from these same templates.
+REASON = "overdue at {level} since {since}"
+MESSAGE = "事件#{id}已超时（{from_name}，{since}起），升级至{to_name}，请处理。"
+# The duty text of a pass's escalations to one office (:class:`notify.Digest`).
+DIGEST_HEADLINE = "{count}件事件超时升级至{office}，请处理"
+_LOCAL_FORMAT = "YYYY-MM-DD HH24:MI"  # PostgreSQL's to_char for _local's strftime
+
+
 def reason_of(level: str, local: str) -> str:
     """The escalation's reason as the history and the notice say it."""
-    return f"overdue at {level} since {local}"
+    return REASON.format(level=level, since=local)
+
+
+def _sql_text(template: str, **parts: Any) -> Any:
+    """``template`` (``{name}`` placeholders) as a SQL expression: ``concat`` of its text and
+    the column expressions ``parts``."""
+    pieces = re.split(r"\{(\w+)\}", template)
+    return func.concat(
+        *(parts[p] if i % 2 else literal(p, String) for i, p in enumerate(pieces) if p)
+    )
 
 
 def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> dict[str, int]:
     """One pass over the overdue cases (see the module's rules). Returns ``escalated`` (moved
     now), ``overdue_at_top`` (overdue at ``district``) and ``notified`` (notices made)."""
     now = now or utcnow()
+    at_top = (
+        select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
+    ).scalar_subquery()
+    # PostgreSQL reads the rest (old status, due time, worker) in the statement that moves.
+    extra = () if _postgres() else (Task.status, Task.level_due_at, Task.assigned_worker_id)
     stmt = (
-        select(
-            Task.id, Task.version, Task.level, Task.category_id, Task.area_id, Task.status,
-            Task.level_due_at, Task.assigned_worker_id,
-        )
+        select(Task.id, Task.version, Task.level, Task.category_id, Task.area_id, *extra,
+               at_top.label("at_top"))
         .where(*_overdue(now), Task.level.in_(BELOW_TOP))
         .order_by(Task.level_due_at, Task.id)
         .limit(limit)
@@ -112,11 +142,10 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     if _postgres():
         stmt = stmt.with_for_update(skip_locked=True, of=Task)
     candidates = db.session.execute(stmt).all()
-    at_top = db.session.scalar(
-        select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
-    )
     if not candidates:
-        return {"escalated": 0, "overdue_at_top": at_top or 0, "notified": 0}
+        return {"escalated": 0, "overdue_at_top": db.session.scalar(select(at_top)) or 0,
+                "notified": 0}  # fmt: skip
+    result = {"escalated": 0, "overdue_at_top": candidates[0].at_top or 0, "notified": 0}
 
     categories = {
         c.id: c
@@ -125,75 +154,84 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
         )
     }
     offices = Offices({r.area_id for r in candidates})
+    zones = {area_id: offices.zone(area_id) for area_id in {r.area_id for r in candidates}}
     dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
     new_due: dict[int, dt.datetime | None] = {}
     for row in candidates:
-        tz = offices.zone(row.area_id)
+        tz = zones[row.area_id]
         key = (row.category_id, NEXT[row.level], tz.key)
         if key not in dues:
             dues[key] = level_due_at(
                 categories.get(row.category_id), key[1], now, row.area_id, tz=tz
             )
         new_due[row.id] = dues[key]
-
     seq = next_seq()
-    since = {row.id: _local(row.level_due_at, offices.zone(row.area_id)) for row in candidates}
-    notes = {row.id: reason_of(row.level, since[row.id]) for row in candidates}
+    # One text per office for the pass (its change number names the batch).
+    digest = notify.Digest(key=str(seq), headline=DIGEST_HEADLINE)
+
+    if _postgres():
+        channel = notify.case_channel()
+        office = {}
+        for row in candidates:
+            if (row.area_id, row.level) not in office:
+                office[row.area_id, row.level] = offices.office(row.area_id, NEXT[row.level])
+        reach = notify.duties({o for o in office.values() if o is not None}, offices, channel)
+        plan = _Plan(new_due, seq, now, zones, office, reach)
+        told: list[Any] = []
+        for start in range(0, len(candidates), CHUNK):
+            told.extend(_escalate_at_once(candidates[start : start + CHUNK], plan))
+        notify.queue_texts(
+            notify.digests(
+                [(r.office, r.id, r.message) for r in told if r.notice_id is not None],
+                "case_escalated", digest, offices,
+            ),
+            reach, channel,
+        )  # fmt: skip
+        result["escalated"] = len(told)
+        result["notified"] = sum(1 for r in told if r.notice_id is not None)
+        return result
+
     moved: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
-        moved.update(_escalate(candidates[start : start + CHUNK], new_due, notes, seq, now))
+        moved.update(_escalate(candidates[start : start + CHUNK], new_due, seq, now, zones))
     done = [row for row in candidates if row.id in moved]
     if not done:
-        return {"escalated": 0, "overdue_at_top": at_top or 0, "notified": 0}
-
-    entries, tellings = [], []
-    for row in done:
-        to_level = NEXT[row.level]
-        to_status = "open" if row.status == "accepted" else row.status
-        reason = notes[row.id]
-        entries.append(
-            (row.id, {"fields": ["escalations", "level", "level_due_at", "level_started_at",
-                                 *(["status"] if to_status != row.status else [])],
-                      "version": [row.version, row.version + 1],
-                      "level": [row.level, to_level], "reason": reason})
-        )  # fmt: skip
-        tellings.append(
-            notify.Telling(
-                task_id=row.id,
-                area_id=row.area_id,
-                version=row.version + 1,
-                level=to_level,
-                message=f"事件#{row.id}已超时（{_LEVEL_NAMES[row.level]}，{since[row.id]}起），"
-                f"升级至{_LEVEL_NAMES[to_level]}，请处理。",
-            )
+        return result
+    since = {row.id: _local(row.level_due_at, zones[row.area_id]) for row in done}
+    tellings = [
+        notify.Telling(
+            task_id=row.id, area_id=row.area_id, version=row.version + 1, level=NEXT[row.level],
+            message=MESSAGE.format(id=row.id, from_name=_LEVEL_NAMES[row.level],
+                                   since=since[row.id], to_name=_LEVEL_NAMES[NEXT[row.level]]),
         )
-    # The versions were made by this very update: no notice can exist for them yet. One text
-    # per office for the pass (its change number names the batch).
-    told = notify.tell_many(
-        tellings, "case_escalated", offices=offices, once=False, audited=False,
-        digest=notify.Digest(key=str(seq), headline=DIGEST_HEADLINE),
-    )  # fmt: skip
-    for task_id, details in entries:
-        details["notice"] = told.get(task_id)
+        for row in done
+    ]  # fmt: skip
+    # The versions were made by this very update: no notice can exist for them yet.
+    made = notify.tell_many(
+        tellings, "case_escalated", offices=offices, once=False, audited=False, digest=digest
+    )
+    entries = []
+    for row in done:
+        to_status = "open" if row.status == "accepted" else row.status
+        entries.append(
+            (row.id, {"fields": [*_FIELDS, *(["status"] if to_status != row.status else [])],
+                      "version": [row.version, row.version + 1],
+                      "level": [row.level, NEXT[row.level]],
+                      "reason": reason_of(row.level, since[row.id]),
+                      "notice": made.get(row.id)})
+        )  # fmt: skip
     audit.record_many("update", "tasks", entries)
-    return {"escalated": len(done), "overdue_at_top": at_top or 0, "notified": len(told)}
+    return {**result, "escalated": len(done), "notified": len(made)}
 
 
-def _escalate(
-    chunk: list[Any],
-    new_due: dict[int, dt.datetime | None],
-    notes: dict[int, str],
-    seq: int,
-    now: dt.datetime,
-) -> list[int]:
-    """Move ``chunk`` and record their ``escalate`` events: each case moved only if it is
-    still at the version read and still overdue. On PostgreSQL one statement: the expected
-    versions, new due times and the events' notes come as arrays (``FROM unnest(...)``, one
-    parameter each, joined by id), the conditional ``UPDATE ... RETURNING`` and the events'
-    ``INSERT ... SELECT`` from what it returned are CTEs of it. On SQLite a conditional update
-    (``(id, version) IN (...)`` and a ``CASE`` of the due times), then the events in one
-    executemany."""
-    values: dict[str, Any] = {
+# The columns an escalation changes, as its audit entry lists them (and ``status`` when an
+# accepted case is opened again).
+_FIELDS = ["escalations", "level", "level_due_at", "level_started_at"]
+
+
+def _values(seq: int, now: dt.datetime) -> dict[str, Any]:
+    """The conditional update's new values but the due time."""
+    return {
         "level": case(NEXT, value=Task.level),
         "level_started_at": now,
         "escalations": Task.escalations + 1,
@@ -202,73 +240,152 @@ def _escalate(
         "change_seq": seq,
         "updated_at": now,
     }
-    if _postgres():
-        wanted = (
-            func.unnest(
-                bindparam("ids", [r.id for r in chunk], type_=ARRAY(BigInteger)),
-                bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
-                bindparam("dues", [new_due[r.id] for r in chunk],
-                          type_=ARRAY(DateTime(timezone=True))),
-                bindparam("levels", [r.level for r in chunk], type_=ARRAY(String)),
-                bindparam("statuses", [r.status for r in chunk], type_=ARRAY(String)),
-                bindparam("notes", [notes[r.id] for r in chunk], type_=ARRAY(String)),
-            )
-            .table_valued(column("id", BigInteger), column("version", Integer),
-                          column("due", DateTime(timezone=True)), column("level", String),
-                          column("status", String), column("note", String))
-            .render_derived(name="wanted")
-        )  # fmt: skip
-        values["level_due_at"] = wanted.c.due
-        moved = (
-            update(Task)
-            .where(Task.id == wanted.c.id, Task.version == wanted.c.version, *_overdue(now),
-                   Task.level.in_(BELOW_TOP))
-            .values(**values)
-            .returning(Task.id, Task.level, Task.status, Task.assigned_worker_id,
-                       wanted.c.level.label("from_level"), wanted.c.status.label("from_status"),
-                       wanted.c.note)
-            .cte("moved")
-        )  # fmt: skip
-        events = insert(TaskEvent).from_select(
-            ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
-             "note", "change_seq", "at", "from_level", "to_level"],
-            select(moved.c.id, literal("escalate"), moved.c.from_status, moved.c.status,
-                   moved.c.assigned_worker_id, moved.c.assigned_worker_id, moved.c.note,
-                   literal(seq, BigInteger), literal(now, DateTime(timezone=True)),
-                   moved.c.from_level, moved.c.level),
-        ).cte("events")  # fmt: skip
-        return list(db.session.scalars(select(moved.c.id).add_cte(events)))
+
+
+@dataclass
+class _Plan:
+    """What a pass on PostgreSQL gives each statement: the new due time by case id, the change
+    number, the time, the communities' zones, the office told by (community, level) and how
+    each office is reached (:func:`notify.duties`)."""
+
+    new_due: dict[int, dt.datetime | None]
+    seq: int
+    now: dt.datetime
+    zones: dict[int, ZoneInfo]
+    office: dict[tuple[int, str], int | None]
+    reach: dict[int, notify.Duty]
+
+
+def _escalate_at_once(chunk: list[Any], plan: _Plan) -> list[Any]:
+    """PostgreSQL: move ``chunk`` in ONE statement; returns per case moved its ``id``,
+    ``notice_id`` (None when its level has no office), ``office`` and ``message``.
+
+    What each case needs comes as arrays (``FROM unnest(...)``, one parameter each, joined by
+    id): expected version, new due time, zone, office and how the office is reached. CTEs of
+    the statement: the conditional ``UPDATE ... RETURNING`` (each case moved only if still at
+    the version read and still overdue; its old level, status and due time read from the
+    same row before the update, ``tasks AS old``; each notice's id drawn there), the reasons
+    and messages written from it, then the ``escalate`` events, the notices and the audit
+    entries naming them (:func:`gridserve.audit.record_from`), all from what it returned."""
+    offices = [plan.office[r.area_id, r.level] for r in chunk]
+    undeliverable = {
+        o: json.dumps(duty.undeliverable, ensure_ascii=False) for o, duty in plan.reach.items()
+    }
+    wanted = (
+        func.unnest(
+            bindparam("ids", [r.id for r in chunk], type_=ARRAY(BigInteger)),
+            bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
+            bindparam("dues", [plan.new_due[r.id] for r in chunk],
+                      type_=ARRAY(DateTime(timezone=True))),
+            bindparam("zones", [plan.zones[r.area_id].key for r in chunk], type_=ARRAY(String)),
+            bindparam("offices", offices, type_=ARRAY(Integer)),
+            bindparam("texted", [plan.reach[o].texted if o else 0 for o in offices],
+                      type_=ARRAY(Integer)),
+            bindparam("undeliverable", [undeliverable.get(o, "[]") for o in offices],
+                      type_=ARRAY(String)),
+        )
+        .table_valued(column("id", BigInteger), column("version", Integer),
+                      column("due", DateTime(timezone=True)), column("zone", String),
+                      column("office", Integer), column("texted", Integer),
+                      column("undeliverable", String))
+        .render_derived(name="wanted")
+    )  # fmt: skip
+    old = aliased(Task, name="old")
+    moved = (
+        update(Task)
+        .where(Task.id == wanted.c.id, Task.version == wanted.c.version, old.id == Task.id,
+               *_overdue(plan.now), Task.level.in_(BELOW_TOP))
+        .values(**_values(plan.seq, plan.now), level_due_at=wanted.c.due)
+        .returning(
+            Task.id, Task.level, Task.status, Task.version, Task.assigned_worker_id,
+            old.level.label("from_level"), old.status.label("from_status"),
+            func.to_char(func.timezone(wanted.c.zone, old.level_due_at),
+                         _LOCAL_FORMAT).label("since"),
+            wanted.c.office, wanted.c.texted, wanted.c.undeliverable,
+            case((wanted.c.office.is_not(None), func.nextval(_NOTICE_IDS)),
+                 else_=None).label("notice_id"),
+        )
+        .cte("moved")
+    )  # fmt: skip
+    told = select(
+        moved,
+        _sql_text(REASON, level=moved.c.from_level, since=moved.c.since).label("note"),
+        _sql_text(MESSAGE, id=moved.c.id, since=moved.c.since,
+                  from_name=case(_LEVEL_NAMES, value=moved.c.from_level),
+                  to_name=case(_LEVEL_NAMES, value=moved.c.level)).label("message"),
+    ).cte("told")  # fmt: skip
+    now = literal(plan.now, DateTime(timezone=True))
+    events = insert(TaskEvent).from_select(
+        ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
+         "note", "change_seq", "at", "from_level", "to_level"],
+        select(told.c.id, literal("escalate"), told.c.from_status, told.c.status,
+               told.c.assigned_worker_id, told.c.assigned_worker_id, told.c.note,
+               literal(plan.seq, BigInteger), now, told.c.from_level, told.c.level),
+    ).cte("events")  # fmt: skip
+    notices = insert(OutreachNotice).from_select(
+        ["id", "task_id", "area_id", "reason", "event_version", "changes", "message", "texted",
+         "undeliverable", "created_at"],
+        select(told.c.notice_id, told.c.id, told.c.office, literal("case_escalated"),
+               told.c.version, func.jsonb_build_object("level", told.c.level), told.c.message,
+               told.c.texted, cast(told.c.undeliverable, JSONB), now)
+        .where(told.c.notice_id.is_not(None)),
+    ).cte("notices")  # fmt: skip
+    details = func.jsonb_build_object(
+        "fields", case((told.c.status != told.c.from_status, array([*_FIELDS, "status"])),
+                       else_=array(_FIELDS)),
+        "version", array([told.c.version - 1, told.c.version]),
+        "level", array([told.c.from_level, told.c.level]),
+        "reason", told.c.note,
+        "notice", told.c.notice_id,
+    )  # fmt: skip
+    entries = select(told.c.id.label("entity_id"), details.label("details")).subquery()
+    audited = audit.record_from("update", "tasks", entries).cte("audited")
+    return db.session.execute(
+        select(told.c.id, told.c.notice_id, told.c.office, told.c.message).add_cte(
+            events, notices, audited
+        )
+    ).all()
+
+
+# The notices' ids, drawn in the update's RETURNING so that the events, notices and audit
+# entries are all made from it (no join between the statement's parts).
+_NOTICE_IDS = literal_column("pg_get_serial_sequence('outreach_notices', 'id')")
+
+
+def _escalate(
+    chunk: list[Any],
+    new_due: dict[int, dt.datetime | None],
+    seq: int,
+    now: dt.datetime,
+    zones: dict[int, ZoneInfo],
+) -> list[int]:
+    """SQLite: one conditional ``UPDATE ... RETURNING`` for ``chunk`` (each case moved only if
+    it is still at the version read and still overdue: ``(id, version) IN (...)``, a ``CASE``
+    of the due times), then its events in one executemany."""
     by_due: dict[dt.datetime | None, list[int]] = {}
     for row in chunk:
         by_due.setdefault(new_due[row.id], []).append(row.id)
-    values["level_due_at"] = case(
-        *((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None
-    )
+    due = case(*((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None)
     result = db.session.execute(
         update(Task)
         .where(tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk]),
                *_overdue(now), Task.level.in_(BELOW_TOP))
-        .values(**values)
+        .values(**_values(seq, now), level_due_at=due)
         .returning(Task.id)
         .execution_options(synchronize_session=False)
     )  # fmt: skip
-    moved_ids = set(result.scalars())
+    moved = set(result.scalars())
     insert_rows(
         TaskEvent.__table__,
         [{"task_id": r.id, "action": "escalate", "from_status": r.status,
           "to_status": "open" if r.status == "accepted" else r.status,
           "from_worker_id": r.assigned_worker_id, "to_worker_id": r.assigned_worker_id,
-          "note": notes[r.id], "actor_id": None, "change_seq": seq, "at": now,
-          "from_level": r.level, "to_level": NEXT[r.level]}
-         for r in chunk if r.id in moved_ids],
+          "note": reason_of(r.level, _local(r.level_due_at, zones[r.area_id])),
+          "actor_id": None, "change_seq": seq, "at": now, "from_level": r.level,
+          "to_level": NEXT[r.level]}
+         for r in chunk if r.id in moved],
     )  # fmt: skip
-    return list(moved_ids)
-
-
-NEXT = {"cell": "community", "community": "street", "street": "district"}
-_LEVEL_NAMES = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
-# The duty text of a pass's escalations to one office (:class:`notify.Digest`).
-DIGEST_HEADLINE = "{count}件事件超时升级至{office}，请处理"
+    return list(moved)
 
 
 def remind_supervision(now: dt.datetime | None = None, limit: int = PER_PASS) -> dict[str, int]:

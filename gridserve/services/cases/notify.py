@@ -203,32 +203,95 @@ def tell_many(
         todo = [(i, office) for i, office in todo if (i.task_id, i.version, office) not in told]
     if not todo:
         return {}
-    areas = {office: offices.areas[office] for _, office in todo}
-    phones = {office: mobile(area.duty_phone_enc) for office, area in areas.items()}
     channel = case_channel()
-    now = utcnow()
-    hasher = sms_numbers.hasher() if channel is not None else None
-    # What each office's duty mobile is texted: (purpose, message, the cases it names).
-    outgoing: list[tuple[int, str, str, list[int]]] = []
+    reach = duties({office for _, office in todo}, offices, channel)
+    # What each office's duty mobile is texted: (office, purpose, message).
     if digest is None:
-        for item, office in todo:
-            key = item.purpose or f"case:{item.task_id}:{reason}:{item.version}"
-            outgoing.append((office, key, item.message, [item.task_id]))
+        outgoing = [
+            (office, item.purpose or f"case:{item.task_id}:{reason}:{item.version}", item.message)
+            for item, office in todo
+        ]
     else:
-        by_office: dict[int, list[Telling]] = {}
-        for item, office in todo:
-            by_office.setdefault(office, []).append(item)
-        for office, told in by_office.items():
-            key = f"case:digest:{reason}:{office}:{digest.key}"
-            message = told[0].message if len(told) == 1 else digest_text(
-                digest.headline.format(count=len(told), office=areas[office].name),
-                [item.task_id for item in told],
-            )  # fmt: skip
-            outgoing.append((office, key, message, [item.task_id for item in told]))
-    texts, stored, texted = [], {}, {}
-    for office, key, message, task_ids in outgoing:
-        phone = phones.get(office)
-        if hasher is None or not phone:
+        outgoing = digests(
+            [(office, item.task_id, item.message) for item, office in todo],
+            reason, digest, offices,
+        )  # fmt: skip
+    queue_texts(outgoing, reach, channel)
+    now = utcnow()
+    rows = [
+        {"task_id": item.task_id, "area_id": office, "institution_id": None, "reason": reason,
+         "event_version": item.version, "changes": item.changes or {"level": item.level},
+         "message": item.message, "texted": reach[office].texted,
+         "undeliverable": reach[office].undeliverable, "created_at": now, "created_by": actor_id}
+        for item, office in todo
+    ]  # fmt: skip
+    made = dict(insert_rows(OutreachNotice.__table__, rows, returning=("task_id", "id")))
+    if audited:
+        audit.record_many("create", "outreach_notices", [(made[r["task_id"]], r) for r in rows])
+    return made
+
+
+@dataclass(frozen=True)
+class Duty:
+    """An office's duty mobile as a batch of notices reaches it: ``phone`` (None without one
+    or without a case channel to text it on) and what its notices say was ``undeliverable``."""
+
+    phone: str | None
+    undeliverable: list[str]
+
+    @property
+    def texted(self) -> int:
+        """What each of its notices says was texted: an office has one duty mobile, and after
+        the batch's texts are queued their purposes hold exactly one text to it (made now, or
+        already there), what :func:`direct.count` would say."""
+        return 1 if self.phone else 0
+
+
+def duties(office_ids: set[int], offices: Offices, channel: SmsChannel | None) -> dict[int, Duty]:
+    """How the offices ``office_ids`` (areas among ``offices``) are reached by text."""
+    reach = {}
+    for office in office_ids:
+        area = offices.areas.get(office)
+        phone = mobile(area.duty_phone_enc) if area is not None else None
+        if not phone:
+            reach[office] = Duty(None, [f"{area.name if area else '?'}: no duty mobile"])
+        else:
+            reach[office] = Duty(phone, []) if channel is not None else Duty(None, [NO_CHANNEL])
+    return reach
+
+
+def digests(
+    told: Sequence[tuple[int, int, str]], reason: str, digest: Digest, offices: Offices
+) -> list[tuple[int, str, str]]:
+    """The digest texts of a batch (see the module's rules): ``told`` lists ``(office, case id,
+    its message)``; one ``(office, purpose, message)`` per office."""
+    by_office: dict[int, list[tuple[int, str]]] = {}
+    for office, task_id, message in told:
+        by_office.setdefault(office, []).append((task_id, message))
+    out = []
+    for office, cases in by_office.items():
+        cases.sort()
+        message = cases[0][1] if len(cases) == 1 else digest_text(
+            digest.headline.format(count=len(cases), office=offices.areas[office].name),
+            [task_id for task_id, _ in cases],
+        )  # fmt: skip
+        out.append((office, f"case:digest:{reason}:{office}:{digest.key}", message))
+    return out
+
+
+def queue_texts(
+    outgoing: Sequence[tuple[int, str, str]], reach: dict[int, Duty], channel: SmsChannel | None
+) -> None:
+    """Queue ``(office, purpose, message)`` texts to the offices' duty mobiles in one
+    statement (a purpose that has its text already adds nothing)."""
+    if channel is None:
+        return
+    now = utcnow()
+    hasher = sms_numbers.hasher()
+    texts, stored = [], {}
+    for office, key, message in outgoing:
+        phone = reach[office].phone
+        if not phone:
             continue
         if phone not in stored:
             stored[phone] = hasher.stored(phone)
@@ -237,25 +300,4 @@ def tell_many(
              "body": direct.signed(channel, message), "status": "queued", "attempts": 0,
              "next_attempt_at": now, "created_at": now, **stored[phone]}
         )  # fmt: skip
-        # An office has one duty mobile: after this insert its purpose holds exactly one text
-        # (made now, or already there), what :func:`direct.count` would say.
-        texted.update(dict.fromkeys(task_ids, 1))
     insert_rows(SmsMessage.__table__, texts, skip_conflicts=True)
-    rows = []
-    for item, office in todo:
-        area = areas.get(office)
-        phone = phones.get(office)
-        undeliverable = [] if phone else [f"{area.name if area else '?'}: no duty mobile"]
-        if channel is None and phone:
-            undeliverable = [NO_CHANNEL]
-        rows.append(
-            {"task_id": item.task_id, "area_id": office, "institution_id": None,
-             "reason": reason, "event_version": item.version,
-             "changes": item.changes or {"level": item.level}, "message": item.message,
-             "texted": texted.get(item.task_id, 0), "undeliverable": undeliverable,
-             "created_at": now, "created_by": actor_id}
-        )  # fmt: skip
-    made = dict(insert_rows(OutreachNotice.__table__, rows, returning=("task_id", "id")))
-    if audited:
-        audit.record_many("create", "outreach_notices", [(made[r["task_id"]], r) for r in rows])
-    return made
