@@ -9,7 +9,13 @@ Rules:
   escalations + 1, an ``accepted`` case back to ``open``, version + 1, a new change number, a
   :class:`TaskEvent` ``escalate`` (from/to level, the reason "overdue at <level> since <local
   time>"), an audit entry and the receiving office told (``notify`` ``case_escalated``: a
-  notice and a text to its duty mobile).
+  notice per case, and its duty mobile texted).
+- One text per office and pass: the cases a pass escalates to the same office are named in
+  ONE text to its duty mobile (:class:`notify.Digest`: "12件事件超时升级至某某社区，请处理：
+  #101、#102…等12件"; a single case's text is its own notice's message), keyed
+  ``case:digest:case_escalated:<office area id>:<the pass's change number>``, so exactly once
+  per office and pass; each case's notice says ``texted`` 1. A case is escalated once, so it
+  is named in one text.
 - The new level's clock starts when the job moves the case (``level_started_at`` = now), not
   at the due time that passed: that is when the receiving office is told and can act, so it
   gets its whole deadline (after a scheduler outage too). Its due time is
@@ -26,11 +32,14 @@ Rules:
   ``changes.reminder``) to the street's office and a text to its duty mobile. The notice is
   the record: a ``case_supervised`` notice made at or after the due time means "reminded";
   setting a new due time later asks for a new reminder.
-- Bulk: a pass is a few statements whatever the number of cases (candidates, one change
-  number, one conditional ``UPDATE ... RETURNING`` per 1,000 cases, then the events, the
-  notices, the texts and the audit entries each written by one statement,
-  :func:`gridserve.db.insert_rows`); no ORM object per case. Each case's audit entry (actor:
-  the job) names its levels, versions, reason and the notice made for it.
+- Bulk: a pass is a few statements whatever the number of cases, no ORM object per case:
+  the candidates (with the ``overdue_at_top`` count), one change number, then per 1,000
+  cases on PostgreSQL ONE statement (:func:`_escalate_at_once`: the conditional ``UPDATE ...
+  RETURNING`` with the old values, and from what it returned the events, the notices and the
+  audit entries, as CTEs), on SQLite the update, the events, the notices and the audit
+  entries each in one statement (:func:`gridserve.db.insert_rows`); then the texts in one
+  statement. Each case's audit entry (actor: the job) names its fields, levels, versions,
+  reason and the notice made for it.
 
 No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 """
