@@ -77,6 +77,7 @@ from gridserve import audit
 from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
 from gridserve.models import CASE_FINAL_STATUSES, CaseCategory, OutreachNotice, Task, TaskEvent
+from gridserve.services.accounts.calendars import working_days
 from gridserve.services.cases import notify
 from gridserve.services.cases.basics import Offices, level_due_at
 from gridserve.sync import next_seq
@@ -166,12 +167,13 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     zones = {area_id: offices.zone(area_id) for area_id in {r.area_id for r in candidates}}
     dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
     new_due: dict[int, dt.datetime | None] = {}
+    days = working_days()
     for row in candidates:
         tz = zones[row.area_id]
         key = (row.category_id, NEXT[row.level], tz.key)
         if key not in dues:
             dues[key] = level_due_at(
-                categories.get(row.category_id), key[1], now, row.area_id, tz=tz
+                categories.get(row.category_id), key[1], now, row.area_id, tz=tz, days=days
             )
         new_due[row.id] = dues[key]
     seq = next_seq()
