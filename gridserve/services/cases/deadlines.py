@@ -72,6 +72,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import Grouping
 
 from gridserve import audit
 from gridserve.db import insert_rows, utcnow
@@ -166,7 +167,7 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     offices = Offices({r.area_id for r in candidates})
     zones = {area_id: offices.zone(area_id) for area_id in {r.area_id for r in candidates}}
     dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
-    new_due: dict[int, dt.datetime | None] = {}
+    new_due: dict[int, dt.datetime | None] = {}  # SQLite's
     days = working_days()
     for row in candidates:
         tz = zones[row.area_id]
@@ -182,15 +183,21 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
 
     if _postgres():
         channel = notify.case_channel()
-        office = {}
+        # What a pass does, by (community, category, level): few rows whatever the cases.
+        kinds: dict[tuple[int, int, str], _Kind] = {}
         for row in candidates:
-            if (row.area_id, row.level) not in office:
-                office[row.area_id, row.level] = offices.office(row.area_id, NEXT[row.level])
-        reach = notify.duties({o for o in office.values() if o is not None}, offices, channel)
-        plan = _Plan(new_due, seq, now, zones, office, reach)
+            kind = (row.area_id, row.category_id or 0, row.level)
+            if kind not in kinds:
+                tz = zones[row.area_id]
+                kinds[kind] = _Kind(
+                    due=dues[row.category_id, NEXT[row.level], tz.key], zone=tz.key,
+                    office=offices.office(row.area_id, NEXT[row.level]),
+                )  # fmt: skip
+        reach = notify.duties({k.office for k in kinds.values() if k.office}, offices, channel)
         told: list[Any] = []
         for start in range(0, len(candidates), CHUNK):
-            told.extend(_escalate_at_once(candidates[start : start + CHUNK], plan))
+            chunk = candidates[start : start + CHUNK]
+            told.extend(_escalate_at_once(chunk, kinds, reach, seq, now))
         notify.queue_texts(
             notify.digests(
                 [(r.office, r.id, r.message) for r in told if r.notice_id is not None],
@@ -253,68 +260,73 @@ def _values(seq: int, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Plan:
-    """What a pass on PostgreSQL gives each statement: the new due time by case id, the change
-    number, the time, the communities' zones, the office told by (community, level) and how
-    each office is reached (:func:`notify.duties`)."""
+@dataclass(frozen=True)
+class _Kind:
+    """What the cases of one community, category and level have in common in a pass on
+    PostgreSQL: their new due time, their community's zone and the office told (None: no
+    office at the level)."""
 
-    new_due: dict[int, dt.datetime | None]
-    seq: int
-    now: dt.datetime
-    zones: dict[int, ZoneInfo]
-    office: dict[tuple[int, str], int | None]
-    reach: dict[int, notify.Duty]
+    due: dt.datetime | None
+    zone: str
+    office: int | None
 
 
-def _escalate_at_once(chunk: list[Any], plan: _Plan) -> list[Any]:
+def _escalate_at_once(
+    chunk: list[Any], kinds: dict[tuple[int, int, str], _Kind], reach: dict[int, notify.Duty],
+    seq: int,
+    now: dt.datetime,
+) -> list[Any]:  # fmt: skip
     """PostgreSQL: move ``chunk`` in ONE statement; returns per case moved its ``id``,
     ``notice_id`` (None when its level has no office), ``office`` and ``message``.
 
-    What each case needs comes as arrays (``FROM unnest(...)``, one parameter each, joined by
-    id): expected version, new due time, zone, office and how the office is reached. CTEs of
-    the statement: the conditional ``UPDATE ... RETURNING`` (each case moved only if still at
-    the version read and still overdue; its old level, status and due time read from the
-    same row before the update, ``tasks AS old``; each notice's id drawn there), the reasons
-    and messages written from it, then the ``escalate`` events, the notices and the audit
-    entries naming them (:func:`gridserve.audit.record_from`), all from what it returned."""
-    offices = [plan.office[r.area_id, r.level] for r in chunk]
-    undeliverable = {
-        o: json.dumps(duty.undeliverable, ensure_ascii=False) for o, duty in plan.reach.items()
-    }
+    The cases come as arrays (id, expected version and the number of its kind: ``FROM
+    unnest(...)``); what depends on their community, category and level (``kinds``: new due
+    time, zone, office and how the office is reached) as one small array each, subscripted by
+    the kind's number. CTEs of the statement: the
+    conditional ``UPDATE ... RETURNING`` (each case moved only if still at the version read
+    and still overdue; its old level, status, category and due time read from the same row
+    before the update, ``tasks AS old``; each notice's id drawn there), the reasons and
+    messages written from it, then the ``escalate`` events, the notices and the audit entries
+    naming them (:func:`gridserve.audit.record_from`), all from what it returned."""
+    number = {k: n for n, k in enumerate(kinds, start=1)}
     wanted = (
         func.unnest(
             bindparam("ids", [r.id for r in chunk], type_=ARRAY(BigInteger)),
             bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
-            bindparam("dues", [plan.new_due[r.id] for r in chunk],
-                      type_=ARRAY(DateTime(timezone=True))),
-            bindparam("zones", [plan.zones[r.area_id].key for r in chunk], type_=ARRAY(String)),
-            bindparam("offices", offices, type_=ARRAY(Integer)),
-            bindparam("texted", [plan.reach[o].texted if o else 0 for o in offices],
+            bindparam("kinds", [number[r.area_id, r.category_id or 0, r.level] for r in chunk],
                       type_=ARRAY(Integer)),
-            bindparam("undeliverable", [undeliverable.get(o, "[]") for o in offices],
-                      type_=ARRAY(String)),
         )
         .table_valued(column("id", BigInteger), column("version", Integer),
-                      column("due", DateTime(timezone=True)), column("zone", String),
-                      column("office", Integer), column("texted", Integer),
-                      column("undeliverable", String))
+                      column("kind", Integer))
         .render_derived(name="wanted")
     )  # fmt: skip
+    undeliverable = {o: json.dumps(d.undeliverable, ensure_ascii=False) for o, d in reach.items()}
+
+    def of_kind(name: str, values: list[Any], item_type: Any) -> Any:
+        # One small array per pass, subscripted by each case's kind number.
+        return Grouping(bindparam(name, values, type_=ARRAY(item_type)))[wanted.c.kind]
+
+    due = of_kind("dues", [k.due for k in kinds.values()], DateTime(timezone=True))
+    zone = of_kind("zones", [k.zone for k in kinds.values()], String)
+    office = of_kind("offices", [k.office for k in kinds.values()], Integer)
+    texted = of_kind("texted", [reach[k.office].texted if k.office else 0 for k in kinds.values()],
+                     Integer)  # fmt: skip
+    unreached = of_kind(
+        "undeliverable", [undeliverable.get(k.office, "[]") for k in kinds.values()], String
+    )
     old = aliased(Task, name="old")
     moved = (
         update(Task)
         .where(Task.id == wanted.c.id, Task.version == wanted.c.version, old.id == Task.id,
-               *_overdue(plan.now), Task.level.in_(BELOW_TOP))
-        .values(**_values(plan.seq, plan.now), level_due_at=wanted.c.due)
+               *_overdue(now), Task.level.in_(BELOW_TOP))
+        .values(**_values(seq, now), level_due_at=due)
         .returning(
             Task.id, Task.level, Task.status, Task.version, Task.assigned_worker_id,
             old.level.label("from_level"), old.status.label("from_status"),
-            func.to_char(func.timezone(wanted.c.zone, old.level_due_at),
-                         _LOCAL_FORMAT).label("since"),
-            wanted.c.office, wanted.c.texted, wanted.c.undeliverable,
-            case((wanted.c.office.is_not(None), func.nextval(_NOTICE_IDS)),
-                 else_=None).label("notice_id"),
+            func.to_char(func.timezone(zone, old.level_due_at), _LOCAL_FORMAT).label("since"),
+            office.label("office"), texted.label("texted"),
+            unreached.label("undeliverable"),
+            case((office.is_not(None), func.nextval(_NOTICE_IDS)), else_=None).label("notice_id"),
         )
         .cte("moved")
     )  # fmt: skip
@@ -325,20 +337,20 @@ def _escalate_at_once(chunk: list[Any], plan: _Plan) -> list[Any]:
                   from_name=case(_LEVEL_NAMES, value=moved.c.from_level),
                   to_name=case(_LEVEL_NAMES, value=moved.c.level)).label("message"),
     ).cte("told")  # fmt: skip
-    now = literal(plan.now, DateTime(timezone=True))
+    at = literal(now, DateTime(timezone=True))
     events = insert(TaskEvent).from_select(
         ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
          "note", "change_seq", "at", "from_level", "to_level"],
         select(told.c.id, literal("escalate"), told.c.from_status, told.c.status,
                told.c.assigned_worker_id, told.c.assigned_worker_id, told.c.note,
-               literal(plan.seq, BigInteger), now, told.c.from_level, told.c.level),
+               literal(seq, BigInteger), at, told.c.from_level, told.c.level),
     ).cte("events")  # fmt: skip
     notices = insert(OutreachNotice).from_select(
         ["id", "task_id", "area_id", "reason", "event_version", "changes", "message", "texted",
          "undeliverable", "created_at"],
         select(told.c.notice_id, told.c.id, told.c.office, literal("case_escalated"),
                told.c.version, func.jsonb_build_object("level", told.c.level), told.c.message,
-               told.c.texted, cast(told.c.undeliverable, JSONB), now)
+               told.c.texted, cast(told.c.undeliverable, JSONB), at)
         .where(told.c.notice_id.is_not(None)),
     ).cte("notices")  # fmt: skip
     details = func.jsonb_build_object(
