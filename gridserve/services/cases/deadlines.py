@@ -71,7 +71,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Grouping
 
 from gridserve import audit
@@ -95,12 +94,13 @@ def _postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
-def _overdue(now: dt.datetime) -> tuple[Any, ...]:
+def _overdue(now: dt.datetime, tasks: Any = Task) -> tuple[Any, ...]:
+    """Overdue and movable; ``tasks``: the model, or its table's columns (Core)."""
     return (
-        Task.kind == "case",
-        Task.status.not_in(CASE_FINAL_STATUSES),
-        Task.paused_at.is_(None),
-        Task.level_due_at <= now,
+        tasks.kind == "case",
+        tasks.status.not_in(CASE_FINAL_STATUSES),
+        tasks.paused_at.is_(None),
+        tasks.level_due_at <= now,
     )
 
 
@@ -247,14 +247,15 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
 _FIELDS = ["escalations", "level", "level_due_at", "level_started_at"]
 
 
-def _values(seq: int, now: dt.datetime) -> dict[str, Any]:
-    """The conditional update's new values but the due time."""
+def _values(seq: int, now: dt.datetime, tasks: Any = Task) -> dict[str, Any]:
+    """The conditional update's new values but the due time (``tasks`` as for
+    :func:`_overdue`)."""
     return {
-        "level": case(NEXT, value=Task.level),
+        "level": case(NEXT, value=tasks.level),
         "level_started_at": now,
-        "escalations": Task.escalations + 1,
-        "status": case((Task.status == "accepted", "open"), else_=Task.status),
-        "version": Task.version + 1,
+        "escalations": tasks.escalations + 1,
+        "status": case((tasks.status == "accepted", "open"), else_=tasks.status),
+        "version": tasks.version + 1,
         "change_seq": seq,
         "updated_at": now,
     }
@@ -269,6 +270,13 @@ class _Kind:
     due: dt.datetime | None
     zone: str
     office: int | None
+
+
+def _integers(name: str, values: list[int]) -> Any:
+    """``values`` as a ``bigint[]`` sent as ONE text parameter (``1,2,3``) that the database
+    splits: a thousand numbers cost the driver one string, not a thousand array elements."""
+    text = bindparam(name, ",".join(map(str, values)), type_=String)
+    return cast(func.string_to_array(text, ","), ARRAY(BigInteger))
 
 
 def _escalate_at_once(
@@ -291,10 +299,9 @@ def _escalate_at_once(
     number = {k: n for n, k in enumerate(kinds, start=1)}
     wanted = (
         func.unnest(
-            bindparam("ids", [r.id for r in chunk], type_=ARRAY(BigInteger)),
-            bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
-            bindparam("kinds", [number[r.area_id, r.category_id or 0, r.level] for r in chunk],
-                      type_=ARRAY(Integer)),
+            _integers("ids", [r.id for r in chunk]),
+            _integers("versions", [r.version for r in chunk]),
+            _integers("kinds", [number[r.area_id, r.category_id or 0, r.level] for r in chunk]),
         )
         .table_valued(column("id", BigInteger), column("version", Integer),
                       column("kind", Integer))
@@ -314,14 +321,17 @@ def _escalate_at_once(
     unreached = of_kind(
         "undeliverable", [undeliverable.get(k.office, "[]") for k in kinds.values()], String
     )
-    old = aliased(Task, name="old")
+    # Core (the table, not the model): nothing for the ORM to adapt in a statement built per
+    # pass.
+    tasks = Task.__table__
+    t, old = tasks.c, tasks.alias("old").c
     moved = (
-        update(Task)
-        .where(Task.id == wanted.c.id, Task.version == wanted.c.version, old.id == Task.id,
-               *_overdue(now), Task.level.in_(BELOW_TOP))
-        .values(**_values(seq, now), level_due_at=due)
+        update(tasks)
+        .where(t.id == wanted.c.id, t.version == wanted.c.version, old.id == t.id,
+               *_overdue(now, t), t.level.in_(BELOW_TOP))
+        .values(**_values(seq, now, t), level_due_at=due)
         .returning(
-            Task.id, Task.level, Task.status, Task.version, Task.assigned_worker_id,
+            t.id, t.level, t.status, t.version, t.assigned_worker_id,
             old.level.label("from_level"), old.status.label("from_status"),
             func.to_char(func.timezone(zone, old.level_due_at), _LOCAL_FORMAT).label("since"),
             office.label("office"), texted.label("texted"),
@@ -338,14 +348,14 @@ def _escalate_at_once(
                   to_name=case(_LEVEL_NAMES, value=moved.c.level)).label("message"),
     ).cte("told")  # fmt: skip
     at = literal(now, DateTime(timezone=True))
-    events = insert(TaskEvent).from_select(
+    events = insert(TaskEvent.__table__).from_select(
         ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
          "note", "change_seq", "at", "from_level", "to_level"],
         select(told.c.id, literal("escalate"), told.c.from_status, told.c.status,
                told.c.assigned_worker_id, told.c.assigned_worker_id, told.c.note,
                literal(seq, BigInteger), at, told.c.from_level, told.c.level),
     ).cte("events")  # fmt: skip
-    notices = insert(OutreachNotice).from_select(
+    notices = insert(OutreachNotice.__table__).from_select(
         ["id", "task_id", "area_id", "reason", "event_version", "changes", "message", "texted",
          "undeliverable", "created_at"],
         select(told.c.notice_id, told.c.id, told.c.office, literal("case_escalated"),
