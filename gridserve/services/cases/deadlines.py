@@ -47,6 +47,7 @@ No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -272,57 +273,65 @@ class _Kind:
     office: int | None
 
 
-def _integers(name: str, values: list[int]) -> Any:
-    """``values`` as a ``bigint[]`` sent as ONE text parameter (``1,2,3``) that the database
-    splits: a thousand numbers cost the driver one string, not a thousand array elements."""
-    text = bindparam(name, ",".join(map(str, values)), type_=String)
-    return cast(func.string_to_array(text, ","), ARRAY(BigInteger))
-
-
 def _escalate_at_once(
     chunk: list[Any], kinds: dict[tuple[int, int, str], _Kind], reach: dict[int, notify.Duty],
-    seq: int,
-    now: dt.datetime,
+    seq: int, now: dt.datetime,
 ) -> list[Any]:  # fmt: skip
-    """PostgreSQL: move ``chunk`` in ONE statement; returns per case moved its ``id``,
-    ``notice_id`` (None when its level has no office), ``office`` and ``message``.
+    """PostgreSQL: move ``chunk`` in ONE statement (:func:`_escalation`); returns per case
+    moved its ``id``, ``notice_id`` (None when its level has no office), ``office`` and
+    ``message``."""
+    number = {k: n for n, k in enumerate(kinds, start=1)}
+    undeliverable = {o: json.dumps(d.undeliverable, ensure_ascii=False) for o, d in reach.items()}
+    params = {
+        # A thousand numbers as ONE text parameter each (``1,2,3``, split by the database):
+        # one string for the driver to send, not a thousand array elements.
+        "ids": ",".join(str(r.id) for r in chunk),
+        "versions": ",".join(str(r.version) for r in chunk),
+        "kinds": ",".join(str(number[r.area_id, r.category_id or 0, r.level]) for r in chunk),
+        "dues": [k.due for k in kinds.values()],
+        "zones": [k.zone for k in kinds.values()],
+        "offices": [k.office for k in kinds.values()],
+        "texted": [reach[k.office].texted if k.office else 0 for k in kinds.values()],
+        "undeliverable": [undeliverable.get(k.office, "[]") for k in kinds.values()],
+        "now": now,
+        "seq": seq,
+        **audit.record_from_params(),
+    }
+    return db.session.execute(_escalation(), params).all()
+
+
+@functools.cache
+def _escalation() -> Any:
+    """The statement of a pass on PostgreSQL, built once (all that changes is a parameter).
 
     The cases come as arrays (id, expected version and the number of its kind: ``FROM
-    unnest(...)``); what depends on their community, category and level (``kinds``: new due
+    unnest(...)``); what depends on their community, category and level (the kinds: new due
     time, zone, office and how the office is reached) as one small array each, subscripted by
-    the kind's number. CTEs of the statement: the
-    conditional ``UPDATE ... RETURNING`` (each case moved only if still at the version read
-    and still overdue; its old level, status, category and due time read from the same row
-    before the update, ``tasks AS old``; each notice's id drawn there), the reasons and
-    messages written from it, then the ``escalate`` events, the notices and the audit entries
-    naming them (:func:`gridserve.audit.record_from`), all from what it returned."""
-    number = {k: n for n, k in enumerate(kinds, start=1)}
+    the kind's number. CTEs: the conditional ``UPDATE ... RETURNING`` (each case moved only
+    if still at the version read and still overdue; its old level, status and due time read
+    from the same row before the update, ``tasks AS old``; each notice's id drawn there), the
+    reasons and messages written from it, then the ``escalate`` events, the notices and the
+    audit entries naming them (:func:`gridserve.audit.record_from`), all from what it
+    returned. In Core (the table, not the model)."""
+
+    def numbers(name: str) -> Any:
+        return cast(func.string_to_array(bindparam(name, type_=String), ","), ARRAY(BigInteger))
+
     wanted = (
-        func.unnest(
-            _integers("ids", [r.id for r in chunk]),
-            _integers("versions", [r.version for r in chunk]),
-            _integers("kinds", [number[r.area_id, r.category_id or 0, r.level] for r in chunk]),
-        )
-        .table_valued(column("id", BigInteger), column("version", Integer),
-                      column("kind", Integer))
+        func.unnest(numbers("ids"), numbers("versions"), numbers("kinds"))
+        .table_valued(column("id", BigInteger), column("version", BigInteger),
+                      column("kind", BigInteger))
         .render_derived(name="wanted")
     )  # fmt: skip
-    undeliverable = {o: json.dumps(d.undeliverable, ensure_ascii=False) for o, d in reach.items()}
 
-    def of_kind(name: str, values: list[Any], item_type: Any) -> Any:
-        # One small array per pass, subscripted by each case's kind number.
-        return Grouping(bindparam(name, values, type_=ARRAY(item_type)))[wanted.c.kind]
+    def of_kind(name: str, item_type: Any) -> Any:
+        return Grouping(bindparam(name, type_=ARRAY(item_type)))[wanted.c.kind]
 
-    due = of_kind("dues", [k.due for k in kinds.values()], DateTime(timezone=True))
-    zone = of_kind("zones", [k.zone for k in kinds.values()], String)
-    office = of_kind("offices", [k.office for k in kinds.values()], Integer)
-    texted = of_kind("texted", [reach[k.office].texted if k.office else 0 for k in kinds.values()],
-                     Integer)  # fmt: skip
-    unreached = of_kind(
-        "undeliverable", [undeliverable.get(k.office, "[]") for k in kinds.values()], String
-    )
-    # Core (the table, not the model): nothing for the ORM to adapt in a statement built per
-    # pass.
+    due = of_kind("dues", DateTime(timezone=True))
+    zone = of_kind("zones", String)
+    office = of_kind("offices", Integer)
+    now = bindparam("now", type_=DateTime(timezone=True))
+    seq = bindparam("seq", type_=BigInteger)
     tasks = Task.__table__
     t, old = tasks.c, tasks.alias("old").c
     moved = (
@@ -334,8 +343,8 @@ def _escalate_at_once(
             t.id, t.level, t.status, t.version, t.assigned_worker_id,
             old.level.label("from_level"), old.status.label("from_status"),
             func.to_char(func.timezone(zone, old.level_due_at), _LOCAL_FORMAT).label("since"),
-            office.label("office"), texted.label("texted"),
-            unreached.label("undeliverable"),
+            office.label("office"), of_kind("texted", Integer).label("texted"),
+            of_kind("undeliverable", String).label("undeliverable"),
             case((office.is_not(None), func.nextval(_NOTICE_IDS)), else_=None).label("notice_id"),
         )
         .cte("moved")
@@ -347,20 +356,19 @@ def _escalate_at_once(
                   from_name=case(_LEVEL_NAMES, value=moved.c.from_level),
                   to_name=case(_LEVEL_NAMES, value=moved.c.level)).label("message"),
     ).cte("told")  # fmt: skip
-    at = literal(now, DateTime(timezone=True))
     events = insert(TaskEvent.__table__).from_select(
         ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
          "note", "change_seq", "at", "from_level", "to_level"],
         select(told.c.id, literal("escalate"), told.c.from_status, told.c.status,
-               told.c.assigned_worker_id, told.c.assigned_worker_id, told.c.note,
-               literal(seq, BigInteger), at, told.c.from_level, told.c.level),
+               told.c.assigned_worker_id, told.c.assigned_worker_id, told.c.note, seq, now,
+               told.c.from_level, told.c.level),
     ).cte("events")  # fmt: skip
     notices = insert(OutreachNotice.__table__).from_select(
         ["id", "task_id", "area_id", "reason", "event_version", "changes", "message", "texted",
          "undeliverable", "created_at"],
         select(told.c.notice_id, told.c.id, told.c.office, literal("case_escalated"),
                told.c.version, func.jsonb_build_object("level", told.c.level), told.c.message,
-               told.c.texted, cast(told.c.undeliverable, JSONB), at)
+               told.c.texted, cast(told.c.undeliverable, JSONB), now)
         .where(told.c.notice_id.is_not(None)),
     ).cte("notices")  # fmt: skip
     details = func.jsonb_build_object(
@@ -373,11 +381,9 @@ def _escalate_at_once(
     )  # fmt: skip
     entries = select(told.c.id.label("entity_id"), details.label("details")).subquery()
     audited = audit.record_from("update", "tasks", entries).cte("audited")
-    return db.session.execute(
-        select(told.c.id, told.c.notice_id, told.c.office, told.c.message).add_cte(
-            events, notices, audited
-        )
-    ).all()
+    return select(told.c.id, told.c.notice_id, told.c.office, told.c.message).add_cte(
+        events, notices, audited
+    )
 
 
 # The notices' ids, drawn in the update's RETURNING so that the events, notices and audit
