@@ -34,11 +34,14 @@ Rules:
   setting a new due time later asks for a new reminder.
 - Bulk: a pass is a few statements whatever the number of cases, no ORM object per case:
   the candidates (with the ``overdue_at_top`` count), one change number, then per 1,000
-  cases on PostgreSQL ONE statement (:func:`_escalate_at_once`: the conditional ``UPDATE ...
-  RETURNING`` with the old values, and from what it returned the events, the notices and the
-  audit entries, as CTEs), on SQLite the update, the events, the notices and the audit
-  entries each in one statement (:func:`gridserve.db.insert_rows`); then the texts in one
-  statement. Each case's audit entry (actor: the job) names its fields, levels, versions,
+  cases on PostgreSQL ONE statement (:func:`_escalation`, built once per process: the
+  conditional ``UPDATE ... RETURNING`` with the old values, and from what it returned the
+  events, the notices and the audit entries, as CTEs; the reasons and messages written by
+  the database from the same templates as on SQLite), on SQLite the update, the events, the
+  notices and the audit entries each in one statement (:func:`gridserve.db.insert_rows`);
+  then the texts in one statement. What depends only on a case's community, category and
+  level (new due time, zone, office, its duty mobile) is worked out once per such kind, not
+  per case. Each case's audit entry (actor: the job) names its fields, levels, versions,
   reason and the notice made for it.
 
 No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
