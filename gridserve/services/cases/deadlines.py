@@ -171,16 +171,18 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     offices = Offices({r.area_id for r in candidates})
     zones = {area_id: offices.zone(area_id) for area_id in {r.area_id for r in candidates}}
     dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
-    new_due: dict[int, dt.datetime | None] = {}  # SQLite's
     days = working_days()
-    for row in candidates:
+
+    def due_of(row: Any) -> dt.datetime | None:
+        """The case's due time at its next level (once per category, level and zone)."""
         tz = zones[row.area_id]
         key = (row.category_id, NEXT[row.level], tz.key)
         if key not in dues:
             dues[key] = level_due_at(
                 categories.get(row.category_id), key[1], now, row.area_id, tz=tz, days=days
             )
-        new_due[row.id] = dues[key]
+        return dues[key]
+
     seq = next_seq()
     # One text per office for the pass (its change number names the batch).
     digest = notify.Digest(key=str(seq), headline=DIGEST_HEADLINE)
@@ -192,9 +194,8 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
         for row in candidates:
             kind = (row.area_id, row.category_id or 0, row.level)
             if kind not in kinds:
-                tz = zones[row.area_id]
                 kinds[kind] = _Kind(
-                    due=dues[row.category_id, NEXT[row.level], tz.key], zone=tz.key,
+                    due=due_of(row), zone=zones[row.area_id].key,
                     office=offices.office(row.area_id, NEXT[row.level]),
                 )  # fmt: skip
         reach = notify.duties({k.office for k in kinds.values() if k.office}, offices, channel)
@@ -213,6 +214,7 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
         result["notified"] = sum(1 for r in told if r.notice_id is not None)
         return result
 
+    new_due = {row.id: due_of(row) for row in candidates}
     moved: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
         moved.update(_escalate(candidates[start : start + CHUNK], new_due, seq, now, zones))
