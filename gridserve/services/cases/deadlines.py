@@ -22,27 +22,29 @@ Rules:
   :func:`gridserve.services.cases.basics.level_due_at` of the category at the new level.
 - A case overdue at ``district`` has nowhere to go: it is counted (``overdue_at_top``), not
   escalated. Paused cases are skipped (their clock does not run).
-- Once, also when two schedulers race: the candidates are read with ``FOR UPDATE SKIP
-  LOCKED`` on PostgreSQL (a second pass skips what the first holds and, once the first has
-  committed, no longer finds them overdue), and the update is conditional on each case's
-  version and on it still being overdue, so a case moved meanwhile is left alone. SQLite has
-  one writer; the version condition decides there.
+- Once, also when two schedulers race: on PostgreSQL the statement that moves the cases
+  takes them ``FOR UPDATE SKIP LOCKED`` (a second pass skips what the first holds and, once
+  the first has committed, no longer finds them overdue) and moves each only if it is still
+  overdue. SQLite has one writer; there the update is conditional on each case's version
+  (read with the candidates) and on it still being overdue, so a case moved meanwhile is
+  left alone.
 - Supervision (督办): a supervised case, not closed or cancelled, whose
   ``supervision_due_at`` has passed gets one reminder notice (reason ``case_supervised``,
   ``changes.reminder``) to the street's office and a text to its duty mobile. The notice is
   the record: a ``case_supervised`` notice made at or after the due time means "reminded";
   setting a new due time later asks for a new reminder.
-- Bulk: a pass is a few statements whatever the number of cases, no ORM object per case:
-  the candidates (with the ``overdue_at_top`` count), one change number, then per 1,000
-  cases on PostgreSQL ONE statement (:func:`_escalation`, built once per process: the
-  conditional ``UPDATE ... RETURNING`` with the old values, and from what it returned the
-  events, the notices and the audit entries, as CTEs; the reasons and messages written by
-  the database from the same templates as on SQLite), on SQLite the update, the events, the
-  notices and the audit entries each in one statement (:func:`gridserve.db.insert_rows`);
-  then the texts in one statement. What depends only on a case's community, category and
-  level (new due time, zone, office, its duty mobile) is worked out once per such kind, not
-  per case. Each case's audit entry (actor: the job) names its fields, levels, versions,
-  reason and the notice made for it.
+- Bulk: a pass is a few statements whatever the number of cases, no ORM object per case.
+  What depends only on a case's community, category and level (its kind: new due time,
+  zone, office, the office's duty mobile) is worked out once per kind, not per case. On
+  PostgreSQL: the kinds of the cases due (a few rows), one change number, then per 1,000
+  cases ONE statement (:func:`_escalation`, built once per process): the cases taken,
+  updated with their old values returned, and from what it returned the events, the notices
+  and the audit entries, as CTEs (the reasons and messages written by the database from the
+  same templates as on SQLite), answering by office. On SQLite: the candidates, the
+  conditional update, the events, the notices and the audit entries each in one statement
+  (:func:`gridserve.db.insert_rows`). Then the texts in one statement. Each case's audit
+  entry (actor: the job) names its fields, levels, versions, reason and the notice made for
+  it.
 
 No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 """
@@ -53,7 +55,6 @@ import datetime as dt
 import functools
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,7 +66,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    column,
     func,
     insert,
     literal,
@@ -142,86 +142,28 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     """One pass over the overdue cases (see the module's rules). Returns ``escalated`` (moved
     now), ``overdue_at_top`` (overdue at ``district``) and ``notified`` (notices made)."""
     now = now or utcnow()
-    at_top = (
-        select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
-    ).scalar_subquery()
-    # PostgreSQL reads the rest (old status, due time, worker) in the statement that moves.
-    extra = () if _postgres() else (Task.status, Task.level_due_at, Task.assigned_worker_id)
-    stmt = (
-        select(Task.id, Task.version, Task.level, Task.category_id, Task.area_id, *extra,
-               at_top.label("at_top"))
+    if _postgres():
+        return _escalate_postgres(now, limit)
+    candidates = db.session.execute(
+        select(Task.id, Task.version, Task.level, Task.category_id, Task.area_id, Task.status,
+               Task.level_due_at, Task.assigned_worker_id)
         .where(*_overdue(now), Task.level.in_(BELOW_TOP))
         .order_by(Task.level_due_at, Task.id)
         .limit(limit)
-    )  # fmt: skip
-    if _postgres():
-        stmt = stmt.with_for_update(skip_locked=True, of=Task)
-    candidates = db.session.execute(stmt).all()
+    ).all()  # fmt: skip
+    result = {"escalated": 0, "overdue_at_top": _at_top(now), "notified": 0}
     if not candidates:
-        return {"escalated": 0, "overdue_at_top": db.session.scalar(select(at_top)) or 0,
-                "notified": 0}  # fmt: skip
-    result = {"escalated": 0, "overdue_at_top": candidates[0].at_top or 0, "notified": 0}
-
-    categories = {
-        c.id: c
-        for c in db.session.scalars(
-            select(CaseCategory).where(CaseCategory.id.in_({r.category_id for r in candidates}))
-        )
-    }
-    offices = Offices({r.area_id for r in candidates})
-    zones = {area_id: offices.zone(area_id) for area_id in {r.area_id for r in candidates}}
-    dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
-    days = working_days()
-
-    def due_of(row: Any) -> dt.datetime | None:
-        """The case's due time at its next level (once per category, level and zone)."""
-        tz = zones[row.area_id]
-        key = (row.category_id, NEXT[row.level], tz.key)
-        if key not in dues:
-            dues[key] = level_due_at(
-                categories.get(row.category_id), key[1], now, row.area_id, tz=tz, days=days
-            )
-        return dues[key]
-
-    seq = next_seq()
-    # One text per office for the pass (its change number names the batch).
-    digest = notify.Digest(key=str(seq), headline=DIGEST_HEADLINE)
-
-    if _postgres():
-        channel = notify.case_channel()
-        # What a pass does, by (community, category, level): few rows whatever the cases.
-        kinds: dict[tuple[int, int, str], _Kind] = {}
-        for row in candidates:
-            kind = (row.area_id, row.category_id or 0, row.level)
-            if kind not in kinds:
-                kinds[kind] = _Kind(
-                    due=due_of(row), zone=zones[row.area_id].key,
-                    office=offices.office(row.area_id, NEXT[row.level]),
-                )  # fmt: skip
-        reach = notify.duties({k.office for k in kinds.values() if k.office}, offices, channel)
-        told: list[Any] = []
-        for start in range(0, len(candidates), CHUNK):
-            chunk = candidates[start : start + CHUNK]
-            told.extend(_escalate_at_once(chunk, kinds, reach, seq, now))
-        notify.queue_texts(
-            notify.digests(
-                [(r.office, r.id, r.message) for r in told if r.notice_id is not None],
-                "case_escalated", digest, offices,
-            ),
-            reach, channel,
-        )  # fmt: skip
-        result["escalated"] = len(told)
-        result["notified"] = sum(1 for r in told if r.notice_id is not None)
         return result
-
-    new_due = {row.id: due_of(row) for row in candidates}
+    pass_ = _Pass(candidates, now)
+    new_due = {row.id: pass_.due_of(row) for row in candidates}
     moved: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
-        moved.update(_escalate(candidates[start : start + CHUNK], new_due, seq, now, zones))
+        chunk = candidates[start : start + CHUNK]
+        moved.update(_escalate(chunk, new_due, pass_.seq, now, pass_.zones))
     done = [row for row in candidates if row.id in moved]
     if not done:
         return result
-    since = {row.id: _local(row.level_due_at, zones[row.area_id]) for row in done}
+    since = {row.id: _local(row.level_due_at, pass_.zones[row.area_id]) for row in done}
     tellings = [
         notify.Telling(
             task_id=row.id, area_id=row.area_id, version=row.version + 1, level=NEXT[row.level],
@@ -232,8 +174,9 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     ]  # fmt: skip
     # The versions were made by this very update: no notice can exist for them yet.
     made = notify.tell_many(
-        tellings, "case_escalated", offices=offices, once=False, audited=False, digest=digest
-    )
+        tellings, "case_escalated", offices=pass_.offices, once=False, audited=False,
+        digest=pass_.digest,
+    )  # fmt: skip
     entries = []
     for row in done:
         to_status = "open" if row.status == "accepted" else row.status
@@ -246,6 +189,105 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
         )  # fmt: skip
     audit.record_many("update", "tasks", entries)
     return {**result, "escalated": len(done), "notified": len(made)}
+
+
+def _at_top(now: dt.datetime) -> int:
+    """How many cases are overdue at the district (nowhere to go)."""
+    return (
+        db.session.scalar(
+            select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
+        )
+        or 0
+    )
+
+
+class _Pass:
+    """What a pass works out once for the cases it moves (``rows``: their community, category
+    and level): the categories, the communities' offices and zones, the new due times (once
+    per category, level and zone), the pass's change number and its digest."""
+
+    def __init__(self, rows: list[Any], now: dt.datetime) -> None:
+        self.now = now
+        self.categories = {
+            c.id: c
+            for c in db.session.scalars(
+                select(CaseCategory).where(CaseCategory.id.in_({r.category_id for r in rows}))
+            )
+        }
+        areas = {r.area_id for r in rows}
+        self.offices = Offices(areas)
+        self.zones = {area_id: self.offices.zone(area_id) for area_id in areas}
+        self.days = working_days()
+        self.dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
+        self.seq = next_seq()
+        # One text per office for the pass (its change number names the batch).
+        self.digest = notify.Digest(key=str(self.seq), headline=DIGEST_HEADLINE)
+
+    def due_of(self, row: Any) -> dt.datetime | None:
+        """The case's due time at its next level."""
+        tz = self.zones[row.area_id]
+        key = (row.category_id, NEXT[row.level], tz.key)
+        if key not in self.dues:
+            self.dues[key] = level_due_at(
+                self.categories.get(row.category_id), key[1], self.now, row.area_id, tz=tz,
+                days=self.days,
+            )  # fmt: skip
+        return self.dues[key]
+
+
+def _escalate_postgres(now: dt.datetime, limit: int) -> dict[str, int]:
+    """A pass on PostgreSQL: the kinds of the cases due (community, category, level: a few
+    rows, read without locking), what each kind gets worked out once, then per 1,000 cases
+    ONE statement (:func:`_escalation`) that takes them ``FOR UPDATE SKIP LOCKED`` and moves
+    them, answering by office; then the texts."""
+    first = (
+        select(Task.area_id, Task.category_id, Task.level)
+        .where(*_overdue(now), Task.level.in_(BELOW_TOP))
+        .order_by(Task.level_due_at, Task.id)
+        .limit(limit)
+        .subquery()
+    )
+    kinds = db.session.execute(select(first).distinct()).all()
+    result = {"escalated": 0, "overdue_at_top": _at_top(now), "notified": 0}
+    if not kinds:
+        return result
+    pass_ = _Pass(kinds, now)
+    channel = notify.case_channel()
+    office = [pass_.offices.office(k.area_id, NEXT[k.level]) for k in kinds]
+    reach = notify.duties({o for o in office if o is not None}, pass_.offices, channel)
+    undeliverable = {o: json.dumps(d.undeliverable, ensure_ascii=False) for o, d in reach.items()}
+    params = {
+        # Each case finds its kind's number here, then its kind's due time, zone, office...
+        # in one small array each.
+        "kinds": {f"{k.area_id}:{k.category_id or 0}:{k.level}": n
+                  for n, k in enumerate(kinds, start=1)},
+        "dues": [pass_.due_of(k) for k in kinds],
+        "zones": [pass_.zones[k.area_id].key for k in kinds],
+        "offices": office,
+        "texted": [reach[o].texted if o else 0 for o in office],
+        "undeliverable": [undeliverable.get(o, "[]") for o in office],
+        "now": now,
+        "seq": pass_.seq,
+        **audit.record_from_params(),
+    }  # fmt: skip
+    told: dict[int, tuple[list[int], str]] = {}
+    while result["escalated"] < limit:
+        size = min(CHUNK, limit - result["escalated"])
+        moved = 0
+        for to_office, count, ids, message in db.session.execute(
+            _escalation(), {**params, "limit": size}
+        ):
+            moved += count
+            if to_office is not None:
+                told.setdefault(to_office, ([], message))[0].extend(map(int, ids.split(",")))
+                result["notified"] += count
+        result["escalated"] += moved
+        if moved < size:
+            break
+    notify.queue_texts(
+        notify.digests(told, "case_escalated", pass_.digest, pass_.offices), reach, channel
+    )
+    return result
 
 
 # The columns an escalation changes, as its audit entry lists them (and ``status`` when an
@@ -267,67 +309,40 @@ def _values(seq: int, now: dt.datetime, tasks: Any = Task) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class _Kind:
-    """What the cases of one community, category and level have in common in a pass on
-    PostgreSQL: their new due time, their community's zone and the office told (None: no
-    office at the level)."""
-
-    due: dt.datetime | None
-    zone: str
-    office: int | None
-
-
-def _escalate_at_once(
-    chunk: list[Any], kinds: dict[tuple[int, int, str], _Kind], reach: dict[int, notify.Duty],
-    seq: int, now: dt.datetime,
-) -> list[Any]:  # fmt: skip
-    """PostgreSQL: move ``chunk`` in ONE statement (:func:`_escalation`); returns per case
-    moved its ``id``, ``notice_id`` (None when its level has no office), ``office`` and
-    ``message``."""
-    number = {k: n for n, k in enumerate(kinds, start=1)}
-    undeliverable = {o: json.dumps(d.undeliverable, ensure_ascii=False) for o, d in reach.items()}
-    params = {
-        # A thousand numbers as ONE text parameter each (``1,2,3``, split by the database):
-        # one string for the driver to send, not a thousand array elements.
-        "ids": ",".join(str(r.id) for r in chunk),
-        "versions": ",".join(str(r.version) for r in chunk),
-        "kinds": ",".join(str(number[r.area_id, r.category_id or 0, r.level]) for r in chunk),
-        "dues": [k.due for k in kinds.values()],
-        "zones": [k.zone for k in kinds.values()],
-        "offices": [k.office for k in kinds.values()],
-        "texted": [reach[k.office].texted if k.office else 0 for k in kinds.values()],
-        "undeliverable": [undeliverable.get(k.office, "[]") for k in kinds.values()],
-        "now": now,
-        "seq": seq,
-        **audit.record_from_params(),
-    }
-    return db.session.execute(_escalation(), params).all()
-
-
 @functools.cache
 def _escalation() -> Any:
     """The statement of a pass on PostgreSQL, built once (all that changes is a parameter).
 
-    The cases come as arrays (id, expected version and the number of its kind: ``FROM
-    unnest(...)``); what depends on their community, category and level (the kinds: new due
-    time, zone, office and how the office is reached) as one small array each, subscripted by
-    the kind's number. CTEs: the conditional ``UPDATE ... RETURNING`` (each case moved only
-    if still at the version read and still overdue; its old level, status and due time read
-    from the same row before the update, ``tasks AS old``; each notice's id drawn there), the
-    reasons and messages written from it, then the ``escalate`` events, the notices and the
-    audit entries naming them (:func:`gridserve.audit.record_from`), all from what it
-    returned. In Core (the table, not the model)."""
-
-    def numbers(name: str) -> Any:
-        return cast(func.string_to_array(bindparam(name, type_=String), ","), ARRAY(BigInteger))
-
-    wanted = (
-        func.unnest(numbers("ids"), numbers("versions"), numbers("kinds"))
-        .table_valued(column("id", BigInteger), column("version", BigInteger),
-                      column("kind", BigInteger))
-        .render_derived(name="wanted")
-    )  # fmt: skip
+    CTEs: the cases due (``limit`` of them, oldest due first, ``FOR UPDATE SKIP LOCKED``: a
+    racing pass skips them), each with its kind's number (``kinds``: a JSON object by
+    ``<community>:<category or 0>:<level>``; a case of a kind the pass did not read waits for
+    the next pass); the ``UPDATE ... RETURNING`` (still overdue: a case moved meanwhile is
+    left alone; its old level, status and due time read from the same row before the update,
+    ``tasks AS old``; what depends on its kind — new due time, zone, office and how the
+    office is reached — from one small array each, subscripted by the kind's number; each
+    notice's id drawn there), the reasons and messages written from it, then the
+    ``escalate`` events, the notices and the audit entries naming them
+    (:func:`gridserve.audit.record_from`), all from what it returned. It answers by office:
+    how many cases, their ids (``1,2,3``) and one case's message. In Core (the table, not
+    the model)."""
+    tasks = Task.__table__
+    t, old = tasks.c, tasks.alias("old").c
+    now = bindparam("now", type_=DateTime(timezone=True))
+    seq = bindparam("seq", type_=BigInteger)
+    category = func.coalesce(t.category_id, 0)
+    due_now = (
+        select(t.id, t.area_id, category.label("category_id"), t.level)
+        .where(*_overdue(now, t), t.level.in_(BELOW_TOP))
+        .order_by(t.level_due_at, t.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    key = func.concat(due_now.c.area_id, ":", due_now.c.category_id, ":", due_now.c.level)
+    wanted = select(
+        due_now.c.id,
+        cast(bindparam("kinds", type_=JSONB)[key].astext, Integer).label("kind"),
+    ).cte("wanted")
 
     def of_kind(name: str, item_type: Any) -> Any:
         return Grouping(bindparam(name, type_=ARRAY(item_type)))[wanted.c.kind]
@@ -335,13 +350,9 @@ def _escalation() -> Any:
     due = of_kind("dues", DateTime(timezone=True))
     zone = of_kind("zones", String)
     office = of_kind("offices", Integer)
-    now = bindparam("now", type_=DateTime(timezone=True))
-    seq = bindparam("seq", type_=BigInteger)
-    tasks = Task.__table__
-    t, old = tasks.c, tasks.alias("old").c
     moved = (
         update(tasks)
-        .where(t.id == wanted.c.id, t.version == wanted.c.version, old.id == t.id,
+        .where(t.id == wanted.c.id, wanted.c.kind.is_not(None), old.id == t.id,
                *_overdue(now, t), t.level.in_(BELOW_TOP))
         .values(**_values(seq, now, t), level_due_at=due)
         .returning(
@@ -386,9 +397,12 @@ def _escalation() -> Any:
     )  # fmt: skip
     entries = select(told.c.id.label("entity_id"), details.label("details")).subquery()
     audited = audit.record_from("update", "tasks", entries).cte("audited")
-    return select(told.c.id, told.c.notice_id, told.c.office, told.c.message).add_cte(
-        events, notices, audited
-    )
+    return (
+        select(told.c.office, func.count(), func.string_agg(cast(told.c.id, String), ","),
+               func.min(told.c.message))
+        .group_by(told.c.office)
+        .add_cte(events, notices, audited)
+    )  # fmt: skip
 
 
 # The notices' ids, drawn in the update's RETURNING so that the events, notices and audit

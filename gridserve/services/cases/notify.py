@@ -212,10 +212,10 @@ def tell_many(
             for item, office in todo
         ]
     else:
-        outgoing = digests(
-            [(office, item.task_id, item.message) for item, office in todo],
-            reason, digest, offices,
-        )  # fmt: skip
+        by_office: dict[int, tuple[list[int], str]] = {}
+        for item, office in todo:
+            by_office.setdefault(office, ([], item.message))[0].append(item.task_id)
+        outgoing = digests(by_office, reason, digest, offices)
     queue_texts(outgoing, reach, channel)
     now = utcnow()
     rows = [
@@ -261,20 +261,18 @@ def duties(office_ids: set[int], offices: Offices, channel: SmsChannel | None) -
 
 
 def digests(
-    told: Sequence[tuple[int, int, str]], reason: str, digest: Digest, offices: Offices
+    told: dict[int, tuple[list[int], str]], reason: str, digest: Digest, offices: Offices
 ) -> list[tuple[int, str, str]]:
-    """The digest texts of a batch (see the module's rules): ``told`` lists ``(office, case id,
-    its message)``; one ``(office, purpose, message)`` per office."""
-    by_office: dict[int, list[tuple[int, str]]] = {}
-    for office, task_id, message in told:
-        by_office.setdefault(office, []).append((task_id, message))
+    """The digest texts of a batch (see the module's rules): ``told`` gives by office the
+    cases told and the message of one of them (what a single case's text says); one
+    ``(office, purpose, message)`` per office."""
     out = []
-    for office, cases in by_office.items():
-        cases.sort()
-        message = cases[0][1] if len(cases) == 1 else digest_text(
-            digest.headline.format(count=len(cases), office=offices.areas[office].name),
-            [task_id for task_id, _ in cases],
-        )  # fmt: skip
+    for office, (task_ids, message) in told.items():
+        if len(task_ids) > 1:
+            message = digest_text(
+                digest.headline.format(count=len(task_ids), office=offices.areas[office].name),
+                sorted(task_ids),
+            )
         out.append((office, f"case:digest:{reason}:{office}:{digest.key}", message))
     return out
 
