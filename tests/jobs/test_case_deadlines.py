@@ -116,8 +116,10 @@ def test_an_overdue_case_goes_up_once_with_its_event_notice_and_duty_text(
 def test_a_pass_texts_each_office_once_naming_its_cases(cases, channel, ctx) -> None:
     ids = [_case(cases, due=dt.timedelta(minutes=-i - 1)) for i in range(3)]
     street = _case(cases, level="community")
+    _case(cases, level="district")  # overdue with nowhere to go: counted
     result = deadlines.run_pass()
     assert result["escalated"] == 4 and result["notified"] == 4
+    assert result["overdue_at_top"] == 1
     # One digest to the community's duty mobile naming its three cases, and the street's own
     # text for its one case; every case has its notice, texted.
     [digest] = db.session.scalars(

@@ -191,14 +191,15 @@ def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> d
     return {**result, "escalated": len(done), "notified": len(made)}
 
 
-def _at_top(now: dt.datetime) -> int:
-    """How many cases are overdue at the district (nowhere to go)."""
+def _at_top_count(now: dt.datetime) -> Any:
+    """How many cases are overdue at the district (nowhere to go), as a scalar subquery."""
     return (
-        db.session.scalar(
-            select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
-        )
-        or 0
-    )
+        select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
+    ).scalar_subquery()
+
+
+def _at_top(now: dt.datetime) -> int:
+    return db.session.scalar(select(_at_top_count(now))) or 0
 
 
 class _Pass:
@@ -247,10 +248,11 @@ def _escalate_postgres(now: dt.datetime, limit: int) -> dict[str, int]:
         .limit(limit)
         .subquery()
     )
-    kinds = db.session.execute(select(first).distinct()).all()
-    result = {"escalated": 0, "overdue_at_top": _at_top(now), "notified": 0}
+    at_top = _at_top_count(now)
+    kinds = db.session.execute(select(first, at_top.label("at_top")).distinct()).all()
     if not kinds:
-        return result
+        return {"escalated": 0, "overdue_at_top": _at_top(now), "notified": 0}
+    result = {"escalated": 0, "overdue_at_top": kinds[0].at_top, "notified": 0}
     pass_ = _Pass(kinds, now)
     channel = notify.case_channel()
     office = [pass_.offices.office(k.area_id, NEXT[k.level]) for k in kinds]
