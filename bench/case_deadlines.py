@@ -10,8 +10,8 @@ cases over the street's communities, at the cell, community and street levels; 1
 are overdue, the others due tomorrow.
 
 - ours: ``jobs.registry.run_job("case-deadlines")`` in process, committed: the candidates, the
-  conditional bulk update, the events, the audit entries, a notice and a duty text per case
-  (the outbox) and the supervision check;
+  conditional bulk update, the events, the audit entries, a notice per case, one duty text
+  per receiving office naming its cases (the outbox) and the supervision check;
 - the anchor: ONE hand-written SQL statement (CTEs: the overdue cases ``FOR UPDATE SKIP
   LOCKED``, their update, their ``escalate`` events), executed with psycopg and committed; it
   writes no audit, no notice and no text.

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Insert, String, bindparam, cast, event, insert, inspect, literal, select
 from sqlalchemy.orm import Session
 
 from gridserve.db import insert_rows, utcnow
@@ -108,6 +108,36 @@ def record_many(action: str, entity: str, entries: list[tuple[Any, dict[str, Any
     actor = current_actor()
     rows = [_row(actor, action, entity, entity_id, details) for entity_id, details in entries]
     insert_rows(AuditEntry.__table__, rows)
+
+
+_FROM_FIXED = ("at", "actor_type", "actor_id", "actor_name", "device_id", "remote_addr",
+               "request_id")  # fmt: skip
+
+
+def record_from(action: str, entity: str, source: Any) -> Insert:
+    """The statement appending one audit entry per row of ``source`` (a subquery or CTE with
+    the columns ``entity_id`` and ``details``, JSON made by the database): for bulk writes
+    done in one statement (on PostgreSQL a CTE of it, the entries built from what the write
+    returned). The time and the actor's fields are parameters (``audit_at``,
+    ``audit_actor_type``…), given at execution by :func:`record_from_params` like
+    :func:`record_many` fills them in, so a statement built once serves every run."""
+    table = AuditEntry.__table__
+    return insert(table).from_select(
+        [*_FROM_FIXED, "action", "entity", "entity_id", "details"],
+        select(
+            *(bindparam(f"audit_{name}", type_=table.c[name].type) for name in _FROM_FIXED),
+            literal(action, table.c.action.type),
+            literal(entity, table.c.entity.type),
+            cast(source.c.entity_id, String),
+            source.c.details,
+        ),
+    )
+
+
+def record_from_params() -> dict[str, Any]:
+    """The parameters of a :func:`record_from` statement: now and the current actor."""
+    row = _row(current_actor(), "", None, None, None)
+    return {f"audit_{name}": row[name] for name in _FROM_FIXED}
 
 
 def _is_audited(obj: object) -> bool:

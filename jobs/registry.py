@@ -200,7 +200,8 @@ JOBS: dict[str, Job] = {
             name="case-deadlines",
             func=_case_deadlines,
             description="Escalate each overdue case (not paused, below the district) to the "
-            "next level once, telling the receiving office by notice and duty text; count "
+            "next level once, telling the receiving office by a notice per case and one duty "
+            "text per pass naming its cases; count "
             "those overdue at the district; remind the street once of each supervised case "
             "past its supervision due time",
             trigger="interval",

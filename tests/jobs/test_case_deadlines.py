@@ -113,6 +113,56 @@ def test_an_overdue_case_goes_up_once_with_its_event_notice_and_duty_text(
     assert _texts_to(COMMUNITY_DUTY) == 1
 
 
+def test_a_pass_texts_each_office_once_naming_its_cases(cases, channel, ctx) -> None:
+    ids = [_case(cases, due=dt.timedelta(minutes=-i - 1)) for i in range(3)]
+    street = _case(cases, level="community")
+    _case(cases, level="district")  # overdue with nowhere to go: counted
+    result = deadlines.run_pass()
+    assert result["escalated"] == 4 and result["notified"] == 4
+    assert result["overdue_at_top"] == 1
+    # One digest to the community's duty mobile naming its three cases, and the street's own
+    # text for its one case; every case has its notice, texted.
+    [digest] = db.session.scalars(
+        select(SmsMessage).where(
+            SmsMessage.phone_hash == sms_numbers.hasher().stored(COMMUNITY_DUTY)["phone_hash"]
+        )
+    ).all()
+    assert digest.body.count("#") == 3 and all(f"#{i}" in digest.body for i in ids)
+    assert "3件" in digest.body
+    assert _texts_to(STREET_DUTY) == 1
+    for task_id in [*ids, street]:
+        [notice] = _notices(task_id)
+        assert notice.texted == 1 and f"#{task_id}" in notice.message
+        [event] = _escalations(task_id)
+        # The case's audit entry names its notice and says why, as its event does.
+        [entry] = [
+            a
+            for a in db.session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.entity == "tasks", AuditEntry.entity_id == str(task_id)
+                )
+            )
+            if "notice" in (a.details or {})
+        ]
+        assert entry.details["notice"] == notice.id
+        assert entry.details["reason"] == event.note
+        version = db.session.get(Task, task_id).version
+        assert entry.details["version"] == [version - 1, version]
+    # Another pass later escalates nothing more and texts nobody again.
+    assert deadlines.run_pass()["escalated"] == 0
+    assert _texts_to(COMMUNITY_DUTY) == 1 and _texts_to(STREET_DUTY) == 1
+
+
+def test_a_digest_names_as_many_cases_as_fit_and_counts_them() -> None:
+    from gridserve.services.cases import notify
+
+    ids = list(range(100_000, 100_060))
+    text = notify.digest_text("60件事件超时升级至某社区，请处理", ids)
+    assert len(text) <= notify.DIGEST_MAX and text.endswith("…等60件")
+    assert "#100000、#100001" in text and "#100059" not in text
+    assert notify.digest_text("2件", [7, 9]) == "2件：#7、#9"
+
+
 def test_not_yet_due_paused_and_closed_cases_are_left_alone(cases, ctx) -> None:
     later = _case(cases, due=dt.timedelta(minutes=5))
     paused = _case(cases, paused_at=utcnow() - dt.timedelta(hours=1), pause_reason="等待住户")

@@ -72,11 +72,14 @@ def working_days(country: str = COUNTRY) -> WorkingDays:
     return WorkingDays(lambda year: operator_year(year, country))
 
 
-def add_working_days(day: dt.date, count: int, country: str = COUNTRY) -> dt.date:
+def add_working_days(
+    day: dt.date, count: int, country: str = COUNTRY, *, days: WorkingDays | None = None
+) -> dt.date:
     """The ``count``-th working day after ``day`` by the working-day calendar (the operator's
     year, else the package's). A year no calendar knows yet (next year's arrangement is
-    published late in the autumn) counts Monday to Friday: nothing is refused for it."""
-    days = working_days(country)
+    published late in the autumn) counts Monday to Friday: nothing is refused for it.
+    ``days``: a :func:`working_days` the caller keeps for many calls (its years read once)."""
+    days = days or working_days(country)
     current, left = day, count
     while left > 0:
         current += dt.timedelta(days=1)

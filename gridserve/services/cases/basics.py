@@ -25,6 +25,7 @@ from gridserve.scope import area_ancestor_ids
 from gridserve.services.accounts.calendars import add_working_days
 from gridserve.services.geography.areas import zone_of
 from gridserve.timeutil import zone
+from gridserve.workdays import WorkingDays
 
 # Which area level holds a case at each ladder level (cell: the worker's community).
 OFFICE_LEVEL = {"cell": "community", "community": "community", "street": "street",
@@ -104,16 +105,18 @@ def level_due_at(
     area_id: int,
     *,
     tz: ZoneInfo | None = None,
+    days: WorkingDays | None = None,
 ) -> dt.datetime | None:
     """When a case that reached ``level`` at ``reached_at`` is due there (no pause counted);
     None when the category sets no deadline for the level. ``tz``: the area's zone when the
-    caller knows it already (:class:`Offices`)."""
+    caller knows it already (:class:`Offices`); ``days``: the working-day calendar a caller
+    computing many due times keeps (:func:`working_days`)."""
     rule = deadline_of(category, level)
     if rule is None:
         return None
     amount = int(rule["amount"])
     if rule.get("unit") == "working_days":
         local = reached_at.astimezone(tz or zone_of(area_id))
-        day = add_working_days(local.date(), amount)
+        day = add_working_days(local.date(), amount, days=days)
         return dt.datetime.combine(day, local.timetz()).astimezone(dt.UTC)
     return reached_at + dt.timedelta(hours=amount)

@@ -9,28 +9,42 @@ Rules:
   escalations + 1, an ``accepted`` case back to ``open``, version + 1, a new change number, a
   :class:`TaskEvent` ``escalate`` (from/to level, the reason "overdue at <level> since <local
   time>"), an audit entry and the receiving office told (``notify`` ``case_escalated``: a
-  notice and a text to its duty mobile).
+  notice per case, and its duty mobile texted).
+- One text per office and pass: the cases a pass escalates to the same office are named in
+  ONE text to its duty mobile (:class:`notify.Digest`: "12件事件超时升级至某某社区，请处理：
+  #101、#102…等12件"; a single case's text is its own notice's message), keyed
+  ``case:digest:case_escalated:<office area id>:<the pass's change number>``, so exactly once
+  per office and pass; each case's notice says ``texted`` 1. A case is escalated once, so it
+  is named in one text.
 - The new level's clock starts when the job moves the case (``level_started_at`` = now), not
   at the due time that passed: that is when the receiving office is told and can act, so it
   gets its whole deadline (after a scheduler outage too). Its due time is
   :func:`gridserve.services.cases.basics.level_due_at` of the category at the new level.
 - A case overdue at ``district`` has nowhere to go: it is counted (``overdue_at_top``), not
   escalated. Paused cases are skipped (their clock does not run).
-- Once, also when two schedulers race: the candidates are read with ``FOR UPDATE SKIP
-  LOCKED`` on PostgreSQL (a second pass skips what the first holds and, once the first has
-  committed, no longer finds them overdue), and the update is conditional on each case's
-  version and on it still being overdue, so a case moved meanwhile is left alone. SQLite has
-  one writer; the version condition decides there.
+- Once, also when two schedulers race: on PostgreSQL the statement that moves the cases
+  takes them ``FOR UPDATE SKIP LOCKED`` (a second pass skips what the first holds and, once
+  the first has committed, no longer finds them overdue) and moves each only if it is still
+  overdue. SQLite has one writer; there the update is conditional on each case's version
+  (read with the candidates) and on it still being overdue, so a case moved meanwhile is
+  left alone.
 - Supervision (督办): a supervised case, not closed or cancelled, whose
   ``supervision_due_at`` has passed gets one reminder notice (reason ``case_supervised``,
   ``changes.reminder``) to the street's office and a text to its duty mobile. The notice is
   the record: a ``case_supervised`` notice made at or after the due time means "reminded";
   setting a new due time later asks for a new reminder.
-- Bulk: a pass is a few statements whatever the number of cases (candidates, one change
-  number, one conditional ``UPDATE ... RETURNING`` per 1,000 cases, then the events, the
-  notices, the texts and the audit entries each written by one statement,
-  :func:`gridserve.db.insert_rows`); no ORM object per case. Each case's audit entry (actor:
-  the job) names its levels, versions, reason and the notice made for it.
+- Bulk: a pass is a few statements whatever the number of cases, no ORM object per case.
+  What depends only on a case's community, category and level (its kind: new due time,
+  zone, office, the office's duty mobile) is worked out once per kind, not per case. On
+  PostgreSQL: the kinds of the cases due (a few rows), one change number, then per 1,000
+  cases ONE statement (:func:`_escalation`, built once per process): the cases taken,
+  updated with their old values returned, and from what it returned the events, the notices
+  and the audit entries, as CTEs (the reasons and messages written by the database from the
+  same templates as on SQLite), answering by office. On SQLite: the candidates, the
+  conditional update, the events, the notices and the audit entries each in one statement
+  (:func:`gridserve.db.insert_rows`). Then the texts in one statement. Each case's audit
+  entry (actor: the job) names its fields, levels, versions, reason and the notice made for
+  it.
 
 No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 """
@@ -38,6 +52,9 @@ No commits here: the job boundary (:func:`jobs.registry.run_job`) commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,20 +62,26 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Integer,
+    String,
     bindparam,
     case,
-    column,
+    cast,
     func,
+    insert,
+    literal,
+    literal_column,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
+from sqlalchemy.sql.expression import Grouping
 
 from gridserve import audit
 from gridserve.db import insert_rows, utcnow
 from gridserve.extensions import db
 from gridserve.models import CASE_FINAL_STATUSES, CaseCategory, OutreachNotice, Task, TaskEvent
+from gridserve.services.accounts.calendars import working_days
 from gridserve.services.cases import notify
 from gridserve.services.cases.basics import Offices, level_due_at
 from gridserve.sync import next_seq
@@ -75,12 +98,13 @@ def _postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
-def _overdue(now: dt.datetime) -> tuple[Any, ...]:
+def _overdue(now: dt.datetime, tasks: Any = Task) -> tuple[Any, ...]:
+    """Overdue and movable; ``tasks``: the model, or its table's columns (Core)."""
     return (
-        Task.kind == "case",
-        Task.status.not_in(CASE_FINAL_STATUSES),
-        Task.paused_at.is_(None),
-        Task.level_due_at <= now,
+        tasks.kind == "case",
+        tasks.status.not_in(CASE_FINAL_STATUSES),
+        tasks.paused_at.is_(None),
+        tasks.level_due_at <= now,
     )
 
 
@@ -88,146 +112,340 @@ def _local(at: dt.datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+NEXT = {"cell": "community", "community": "street", "street": "district"}
+_LEVEL_NAMES = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
+# What an escalation says: the event's note (its reason, also in the audit entry) and the
+# notice's message; ``since`` is the local time the case fell due. Written out by Python on
+# SQLite and by the statement on PostgreSQL (:func:`_sql_text`), from these same templates.
+REASON = "overdue at {level} since {since}"
+MESSAGE = "事件#{id}已超时（{from_name}，{since}起），升级至{to_name}，请处理。"
+# The duty text of a pass's escalations to one office (:class:`notify.Digest`).
+DIGEST_HEADLINE = "{count}件事件超时升级至{office}，请处理"
+_LOCAL_FORMAT = "YYYY-MM-DD HH24:MI"  # PostgreSQL's to_char for _local's strftime
+
+
 def reason_of(level: str, local: str) -> str:
     """The escalation's reason as the history and the notice say it."""
-    return f"overdue at {level} since {local}"
+    return REASON.format(level=level, since=local)
+
+
+def _sql_text(template: str, **parts: Any) -> Any:
+    """``template`` (``{name}`` placeholders) as a SQL expression: ``concat`` of its text and
+    the column expressions ``parts``."""
+    pieces = re.split(r"\{(\w+)\}", template)
+    return func.concat(
+        *(parts[p] if i % 2 else literal(p, String) for i, p in enumerate(pieces) if p)
+    )
 
 
 def escalate_overdue(now: dt.datetime | None = None, limit: int = PER_PASS) -> dict[str, int]:
     """One pass over the overdue cases (see the module's rules). Returns ``escalated`` (moved
     now), ``overdue_at_top`` (overdue at ``district``) and ``notified`` (notices made)."""
     now = now or utcnow()
-    stmt = (
-        select(
-            Task.id, Task.version, Task.level, Task.category_id, Task.area_id, Task.status,
-            Task.level_due_at, Task.assigned_worker_id,
-        )
+    if _postgres():
+        return _escalate_postgres(now, limit)
+    candidates = db.session.execute(
+        select(Task.id, Task.version, Task.level, Task.category_id, Task.area_id, Task.status,
+               Task.level_due_at, Task.assigned_worker_id)
         .where(*_overdue(now), Task.level.in_(BELOW_TOP))
         .order_by(Task.level_due_at, Task.id)
         .limit(limit)
-    )  # fmt: skip
-    if _postgres():
-        stmt = stmt.with_for_update(skip_locked=True, of=Task)
-    candidates = db.session.execute(stmt).all()
-    at_top = db.session.scalar(
-        select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
-    )
+    ).all()  # fmt: skip
+    result = {"escalated": 0, "overdue_at_top": _at_top(now), "notified": 0}
     if not candidates:
-        return {"escalated": 0, "overdue_at_top": at_top or 0, "notified": 0}
-
-    categories = {
-        c.id: c
-        for c in db.session.scalars(
-            select(CaseCategory).where(CaseCategory.id.in_({r.category_id for r in candidates}))
-        )
-    }
-    offices = Offices({r.area_id for r in candidates})
-    dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
-    new_due: dict[int, dt.datetime | None] = {}
-    for row in candidates:
-        tz = offices.zone(row.area_id)
-        key = (row.category_id, NEXT[row.level], tz.key)
-        if key not in dues:
-            dues[key] = level_due_at(
-                categories.get(row.category_id), key[1], now, row.area_id, tz=tz
-            )
-        new_due[row.id] = dues[key]
-
-    seq = next_seq()
+        return result
+    pass_ = _Pass(candidates, now)
+    new_due = {row.id: pass_.due_of(row) for row in candidates}
     moved: set[int] = set()
     for start in range(0, len(candidates), CHUNK):
-        moved.update(_escalate(candidates[start : start + CHUNK], new_due, seq, now))
+        chunk = candidates[start : start + CHUNK]
+        moved.update(_escalate(chunk, new_due, pass_.seq, now, pass_.zones))
     done = [row for row in candidates if row.id in moved]
     if not done:
-        return {"escalated": 0, "overdue_at_top": at_top or 0, "notified": 0}
-
-    events, entries, tellings = [], [], []
-    for row in done:
-        to_level = NEXT[row.level]
-        to_status = "open" if row.status == "accepted" else row.status
-        local = _local(row.level_due_at, offices.zone(row.area_id))
-        reason = reason_of(row.level, local)
-        events.append(
-            {"task_id": row.id, "action": "escalate", "from_status": row.status,
-             "to_status": to_status, "from_worker_id": row.assigned_worker_id,
-             "to_worker_id": row.assigned_worker_id, "note": reason, "actor_id": None,
-             "change_seq": seq, "at": now, "from_level": row.level, "to_level": to_level}
-        )  # fmt: skip
-        entries.append(
-            (row.id, {"fields": ["escalations", "level", "level_due_at", "level_started_at",
-                                 *(["status"] if to_status != row.status else [])],
-                      "version": [row.version, row.version + 1],
-                      "level": [row.level, to_level], "reason": reason})
-        )  # fmt: skip
-        tellings.append(
-            notify.Telling(
-                task_id=row.id,
-                area_id=row.area_id,
-                version=row.version + 1,
-                level=to_level,
-                message=f"事件#{row.id}已超时（{_LEVEL_NAMES[row.level]}，{local}起），"
-                f"升级至{_LEVEL_NAMES[to_level]}，请处理。",
-            )
+        return result
+    since = {row.id: _local(row.level_due_at, pass_.zones[row.area_id]) for row in done}
+    tellings = [
+        notify.Telling(
+            task_id=row.id, area_id=row.area_id, version=row.version + 1, level=NEXT[row.level],
+            message=MESSAGE.format(id=row.id, from_name=_LEVEL_NAMES[row.level],
+                                   since=since[row.id], to_name=_LEVEL_NAMES[NEXT[row.level]]),
         )
-    insert_rows(TaskEvent.__table__, events)
+        for row in done
+    ]  # fmt: skip
     # The versions were made by this very update: no notice can exist for them yet.
-    told = notify.tell_many(tellings, "case_escalated", offices=offices, once=False, audited=False)
-    for task_id, details in entries:
-        details["notice"] = told.get(task_id)
+    made = notify.tell_many(
+        tellings, "case_escalated", offices=pass_.offices, once=False, audited=False,
+        digest=pass_.digest,
+    )  # fmt: skip
+    entries = []
+    for row in done:
+        to_status = "open" if row.status == "accepted" else row.status
+        entries.append(
+            (row.id, {"fields": [*_FIELDS, *(["status"] if to_status != row.status else [])],
+                      "version": [row.version, row.version + 1],
+                      "level": [row.level, NEXT[row.level]],
+                      "reason": reason_of(row.level, since[row.id]),
+                      "notice": made.get(row.id)})
+        )  # fmt: skip
     audit.record_many("update", "tasks", entries)
-    return {"escalated": len(done), "overdue_at_top": at_top or 0, "notified": len(told)}
+    return {**result, "escalated": len(done), "notified": len(made)}
 
 
-def _escalate(
-    chunk: list[Any], new_due: dict[int, dt.datetime | None], seq: int, now: dt.datetime
-) -> list[int]:
-    """One conditional ``UPDATE ... RETURNING`` for ``chunk``: each case moved only if it is
-    still at the version read and still overdue. On PostgreSQL the expected versions and new
-    due times come as arrays (``FROM unnest(...)``, one parameter each, joined by id); on
-    SQLite as ``(id, version) IN (...)`` and a ``CASE`` of the due times."""
-    values: dict[str, Any] = {
-        "level": case(NEXT, value=Task.level),
+def _at_top_count(now: dt.datetime) -> Any:
+    """How many cases are overdue at the district (nowhere to go), as a scalar subquery."""
+    return (
+        select(func.count()).select_from(Task).where(*_overdue(now), Task.level == "district")
+    ).scalar_subquery()
+
+
+def _at_top(now: dt.datetime) -> int:
+    return db.session.scalar(select(_at_top_count(now))) or 0
+
+
+class _Pass:
+    """What a pass works out once for the cases it moves (``rows``: their community, category
+    and level): the categories, the communities' offices and zones, the new due times (once
+    per category, level and zone), the pass's change number and its digest."""
+
+    def __init__(self, rows: list[Any], now: dt.datetime) -> None:
+        self.now = now
+        self.categories = {
+            c.id: c
+            for c in db.session.scalars(
+                select(CaseCategory).where(CaseCategory.id.in_({r.category_id for r in rows}))
+            )
+        }
+        areas = {r.area_id for r in rows}
+        self.offices = Offices(areas)
+        self.zones = {area_id: self.offices.zone(area_id) for area_id in areas}
+        self.days = working_days()
+        self.dues: dict[tuple[int | None, str, str], dt.datetime | None] = {}
+        self.seq = next_seq()
+        # One text per office for the pass (its change number names the batch).
+        self.digest = notify.Digest(key=str(self.seq), headline=DIGEST_HEADLINE)
+
+    def due_of(self, row: Any) -> dt.datetime | None:
+        """The case's due time at its next level."""
+        tz = self.zones[row.area_id]
+        key = (row.category_id, NEXT[row.level], tz.key)
+        if key not in self.dues:
+            self.dues[key] = level_due_at(
+                self.categories.get(row.category_id), key[1], self.now, row.area_id, tz=tz,
+                days=self.days,
+            )  # fmt: skip
+        return self.dues[key]
+
+
+def _escalate_postgres(now: dt.datetime, limit: int) -> dict[str, int]:
+    """A pass on PostgreSQL: the kinds of the cases due (community, category, level: a few
+    rows, read without locking), what each kind gets worked out once, then per 1,000 cases
+    ONE statement (:func:`_escalation`) that takes them ``FOR UPDATE SKIP LOCKED`` and moves
+    them, answering by office; then the texts."""
+    first = (
+        select(Task.area_id, Task.category_id, Task.level)
+        .where(*_overdue(now), Task.level.in_(BELOW_TOP))
+        .order_by(Task.level_due_at, Task.id)
+        .limit(limit)
+        .subquery()
+    )
+    at_top = _at_top_count(now)
+    kinds = db.session.execute(select(first, at_top.label("at_top")).distinct()).all()
+    if not kinds:
+        return {"escalated": 0, "overdue_at_top": _at_top(now), "notified": 0}
+    result = {"escalated": 0, "overdue_at_top": kinds[0].at_top, "notified": 0}
+    pass_ = _Pass(kinds, now)
+    channel = notify.case_channel()
+    office = [pass_.offices.office(k.area_id, NEXT[k.level]) for k in kinds]
+    reach = notify.duties({o for o in office if o is not None}, pass_.offices, channel)
+    undeliverable = {o: json.dumps(d.undeliverable, ensure_ascii=False) for o, d in reach.items()}
+    params = {
+        # Each case finds its kind's number here, then its kind's due time, zone, office...
+        # in one small array each.
+        "kinds": {f"{k.area_id}:{k.category_id or 0}:{k.level}": n
+                  for n, k in enumerate(kinds, start=1)},
+        "dues": [pass_.due_of(k) for k in kinds],
+        "zones": [pass_.zones[k.area_id].key for k in kinds],
+        "offices": office,
+        "texted": [reach[o].texted if o else 0 for o in office],
+        "undeliverable": [undeliverable.get(o, "[]") for o in office],
+        "now": now,
+        "seq": pass_.seq,
+        **audit.record_from_params(),
+    }  # fmt: skip
+    told: dict[int, tuple[list[int], str]] = {}
+    while result["escalated"] < limit:
+        size = min(CHUNK, limit - result["escalated"])
+        moved = 0
+        for to_office, count, ids, message in db.session.execute(
+            _escalation(), {**params, "limit": size}
+        ):
+            moved += count
+            if to_office is not None:
+                told.setdefault(to_office, ([], message))[0].extend(map(int, ids.split(",")))
+                result["notified"] += count
+        result["escalated"] += moved
+        if moved < size:
+            break
+    notify.queue_texts(
+        notify.digests(told, "case_escalated", pass_.digest, pass_.offices), reach, channel
+    )
+    return result
+
+
+# The columns an escalation changes, as its audit entry lists them (and ``status`` when an
+# accepted case is opened again).
+_FIELDS = ["escalations", "level", "level_due_at", "level_started_at"]
+
+
+def _values(seq: int, now: dt.datetime, tasks: Any = Task) -> dict[str, Any]:
+    """The conditional update's new values but the due time (``tasks`` as for
+    :func:`_overdue`)."""
+    return {
+        "level": case(NEXT, value=tasks.level),
         "level_started_at": now,
-        "escalations": Task.escalations + 1,
-        "status": case((Task.status == "accepted", "open"), else_=Task.status),
-        "version": Task.version + 1,
+        "escalations": tasks.escalations + 1,
+        "status": case((tasks.status == "accepted", "open"), else_=tasks.status),
+        "version": tasks.version + 1,
         "change_seq": seq,
         "updated_at": now,
     }
-    if _postgres():
-        wanted = (
-            func.unnest(
-                bindparam("ids", [r.id for r in chunk], type_=ARRAY(BigInteger)),
-                bindparam("versions", [r.version for r in chunk], type_=ARRAY(Integer)),
-                bindparam("dues", [new_due[r.id] for r in chunk],
-                          type_=ARRAY(DateTime(timezone=True))),
-            )
-            .table_valued(column("id", BigInteger), column("version", Integer),
-                          column("due", DateTime(timezone=True)))
-            .render_derived(name="wanted")
-        )  # fmt: skip
-        where = [Task.id == wanted.c.id, Task.version == wanted.c.version]
-        values["level_due_at"] = wanted.c.due
-    else:
-        by_due: dict[dt.datetime | None, list[int]] = {}
-        for row in chunk:
-            by_due.setdefault(new_due[row.id], []).append(row.id)
-        where = [tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk])]
-        values["level_due_at"] = case(
-            *((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None
+
+
+@functools.cache
+def _escalation() -> Any:
+    """The statement of a pass on PostgreSQL, built once (all that changes is a parameter).
+
+    CTEs: the cases due (``limit`` of them, oldest due first, ``FOR UPDATE SKIP LOCKED``: a
+    racing pass skips them), each with its kind's number (``kinds``: a JSON object by
+    ``<community>:<category or 0>:<level>``; a case of a kind the pass did not read waits for
+    the next pass); the ``UPDATE ... RETURNING`` (still overdue: a case moved meanwhile is
+    left alone; its old level, status and due time read from the same row before the update,
+    ``tasks AS old``; what depends on its kind — new due time, zone, office and how the
+    office is reached — from one small array each, subscripted by the kind's number; each
+    notice's id drawn there), the reasons and messages written from it, then the
+    ``escalate`` events, the notices and the audit entries naming them
+    (:func:`gridserve.audit.record_from`), all from what it returned. It answers by office:
+    how many cases, their ids (``1,2,3``) and one case's message. In Core (the table, not
+    the model)."""
+    tasks = Task.__table__
+    t, old = tasks.c, tasks.alias("old").c
+    now = bindparam("now", type_=DateTime(timezone=True))
+    seq = bindparam("seq", type_=BigInteger)
+    category = func.coalesce(t.category_id, 0)
+    due_now = (
+        select(t.id, t.area_id, category.label("category_id"), t.level)
+        .where(*_overdue(now, t), t.level.in_(BELOW_TOP))
+        .order_by(t.level_due_at, t.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    key = func.concat(due_now.c.area_id, ":", due_now.c.category_id, ":", due_now.c.level)
+    wanted = select(
+        due_now.c.id,
+        cast(bindparam("kinds", type_=JSONB)[key].astext, Integer).label("kind"),
+    ).cte("wanted")
+
+    def of_kind(name: str, item_type: Any) -> Any:
+        return Grouping(bindparam(name, type_=ARRAY(item_type)))[wanted.c.kind]
+
+    due = of_kind("dues", DateTime(timezone=True))
+    zone = of_kind("zones", String)
+    office = of_kind("offices", Integer)
+    moved = (
+        update(tasks)
+        .where(t.id == wanted.c.id, wanted.c.kind.is_not(None), old.id == t.id,
+               *_overdue(now, t), t.level.in_(BELOW_TOP))
+        .values(**_values(seq, now, t), level_due_at=due)
+        .returning(
+            t.id, t.level, t.status, t.version, t.assigned_worker_id,
+            old.level.label("from_level"), old.status.label("from_status"),
+            func.to_char(func.timezone(zone, old.level_due_at), _LOCAL_FORMAT).label("since"),
+            office.label("office"), of_kind("texted", Integer).label("texted"),
+            of_kind("undeliverable", String).label("undeliverable"),
+            case((office.is_not(None), func.nextval(_NOTICE_IDS)), else_=None).label("notice_id"),
         )
+        .cte("moved")
+    )  # fmt: skip
+    told = select(
+        moved,
+        _sql_text(REASON, level=moved.c.from_level, since=moved.c.since).label("note"),
+        _sql_text(MESSAGE, id=moved.c.id, since=moved.c.since,
+                  from_name=case(_LEVEL_NAMES, value=moved.c.from_level),
+                  to_name=case(_LEVEL_NAMES, value=moved.c.level)).label("message"),
+    ).cte("told")  # fmt: skip
+    events = insert(TaskEvent.__table__).from_select(
+        ["task_id", "action", "from_status", "to_status", "from_worker_id", "to_worker_id",
+         "note", "change_seq", "at", "from_level", "to_level"],
+        select(told.c.id, literal("escalate"), told.c.from_status, told.c.status,
+               told.c.assigned_worker_id, told.c.assigned_worker_id, told.c.note, seq, now,
+               told.c.from_level, told.c.level),
+    ).cte("events")  # fmt: skip
+    notices = insert(OutreachNotice.__table__).from_select(
+        ["id", "task_id", "area_id", "reason", "event_version", "changes", "message", "texted",
+         "undeliverable", "created_at"],
+        select(told.c.notice_id, told.c.id, told.c.office, literal("case_escalated"),
+               told.c.version, func.jsonb_build_object("level", told.c.level), told.c.message,
+               told.c.texted, cast(told.c.undeliverable, JSONB), now)
+        .where(told.c.notice_id.is_not(None)),
+    ).cte("notices")  # fmt: skip
+    details = func.jsonb_build_object(
+        "fields", case((told.c.status != told.c.from_status, array([*_FIELDS, "status"])),
+                       else_=array(_FIELDS)),
+        "version", array([told.c.version - 1, told.c.version]),
+        "level", array([told.c.from_level, told.c.level]),
+        "reason", told.c.note,
+        "notice", told.c.notice_id,
+    )  # fmt: skip
+    entries = select(told.c.id.label("entity_id"), details.label("details")).subquery()
+    audited = audit.record_from("update", "tasks", entries).cte("audited")
+    return (
+        select(told.c.office, func.count(), func.string_agg(cast(told.c.id, String), ","),
+               func.min(told.c.message))
+        .group_by(told.c.office)
+        .add_cte(events, notices, audited)
+    )  # fmt: skip
+
+
+# The notices' ids, drawn in the update's RETURNING so that the events, notices and audit
+# entries are all made from it (no join between the statement's parts).
+_NOTICE_IDS = literal_column("pg_get_serial_sequence('outreach_notices', 'id')")
+
+
+def _escalate(
+    chunk: list[Any],
+    new_due: dict[int, dt.datetime | None],
+    seq: int,
+    now: dt.datetime,
+    zones: dict[int, ZoneInfo],
+) -> list[int]:
+    """SQLite: one conditional ``UPDATE ... RETURNING`` for ``chunk`` (each case moved only if
+    it is still at the version read and still overdue: ``(id, version) IN (...)``, a ``CASE``
+    of the due times), then its events in one executemany."""
+    by_due: dict[dt.datetime | None, list[int]] = {}
+    for row in chunk:
+        by_due.setdefault(new_due[row.id], []).append(row.id)
+    due = case(*((Task.id.in_(ids), due) for due, ids in by_due.items()), else_=None)
     result = db.session.execute(
         update(Task)
-        .where(*where, *_overdue(now), Task.level.in_(BELOW_TOP))
-        .values(**values)
+        .where(tuple_(Task.id, Task.version).in_([(r.id, r.version) for r in chunk]),
+               *_overdue(now), Task.level.in_(BELOW_TOP))
+        .values(**_values(seq, now), level_due_at=due)
         .returning(Task.id)
         .execution_options(synchronize_session=False)
-    )
-    return list(result.scalars())
-
-
-NEXT = {"cell": "community", "community": "street", "street": "district"}
-_LEVEL_NAMES = {"cell": "网格", "community": "社区", "street": "街道", "district": "区"}
+    )  # fmt: skip
+    moved = set(result.scalars())
+    insert_rows(
+        TaskEvent.__table__,
+        [{"task_id": r.id, "action": "escalate", "from_status": r.status,
+          "to_status": "open" if r.status == "accepted" else r.status,
+          "from_worker_id": r.assigned_worker_id, "to_worker_id": r.assigned_worker_id,
+          "note": reason_of(r.level, _local(r.level_due_at, zones[r.area_id])),
+          "actor_id": None, "change_seq": seq, "at": now, "from_level": r.level,
+          "to_level": NEXT[r.level]}
+         for r in chunk if r.id in moved],
+    )  # fmt: skip
+    return list(moved)
 
 
 def remind_supervision(now: dt.datetime | None = None, limit: int = PER_PASS) -> dict[str, int]:
