@@ -102,3 +102,24 @@ def axe_source() -> str:
     if not AXE.is_file():
         raise RuntimeError(f"{AXE} is missing: run `bash .ci/web.sh` (npm ci)")
     return AXE.read_text(encoding="utf-8")
+
+
+def api_as(page, username: str, *, check: bool = True, password: str = DEMO_PASSWORD):
+    """The API as ``username``, through ``page``'s request context (its base URL, no browser
+    state): ``call(method, path, body=None, **query)``. With ``check`` the call asserts a 2xx
+    answer and returns its JSON; without, it returns Playwright's response."""
+    token = page.request.post(
+        "/api/v1/auth/token", data={"username": username, "password": password}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def call(method: str, path: str, body: object = None, **params: object):
+        r = page.request.fetch(
+            f"/api/v1{path}", method=method, headers=headers, data=body, params=params or None
+        )
+        if not check:
+            return r
+        assert r.ok, (path, r.status, r.text())
+        return r.json()
+
+    return call

@@ -36,7 +36,7 @@ from gridserve.services.assessment import templates as template_service
 from gridserve.services.field import workers
 from gridserve.services.geography import areas as area_service
 from tests.assessment.fakes import FakeMetrics, fig
-from tests.e2e.live import DEMO_PASSWORD, SEED_ACTOR
+from tests.e2e.live import SEED_ACTOR, api_as
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
@@ -115,18 +115,13 @@ def assessed(e2e_app, live_url):
 
 def _api(page, username: str):
     """(method, path, body=None, **query) → (status, JSON), as ``username``."""
-    token = page.request.post(
-        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    call = api_as(page, username, check=False)
 
-    def _call(method: str, path: str, body: object = None, **params: object):
-        r = page.request.fetch(
-            f"/api/v1{path}", method=method, headers=headers, data=body, params=params or None
-        )
+    def _pair(*args: object, **params: object):
+        r = call(*args, **params)
         return r.status, r.json()
 
-    return _call
+    return _pair
 
 
 def _open_assessment(page) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from tests.e2e.live import DEMO_PASSWORD
+from tests.e2e.live import DEMO_PASSWORD, api_as
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
@@ -25,20 +25,8 @@ SLOW = 30_000  # a loaded machine: steps answer within this (Playwright's expect
 
 
 def _api(page, username: str):
-    """(method, path, body=None, **query) → JSON, as ``username``, through the page's requests."""
-    token = page.request.post(
-        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def _call(method: str, path: str, body: object = None, **params: object):
-        r = page.request.fetch(
-            f"/api/v1{path}", method=method, headers=headers, data=body, params=params or None
-        )
-        assert r.ok, (path, r.status, r.text())
-        return r.json()
-
-    return _call
+    """(method, path, body=None, **query) → JSON, as ``username`` (a 2xx answer)."""
+    return api_as(page, username)
 
 
 def _point_of(api) -> tuple[float, float]:

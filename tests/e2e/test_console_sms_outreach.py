@@ -11,7 +11,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.live import DEMO_PASSWORD
+from tests.e2e.live import DEMO_PASSWORD, api_as
 
 CAMPAIGN = "小微企业金融服务宣传月短信"
 PROGRAMME = "2027年小微企业金融服务宣传月"
@@ -116,16 +116,8 @@ def test_coordinator_sees_the_rotation_timeline_and_progress(
 
 
 def _api(page, username: str):
-    """(method, path, body) → response, as ``username``, through the page's request context."""
-    token = page.request.post(
-        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def _call(method: str, path: str, body: object = None):
-        return page.request.fetch(f"/api/v1{path}", method=method, headers=headers, data=body)
-
-    return _call
+    """(method, path, body) → the response, as ``username``."""
+    return api_as(page, username, check=False)
 
 
 def test_timeline_explains_a_skipped_sender(page, sign_in, axe, screenshot) -> None:

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from stdnum.cn import uscc
 
 from seeds.loader import BANK_ORDER
-from tests.e2e.live import DEMO_PASSWORD
+from tests.e2e.live import api_as
 
 CODES = (
     "invalid_credit_code",
@@ -29,20 +29,8 @@ CODES = (
 
 
 def _api(page, username: str):
-    """(method, path, query/body) → JSON, as ``username``, through the page's request context."""
-    token = page.request.post(
-        "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def _call(method: str, path: str, body: object = None, **params: object):
-        r = page.request.fetch(
-            f"/api/v1{path}", method=method, headers=headers, data=body, params=params or None
-        )
-        assert r.ok, (path, r.status, r.text())
-        return r.json()
-
-    return _call
+    """(method, path, body=None, **query) → JSON, as ``username`` (a 2xx answer)."""
+    return api_as(page, username)
 
 
 def _programme(api) -> dict:

@@ -2,7 +2,7 @@
 // tasks, events), the queue of records made offline with their photos, and the device token.
 // Everything the app shows is read from here, so it works with no network.
 import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from "idb";
-import { sha256 } from "./sha256";
+export { sha256Hex, uuid4 } from "../common/sha256";
 
 export const DB_NAME = "gridserve-field";
 
@@ -262,18 +262,3 @@ export async function wipeAll(): Promise<void> {
   for (const r of regs) await r.unregister().catch(() => undefined);
 }
 
-export function uuid4(): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-export async function sha256Hex(blob: Blob): Promise<string> {
-  const bytes = await blob.arrayBuffer();
-  const digest = crypto.subtle
-    ? new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))
-    : sha256(new Uint8Array(bytes)); // not a secure context: no crypto.subtle
-  return Array.from(digest, (x) => x.toString(16).padStart(2, "0")).join("");
-}

@@ -56,3 +56,23 @@ export function sha256(data: Uint8Array): Uint8Array {
   for (let i = 0; i < 8; i++) ov.setUint32(i * 4, h[i]);
   return out;
 }
+
+/** A random UUID (version 4): crypto.randomUUID where there is one (secure contexts only). */
+export function uuid4(): string {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** A file's SHA-256 in hex (PUT /attachments/{uuid}'s X-Content-SHA256): crypto.subtle where the
+ * page is a secure context, else the plain-JS digest above. */
+export async function sha256Hex(blob: Blob): Promise<string> {
+  const bytes = await blob.arrayBuffer();
+  const digest = crypto.subtle
+    ? new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))
+    : sha256(new Uint8Array(bytes));
+  return Array.from(digest, (x) => x.toString(16).padStart(2, "0")).join("");
+}
