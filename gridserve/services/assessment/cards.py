@@ -40,6 +40,7 @@ from gridserve.scope import Principal, get_visible, visible
 from gridserve.services.assessment import engine, metrics, scoring
 from gridserve.services.assessment.engine import NOT_RATED
 from gridserve.services.assessment.runs import require_assessor, run_of_card
+from gridserve.services.assessment.templates import INDICATOR_FIELDS
 from gridserve.versioning import refuse_stale, update_versioned
 
 STALE = "The scorecard changed since you read it."
@@ -236,24 +237,7 @@ def _detail(principal: Principal, card: Scorecard) -> Scorecard:
         computed = indicator["source"] == "computed"
         shown.append(
             {
-                **{
-                    k: indicator.get(k)
-                    for k in (
-                        "code",
-                        "name",
-                        "group",
-                        "weight",
-                        "source",
-                        "metric",
-                        "scoring",
-                        "invert",
-                        "target",
-                        "factor",
-                        "scale",
-                        "cap",
-                        "min_count",
-                    )
-                },
+                **{k: indicator.get(k) for k in INDICATOR_FIELDS if k != "description"},
                 "metric_name": indicator.get("metric_name", ""),
                 "formula": indicator.get("formula", ""),
                 "rule": rule_text(indicator),

@@ -76,6 +76,17 @@ class Period:
         """The period's end, or today while it runs (a provisional period)."""
         return min(self.end, self.today())
 
+    @property
+    def days(self) -> list[dt.date]:
+        """The local days counted: the start to :attr:`last_day`."""
+        last = self.last_day
+        return [self.start + dt.timedelta(days=i) for i in range((last - self.start).days + 1)]
+
+    @property
+    def complete(self) -> bool:
+        """The period has ended (its last day is counted whole)."""
+        return self.last_day == self.end and self.today() > self.end
+
 
 @dataclass(frozen=True)
 class Target:

@@ -40,9 +40,7 @@ commits.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select
 
@@ -71,6 +69,7 @@ from gridserve.scope import (
     in_area,
     visible,
 )
+from gridserve.services.assessment.metrics_base import Period
 from gridserve.services.cases import reports as case_reports
 from gridserve.services.field.reports import WINDOWS
 from gridserve.services.field.workers import vacant_cells
@@ -107,38 +106,8 @@ HEADLINES: tuple[tuple[str, str, str, str], ...] = (
 SHARE_KEYS = frozenset(("patrolled_share", "coverage_share", "completeness_share"))
 
 
-@dataclass(frozen=True)
-class Period:
-    """Local days ``start``..``end`` inclusive in ``zone``; ``last`` the last day counted (the
-    end, or today for a period not yet over)."""
-
-    start: dt.date
-    end: dt.date
-    zone: ZoneInfo
-    last: dt.date
-
-    @property
-    def start_utc(self) -> dt.datetime:
-        return dt.datetime.combine(self.start, dt.time(), tzinfo=self.zone).astimezone(dt.UTC)
-
-    @property
-    def end_utc(self) -> dt.datetime:
-        nxt = self.end + dt.timedelta(days=1)
-        return dt.datetime.combine(nxt, dt.time(), tzinfo=self.zone).astimezone(dt.UTC)
-
-    @property
-    def days(self) -> list[dt.date]:
-        return [self.start + dt.timedelta(days=i) for i in range((self.last - self.start).days + 1)]
-
-    @property
-    def complete(self) -> bool:
-        return self.last == self.end
-
-
 def period_of(area: Area, start: dt.date, end: dt.date) -> Period:
-    zone = zone_of(area.id)
-    today = utcnow().astimezone(zone).date()
-    return Period(start, end, zone, min(end, max(today, start)))
+    return Period(start, end, zone_of(area.id))
 
 
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
@@ -211,7 +180,7 @@ def _in_force(area: Area, period: Period) -> dict[str, list[tuple[int, int]]]:
         select(GridCell.code, GridCell.valid_from, GridCell.valid_to).where(
             GridCell.community_id.in_(_communities(area)),
             GridCell.valid_from.is_not(None),
-            GridCell.valid_from <= period.last,
+            GridCell.valid_from <= period.last_day,
             or_(GridCell.valid_to.is_(None), GridCell.valid_to > period.start),
         )
     ).all()
@@ -460,8 +429,8 @@ def outreach(area: Area, period: Period) -> dict[str, Any]:
 
 def vacant(principal: Principal, area: Area, period: Period) -> dict[str, Any]:
     """The ``vacant`` section: cells with nobody assigned on the period's last day counted."""
-    cells = vacant_cells(principal, area.id, period.last)
-    return {"on": _iso(period.last), "count": len(cells), "cells": cells}
+    cells = vacant_cells(principal, area.id, period.last_day)
+    return {"on": _iso(period.last_day), "count": len(cells), "cells": cells}
 
 
 # --- the report ------------------------------------------------------------------------------

@@ -303,40 +303,13 @@ export function MonthlyReport() {
           name={`monthly-${data.area.code}-${data.month}`}
         />
       )}
-      <section aria-label={t("rep.archive")}>
-        <h2>{t("rep.archive")}</h2>
-        <ErrorMessage error={archive.error} />
-        {archive.data && archive.data.length ? (
-          <table data-testid="archive">
-            <thead>
-              <tr>
-                <th scope="col">{t("rep.month")}</th>
-                <th scope="col">{t("rep.area")}</th>
-                <th scope="col">{t("rep.built_at")}</th>
-                <th scope="col">
-                  <span class="sr-only">{t("rep.open")}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {archive.data.map((k) => (
-                <tr>
-                  <td>{k.period}</td>
-                  <td>{k.area.name}</td>
-                  <td>{when(k.built_at)}</td>
-                  <td>
-                    <button type="button" onClick={() => setKept(k.id)}>
-                      {t("rep.open")} {k.period}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p>{t("ui.empty")}</p>
-        )}
-      </section>
+      <ArchiveTable
+        title={t("rep.archive")}
+        testid="archive"
+        period={t("rep.month")}
+        archive={archive}
+        open={setKept}
+      />
     </>
   );
 }
@@ -401,44 +374,64 @@ export function DailySummary() {
           ))}
         </div>
       )}
-      <section aria-label={t("rep.daily_archive")}>
-        <h2>{t("rep.daily_archive")}</h2>
-        <ErrorMessage error={archive.error} />
-        {archive.data && archive.data.length ? (
-          <table data-testid="daily-archive">
-            <thead>
-              <tr>
-                <th scope="col">{t("rep.day")}</th>
-                <th scope="col">{t("rep.area")}</th>
-                <th scope="col">{t("rep.built_at")}</th>
-                <th scope="col">
-                  <span class="sr-only">{t("rep.open")}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {archive.data.map((k) => (
-                <tr>
-                  <td>{k.period}</td>
-                  <td>{k.area.name}</td>
-                  <td>{when(k.built_at)}</td>
-                  <td>
-                    <button type="button" onClick={() => setKept(k.id)}>
-                      {t("rep.open")} {k.period}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p>{t("ui.empty")}</p>
-        )}
-      </section>
+      <ArchiveTable
+        title={t("rep.daily_archive")}
+        testid="daily-archive"
+        period={t("rep.day")}
+        archive={archive}
+        open={setKept}
+      />
     </>
   );
 }
 
 export function showsDaily(): boolean {
   return hasRole("street_centre", "district_centre");
+}
+
+/** The kept reports (monthly or daily), newest first, each opened with a button. */
+function ArchiveTable(props: {
+  title: string;
+  testid: string;
+  period: string;
+  archive: { data?: Kept[] | null; error?: unknown };
+  open: (id: number) => void;
+}) {
+  const { archive } = props;
+  return (
+    <section aria-label={props.title}>
+      <h2>{props.title}</h2>
+      <ErrorMessage error={archive.error} />
+      {archive.data && archive.data.length ? (
+        <table data-testid={props.testid}>
+          <thead>
+            <tr>
+              <th scope="col">{props.period}</th>
+              <th scope="col">{t("rep.area")}</th>
+              <th scope="col">{t("rep.built_at")}</th>
+              <th scope="col">
+                <span class="sr-only">{t("rep.open")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {archive.data.map((k) => (
+              <tr>
+                <td>{k.period}</td>
+                <td>{k.area.name}</td>
+                <td>{when(k.built_at)}</td>
+                <td>
+                  <button type="button" onClick={() => props.open(k.id)}>
+                    {t("rep.open")} {k.period}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p>{t("ui.empty")}</p>
+      )}
+    </section>
+  );
 }
