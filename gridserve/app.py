@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask, Request, send_from_directory
@@ -11,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from gridserve import audit, auth, errors, http_security, inputs, request_checks, web
+from gridserve import audit, auth, errors, http_security, inputs, logs, request_checks, web
 from gridserve import db as db_module
 from gridserve.config import SETTINGS_KEY, Settings, load_settings
 from gridserve.extensions import api, compress, db, migrate
@@ -37,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.proxy_count:
         proxies = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.init_app(app, settings.log_format, settings.log_level)
 
     if settings.is_sqlite:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = db_module.sqlite_engine_options()

@@ -3,6 +3,12 @@
 Every setting has a ``GRIDSERVE_`` environment variable. Defaults give the
 embedded quick start (SQLite + SpatiaLite under ``instance/``); production sets
 ``GRIDSERVE_ENV=production``, a PostgreSQL URL and a secret key.
+
+Logging (:mod:`gridserve.logs`): ``GRIDSERVE_LOG_FORMAT`` is ``json`` (one JSON object per
+line, with request id, user, role and device) or ``text``; it defaults to ``json`` when
+``GRIDSERVE_ENV=production`` (what the production recipe sets) and to ``text`` otherwise
+(the quick start and the tests). ``GRIDSERVE_LOG_LEVEL``: DEBUG, INFO (default), WARNING or
+ERROR.
 """
 
 from __future__ import annotations
@@ -87,6 +93,25 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_settings(env: dict[str, str]) -> tuple[str, str]:
+    """``(format, level)`` from ``GRIDSERVE_LOG_FORMAT`` and ``GRIDSERVE_LOG_LEVEL``: json in
+    production, text elsewhere, unless set; INFO unless set."""
+    production = env.get("GRIDSERVE_ENV", "development").strip() == "production"
+    fmt = (env.get("GRIDSERVE_LOG_FORMAT") or ("json" if production else "text")).strip().lower()
+    level = (env.get("GRIDSERVE_LOG_LEVEL") or "INFO").strip().upper()
+    if fmt not in LOG_FORMATS:
+        raise ConfigError(f"GRIDSERVE_LOG_FORMAT must be json or text, got {fmt!r}")
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"GRIDSERVE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}"
+        )
+    return fmt, level
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -197,6 +222,8 @@ class Settings:
     jobs_inline: bool = False
     jobs_threads: int = 2
     jobs_lease_seconds: int = 900
+    log_format: str = "text"
+    log_level: str = "INFO"
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -220,7 +247,11 @@ class Settings:
             "TESTING": self.env == "testing",
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not self.is_sqlite},
+            # hide_parameters: a logged database error never quotes the row's values.
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": not self.is_sqlite,
+                "hide_parameters": True,
+            },
             "MAX_CONTENT_LENGTH": self.max_content_length,
             # flask-smorest / OpenAPI
             "API_TITLE": "gridserve",
@@ -476,6 +507,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"GRIDSERVE_TIMEZONE {tz!r} is not a known time zone") from exc
     test_clock, test_clock_rate = _test_clock(env_name, env)
+    log_format, log_level = log_settings(env)
     settings = Settings(
         env=env_name,
         test_clock=test_clock,
@@ -542,6 +574,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         jobs_inline=_flag(env, "GRIDSERVE_JOBS_INLINE", env_name == "testing"),
         jobs_threads=max(1, _int(env, "GRIDSERVE_JOBS_THREADS", 2)),
         jobs_lease_seconds=max(30, _int(env, "GRIDSERVE_JOBS_LEASE", 900)),
+        log_format=log_format,
+        log_level=log_level,
     )
     if overrides:
         from dataclasses import replace

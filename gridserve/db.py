@@ -88,7 +88,7 @@ def sqlite_engine_options() -> dict[str, object]:
         import pysqlite3.dbapi2 as sqlite_module  # built with extension loading
     except ImportError:  # pragma: no cover - non-Linux fallback
         import sqlite3 as sqlite_module
-    return {"module": sqlite_module, "connect_args": {"timeout": 30}}
+    return {"module": sqlite_module, "connect_args": {"timeout": 30}, "hide_parameters": True}
 
 
 def create_private_file(path: str | None) -> None:

@@ -179,9 +179,10 @@ def handle_http_exception(exc: HTTPException):
 
 def handle_integrity_error(exc: IntegrityError):
     """A constraint the database enforces was hit: the client's request conflicts."""
-    log.info("integrity error: %s", exc.orig)
     diag = getattr(exc.orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or str(exc.orig).split(":")[-1].strip()
+    # The constraint only: the database's message quotes the conflicting values.
+    log.info("integrity error: %s", constraint)
     return error_response(
         409,
         "conflict",
@@ -192,7 +193,7 @@ def handle_integrity_error(exc: IntegrityError):
 
 def handle_out_of_range(exc: Exception):
     """A number or date too large for Python or the database: the client's input."""
-    log.info("value out of range: %s", exc)
+    log.info("value out of range: %s", type(exc).__name__)  # its text may quote the input
     return error_response(
         422,
         "value_out_of_range",

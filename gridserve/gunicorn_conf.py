@@ -24,6 +24,9 @@ max_requests = 2000  # recycle workers now and then
 max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
+# Both logs in gridserve's format (GRIDSERVE_LOG_FORMAT: JSON in production), access lines
+# with the request id, user, role and device (see gridserve/logs.py).
+logger_class = "gridserve.logs.GunicornLogger"
 # Behind nginx on the same host; set GRIDSERVE_PROXY_COUNT=1 so client addresses are logged.
 forwarded_allow_ips = os.environ.get("GRIDSERVE_FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, g, request
 from werkzeug.serving import WSGIRequestHandler
 
+from gridserve import logs
 from gridserve.config import settings
 
 SERVER_NAME = "gridserve"
@@ -73,6 +75,14 @@ class QuietRequestHandler(WSGIRequestHandler):
 
     def version_string(self) -> str:
         return SERVER_NAME
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One access line in gridserve's log format (see :func:`gridserve.logs.access`)."""
+        environ = getattr(self, "environ", None) or {
+            "REQUEST_METHOD": getattr(self, "command", "-"),
+            "REMOTE_ADDR": self.address_string(),
+        }
+        logs.access(logging.getLogger("gridserve.access"), environ, code, size, None)
 
 
 def _digest(text: str) -> str:

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import text
 
+from gridserve import logs
 from gridserve.config import settings
 from gridserve.extensions import db
 from jobs.registry import JOBS, run_job
@@ -37,7 +38,7 @@ def execute(name: str) -> None:
     """The callable the job store references (by text, so it survives restarts)."""
     if _app is None:  # pragma: no cover - only reachable if misconfigured
         raise RuntimeError("scheduler app not set")
-    with _app.app_context():
+    with _app.app_context(), logs.job_context(name):
         try:
             result = run_job(name)
             log.info("job %s done: %s", name, result)

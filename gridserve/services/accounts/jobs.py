@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from gridserve import audit
+from gridserve import audit, logs
 from gridserve.config import settings
 from gridserve.db import backend_name, transaction, utcnow
 from gridserve.errors import AppError, Conflict, Unauthorized
@@ -215,7 +215,10 @@ def run_job(job_id: int) -> bool:
             actor = audit.Actor(
                 kind="user", id=principal.user_id, name=principal.username, request_id=request_id
             )
-            with audit.acting_as(actor):
+            with (
+                audit.acting_as(actor),
+                logs.job_context(kind, request_id=request_id, user_id=requester),
+            ):
                 url, result = HANDLERS[kind](job, principal, _reporter(job_id, me))
             now = utcnow()
             done = db.session.execute(
