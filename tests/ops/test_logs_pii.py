@@ -275,3 +275,41 @@ def test_the_log_settings_default_to_json_in_production_and_are_checked() -> Non
     for bad in ({"GRIDSERVE_LOG_FORMAT": "xml"}, {"GRIDSERVE_LOG_LEVEL": "loud"}):
         with pytest.raises(ConfigError):
             log_settings(bad)
+
+
+def test_a_database_conflict_is_logged_by_its_constraint_never_by_the_values(
+    clean_app, caplog
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from gridserve import errors
+
+    class Diag:
+        constraint_name = "uq_households_phone"
+
+    class Orig(Exception):
+        diag = Diag()
+
+    orig = Orig("duplicate key value\nDETAIL:  Key (phone)=(13812345678) already exists.")
+    exc = IntegrityError("INSERT INTO households ...", {"phone": PHONE}, orig)
+    with clean_app.test_request_context(), caplog.at_level(logging.INFO, "gridserve.errors"):
+        resp = errors.handle_integrity_error(exc)
+    assert resp.status_code == 409 and "uq_households_phone" in caplog.text
+    assert PHONE not in caplog.text
+    with clean_app.app_context():
+        assert db.engine.hide_parameters  # errors quote no row values either
+
+
+def test_the_development_server_logs_the_same_access_line(caplog) -> None:
+    from gridserve.http_security import QuietRequestHandler
+
+    handler = object.__new__(QuietRequestHandler)  # no socket: only its log_request is used
+    handler.environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/health",
+                       "QUERY_STRING": "phone=13812345678", "REMOTE_ADDR": "127.0.0.1",
+                       logs.ENVIRON_KEY: {"request_id": "r1", "user_id": None}}  # fmt: skip
+    with caplog.at_level(logging.INFO, "gridserve.access"):
+        handler.log_request(200, 17)
+    (record,) = [r for r in caplog.records if r.name == "gridserve.access"]
+    assert (record.method, record.path, record.status, record.bytes) == (
+        "GET", "/api/v1/health", 200, 17)  # fmt: skip
+    assert record.log_context["request_id"] == "r1" and PHONE not in caplog.text

@@ -373,7 +373,13 @@ class SmppGateway:
         else:
             stat = ""
         if not gateway_id or not stat:
-            log.warning("smpp %s:%s: receipt without id or state: %r", self.host, self.port, text)
+            # Not the receipt's text: its "text:" field quotes the start of the message.
+            log.warning(
+                "smpp %s:%s: receipt without id or state (%d characters)",
+                self.host,
+                self.port,
+                len(text),
+            )
             return None
         if stat in NON_FINAL_STATS:
             return None
