@@ -12,6 +12,8 @@ import datetime as dt
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gridserve import audit, metrics
 from gridserve.db import transaction
 from jobs.registry import run_job
+from jobs.scheduler import run_scheduler
 from tests import clock
 from tests.api.test_sync_visits import _item, _point_in, _upload
 from tests.conftest import TEST_ACTOR
@@ -249,17 +252,42 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path, monkeypatch):
     assert value(samples, "gridserve_sync_upload_items_total", result="created") == 7
 
 
-def test_the_scheduler_serves_its_own_series_on_its_port():
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = metrics.serve_scheduler(port)
+        return s.getsockname()[1]
+
+
+def _scheduler_scrape(port: int) -> dict[tuple[str, frozenset], float] | None:
     try:
-        metrics.SCHEDULER_LEADER.set(1)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            samples = _samples(resp.read().decode())
-        assert value(samples, "gridserve_scheduler_leader") == 1
-    finally:
-        metrics.SCHEDULER_LEADER.set(0)
-        server.shutdown()
-        server.server_close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            return _samples(resp.read().decode())
+    except OSError:
+        return None
+
+
+@pytest.mark.real_commits
+def test_the_scheduler_serves_its_own_series_on_its_port(clean_app, override_settings):
+    port = _free_port()
+    override_settings(scheduler_metrics_port=port)
+    stop = threading.Event()
+    with clean_app.app_context():
+        worker = threading.Thread(target=run_scheduler, args=(clean_app, stop))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            samples = None
+            while time.monotonic() < deadline:
+                samples = _scheduler_scrape(port)
+                if samples and value(samples, "gridserve_scheduler_leader") == 1:
+                    break
+                time.sleep(0.1)
+            assert samples is not None
+            assert value(samples, "gridserve_scheduler_leader") == 1  # it leads
+            assert ("gridserve_case_escalations_total", frozenset()) in samples
+        finally:
+            stop.set()
+            worker.join(10)
+    assert not worker.is_alive()
+    assert metrics.SCHEDULER_LEADER._value.get() == 0
+    assert _scheduler_scrape(port) is None  # the port is closed with the scheduler
