@@ -3,6 +3,8 @@
 Every value can be overridden from the environment (``GRIDSERVE_BIND``,
 ``GRIDSERVE_WORKERS``, ``GRIDSERVE_THREADS``, ``GRIDSERVE_TIMEOUT``). The
 scheduler is NOT started here: run ``gridserve scheduler`` as its own service.
+Set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory only this server writes) so ``/metrics``
+adds up every worker (:mod:`gridserve.metrics`); the hooks at the end keep it clean.
 """
 
 import multiprocessing
