@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from gridserve import audit, auth, errors, http_security, inputs, logs, request_checks, web
+from gridserve import audit, auth, errors, http_security, inputs, logs, metrics, request_checks, web
 from gridserve import db as db_module
 from gridserve.config import SETTINGS_KEY, Settings, load_settings
 from gridserve.extensions import api, compress, db, migrate
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     import gridserve.scope  # noqa: F401  (declares each model's scope rule)
 
     audit.init_app()
+    metrics.init_app(app)  # first: its after_request runs last and sees the final status
     errors.init_app(app)
     http_security.init_app(app)  # before auth: CORS preflights carry no token
     request_checks.init_headers(app)  # header sizes before authentication reads them

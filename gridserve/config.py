@@ -224,6 +224,10 @@ class Settings:
     jobs_lease_seconds: int = 900
     log_format: str = "text"
     log_level: str = "INFO"
+    # Who may read /metrics (GRIDSERVE_METRICS_ALLOW, CIDRs; the client address as the app
+    # sees it, after GRIDSERVE_PROXY_COUNT), and the scheduler's own metrics port (0: none).
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    scheduler_metrics_port: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -489,6 +493,35 @@ def _calendar_domain(env: dict[str, str]) -> str:
     return raw
 
 
+def _metrics_allow(env: dict[str, str]) -> tuple[str, ...]:
+    """``GRIDSERVE_METRICS_ALLOW``: comma-separated addresses or networks (CIDR) that may read
+    ``/metrics``; default the loopback only (``127.0.0.1/32,::1/128``)."""
+    import ipaddress
+
+    raw = env.get("GRIDSERVE_METRICS_ALLOW", "").strip()
+    if not raw:
+        return ("127.0.0.1/32", "::1/128")
+    nets = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise ConfigError(
+                f"GRIDSERVE_METRICS_ALLOW: {part!r} is not an address or network (CIDR)"
+            ) from exc
+    return tuple(nets)
+
+
+def _port(env: dict[str, str], name: str) -> int:
+    """A TCP port, or 0 (the default) for none."""
+    port = _int(env, name, 0)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port number (1-65535) or 0 for none")
+    return port
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build the settings from the environment (``os.environ`` by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -576,6 +609,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         jobs_lease_seconds=max(30, _int(env, "GRIDSERVE_JOBS_LEASE", 900)),
         log_format=log_format,
         log_level=log_level,
+        metrics_allow=_metrics_allow(env),
+        scheduler_metrics_port=_port(env, "GRIDSERVE_SCHEDULER_METRICS_PORT"),
     )
     if overrides:
         from dataclasses import replace

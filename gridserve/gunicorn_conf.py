@@ -3,6 +3,8 @@
 Every value can be overridden from the environment (``GRIDSERVE_BIND``,
 ``GRIDSERVE_WORKERS``, ``GRIDSERVE_THREADS``, ``GRIDSERVE_TIMEOUT``). The
 scheduler is NOT started here: run ``gridserve scheduler`` as its own service.
+Set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory only this server writes) so ``/metrics``
+adds up every worker (:mod:`gridserve.metrics`); the hooks at the end keep it clean.
 """
 
 import multiprocessing
@@ -35,3 +37,23 @@ limit_request_line = 8190
 # header_too_large) instead of gunicorn's HTML 400 page. Only headers past this (and
 # request lines past limit_request_line) still get gunicorn's own answer.
 limit_request_field_size = 16384
+
+
+# Prometheus multiprocess mode (gridserve.metrics): with PROMETHEUS_MULTIPROC_DIR set, every
+# worker writes its values to files there and /metrics adds them up. The directory is wiped
+# when the server starts (values of a previous run must not count), and a worker's live gauges
+# are dropped when it exits.
+def on_starting(server) -> None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

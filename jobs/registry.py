@@ -15,11 +15,12 @@ rolled back at the end like any other job.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridserve import audit
+from gridserve import audit, metrics
 from gridserve.db import transaction
 
 
@@ -33,6 +34,8 @@ class Job:
     # True only for a job whose service commits its own steps (see the module docstring);
     # every other job is one transaction, committed by run_job.
     commits_in_steps: bool = False
+    # Called with the result once the run has committed (its metrics), if set.
+    on_committed: Callable[[Any], None] | None = None
 
     @property
     def trigger_text(self) -> str:
@@ -206,6 +209,7 @@ JOBS: dict[str, Job] = {
             "past its supervision due time",
             trigger="interval",
             trigger_args={"minutes": 1},
+            on_committed=metrics.record_escalations,
         ),
         Job(
             name="case-feedback",
@@ -239,7 +243,20 @@ JOBS: dict[str, Job] = {
 
 
 def run_job(name: str, actor: audit.Actor | None = None) -> Any:
-    """Run one job now in its own transaction (needs an app context)."""
+    """Run one job now in its own transaction (needs an app context).
+
+    Counts the run, its outcome (``ok`` once committed, ``error`` if it raised) and its
+    duration in :mod:`gridserve.metrics`.
+    """
     job = JOBS[name]
-    with audit.acting_as(actor or audit.Actor(kind="job", name=name)), transaction():
-        return job.func()
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        with audit.acting_as(actor or audit.Actor(kind="job", name=name)), transaction():
+            result = job.func()
+        outcome = "ok"
+    finally:
+        metrics.record_job(name, outcome, time.perf_counter() - started)
+    if job.on_committed is not None:
+        job.on_committed(result)
+    return result

@@ -5,6 +5,9 @@ advisory lock on a dedicated connection; on SQLite it holds an exclusive file
 lock next to the database. A second scheduler stands by and takes over when
 the first one dies (the lock goes with its connection or its process).
 Jobs are stored in the database, so a restart resumes their schedule.
+With ``GRIDSERVE_SCHEDULER_METRICS_PORT`` set, the process serves its own Prometheus series
+(:mod:`gridserve.metrics`: leadership, job runs, escalations, texts sent) on that port of the
+loopback, standing by or active.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import text
 
-from gridserve import logs
+from gridserve import logs, metrics
 from gridserve.config import settings
 from gridserve.extensions import db
 from jobs.registry import JOBS, run_job
@@ -112,15 +115,25 @@ def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    with app.app_context(), leadership(app, stop) as leader:
-        if not leader:
-            return
-        scheduler = build_scheduler(app)
-        scheduler.start()
-        log.info("scheduler active: %s", ", ".join(sorted(JOBS)))
-        try:
-            while not stop.is_set():
-                stop.wait(1.0)
-        finally:
-            scheduler.shutdown(wait=True)
-            log.info("scheduler stopped")
+    port = settings(app).scheduler_metrics_port
+    server = metrics.serve_scheduler(port) if port else None  # a standby reports leader 0
+    metrics.SCHEDULER_LEADER.set(0)
+    try:
+        with app.app_context(), leadership(app, stop) as leader:
+            if not leader:
+                return
+            metrics.SCHEDULER_LEADER.set(1)
+            scheduler = build_scheduler(app)
+            scheduler.start()
+            log.info("scheduler active: %s", ", ".join(sorted(JOBS)))
+            try:
+                while not stop.is_set():
+                    stop.wait(1.0)
+            finally:
+                scheduler.shutdown(wait=True)
+                metrics.SCHEDULER_LEADER.set(0)
+                log.info("scheduler stopped")
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()

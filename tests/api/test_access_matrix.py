@@ -237,6 +237,17 @@ def test_each_role_gets_what_the_matrix_says(client, auth_as, field, terminal, r
     assert got == want
 
 
+def test_metrics_go_by_address_not_by_role(client, auth_as, field, terminal):
+    """``/metrics`` (beside the API) needs no token; only the address counts
+    (``GRIDSERVE_METRICS_ALLOW``, default the loopback): any role from elsewhere gets 403."""
+    for role in ROLES:
+        headers = terminal if role == "terminal" else auth_as(role)
+        assert client.get("/metrics", headers=headers).status_code == 200, role
+        away = client.get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        assert away.status_code == 403 and away.get_json()["error"]["code"] == "forbidden", role
+    assert client.get("/metrics").status_code == 200  # no token at all
+
+
 def _endpoint(client, method, path, ids) -> str:
     adapter = client.application.url_map.bind("localhost")
     endpoint, _ = adapter.match(f"/api/v1{path.format(**ids).split('?')[0]}", method=method)

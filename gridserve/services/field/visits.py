@@ -23,7 +23,7 @@ from sqlalchemy import Select, select
 
 from geo.assign import assign_points
 from geo.projection import MAX_OFFSET_DEG, crs_for, to_metric
-from gridserve import audit
+from gridserve import audit, metrics
 from gridserve.config import settings
 from gridserve.db import insert_for, utcnow
 from gridserve.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -403,6 +403,7 @@ def upload(
     for r in results:
         counts[r.status] += 1
     audit.record("visits_upload", "workers", worker.id, dict(counts))
+    metrics.record_sync_upload(counts)
     return [r.as_dict() for r in results]
 
 

@@ -37,7 +37,7 @@ from collections import Counter
 
 from sqlalchemy import update
 
-from gridserve import crypto
+from gridserve import crypto, metrics
 from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
@@ -274,6 +274,8 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
                     clear,
                 )
                 record(out)
+                metrics.record_sms(slot.channel_id, len(out.accepted), len(out.retry),
+                                   len(out.failed))  # fmt: skip
                 if out.window_closed:
                     slot.sending = False  # until the next refresh finds its window open again
                 _first_accepted(slot, out)
@@ -328,6 +330,7 @@ def _send_direct(
         clear,
     )
     record(out)
+    metrics.record_sms(lane.channel_id, len(out.accepted), len(out.retry), len(out.failed))
     commit_step()
     report["direct_accepted"] += len(out.accepted)
     report["direct_retry"] += len(out.retry)

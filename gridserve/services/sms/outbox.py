@@ -47,7 +47,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from gridserve import audit
@@ -66,7 +66,12 @@ from gridserve.models import (
     SmsSlotRun,
     SmsText,
 )
-from gridserve.models.sms.outbox import CLAIMABLE_STATUSES, OPEN_STATUSES, UNSENT_STATUSES
+from gridserve.models.sms.outbox import (
+    CLAIMABLE_STATUSES,
+    MESSAGE_STATUSES,
+    OPEN_STATUSES,
+    UNSENT_STATUSES,
+)
 from gridserve.scope import Principal
 from gridserve.services.accounts import calendars
 from gridserve.services.sms import campaigns as sms_service
@@ -555,6 +560,26 @@ def record(out: Outcomes, now: dt.datetime | None = None) -> None:
             .values(status="queued", claimed_at=None)
             .execution_options(synchronize_session=False)
         )
+
+
+def queue_state(now: dt.datetime | None = None) -> tuple[dict[str, int], float]:
+    """The outbox for monitoring: rows per status (every status, 0 included) and the seconds
+    the longest-waiting due ``queued`` row has been due (0 when none is). One grouped query."""
+    now = now or utcnow()
+    due = case(
+        (and_(SmsMessage.status == "queued", SmsMessage.next_attempt_at <= now),
+         SmsMessage.next_attempt_at),
+    )  # fmt: skip
+    rows = db.session.execute(
+        select(SmsMessage.status, func.count(), func.min(due)).group_by(SmsMessage.status)
+    ).all()
+    counts = dict.fromkeys(MESSAGE_STATUSES, 0)
+    oldest: dt.datetime | None = None
+    for status, n, first_due in rows:
+        counts[status] = n
+        if first_due is not None:
+            oldest = first_due if oldest is None else min(oldest, first_due)
+    return counts, max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def recover_stale_claims(now: dt.datetime | None = None) -> dict[str, int]:
