@@ -66,7 +66,12 @@ from gridserve.models import (
     SmsSlotRun,
     SmsText,
 )
-from gridserve.models.sms.outbox import CLAIMABLE_STATUSES, OPEN_STATUSES, UNSENT_STATUSES
+from gridserve.models.sms.outbox import (
+    ANONYMISED_HASH_PREFIX,
+    CLAIMABLE_STATUSES,
+    OPEN_STATUSES,
+    UNSENT_STATUSES,
+)
 from gridserve.scope import Principal
 from gridserve.services.accounts import calendars
 from gridserve.services.sms import campaigns as sms_service
@@ -635,6 +640,8 @@ def requeue_expired(
                 SmsMessage.sender_id == sender.id,
                 SmsMessage.kind == kind,
                 SmsMessage.status == "expired",
+                # anonymised by retention: no number or text left to send
+                SmsMessage.phone_hash.not_like(f"{ANONYMISED_HASH_PREFIX}%"),
             )
             .values(
                 status=status,
