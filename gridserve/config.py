@@ -9,6 +9,11 @@ line, with request id, user, role and device) or ``text``; it defaults to ``json
 ``GRIDSERVE_ENV=production`` (what the production recipe sets) and to ``text`` otherwise
 (the quick start and the tests). ``GRIDSERVE_LOG_LEVEL``: DEBUG, INFO (default), WARNING or
 ERROR.
+
+Retention of personal data is off by default (kept forever); the operator turns it on with
+``GRIDSERVE_RETAIN_SMS_DAYS`` (SMS bodies and numbers, N days after a message's last event)
+and ``GRIDSERVE_RETAIN_CASE_REPORTER_DAYS`` (a closed case's reporter name and phone, N days
+after closing): see :class:`Settings` and :mod:`gridserve.services.accounts.retention`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,14 @@ def _parsed(env: dict[str, str], name: str, default, kind: type, what: str):
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
     return _parsed(env, name, default, int, "a whole number")
+
+
+def _retain_days(env: dict[str, str], name: str) -> int:
+    """A retention period in days: 0 (the default) keeps forever; negative is refused."""
+    days = _int(env, name, 0)
+    if days < 0:
+        raise ConfigError(f"{name} must be 0 (keep forever) or a number of days, got {days}")
+    return days
 
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
@@ -228,6 +241,15 @@ class Settings:
     # sees it, after GRIDSERVE_PROXY_COUNT), and the scheduler's own metrics port (0: none).
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     scheduler_metrics_port: int = 0
+    # Retention (the daily ``retention`` job, gridserve.services.accounts.retention); 0 keeps
+    # forever (the default). GRIDSERVE_RETAIN_SMS_DAYS: SMS messages in a final status (sent,
+    # failed, expired, opted out) this many days after their last event lose their body and
+    # number (encrypted number emptied, its hash replaced by an ``anon:<id>`` marker; status,
+    # counts and times kept). GRIDSERVE_RETAIN_CASE_REPORTER_DAYS: cases closed or cancelled
+    # this many days ago lose their reporter's name, phone and phone hash (and their feedback
+    # rows' phone hash). Anonymised, never deleted; one audit entry (``retention``) per run.
+    retain_sms_days: int = 0
+    retain_case_reporter_days: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -611,6 +633,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         log_level=log_level,
         metrics_allow=_metrics_allow(env),
         scheduler_metrics_port=_port(env, "GRIDSERVE_SCHEDULER_METRICS_PORT"),
+        retain_sms_days=_retain_days(env, "GRIDSERVE_RETAIN_SMS_DAYS"),
+        retain_case_reporter_days=_retain_days(env, "GRIDSERVE_RETAIN_CASE_REPORTER_DAYS"),
     )
     if overrides:
         from dataclasses import replace

@@ -124,6 +124,12 @@ def _daily_summary() -> dict[str, object]:
     return build_daily_due(local_today())
 
 
+def _retention() -> dict[str, object]:
+    from gridserve.services.accounts.retention import run_pass
+
+    return run_pass()
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -237,6 +243,16 @@ JOBS: dict[str, Job] = {
             "keep it (once per street and day)",
             trigger="cron",
             trigger_args={"hour": 5, "minute": 40},
+        ),
+        Job(
+            name="retention",
+            func=_retention,
+            description="Anonymise what the retention settings say: final SMS messages' "
+            "bodies and numbers after GRIDSERVE_RETAIN_SMS_DAYS, closed cases' reporter "
+            "contacts after GRIDSERVE_RETAIN_CASE_REPORTER_DAYS (0, the default: keep); one "
+            "audit entry per run; a second run changes nothing",
+            trigger="cron",
+            trigger_args={"hour": 3, "minute": 50},
         ),
     )
 }

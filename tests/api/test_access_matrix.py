@@ -201,6 +201,9 @@ OPERATIONS = [
         allowed(422, DECIDERS),
     ),
     ("me", "GET", "/me", None, expect(200)),
+    # The probes need no token; a token of any kind does not change that.
+    ("readiness", "GET", "/health", None, expect(200)),
+    ("liveness", "GET", "/health/live", None, expect(200)),
 ]
 
 

@@ -1,3 +1,4 @@
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
@@ -34,14 +35,68 @@ def test_engine_is_the_backend_under_test(ctx, database_url):
     )
 
 
-def test_health_is_503_until_the_schema_is_migrated(tmp_path):
+def test_health_is_503_until_the_schema_is_migrated(databases, tmp_path):
     from gridserve.app import create_app
     from tests.databases import make_settings
 
-    # A brand-new, empty database (the schema check is the same on both backends).
-    app = create_app(make_settings(f"sqlite:///{tmp_path / 'unmigrated.db'}", str(tmp_path)))
-    resp = app.test_client().get("/api/v1/health")
+    # A brand-new, empty database on the backend under test (PostGIS already in it).
+    app = create_app(make_settings(databases.create("unmigrated"), str(tmp_path)))
+    try:
+        resp = app.test_client().get("/api/v1/health")
+        assert resp.status_code == 503
+        assert resp.headers["Retry-After"]
+        err = resp.get_json()["error"]
+        assert err["code"] == "migrations_pending"
+        assert err["details"] == {"schema": None, "schema_expected": _head()}
+        # Liveness does not care about the schema.
+        live = app.test_client().get("/api/v1/health/live")
+        assert (live.status_code, live.get_json()) == (200, {"status": "ok"})
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        databases.drop("unmigrated")
+
+
+# No database answers at these: a closed port on this machine, a file in no directory.
+UNREACHABLE = {
+    "postgresql": "postgresql://postgres@127.0.0.1:1/gridserve_nowhere",
+    "sqlite": "sqlite:////nonexistent-gridserve-dir/nowhere.db",
+}
+
+
+@pytest.fixture(params=sorted(UNREACHABLE))
+def unreachable_app(request, tmp_path):
+    """An app whose database cannot be reached (both engines, whatever the lane)."""
+    from gridserve.app import create_app
+    from tests.databases import make_settings
+
+    return create_app(make_settings(UNREACHABLE[request.param], str(tmp_path)))
+
+
+def test_readiness_is_503_database_unavailable_when_the_database_is_unreachable(
+    unreachable_app,
+):
+    resp = unreachable_app.test_client().get("/api/v1/health")
     assert resp.status_code == 503
-    err = resp.get_json()["error"]
-    assert err["code"] == "migrations_pending"
-    assert err["details"] == {"schema": None, "schema_expected": _head()}
+    assert resp.headers["Retry-After"]
+    assert resp.get_json()["error"]["code"] == "database_unavailable"
+
+
+def test_liveness_answers_without_the_database(unreachable_app):
+    resp = unreachable_app.test_client().get("/api/v1/health/live")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok"}
+    assert "Authorization" not in resp.request.headers
+
+
+def test_both_probes_are_in_the_openapi_document_without_a_token(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    ready = spec["paths"]["/api/v1/health"]["get"]
+    live = spec["paths"]["/api/v1/health/live"]["get"]
+    for op in (ready, live):
+        assert "security" not in op
+        assert "200" in op["responses"]
+    assert "migrations_pending" in ready["responses"]["503"]["description"]
+    live_schema = live["responses"]["200"]["content"]["application/json"]["schema"]
+    assert live_schema == {"$ref": "#/components/schemas/Live"}

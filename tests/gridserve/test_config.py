@@ -63,3 +63,17 @@ def test_the_public_url_is_an_http_origin_without_its_trailing_slash(tmp_path):
     for bad in ("grid.example.gov.cn", "ftp://grid.example.gov.cn", "https://x.cn/?a=1"):
         with pytest.raises(ConfigError, match="GRIDSERVE_PUBLIC_URL"):
             load_settings(base | {"GRIDSERVE_PUBLIC_URL": bad})
+
+
+def test_retention_is_off_unless_the_operator_sets_days(tmp_path):
+    base = {"GRIDSERVE_INSTANCE_PATH": str(tmp_path)}
+    settings = load_settings(base)
+    assert (settings.retain_sms_days, settings.retain_case_reporter_days) == (0, 0)
+    settings = load_settings(
+        base | {"GRIDSERVE_RETAIN_SMS_DAYS": "90", "GRIDSERVE_RETAIN_CASE_REPORTER_DAYS": "365"}
+    )
+    assert (settings.retain_sms_days, settings.retain_case_reporter_days) == (90, 365)
+    for name, value in (("GRIDSERVE_RETAIN_SMS_DAYS", "-1"), ("GRIDSERVE_RETAIN_SMS_DAYS", "x"),
+                        ("GRIDSERVE_RETAIN_CASE_REPORTER_DAYS", "-30")):  # fmt: skip
+        with pytest.raises(ConfigError, match=name):
+            load_settings(base | {name: value})

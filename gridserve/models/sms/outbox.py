@@ -44,6 +44,10 @@ CAMPAIGN_KINDS = ("mandated", "custom")  # a campaign's texts, sent in a sender'
 DIRECT_KIND = "direct"
 MESSAGE_KINDS = (*CAMPAIGN_KINDS, DIRECT_KIND)
 PURPOSE_MAX = 120
+# ``phone_hash`` of a message anonymised by retention (gridserve.services.accounts.retention):
+# this prefix and the row's id, unique per row and never a real hash (64 hex characters); its
+# ``phone_enc`` and ``body`` are empty.
+ANONYMISED_HASH_PREFIX = "anon:"
 
 
 class SmsSlotRun(db.Model):

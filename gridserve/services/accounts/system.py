@@ -47,8 +47,21 @@ def client_config() -> dict[str, object]:
     }
 
 
+def liveness() -> dict[str, str]:
+    """The process is up. Touches no database: liveness must not fail with the database."""
+    return {"status": "ok"}
+
+
 def health(migrations_dir: str) -> dict[str, object]:
+    """Readiness: the database answers and its schema is the one this code ships.
+
+    The spatial extension is read first, so an unreachable database raises SQLAlchemy's
+    ``OperationalError`` (503 ``database_unavailable`` through :mod:`gridserve.errors`)
+    instead of looking like a database without a schema. A schema behind this code
+    (or none) is 503 ``migrations_pending``.
+    """
     ours = server_version()
+    spatial = spatial_version()
     current = schema_revision()
     expected = expected_revision(migrations_dir)
     if current != expected:
@@ -62,7 +75,7 @@ def health(migrations_dir: str) -> dict[str, object]:
     return {
         "status": "ok",
         "database": backend_name(),
-        "spatial": spatial_version(),
+        "spatial": spatial,
         "schema": current,
         "schema_expected": expected,
         "version": ours,

@@ -79,7 +79,7 @@ def _candidates(task_id: int, message_id: int | None) -> list[str]:
     found: list[str] = []
     if message_id is not None:
         token = db.session.scalar(select(SmsMessage.phone_enc).where(SmsMessage.id == message_id))
-        if token is not None:
+        if token:  # empty once anonymised by retention
             found.append(_decrypt("sms_messages", message_id, token))
     tokens = db.session.execute(
         select(Task.id, Task.reporter_phone_enc).where(

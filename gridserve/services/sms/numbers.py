@@ -36,6 +36,7 @@ from gridserve.models import (
     SmsOptOut,
     SmsRecipient,
 )
+from gridserve.models.sms.outbox import ANONYMISED_HASH_PREFIX
 from gridserve.privacy import mask_phone
 
 # Every table holding phone_enc + phone_hash under the one hash key: the SMS tables, and the
@@ -113,8 +114,8 @@ def hold() -> None:
 
 
 def reveal(token: bytes | None) -> str | None:
-    """The number in clear (for the gateway call, or to mask it)."""
-    return crypto.decrypt(token)
+    """The number in clear (for the gateway call, or to mask it); None once anonymised."""
+    return crypto.decrypt(token) if token else None
 
 
 def present_masked(rows: list[Any]) -> list[Any]:
@@ -153,7 +154,9 @@ def rehash_all(batch_size: int = 500) -> dict[str, int]:
     for model in TABLES:
         table = model.__table__
         done = 0
-        for rows in batches(table, table.c.phone_enc, size=batch_size):
+        # Messages anonymised by retention hold no number to re-encrypt or re-hash.
+        kept = table.c.phone_hash.not_like(f"{ANONYMISED_HASH_PREFIX}%")
+        for rows in batches(table, table.c.phone_enc, size=batch_size, where=kept):
             values = []
             for row in rows:
                 try:

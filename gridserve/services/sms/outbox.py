@@ -67,6 +67,7 @@ from gridserve.models import (
     SmsText,
 )
 from gridserve.models.sms.outbox import (
+    ANONYMISED_HASH_PREFIX,
     CLAIMABLE_STATUSES,
     MESSAGE_STATUSES,
     OPEN_STATUSES,
@@ -660,6 +661,8 @@ def requeue_expired(
                 SmsMessage.sender_id == sender.id,
                 SmsMessage.kind == kind,
                 SmsMessage.status == "expired",
+                # anonymised by retention: no number or text left to send
+                SmsMessage.phone_hash.not_like(f"{ANONYMISED_HASH_PREFIX}%"),
             )
             .values(
                 status=status,
