@@ -36,6 +36,7 @@ def test_a_plan_of_more_cells_than_the_threshold_answers_202(
     big = _plan(client, headers, world.street, method="square", size_m=2000, name="大")
     assert big.status_code == 202, big.get_json()
     assert big.headers["Location"] == f"/api/v1/jobs/{big.get_json()['id']}"
+    assert "Preference-Applied" not in big.headers  # nobody asked: it was too big to wait
     job = client.get(big.headers["Location"], headers=headers).get_json()
     assert job["status"] == "succeeded", job  # tests run jobs inline
     plan = client.get(job["result_url"], headers=headers).get_json()

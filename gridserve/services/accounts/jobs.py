@@ -1,11 +1,16 @@
-"""Jobs: long operations answered with 202 and polled (``Prefer: respond-async``).
+"""Jobs: long operations answered with 202 and polled (``Prefer: respond-async``, or a
+request bigger than ``GRIDSERVE_ASYNC_GRID_CELLS`` / ``GRIDSERVE_ASYNC_IMPORT_ROWS``).
 
 - :func:`submit` stores the job (``queued``) in the request's transaction, with what the
-  operation needs to run again from scratch, and has it started once that transaction commits
-  (:mod:`gridserve.job_pool`).
-- :func:`run_job` is the one way a job runs, in whatever process: it claims the job with one
-  conditional ``UPDATE`` (queued, or running with its lease run out) and commits the claim;
-  then does the work in a transaction of its own, with the requester's rights re-read from the
+  operation needs to run again from scratch (jobs are idempotent: a run that did not finish
+  committed nothing), and has it started once that transaction commits
+  (:mod:`gridserve.job_pool`), unless ``GRIDSERVE_JOBS_MODE=workers`` leaves it to the
+  ``gridserve worker`` processes (:mod:`gridserve.worker`, :func:`claim_next`).
+- A job is claimed with one conditional ``UPDATE`` (queued, or running with its lease run
+  out, fewer than ``MAX_ATTEMPTS`` claims so far) and the claim is committed; :func:`claim_next`
+  finds the row with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. :func:`run_job` (claim one
+  job) and :func:`run_claimed` are the one way a job runs, in whatever process: it does the
+  work in a transaction of its own, with the requester's rights re-read from the
   database (a disabled account or a changed role fails the job as the synchronous call would
   have failed), as the requester in the audit log; and finishes it in that same transaction
   (result and status together: a job that dies half-way leaves nothing of its work). A job
