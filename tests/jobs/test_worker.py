@@ -57,6 +57,14 @@ def _rows(app) -> list[tuple]:
             db.session.remove()
 
 
+def _leases(app) -> list:
+    with app.app_context():
+        try:
+            return db.session.execute(select(Job.lease_until).where(Job.status == "running")).all()
+        finally:
+            db.session.remove()
+
+
 def _plans(app) -> int:
     with app.app_context():
         try:
@@ -151,9 +159,11 @@ def _slow_plan(started: threading.Event, seconds: float):
     return handler
 
 
-def _sigterm_when(started: threading.Event) -> threading.Thread:
+def _sigterm_when(started: threading.Event, before=None) -> threading.Thread:
     def send():
         if started.wait(30):
+            if before is not None:
+                before()
             os.kill(os.getpid(), signal.SIGTERM)
 
     thread = threading.Thread(target=send, daemon=True)
@@ -162,7 +172,7 @@ def _sigterm_when(started: threading.Event) -> threading.Thread:
 
 
 def test_sigterm_lets_the_job_finish_within_the_grace_else_releases_it_undone(
-    clean_app, world, monkeypatch
+    clean_app, world, monkeypatch, override_settings
 ):
     first, second = _queue(clean_app, world, 2)
     started = threading.Event()
@@ -177,12 +187,24 @@ def test_sigterm_lets_the_job_finish_within_the_grace_else_releases_it_undone(
     assert _plans(clean_app) == 1
 
     # A job longer than the grace: rolled back and queued again, this attempt not counted.
+    # Meanwhile (PostgreSQL) the worker's heartbeat keeps renewing the lease of the job.
     started.clear()
     monkeypatch.setitem(job_service.HANDLERS, "grid_plan", _slow_plan(started, 30))
-    _sigterm_when(started)
+    postgres = backend_name_of(clean_app) == "postgresql"
+    override_settings(jobs_lease_seconds=0.6)  # renewed every 0.2 s
+    leases: list[bool] = []
+
+    def lease_outlives_its_first_term() -> None:
+        if postgres:
+            time.sleep(1.0)  # past the lease the claim gave
+            running = _leases(clean_app)
+            leases.append(bool(running) and all(r.lease_until > utcnow() for r in running))
+
+    _sigterm_when(started, lease_outlives_its_first_term)
     t0 = time.monotonic()
     assert Worker(clean_app, grace=0.2).run() == 0
     assert time.monotonic() - t0 < 15
+    assert leases == ([True] if postgres else [])
     row = {r.id: r for r in _rows(clean_app)}[second]
     assert (row.status, row.attempts, row.claimed_by) == ("queued", 0, None)  # claimable again
     assert _plans(clean_app) == 1  # the plan it made before the signal was rolled back
@@ -223,6 +245,9 @@ def test_workers_claim_different_jobs_and_never_run_one_twice(clean_app, world):
             db.session.execute(text("SET LOCAL lock_timeout = '2s'"))
             assert job_service.claim_next("w2") == second
             tx.rollback()
+            # Only the claimant renews its lease.
+            assert job_service.renew_lease(second, "w2") is True
+            assert job_service.renew_lease(second, "w3") is False
         finally:
             holder.close()
             db.session.remove()
