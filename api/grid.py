@@ -10,6 +10,7 @@ from api.common import BEARER, Blueprint, Date, Integer, ListArgs
 from api.geojson import GeoJSONSchema, bbox_field, geojson_response
 from api.jobs import accepted, may_run_as_job, request_id, wants_async
 from gridserve.auth import current_principal
+from gridserve.config import settings
 from gridserve.models import PLACE_TYPES, PLAN_METHODS, PLAN_STATUSES
 from gridserve.services.accounts import jobs as job_service
 from gridserve.services.geography import grid as grid_service
@@ -173,10 +174,13 @@ class AreaPlans(MethodView):
     def post(self, body, area_id):
         """Generate a draft layout: `square`/`hex` (size_m), `balanced`/`blocks` (cells).
 
-        With `Prefer: respond-async`: 202 and a job to poll (`Location`); its `result_url`
-        is the plan.
+        With `Prefer: respond-async`, or for more cells than the service's
+        `GRIDSERVE_ASYNC_GRID_CELLS` (default 500; square and hex: estimated from the area and
+        the size): 202 and a job to poll (`Location`); its `result_url` is the plan.
         """
-        if wants_async(request):
+        cells = grid_service.expected_cells(current_principal(), area_id, body)
+        big = settings().async_grid_cells < cells <= settings().max_cells  # over: 422 at once
+        if wants_async(request) or big:
             params = {k: v for k, v in body.items() if k != "roads"}
             job = job_service.submit(
                 current_principal(), "grid_plan", area_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Request, g, jsonify
+from flask import Request, g, jsonify, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -18,8 +18,11 @@ from gridserve.services.accounts import jobs as job_service
 blp = Blueprint(
     "jobs",
     __name__,
-    description="Long operations (grid plans, place imports) sent with `Prefer: respond-async` "
-    "answer 202 with `Location: /api/v1/jobs/{id}`; poll that until `status` is `succeeded` "
+    description="Long operations (grid plans, place imports) sent with `Prefer: respond-async`, "
+    "and big ones without it (a grid plan of more than the service's GRIDSERVE_ASYNC_GRID_CELLS "
+    "cells, default 500; an import of more than GRIDSERVE_ASYNC_IMPORT_ROWS rows, default "
+    "10,000), answer 202 with `Location: /api/v1/jobs/{id}`; poll that until `status` is "
+    "`succeeded` "
     "(then GET `result_url`) or `failed` (then `error` is the envelope the operation would "
     "have answered, with its HTTP `status`). Only the requester (and an admin) can read a job. "
     "Assessment runs are always jobs.",
@@ -70,7 +73,7 @@ PREFER = {
     "required": False,
     "schema": {"type": "string", "enum": ["respond-async"]},
     "description": "`respond-async`: answer 202 at once with a job to poll (Location), "
-    "instead of waiting for the result",
+    "instead of waiting for the result (big requests are answered so without it)",
 }
 _LOCATION = {
     "Location": {
@@ -78,7 +81,10 @@ _LOCATION = {
         "schema": {"type": "string"},
         "required": True,
     },
-    "Preference-Applied": {"description": "respond-async", "schema": {"type": "string"}},
+    "Preference-Applied": {
+        "description": "respond-async, when the request asked for it",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -109,7 +115,8 @@ def accepted(job: Any):
     response = jsonify(JobSchema().dump(job))
     response.status_code = 202
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
-    response.headers["Preference-Applied"] = "respond-async"
+    if wants_async(request):  # not when the request was only too big to wait for
+        response.headers["Preference-Applied"] = "respond-async"
     response.headers["Retry-After"] = "1"
     return response
 

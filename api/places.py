@@ -10,6 +10,7 @@ from api.common import BEARER, MAX_PAGE_SIZE, PAGE_SIZE, Blueprint, Id, Integer,
 from api.geojson import GeometryField, bbox_field, geojson_response
 from api.jobs import accepted, may_run_as_job, request_id, wants_async
 from gridserve.auth import accepts, current_principal
+from gridserve.config import settings
 from gridserve.errors import ValidationFailed
 from gridserve.models import PLACE_TYPES
 from gridserve.pagination import SelectPage
@@ -103,19 +104,12 @@ class AreaPlaces(MethodView):
 
         With `Prefer: respond-async`: 202 and a job to poll (`Location`); a file that cannot
         be read fails the job with the error this call would answer; its `result_url` gives
-        the report.
+        the report. A readable file of more rows than the service's
+        `GRIDSERVE_ASYNC_IMPORT_ROWS` (default 10,000) is answered the same way without the
+        header.
         """
         if wants_async(request):
-            if request.mimetype == "text/csv":
-                payload = {"csv": request.get_data(as_text=True)}
-            else:
-                payload = {"geojson": request.get_json(silent=True)}
-            params = {"content_type": request.mimetype}
-            job = job_service.submit(
-                current_principal(), "place_import", area_id,
-                params=params, payload=payload, request_id=request_id(),
-            )  # fmt: skip
-            return accepted(job)
+            return _import_job(area_id)
         if request.mimetype == "text/csv":
             rows = place_service.rows_from_csv(request.get_data(as_text=True))
         else:
@@ -123,7 +117,22 @@ class AreaPlaces(MethodView):
             if body is None:
                 raise ValidationFailed("Send CSV or a GeoJSON FeatureCollection.")
             rows = place_service.rows_from_geojson(body)
+        if len(rows) > settings().async_import_rows:
+            return _import_job(area_id)
         return place_service.import_places(current_principal(), area_id, rows, local_today())
+
+
+def _import_job(area_id: int):
+    """The import as a job: the body kept as sent, read again when the job runs."""
+    if request.mimetype == "text/csv":
+        payload = {"csv": request.get_data(as_text=True)}
+    else:
+        payload = {"geojson": request.get_json(silent=True)}
+    job = job_service.submit(
+        current_principal(), "place_import", area_id,
+        params={"content_type": request.mimetype}, payload=payload, request_id=request_id(),
+    )  # fmt: skip
+    return accepted(job)
 
 
 @blp.route("/places")

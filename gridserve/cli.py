@@ -1,4 +1,5 @@
-"""The ``gridserve`` command: ``run``, ``db``, ``seed``, ``scheduler``, ``jobs``, ``users``."""
+"""The ``gridserve`` command: ``run``, ``db``, ``seed``, ``scheduler``, ``worker``, ``jobs``,
+``users``."""
 
 from __future__ import annotations
 
@@ -131,6 +132,31 @@ def scheduler_command() -> None:
     from jobs.scheduler import run_scheduler
 
     run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run the jobs waiting, then exit.")
+@click.option(
+    "--poll", default=2.0, show_default=True, type=click.FloatRange(0.05),
+    help="Seconds between looks at an empty queue.",
+)  # fmt: skip
+@click.option("--id", "name", help="This worker's name in the logs and job claims.")
+@click.option(
+    "--grace", default=20.0, show_default=True, type=click.FloatRange(0),
+    help="On SIGTERM, seconds the current job may take to finish before it is released.",
+)  # fmt: skip
+@with_appcontext
+def worker_command(once: bool, poll: float, name: str | None, grace: float) -> None:
+    """Claim and run queued jobs (grid plans, imports, assessments); any number may run.
+
+    With GRIDSERVE_JOBS_MODE=workers the web processes leave every job to these. SIGTERM:
+    no new job; the current one finishes within --grace seconds or goes back to the queue.
+    """
+    from gridserve.worker import Worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    done = Worker(app, name=name, poll=poll, grace=grace).run(once=once)
+    click.echo(f"worker: {done} job(s) run")
 
 
 @main.group("jobs")

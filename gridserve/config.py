@@ -127,6 +127,17 @@ def log_settings(env: dict[str, str]) -> tuple[str, str]:
     return fmt, level
 
 
+JOBS_MODES = ("pool", "workers")
+
+
+def _jobs_mode(env: dict[str, str]) -> str:
+    """``GRIDSERVE_JOBS_MODE``: ``pool`` (jobs run in the web process) or ``workers``."""
+    mode = env.get("GRIDSERVE_JOBS_MODE", "").strip().lower() or "pool"
+    if mode not in JOBS_MODES:
+        raise ConfigError(f"GRIDSERVE_JOBS_MODE must be pool or workers, got {mode!r}")
+    return mode
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     return _parsed(env, name, default, float, "a number")
 
@@ -226,12 +237,17 @@ class Settings:
     map_attribution: str = ""
     # The oldest field app the service still talks to (told to clients in /client-config).
     min_app_version: str = ""
-    # Long operations sent with ``Prefer: respond-async`` (gridserve.services.accounts.jobs):
-    # run at once in the request's thread after its commit (tests: the default there), else
-    # by a pool of this many threads in the web process; a claim is held this long.
     # How long a terminal's token lasts from its enrolment (0: until revoked); past it the
     # terminal gets 401 ``token_expired`` and is enrolled again (its data is kept).
     device_token_ttl_seconds: int = 0
+    # Jobs: long operations answered 202 with a job to poll (gridserve.services.accounts.jobs).
+    # Who runs them, ``GRIDSERVE_JOBS_MODE``: ``pool`` (default; the quick start) a pool of
+    # ``GRIDSERVE_JOBS_THREADS`` threads in each web process, started when the request commits
+    # (``GRIDSERVE_JOBS_INLINE``, the tests' default: at once, in the request's thread);
+    # ``workers``: the web process only stores them and ``gridserve worker`` processes (any
+    # number, on any machine) claim and run them. ``GRIDSERVE_JOBS_LEASE`` (seconds, ≥ 30,
+    # default 900): how long a claim holds without being renewed; a worker renews it while it
+    # works, and a job whose runner died is run again once it has run out (3 attempts at most).
     jobs_inline: bool = False
     jobs_threads: int = 2
     jobs_lease_seconds: int = 900
@@ -250,6 +266,13 @@ class Settings:
     # rows' phone hash). Anonymised, never deleted; one audit entry (``retention``) per run.
     retain_sms_days: int = 0
     retain_case_reporter_days: int = 0
+    jobs_mode: str = "pool"
+    # Requests this big answer 202 with a job even without ``Prefer: respond-async``: a grid
+    # plan of more cells (``GRIDSERVE_ASYNC_GRID_CELLS``, default 500; square/hex: estimated
+    # from the area and the cell size) and a place import of more rows
+    # (``GRIDSERVE_ASYNC_IMPORT_ROWS``, default 10,000). Smaller ones answer at once.
+    async_grid_cells: int = 500
+    async_import_rows: int = 10_000
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -635,6 +658,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         scheduler_metrics_port=_port(env, "GRIDSERVE_SCHEDULER_METRICS_PORT"),
         retain_sms_days=_retain_days(env, "GRIDSERVE_RETAIN_SMS_DAYS"),
         retain_case_reporter_days=_retain_days(env, "GRIDSERVE_RETAIN_CASE_REPORTER_DAYS"),
+        jobs_mode=_jobs_mode(env),
+        async_grid_cells=max(1, _int(env, "GRIDSERVE_ASYNC_GRID_CELLS", 500)),
+        async_import_rows=max(1, _int(env, "GRIDSERVE_ASYNC_IMPORT_ROWS", 10_000)),
     )
     if overrides:
         from dataclasses import replace

@@ -1,4 +1,4 @@
-"""Where jobs run today: a small thread pool in the web process, started on first use.
+"""Where jobs run with ``GRIDSERVE_JOBS_MODE=pool``: a small thread pool in the web process.
 
 A service that stores a :class:`~gridserve.models.Job` calls :func:`start_after_commit`; once
 the request's transaction commits (so the row is there for another connection to read), the
@@ -7,9 +7,10 @@ context of its own. A rolled-back request starts nothing. With ``settings().jobs
 tests' default) the job runs at once, in the committing thread, still in its own app context,
 session and transaction.
 
-Separate worker processes (``gridserve worker``) may later claim the same rows through
-``run_job``; nothing here is needed for that, and a job this process never got to (it stopped)
-is left ``queued`` for them, or for this pool's next sweep (:func:`_run`).
+With ``GRIDSERVE_JOBS_MODE=workers`` nothing starts here: the job stays ``queued`` for the
+``gridserve worker`` processes (:mod:`gridserve.worker`), which claim the same rows through the
+same functions. In pool mode a job this process never got to (it stopped) is left ``queued``
+for this pool's next sweep (:func:`_run`) or for a worker.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def _after_commit(session: Session) -> None:
     if not ids:
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if settings(app).jobs_mode == "workers":
+        return  # the worker processes claim it
     for job_id in ids:
         if settings(app).jobs_inline:
             _run(app, job_id, sweep=False)

@@ -77,3 +77,23 @@ def test_retention_is_off_unless_the_operator_sets_days(tmp_path):
                         ("GRIDSERVE_RETAIN_CASE_REPORTER_DAYS", "-30")):  # fmt: skip
         with pytest.raises(ConfigError, match=name):
             load_settings(base | {name: value})
+
+
+def test_jobs_run_in_the_web_process_unless_told_to_leave_them_to_workers(tmp_path):
+    base = {"GRIDSERVE_INSTANCE_PATH": str(tmp_path)}
+    quick = load_settings(base)
+    assert (quick.jobs_mode, quick.async_grid_cells, quick.async_import_rows) == (
+        "pool", 500, 10_000,
+    )  # fmt: skip
+    production = load_settings(
+        base
+        | {
+            "GRIDSERVE_JOBS_MODE": "Workers",
+            "GRIDSERVE_ASYNC_GRID_CELLS": "200",
+            "GRIDSERVE_ASYNC_IMPORT_ROWS": "5000",
+        }
+    )
+    assert (production.jobs_mode, production.async_grid_cells) == ("workers", 200)
+    assert production.async_import_rows == 5000
+    with pytest.raises(ConfigError, match="GRIDSERVE_JOBS_MODE"):
+        load_settings(base | {"GRIDSERVE_JOBS_MODE": "celery"})

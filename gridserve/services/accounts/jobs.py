@@ -1,11 +1,16 @@
-"""Jobs: long operations answered with 202 and polled (``Prefer: respond-async``).
+"""Jobs: long operations answered with 202 and polled (``Prefer: respond-async``, or a
+request bigger than ``GRIDSERVE_ASYNC_GRID_CELLS`` / ``GRIDSERVE_ASYNC_IMPORT_ROWS``).
 
 - :func:`submit` stores the job (``queued``) in the request's transaction, with what the
-  operation needs to run again from scratch, and has it started once that transaction commits
-  (:mod:`gridserve.job_pool`).
-- :func:`run_job` is the one way a job runs, in whatever process: it claims the job with one
-  conditional ``UPDATE`` (queued, or running with its lease run out) and commits the claim;
-  then does the work in a transaction of its own, with the requester's rights re-read from the
+  operation needs to run again from scratch (jobs are idempotent: a run that did not finish
+  committed nothing), and has it started once that transaction commits
+  (:mod:`gridserve.job_pool`), unless ``GRIDSERVE_JOBS_MODE=workers`` leaves it to the
+  ``gridserve worker`` processes (:mod:`gridserve.worker`, :func:`claim_next`).
+- A job is claimed with one conditional ``UPDATE`` (queued, or running with its lease run
+  out, fewer than ``MAX_ATTEMPTS`` claims so far) and the claim is committed; :func:`claim_next`
+  finds the row with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. :func:`run_job` (claim one
+  job) and :func:`run_claimed` are the one way a job runs, in whatever process: it does the
+  work in a transaction of its own, with the requester's rights re-read from the
   database (a disabled account or a changed role fails the job as the synchronous call would
   have failed), as the requester in the audit log; and finishes it in that same transaction
   (result and status together: a job that dies half-way leaves nothing of its work). A job
@@ -137,25 +142,117 @@ def next_claimable() -> int | None:
 
 
 def _claim(job_id: int, me: str) -> bool:
-    now = utcnow()
-    lease = now + _lease()
     with transaction():
-        claimed = db.session.execute(
+        return _claim_in(job_id, me)
+
+
+def _claim_in(job_id: int, me: str) -> bool:
+    """The conditional ``UPDATE`` that makes ``me`` the job's runner (in the caller's
+    transaction): only one runner's succeeds, on any backend."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Job)
+        .where(Job.id == job_id, claimable(now))
+        .values(
+            status="running",
+            claimed_by=me,
+            lease_until=now + _lease(),
+            started_at=now,
+            attempts=Job.attempts + 1,
+            progress=0.0,
+            message="started",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(claimed)
+
+
+def claim_next(me: str) -> int | None:
+    """Claim the oldest claimable job for runner ``me`` and commit the claim; None: none left.
+
+    PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` and the claim in one transaction, so
+    runners polling together each take a different job and never wait on each other. SQLite
+    (one writer): the same select, then the conditional ``UPDATE``; a runner that lost the
+    race to the same row tries the next one.
+    """
+    for _ in range(5):
+        stmt = select(Job.id).where(claimable(utcnow())).order_by(Job.created_at, Job.id)
+        if backend_name() == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        with transaction():
+            job_id = db.session.execute(stmt.limit(1)).scalar()
+            if job_id is None:
+                return None
+            if _claim_in(job_id, me):
+                return job_id
+    return None
+
+
+def fail_abandoned() -> int:
+    """Fail the jobs whose runner died ``MAX_ATTEMPTS`` times (running, lease run out, no
+    attempt left: nobody may claim them), so that they do not show ``running`` for ever."""
+    now = utcnow()
+    error = {
+        "code": "job_abandoned",
+        "message": f"The job's runner stopped {MAX_ATTEMPTS} times before it finished.",
+        "details": {"attempts": MAX_ATTEMPTS},
+        "status": 500,
+    }
+    with transaction():
+        failed = db.session.execute(
             update(Job)
-            .where(Job.id == job_id, claimable(now))
+            .where(Job.status == "running", Job.lease_until < now, Job.attempts >= MAX_ATTEMPTS)
             .values(
-                status="running",
-                claimed_by=me,
-                lease_until=lease,
-                started_at=now,
-                attempts=Job.attempts + 1,
-                progress=0.0,
-                message="started",
+                status="failed",
+                message="failed",
+                error=error,
+                payload=None,
+                finished_at=now,
+                lease_until=None,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)
         ).rowcount
-    return bool(claimed)
+    if failed:
+        log.warning("%d job(s) failed: their runner stopped %d times", failed, MAX_ATTEMPTS)
+    return failed
+
+
+def renew_lease(job_id: int, me: str) -> bool:
+    """Push ``me``'s lease on a running job forward, on a connection of its own (a worker's
+    heartbeat while the work's transaction is open); False once the job is no longer ``me``'s."""
+    table = Job.__table__
+    now = utcnow()
+    with db.engine.begin() as conn:
+        renewed = conn.execute(
+            update(table)
+            .where(table.c.id == job_id, table.c.claimed_by == me, table.c.status == "running")
+            .values(lease_until=now + _lease(), updated_at=now)
+        ).rowcount
+    return bool(renewed)
+
+
+def release(job_id: int, me: str) -> bool:
+    """Give a job ``me`` is running back to the queue (a worker told to stop mid-job): its
+    work was rolled back, so it is ``queued`` again and this attempt is not counted."""
+    table = Job.__table__
+    now = utcnow()
+    with db.engine.begin() as conn:
+        released = conn.execute(
+            update(table)
+            .where(table.c.id == job_id, table.c.claimed_by == me, table.c.status == "running")
+            .values(
+                status="queued",
+                claimed_by=None,
+                lease_until=None,
+                attempts=table.c.attempts - 1,
+                progress=0.0,
+                message="released",
+                updated_at=now,
+            )
+        ).rowcount
+    return bool(released)
 
 
 def _lease() -> dt.timedelta:
@@ -198,15 +295,25 @@ def _principal_of(user_id: int) -> Principal:
     return principal_for(user)
 
 
-def run_job(job_id: int) -> bool:
+def run_job(job_id: int, me: str | None = None) -> bool:
     """Claim job ``job_id`` and run it to its end; False if it was not there to claim.
 
     Call inside an app context; commits on its own (claim, work, failure), so call it with no
     transaction of the caller's open.
     """
-    me = runner_name()
+    me = me or runner_name()
     if not _claim(job_id, me):
         return False
+    run_claimed(job_id, me)
+    return True
+
+
+def run_claimed(job_id: int, me: str) -> None:
+    """Do the work of job ``job_id``, which ``me`` has claimed, and record how it ended.
+
+    Only ``BaseException``s that are not ``Exception``s (a worker told to stop) pass through,
+    with the work rolled back and the job still ``me``'s: the caller releases it.
+    """
     job = db.session.get(Job, job_id)
     kind, requester, request_id = job.kind, job.requested_by, job.request_id
     try:
@@ -242,13 +349,11 @@ def run_job(job_id: int) -> bool:
                 raise _LeaseLost()
     except _LeaseLost:
         log.warning("job %s: another runner took it over; this run's work is undone", job_id)
-        return True
     except AppError as exc:
         _fail(job_id, me, exc.status, exc.code, exc.message, exc.details)
     except Exception:
         log.exception("job %s failed", job_id)
         _fail(job_id, me, 500, "internal_error", "The job failed unexpectedly; it is logged.", {})
-    return True
 
 
 class _LeaseLost(Exception):

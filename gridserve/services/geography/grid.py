@@ -29,7 +29,7 @@ from geo.assign import assign_points
 from geo.coverage import coverage
 from geo.errors import GeometryError
 from geo.lineage import trace
-from geo.projection import to_metric, to_wgs84
+from geo.projection import crs_for, to_metric, to_wgs84
 from geo.validate import as_multipolygon
 from gridserve import audit
 from gridserve.errors import Conflict, ValidationFailed
@@ -43,6 +43,7 @@ from gridserve.services.geography.grid_drawing import (
     generate,
     ground,
     measure,
+    weighted_places,
 )
 from gridserve.services.geography.places import current_cells
 from gridserve.spatial import refuse, to_db, to_shapely
@@ -107,6 +108,24 @@ def _store_cells(
             )
         )
     plan.metrics = {**metrics, **{k: v for k, v in plan.metrics.items() if k == "seconds"}}
+
+
+def expected_cells(principal: Principal, area_id: int, data: dict[str, Any]) -> int:
+    """How many cells a plan request asks for, before any is drawn (404 out of scope):
+    ``balanced``/``blocks`` the number given; ``square``/``hex`` the area's size over one
+    cell's (an estimate: clipping at the border adds some). 0 when it cannot be told or the
+    request is refused before anything is drawn (no boundary, no size, more cells than places
+    with workload): the request then fails at once as it would have."""
+    area = get_visible(Area, area_id, principal)
+    if data.get("method") not in ("square", "hex"):
+        n = int(data.get("cells") or 0)
+        return n if n <= weighted_places(area, data.get("weights")) else 0
+    size = data.get("size_m")
+    if not size or area.geom is None:
+        return 0
+    outline = to_shapely(area.geom)
+    cell_m2 = size * size if data["method"] == "square" else size * size * 3**0.5 / 2
+    return int(to_metric(outline, crs_for(outline)).area // cell_m2) + 1
 
 
 def create_plan(

@@ -58,6 +58,21 @@ def _weights(overrides: dict[str, float] | None) -> dict[str, float]:
     return table
 
 
+def weighted_places(area: Area, weight_overrides: dict[str, float] | None = None) -> int:
+    """How many places of the plan area's communities carry workload (as :func:`ground`
+    counts them, without reading them)."""
+    types = [t for t, w in _weights(weight_overrides).items() if w > 0]
+    if area.level == "community":
+        ids = [area.id]
+    else:
+        ids = [c.id for c in area.children if c.level == "community"]
+    if not types or not ids:
+        return 0
+    return db.session.execute(
+        select(func.count()).select_from(Place).where(Place.area_id.in_(ids), Place.type.in_(types))
+    ).scalar_one()
+
+
 def ground(area: Area, weight_overrides: dict[str, float] | None = None) -> Ground:
     if area.level not in ("street", "community"):
         raise ValidationFailed(
