@@ -132,11 +132,13 @@ class Worker:
             self._run(job_id)
 
     def _run(self, job_id: int) -> None:
-        self.current = job_id
         started = time.perf_counter()
         beat = _Heartbeat(self.app, job_id, self.me)
         log.info("worker %s: job %s claimed", self.me, job_id)
         try:
+            # From here a stop signal may interrupt the job (``Interrupted``), and only here:
+            # raised anywhere else (a log line) it would end the process with the job claimed.
+            self.current = job_id
             beat.start()
             jobs.run_claimed(job_id, self.me)
             self.current = None
