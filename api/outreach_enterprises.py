@@ -67,6 +67,32 @@ class ListImportReportSchema(Schema):
     rejected = fields.List(fields.Nested(ListRejectedRowSchema))
 
 
+class FromRegisterSchema(Schema):
+    area_id = Id(
+        required=True,
+        metadata={"description": "The area whose register enterprises join (inside the "
+                  "programme's area)"},
+    )  # fmt: skip
+    institution = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Responsible institution: a code, name or alias"},
+    )
+    visitor = fields.String(
+        load_default="cell",
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "An account of that institution, or `cell` (the default)"},
+    )
+
+
+class RegisterRejectedRowSchema(ListRejectedRowSchema):
+    place_id = Integer(metadata={"description": "The register place of the rejected row"})
+
+
+class RegisterImportReportSchema(ListImportReportSchema):
+    rejected = fields.List(fields.Nested(RegisterRejectedRowSchema))
+
+
 class EnterpriseSchema(Schema):
     id = Integer()
     programme_id = Integer()
@@ -166,3 +192,23 @@ class ProgrammeEnterprises(MethodView):
         page = SelectPage(stmt, page_params=pagination_parameters)
         pagination_parameters.item_count = page.item_count
         return enterprise_service.present(page.items)
+
+
+@blp.route("/outreach/programmes/<int:programme_id>/enterprises/from-register")
+class ProgrammeEnterprisesFromRegister(MethodView):
+    @blp.roles(*enterprise_service.IMPORTERS)
+    @blp.arguments(FromRegisterSchema)
+    @blp.response(200, RegisterImportReportSchema)
+    @blp.doc(security=BEARER)
+    def post(self, body, programme_id):
+        """Every register enterprise (place of type `enterprise`) of an area joins the list.
+
+        Those not yet listed become rows with the place's credit code (its `uscc:` id or
+        `attributes.credit_code`) and name, the given institution and visitor, and are stored
+        by the rules of the CSV import (same freeze, same row codes, same report; a rejected
+        row names its `place_id`; a place without a valid code is `invalid_credit_code`).
+        Enterprises already on the list are left as they are. 404 for an unknown area,
+        422 `outside_area` for one outside the programme's area."""
+        return enterprise_service.import_from_register(
+            current_principal(), programme_id, body, local_today()
+        )

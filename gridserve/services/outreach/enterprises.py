@@ -20,6 +20,10 @@ Rules:
   ``invalid_position`` (lon/lat not numbers in range), ``place_not_enterprise`` (the register
   place with that code is not an enterprise), ``invalid_text`` (a field too long or
   with forbidden characters), ``other_institution`` (a contact's row for another institution).
+- Enterprises also join from the place register (:func:`import_from_register`): every place
+  of type ``enterprise`` of an area inside the programme's, not yet listed, with its code (the
+  ``uscc:`` id or ``attributes.credit_code``), by the same rules. A CSV row, too, finds a
+  register enterprise by ``attributes.credit_code`` when no place has its ``uscc:`` id.
 - Readers see a list through :mod:`gridserve.scope` (``"enterprise"``): the coordinator and
   area users the rows in their area, a contact its own institution's rows.
 
@@ -39,7 +43,7 @@ from stdnum.cn import uscc
 
 from gridserve import audit
 from gridserve.db import utcnow
-from gridserve.errors import Conflict, ValidationFailed
+from gridserve.errors import Conflict, NotFound, ValidationFailed
 from gridserve.extensions import db
 from gridserve.inputs import InvalidText, JSONTooDeep, scan
 from gridserve.models import (
@@ -91,6 +95,30 @@ SORTABLE = {
 def place_external_id(credit_code: str) -> str:
     """The ``external_id`` of the register place of the enterprise with ``credit_code``."""
     return f"uscc:{credit_code}"
+
+
+def register_places(codes: list[str]) -> dict[str, Place]:
+    """Credit code → its register place: the place whose ``external_id`` is
+    ``uscc:<code>`` (of any type: the caller refuses one that is not an enterprise), else the
+    enterprise place (lowest id) whose ``attributes.credit_code`` is the code (a register
+    imported with its own ids)."""
+    if not codes:
+        return {}
+    by_id = {place_external_id(c): c for c in codes}
+    out = {
+        by_id[p.external_id]: p
+        for p in db.session.scalars(select(Place).where(Place.external_id.in_(list(by_id))))
+    }
+    missing = [c for c in codes if c not in out]
+    if missing:
+        attr = Place.attributes["credit_code"].as_string()
+        for place in db.session.scalars(
+            select(Place)
+            .where(Place.type == "enterprise", attr.in_(missing))
+            .order_by(Place.id.desc())
+        ):
+            out[str(place.attributes["credit_code"])] = place  # the lowest id wins
+    return out
 
 
 def rows_from(body: bytes) -> list[Row]:
@@ -344,9 +372,15 @@ def _check_row(
 
 
 def import_enterprises(
-    principal: Principal, programme_id: int, rows: list[Row], today: dt.date
+    principal: Principal,
+    programme_id: int,
+    rows: list[Row],
+    today: dt.date,
+    *,
+    source: str = "csv",
 ) -> dict[str, Any]:
-    """Store the valid rows of a list CSV in programme ``programme_id``; report the others."""
+    """Store the valid rows of a list CSV in programme ``programme_id``; report the others.
+    ``source`` names where the rows came from in the audit entry (``csv``, ``register``)."""
     principal.require(*IMPORTERS)
     programme = visits_programme(principal, programme_id)
     now = utcnow()
@@ -389,12 +423,7 @@ def import_enterprises(
             )
         )
     }
-    places = {
-        p.external_id: p
-        for p in db.session.scalars(
-            select(Place).where(Place.external_id.in_([place_external_id(c) for c in seen] or [""]))
-        )
-    }
+    places = register_places(list(seen))
     placed = [(r, v) for r, v in checked if v["position"] is not None]
     lon = np.array([v["position"][0] for _, v in placed], dtype=float)
     lat = np.array([v["position"][1] for _, v in placed], dtype=float)
@@ -421,7 +450,7 @@ def import_enterprises(
             _reject(report, row, "other_institution",
                     {"credit_code": ["Listed for another institution."]})  # fmt: skip
             continue
-        place = places.get(place_external_id(code))
+        place = places.get(code)
         if place is not None and place.type != "enterprise":
             _reject(report, row, "place_not_enterprise",
                     {"credit_code": [f"Its register place is a {place.type}."]})  # fmt: skip
@@ -446,7 +475,7 @@ def import_enterprises(
                     change_seq=seq,
                 )  # fmt: skip
                 db.session.add(place)
-                places[place.external_id] = place
+                places[code] = place
             else:
                 place.geom, place.area_id = geom, comm
                 place.cell_id, place.change_seq = (cell if cell >= 0 else None), seq
@@ -487,15 +516,86 @@ def import_enterprises(
         "outreach_programmes",
         programme.id,
         {"received": report.received, "created": report.created, "updated": report.updated,
-         "rejected": len(report.rejected), "after_list_due": frozen},
+         "rejected": len(report.rejected), "after_list_due": frozen, "source": source},
     )  # fmt: skip
     return report.as_dict()
+
+
+def _register_code(place: Place) -> str:
+    """The credit code a register place carries (``uscc:<code>`` id, else its
+    ``attributes.credit_code``), as written; "" for none."""
+    if place.external_id and place.external_id.startswith("uscc:"):
+        return place.external_id[len("uscc:") :]
+    value = (place.attributes or {}).get("credit_code")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def import_from_register(
+    principal: Principal, programme_id: int, data: dict[str, Any], today: dt.date
+) -> dict[str, Any]:
+    """Every register enterprise of an area joins the list (走访名单 from the place register).
+
+    ``data``: ``area_id`` (an existing area, 404 otherwise, inside the programme's area: 422
+    ``outside_area``; anyone who sees the programme may name its areas), ``institution`` (a
+    code, name or alias) and ``visitor`` (a username of that institution or ``cell``, the
+    default). The area's places of type ``enterprise``
+    not yet on the list become rows ``credit_code, name, institution, visitor`` (the code from
+    the place's ``uscc:`` id or ``attributes.credit_code``; address and industry from its
+    attributes) and go through :func:`import_enterprises`: same rules, same freeze, same report
+    (``row`` numbers the places in register order, each rejected one with its ``place_id``:
+    a place without a valid code is ``invalid_credit_code``). Enterprises already listed are
+    left as they are: to reassign them, import a CSV."""
+    principal.require(*IMPORTERS)
+    programme = visits_programme(principal, programme_id)
+    # Whoever sees the programme may name any area of it (a contact has no area scope).
+    area = db.session.get(Area, data["area_id"])
+    if area is None:
+        raise NotFound(f"No area {data['area_id']}.")
+    outer = db.session.get(Area, programme.area_id)
+    if not area_contains(outer, area):
+        raise ValidationFailed(
+            f"Area {area.code} is not inside the programme's area {outer.code}.",
+            code="outside_area",
+            details={"fields": {"area_id": [f"Not inside {outer.code}."]}},
+        )
+    listed = set(
+        db.session.scalars(
+            select(OutreachEnterprise.credit_code).where(
+                OutreachEnterprise.programme_id == programme.id
+            )
+        )
+    )
+    places = [
+        p
+        for p in db.session.scalars(
+            select(Place)
+            .where(Place.type == "enterprise", in_area(Place.area_id, area))
+            .order_by(Place.id)
+        )
+        if _register_code(p).upper() not in listed
+    ]
+    rows = []
+    for number, place in enumerate(places, start=1):
+        attrs = place.attributes or {}
+        rows.append(
+            Row(number, {
+                "credit_code": _register_code(place), "name": place.name,
+                "address": attrs.get("address") if isinstance(attrs.get("address"), str) else "",
+                "industry": attrs.get("industry") if isinstance(attrs.get("industry"), str) else "",
+                "institution": data["institution"], "visitor": data.get("visitor") or CELL,
+            })
+        )  # fmt: skip
+    report = import_enterprises(principal, programme_id, rows, today, source="register")
+    for entry in report["rejected"]:
+        entry["place_id"] = places[entry["row"] - 1].id
+    return report
 
 
 __all__ = [
     "IMPORTERS",
     "features",
     "import_enterprises",
+    "import_from_register",
     "is_frozen",
     "list_enterprises",
     "place_external_id",

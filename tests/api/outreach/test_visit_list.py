@@ -342,3 +342,127 @@ def test_a_register_enterprise_joins_the_list_by_its_credit_code(
     [row] = _list(client, auth_as("coordinator"), listing).get_json()
     assert row["name"] == "登记在册企业"
     assert (row["lon"], row["lat"]) == (104.03, 30.42)
+
+
+def _register(client, auth_as, street):
+    """Four register places: an enterprise by its `uscc:` id (community a), one carrying its
+    code only as an attribute (community b), one with no code (community a), a household."""
+    places = (
+        "external_id,type,name,lon,lat,credit_code,industry\n"
+        f"uscc:{code(1)},enterprise,甲登记企业,104.03,30.42,,制造业\n"
+        f"REG-2,enterprise,乙登记企业,104.07,30.45,{code(2)},\n"
+        "REG-3,enterprise,无代码企业,104.03,30.42,,\n"
+        f"uscc:{code(4)},household,住户,104.03,30.42,,\n"
+    )
+    resp = client.post(
+        f"/api/v1/areas/{street}/places",
+        data=places.encode(),
+        headers=auth_as("centre") | {"Content-Type": "text/csv"},
+    )
+    assert resp.get_json()["created"] == 4, resp.get_json()
+    with client.application.app_context():
+        return {
+            p.external_id: p.id
+            for p in db.session.scalars(select(Place).where(Place.external_id.like("%-%")))
+        }
+
+
+def _from_register(client, headers, programme, **body):
+    return client.post(
+        f"{API}/programmes/{programme}/enterprises/from-register", json=body, headers=headers
+    )
+
+
+def test_the_register_enterprises_of_an_area_join_the_list(
+    client, auth_as, outreach, listing, clean_app
+):
+    world = outreach.field.world
+    ids = _register(client, auth_as, world.street)
+    coordinator = auth_as("coordinator")
+    # community b first: only its enterprise, found by the code in its attributes
+    resp = _from_register(
+        client, coordinator, listing, area_id=world.community_b, institution="工商银行"
+    )
+    assert resp.status_code == 200, resp.get_json()
+    got = resp.get_json()
+    assert (got["received"], got["created"], got["updated"], got["rejected"]) == (1, 1, 0, [])
+    # the whole street: the rest; the place without a code is reported with its place id
+    got = _from_register(
+        client, coordinator, listing, area_id=world.street, institution="DZCB", visitor="bank"
+    ).get_json()
+    assert (got["received"], got["created"], got["updated"]) == (2, 1, 0)
+    assert [(r["row"], r["code"], r["place_id"]) for r in got["rejected"]] == [
+        (2, "invalid_credit_code", ids["REG-3"])
+    ]
+    listed = {e["credit_code"]: e for e in _list(client, coordinator, listing).get_json()}
+    assert sorted(listed) == [code(1), code(2)]  # never the household
+    assert (listed[code(1)]["institution"], listed[code(1)]["visitor"]) == ("DZCB", "bank")
+    assert listed[code(1)]["name"] == "甲登记企业" and listed[code(1)]["industry"] == "制造业"
+    assert (listed[code(2)]["institution"], listed[code(2)]["visitor"]) == ("ICBC", "cell")
+    assert listed[code(2)]["place_id"] == ids["REG-2"]  # linked, no new place
+    assert listed[code(2)]["area_id"] == world.community_b
+    # again: what is listed stays as it is; only the codeless place is reported again
+    got = _from_register(
+        client, coordinator, listing, area_id=world.street, institution="ICBC"
+    ).get_json()
+    assert (got["received"], got["created"], got["updated"]) == (1, 0, 0)
+    assert _list(client, coordinator, listing, "?institution=ICBC").get_json()[0][
+        "credit_code"
+    ] == code(2)
+    with clean_app.app_context():
+        entry = db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "import_enterprises")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry.details["source"] == "register"
+
+
+def test_a_csv_row_links_a_register_enterprise_by_the_code_in_its_attributes(
+    client, auth_as, outreach, listing
+):
+    ids = _register(client, auth_as, outreach.field.world.street)
+    text = HEADER + f"{code(2)},,,,,,ICBC,cell\n"
+    got = _import(client, auth_as("coordinator"), listing, text).get_json()
+    assert (got["created"], got["rejected"]) == (1, [])
+    [row] = _list(client, auth_as("coordinator"), listing).get_json()
+    assert (row["place_id"], row["name"]) == (ids["REG-2"], "乙登记企业")
+
+
+def test_joining_from_the_register_keeps_the_import_rules(
+    client, auth_as, outreach, listing, clean_app
+):
+    world = outreach.field.world
+    _register(client, auth_as, world.street)
+    resp = _from_register(client, auth_as("worker_a"), listing, area_id=world.street)
+    assert resp.status_code == 403  # before the body is read
+    assert resp.get_json()["error"]["code"] == "forbidden_role"
+    # a contact lists only its own institution's enterprises
+    got = _from_register(
+        client, auth_as("bank"), listing, area_id=world.street, institution="ICBC"
+    ).get_json()
+    assert {r["code"] for r in got["rejected"]} == {"other_institution", "invalid_credit_code"}
+    assert got["created"] == 0
+    resp = _from_register(
+        client, auth_as("coordinator"), listing, area_id=world.district, institution="DZCB"
+    )
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["code"] == "outside_area"
+    resp = _from_register(client, auth_as("coordinator"), listing, area_id=world.street)
+    assert resp.status_code == 422  # no institution
+    resp = _from_register(
+        client, auth_as("coordinator"), listing, area_id=world.street, institution="NOBANK"
+    )
+    assert {r["code"] for r in resp.get_json()["rejected"]} == {
+        "unknown_institution", "invalid_credit_code"
+    }  # fmt: skip
+    move_to(at_local(dt.date(2027, 5, 16), dt.time(9, 0)), tick=False)
+    resp = _from_register(
+        client, login(client, "bank"), listing, area_id=world.street, institution="DZCB"
+    )
+    assert resp.status_code == 409
+    assert resp.get_json()["error"]["code"] == "list_frozen"
+    got = _from_register(
+        client, login(client, "coordinator"), listing, area_id=world.street, institution="DZCB"
+    ).get_json()
+    assert got["created"] == 2
