@@ -74,10 +74,11 @@ class FromRegisterSchema(Schema):
                   "programme's area)"},
     )  # fmt: skip
     institution = fields.String(
-        required=True,
+        load_default=None,
         validate=validate.Length(min=1, max=200),
-        metadata={"description": "Responsible institution: a code, name or alias"},
-    )
+        metadata={"description": "Responsible institution: a code, name or alias (a contact: "
+                  "its own by default; the coordinator must name one)"},
+    )  # fmt: skip
     visitor = fields.String(
         load_default="cell",
         validate=validate.Length(min=1, max=64),

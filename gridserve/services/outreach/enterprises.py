@@ -537,14 +537,15 @@ def import_from_register(
 
     ``data``: ``area_id`` (an existing area, 404 otherwise, inside the programme's area: 422
     ``outside_area``; anyone who sees the programme may name its areas), ``institution`` (a
-    code, name or alias) and ``visitor`` (a username of that institution or ``cell``, the
-    default). The area's places of type ``enterprise``
-    not yet on the list become rows ``credit_code, name, institution, visitor`` (the code from
-    the place's ``uscc:`` id or ``attributes.credit_code``; address and industry from its
-    attributes) and go through :func:`import_enterprises`: same rules, same freeze, same report
-    (``row`` numbers the places in register order, each rejected one with its ``place_id``:
-    a place without a valid code is ``invalid_credit_code``). Enterprises already listed are
-    left as they are: to reassign them, import a CSV."""
+    code, name or alias; a contact's own by default, 422 when nobody is named) and
+    ``visitor`` (a username of that institution or ``cell``, the default). The area's places
+    of type ``enterprise`` not yet on the list become rows ``credit_code, name, address,
+    industry, institution, visitor`` (the code from the place's ``uscc:`` id or
+    ``attributes.credit_code``; address and industry from its attributes) and go through
+    :func:`import_enterprises`: same rules, same freeze, same report (``row`` numbers the
+    places in register order, each rejected one with its ``place_id``: a place without a
+    valid code is ``invalid_credit_code``). Enterprises already listed are left as they are:
+    to reassign them, import a CSV."""
     principal.require(*IMPORTERS)
     programme = visits_programme(principal, programme_id)
     # Whoever sees the programme may name any area of it (a contact has no area scope).
@@ -558,6 +559,12 @@ def import_from_register(
             code="outside_area",
             details={"fields": {"area_id": [f"Not inside {outer.code}."]}},
         )
+    institution = data.get("institution")
+    if not institution and principal.institution_id is not None:
+        institution = db.session.get(Institution, principal.institution_id).code  # type: ignore[union-attr]
+    if not institution:
+        message = "Name the responsible institution (a code, name or alias)."
+        raise ValidationFailed(message, details={"fields": {"institution": [message]}})
     listed = set(
         db.session.scalars(
             select(OutreachEnterprise.credit_code).where(
@@ -582,7 +589,7 @@ def import_from_register(
                 "credit_code": _register_code(place), "name": place.name,
                 "address": attrs.get("address") if isinstance(attrs.get("address"), str) else "",
                 "industry": attrs.get("industry") if isinstance(attrs.get("industry"), str) else "",
-                "institution": data["institution"], "visitor": data.get("visitor") or CELL,
+                "institution": institution, "visitor": data.get("visitor") or CELL,
             })
         )  # fmt: skip
     report = import_enterprises(principal, programme_id, rows, today, source="register")

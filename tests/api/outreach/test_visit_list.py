@@ -449,7 +449,8 @@ def test_joining_from_the_register_keeps_the_import_rules(
     assert resp.status_code == 422
     assert resp.get_json()["error"]["code"] == "outside_area"
     resp = _from_register(client, auth_as("coordinator"), listing, area_id=world.street)
-    assert resp.status_code == 422  # no institution
+    assert resp.status_code == 422  # the coordinator names the institution
+    assert resp.get_json()["error"]["details"]["fields"]["institution"]
     resp = _from_register(
         client, auth_as("coordinator"), listing, area_id=world.street, institution="NOBANK"
     )
@@ -457,12 +458,21 @@ def test_joining_from_the_register_keeps_the_import_rules(
         "unknown_institution", "invalid_credit_code"
     }  # fmt: skip
     move_to(at_local(dt.date(2027, 5, 16), dt.time(9, 0)), tick=False)
-    resp = _from_register(
-        client, login(client, "bank"), listing, area_id=world.street, institution="DZCB"
-    )
+    resp = _from_register(client, login(client, "bank"), listing, area_id=world.street)
     assert resp.status_code == 409
     assert resp.get_json()["error"]["code"] == "list_frozen"
     got = _from_register(
         client, login(client, "coordinator"), listing, area_id=world.street, institution="DZCB"
     ).get_json()
     assert got["created"] == 2
+
+
+def test_a_contact_joins_register_enterprises_for_its_own_institution(
+    client, auth_as, outreach, listing
+):
+    world = outreach.field.world
+    _register(client, auth_as, world.street)
+    got = _from_register(client, auth_as("bank"), listing, area_id=world.community_a).get_json()
+    assert (got["received"], got["created"]) == (2, 1)  # the codeless one is reported
+    [row] = _list(client, auth_as("bank"), listing).get_json()
+    assert (row["credit_code"], row["institution"], row["visitor"]) == (code(1), "DZCB", "cell")
