@@ -316,10 +316,31 @@ def _visitor(name: str, institution: Institution) -> tuple[int | None, bool] | N
     return None if user is None else (user.id, False)
 
 
+class _Lookups:
+    """Institutions and visitors of one import, each name resolved once (a list names a
+    handful of banks and visitors over thousands of rows)."""
+
+    def __init__(self) -> None:
+        self.institutions: dict[str, Institution | None] = {}
+        self.visitors: dict[tuple[str, int], tuple[int | None, bool] | None] = {}
+
+    def institution(self, name: str) -> Institution | None:
+        if name not in self.institutions:
+            self.institutions[name] = _institution(name)
+        return self.institutions[name]
+
+    def visitor(self, name: str, institution: Institution) -> tuple[int | None, bool] | None:
+        key = (name, institution.id)
+        if key not in self.visitors:
+            self.visitors[key] = _visitor(name, institution)
+        return self.visitors[key]
+
+
 def _check_row(
-    principal: Principal, row: Row
+    principal: Principal, row: Row, lookups: _Lookups | None = None
 ) -> tuple[dict[str, Any] | None, str, dict[str, list[str]]]:
     """One row's values, or (None, code, errors)."""
+    lookups = lookups or _Lookups()
     data = row.data
     try:
         scan({k: v for k, v in data.items() if k != "extra"})
@@ -336,7 +357,7 @@ def _check_row(
     for key, limit in LIMITS.items():
         if len(_text(data, key)) > limit:
             return None, "invalid_text", {key: [f"At most {limit} characters."]}
-    inst = _institution(_text(data, "institution"))
+    inst = lookups.institution(_text(data, "institution"))
     if inst is None:
         return (
             None,
@@ -349,7 +370,7 @@ def _check_row(
             "other_institution",
             {"institution": ["You may list only your own institution's enterprises."]},
         )
-    visitor = _visitor(_text(data, "visitor"), inst)
+    visitor = lookups.visitor(_text(data, "visitor"), inst)
     if visitor is None:
         return None, "unknown_visitor", {"visitor": [f"Not an account of {inst.code}, nor 'cell'."]}
     position = _position(data)
@@ -401,8 +422,9 @@ def import_enterprises(
     report = ImportReport(received=len(rows))
     checked: list[tuple[Row, dict[str, Any]]] = []
     seen: dict[str, int] = {}
+    lookups = _Lookups()
     for row in rows:
-        values, code, errors = _check_row(principal, row)
+        values, code, errors = _check_row(principal, row, lookups)
         if values is None:
             _reject(report, row, code, errors)
             continue
