@@ -6,17 +6,19 @@ another. Each screen is checked with axe and kept as a screenshot."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 from stdnum.cn import uscc
 
 from seeds.loader import BANK_ORDER
-from tests.e2e.live import api_as
+from tests.e2e.live import DEMO_PASSWORD, api_as
 
 CODES = (
     "invalid_credit_code",
@@ -272,3 +274,59 @@ def test_a_referral_sent_by_one_bank_is_accepted_and_converted_by_another(
     expect(
         page.get_by_test_id(f"referral-{number}").get_by_test_id("referral-status")
     ).to_contain_text("已转化")
+
+
+def test_coordinator_joins_register_enterprises_from_the_import_screen(
+    page, sign_in, axe, screenshot
+):
+    """The register join on a visits programme of this test's own (the demo's list and the
+    field app's cells stay as they were): a register enterprise the street centre just
+    imported joins with the bank visitor given in the form."""
+    api = _api(page, "coordinator")
+    demo = _programme(api)
+    (listed,) = api("GET", f"/outreach/programmes/{demo['id']}/enterprises", page_size=1)
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    day = dt.timedelta(days=1)
+    marker = uuid.uuid4().hex[:6].upper()
+    own = api(
+        "POST",
+        "/outreach/programmes",
+        {
+            "code": f"E2E-REG-{marker}", "name": f"登记册加入 {marker}", "kind": "visits",
+            "area_id": demo["area_id"], "start_date": (today - 30 * day).isoformat(),
+            "end_date": (today + 60 * day).isoformat(), "organiser": "DZ-REG",
+            "institutions": ["DZCB"], "list_due_on": (today + 5 * day).isoformat(),
+            "visits_from": (today - 10 * day).isoformat(),
+            "visits_to": (today + 30 * day).isoformat(),
+            "summary_due_on": (today + 40 * day).isoformat(),
+        },
+    )  # fmt: skip
+    new = _new_code()
+    token = page.request.post(
+        "/api/v1/auth/token", data={"username": "centre", "password": DEMO_PASSWORD}
+    ).json()["access_token"]
+    made = page.request.post(
+        f"/api/v1/areas/{demo['area_id']}/places",
+        data=f"external_id,type,name,lon,lat\nuscc:{new},enterprise,登记册新企业{marker},"
+        f"{listed['lon']},{listed['lat']}\n",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+    )
+    assert made.ok and made.json()["created"] == 1, made.text()
+
+    sign_in(page, "coordinator")
+    page.goto(f"/#/outreach/visits/{own['id']}/import")
+    form = page.locator("form[aria-labelledby='vi-register-h']")
+    # the community of the new place (the whole street holds some 1,500 register enterprises)
+    form.get_by_label("区域").select_option(str(listed["area_id"]))
+    form.get_by_label("责任机构").select_option("DZCB")
+    form.get_by_label("包靠责任人").fill("bank8")
+    form.get_by_role("button", name="加入名单").click()
+    report = page.get_by_test_id("import-report")
+    expect(report.get_by_role("status")).to_contain_text("新增", timeout=30_000)
+    axe(page)
+    screenshot(page, "console-visits-register-join")
+    rows = api(
+        "GET", f"/outreach/programmes/{own['id']}/enterprises", visitor="bank8", page_size=500
+    )
+    (row,) = [r for r in rows if r["credit_code"] == new]
+    assert (row["institution"], row["name"]) == ("DZCB", f"登记册新企业{marker}")

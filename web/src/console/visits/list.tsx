@@ -1,6 +1,6 @@
 // The visit list (走访名单): filters, a paged table or the map (format=geojson), and the CSV
 // import with its report (each rejected row with its code and errors).
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { call, get } from "../../common/api";
 import { t } from "../../common/i18n";
 import { ErrorMessage, PagedList } from "../../common/ui";
@@ -164,7 +164,77 @@ interface ImportReport {
   received: number;
   created: number;
   updated: number;
-  rejected: { row: number; credit_code: string | null; code: string; errors: Record<string, string[]> }[];
+  rejected: {
+    row: number;
+    credit_code: string | null;
+    code: string;
+    errors: Record<string, string[]>;
+    place_id?: number;
+  }[];
+}
+
+interface AreaOption {
+  id: number;
+  name: string;
+}
+
+// The register join (从地点登记册加入): every register enterprise of an area, with one
+// institution and visitor (`cell` by default); its report is the import's.
+function RegisterJoin(props: { p: VisitsProgramme; onReport: (r: ImportReport | null, e: unknown) => void }) {
+  const { p } = props;
+  const [areas, setAreas] = useState<AreaOption[]>([]);
+  const [area, setArea] = useState(String(p.area_id));
+  const [institution, setInstitution] = useState(p.institutions[0] ?? "");
+  const [visitor, setVisitor] = useState("cell");
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    // The programme area's communities, where the caller sees them (a bank sees no areas:
+    // it joins the whole programme area).
+    get<AreaOption[]>("/areas", { parent: p.area_id, page_size: 100 })
+      .then((rows) => setAreas(Array.isArray(rows) ? rows : []))
+      .catch(() => setAreas([]));
+  }, [p.area_id]);
+  async function submit(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    props.onReport(null, null);
+    try {
+      const r = await call<ImportReport>(`/outreach/programmes/${p.id}/enterprises/from-register`, {
+        method: "POST",
+        body: { area_id: Number(area), institution, visitor: visitor.trim() || "cell" },
+      });
+      props.onReport(r.data, null);
+    } catch (err) {
+      props.onReport(null, err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form class="inline-form" onSubmit={submit} aria-busy={busy} aria-labelledby="vi-register-h">
+      <h3 id="vi-register-h">{t("vi.register.title")}</h3>
+      <p>{t("vi.register.help")}</p>
+      <label>
+        {t("vi.register.area")}
+        <select value={area} onChange={(e) => setArea((e.target as HTMLSelectElement).value)}>
+          <option value={String(p.area_id)}>{t("vi.register.whole")}</option>
+          {areas
+            .filter((a) => a.id !== p.area_id)
+            .map((a) => (
+              <option value={String(a.id)}>{a.name}</option>
+            ))}
+        </select>
+      </label>
+      <InstitutionSelect p={p} value={institution} onChange={setInstitution} all={false} />
+      <label>
+        {t("vi.visitor")}
+        <input value={visitor} onInput={(e) => setVisitor((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit" disabled={busy || !institution}>
+        {t("vi.register.submit")}
+      </button>
+    </form>
+  );
 }
 
 export function ImportScreen({ p }: { p: VisitsProgramme }) {
@@ -204,6 +274,13 @@ export function ImportScreen({ p }: { p: VisitsProgramme }) {
           {t("vi.import.submit")}
         </button>
       </form>
+      <RegisterJoin
+        p={p}
+        onReport={(r, err) => {
+          setReport(r);
+          setError(err);
+        }}
+      />
       <ErrorMessage error={error} />
       {report && (
         <section aria-labelledby="vi-report-h" data-testid="import-report">
@@ -230,7 +307,10 @@ export function ImportScreen({ p }: { p: VisitsProgramme }) {
                 {report.rejected.map((r) => (
                   <tr data-code={r.code}>
                     <td>{r.row}</td>
-                    <td class="mono">{r.credit_code ?? "—"}</td>
+                    <td class="mono">
+                      {r.credit_code || "—"}
+                      {r.place_id ? ` (${t("vi.register.place", { id: r.place_id })})` : ""}
+                    </td>
                     <td>
                       {tl(`vi.reject.${r.code}`)} <code>{r.code}</code>
                     </td>
