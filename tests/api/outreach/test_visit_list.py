@@ -476,3 +476,16 @@ def test_a_contact_joins_register_enterprises_for_its_own_institution(
     assert (got["received"], got["created"]) == (2, 1)  # the codeless one is reported
     [row] = _list(client, auth_as("bank"), listing).get_json()
     assert (row["credit_code"], row["institution"], row["visitor"]) == (code(1), "DZCB", "cell")
+
+
+@pytest.mark.parametrize("role", ["worker_a", "station_a", "centre"])
+def test_roles_that_may_not_join_from_the_register_get_403_before_the_body_is_read(
+    client, auth_as, outreach, listing, role
+):
+    resp = client.post(
+        f"{API}/programmes/{listing}/enterprises/from-register",
+        data=b"\xff not json",
+        headers=auth_as(role) | {"Content-Type": "application/json"},
+    )
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["code"] == "forbidden_role"
