@@ -4,7 +4,9 @@
 
 - ``lead_overlap``: its lead (牵头行) leads another event overlapping it in time;
 - ``person_overlap``: one person (a mobile number, by its keyed hash) is on a roster of this
-  event and on one of an overlapping event;
+  event and on one of an overlapping event; or on the rosters of two participants of this
+  very event (two rosters at the same time and place: ``other_event_id`` null), where the
+  person would count towards both teams;
 - ``venue_overlap``: another event at the same venue at the same time: the same register
   place, or points closer than ``GRIDSERVE_OUTREACH_SAME_VENUE_M`` metres;
 - ``outside_programme``: the event's local dates leave its programme's dates
@@ -109,12 +111,24 @@ def conflicts_for(event: OutreachEvent) -> list[dict[str, Any]]:
             }
         )
     others = _overlapping(event)
+    rosters = _rosters([event.id, *(o.id for o in others)])
+    mine = rosters.get(event.id, {})
+    twice = sorted(h for h, codes in mine.items() if len(codes) > 1)
+    if twice:
+        found.append(
+            {
+                "code": "person_overlap",
+                "message": f"{len(twice)} person(s) are on the rosters of two participants of "
+                "this event.",
+                "people": len(twice),
+                "institutions": sorted(set().union(*(mine[h] for h in twice))),
+                "other_event_id": None,
+            }
+        )
     if not others:
         return found
     near_m = float(settings().outreach_same_venue_m)
     here = lonlat(event)
-    rosters = _rosters([event.id, *(o.id for o in others)])
-    mine = rosters.get(event.id, {})
     for other in others:
         if event.lead_id is not None and other.lead_id == event.lead_id:
             found.append(

@@ -44,7 +44,8 @@ from gridserve.versioning import check_version, refuse_stale, update_versioned
 
 FILERS = WRITERS
 SUMMARY_READERS = READERS
-# Events whose participants owe a report (listed as missing until they file it).
+# Events that have taken place (and approved ones that are over: :func:`reportable`); their
+# participants owe a report, listed as missing until they file it.
 DONE = ("held", "reported")
 MAX_PHOTOS = 50
 SUMMARY_MAX = 5_000
@@ -190,9 +191,12 @@ def summary(principal: Principal, programme_id: int) -> Summary:
     What each caller sees: the coordinator everything; an area user (station, street centre)
     the programme's events in its area; an institution contact the totals of the whole
     programme (by institution and overall), but only the sites it takes part in and only its
-    own late and missing reports. Cancelled events count for nothing and owe no report.
+    own late and missing reports. Cancelled events count for nothing and owe no report; an
+    event owes its reports once it has taken place (:func:`reportable`: held or reported, or
+    approved and over before the job marked it held).
     """
     programme = get_visible(OutreachProgramme, programme_id, principal)
+    now = utcnow()
     contact = principal.institution_id is not None and not is_coordinator(principal)
     all_events = select(OutreachEvent).where(OutreachEvent.programme_id == programme.id)
     mine = visible(OutreachEvent, principal).where(OutreachEvent.programme_id == programme.id)
@@ -245,7 +249,7 @@ def summary(principal: Principal, programme_id: int) -> Summary:
                     "institution": institutions[r.institution_id].code,
                     "submitted_at": r.submitted_at,
                 })  # fmt: skip
-        if event.status in DONE and event.id in shown:
+        if reportable(event, now) and event.id in shown:
             for i in participant_ids(event):
                 if i not in filed and (not contact or i == principal.institution_id):
                     out.missing_reports.append({"event_id": event.id, "title": event.title,

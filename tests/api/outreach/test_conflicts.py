@@ -58,6 +58,31 @@ def test_one_person_on_two_overlapping_rosters_conflicts(client, auth_as, outrea
     assert _codes(get_event(client, headers, outreach.launch)) == []
 
 
+def test_one_person_on_two_rosters_of_the_same_event_conflicts(
+    client, auth_as, outreach, clean_app
+):
+    headers = auth_as("coordinator")
+    roster(clean_app, outreach.site, outreach.inst["ICBC"], ["+8613900000001", "+8613900000002"])
+    roster(clean_app, outreach.site, outreach.inst["DZCB"], ["+8613900000003"])
+    assert _codes(get_event(client, headers, outreach.site)) == []
+    # ABC names ICBC's second member: one person cannot field two teams at once.
+    roster(clean_app, outreach.site, outreach.inst["ABC"], ["+8613900000002"])
+    got = get_event(client, headers, outreach.site)
+    assert _codes(got) == [("person_overlap", None)]
+    warning = got["warnings"][0]
+    assert warning["people"] == 1 and warning["institutions"] == ["ABC", "ICBC"]
+    assert "+86139" not in str(got)
+    # The coordinator sees it in readiness, and approval refuses it.
+    ready = client.get(f"{API}/events/{outreach.site}/readiness", headers=headers).get_json()
+    assert "person_overlap" in {item["rule"] for item in ready["items"]}
+    plan(clean_app, outreach.site, outreach.inst["ICBC"])
+    planned = step(client, headers, outreach.site, "publish", got["version"]).get_json()
+    refused = step(client, headers, outreach.site, "approve", planned["version"])
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "event_conflict"
+    assert refused.get_json()["error"]["details"]["other_event_ids"] == []
+
+
 def test_two_events_at_one_venue_at_once_conflict(client, auth_as, outreach, override_settings):
     headers = auth_as("coordinator")
     # The same market, at the same time (another lead).

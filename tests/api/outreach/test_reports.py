@@ -227,6 +227,20 @@ def test_events_not_yet_held_owe_nothing_and_cancelled_ones_count_for_nothing(
     assert [s["event_id"] for s in got["by_site"]] == [outreach.launch]
 
 
+def test_an_approved_event_that_has_ended_owes_its_reports_before_the_job_marks_it_held(
+    client, auth_as, outreach, ctx
+):
+    set_event(outreach.site, status="approved")
+    move_to(local(dt.date(2027, 4, 15), 11), tick=False)  # under way: nothing owed yet
+    got = _summary(client, login(client, "coordinator"), outreach.programme)
+    assert got["missing_reports"] == []
+    move_to(local(dt.date(2027, 4, 15), 13), tick=False)  # over, still approved
+    got = _summary(client, login(client, "coordinator"), outreach.programme)
+    assert {(r["event_id"], r["institution"]) for r in got["missing_reports"]} == {
+        (outreach.site, code) for code in ("DZ-REG", "ICBC", "DZCB", "PSBC", "ABC")
+    }
+
+
 def test_a_contact_sees_the_totals_but_only_its_own_late_and_missing(
     client, auth_as, outreach, ctx
 ):
