@@ -10,6 +10,8 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.live import api_as
+
 # The map draws on a canvas; axe has nothing to say about its pixels.
 MAP_CANVAS = (".leaflet-pane",)
 
@@ -120,3 +122,41 @@ def test_households_are_masked_and_a_clear_read_is_explicit(page, sign_in, axe, 
     expect(detail).to_be_visible()
     axe(page)
     screenshot(page, "console-households")
+
+
+def test_households_at_their_place_from_the_cell_panel(page, sign_in, axe, screenshot) -> None:
+    """A cell's panel lists its places (paged); a place opens its households, masked, and one
+    is read in clear only on an explicit action."""
+    sign_in(page, "station1")
+    api = api_as(page, "station1")
+    (household,) = api("GET", "/households", page_size=1, sort="id")
+    cells = api("GET", f"/areas/{household['area_id']}/cells")["features"]
+    code = next(f["properties"]["code"] for f in cells if f["id"] == household["cell_id"])
+    place = api("GET", f"/places/{household['place_id']}")
+    pages_before, page_no = 0, 1
+    while True:  # the page of the cell's place list (by name, 10 a page) that holds it
+        rows = api("GET", "/places", cell=household["cell_id"], sort="name", page_size=10,
+                   page=page_no)  # fmt: skip
+        if any(r["id"] == place["id"] for r in rows):
+            break
+        pages_before, page_no = pages_before + 1, page_no + 1
+
+    _open(page, "map", "地图")
+    expect(page.get_by_test_id("map-status")).to_have_attribute("data-drawn", "yes", timeout=30_000)
+    page.get_by_label("网格列表").select_option(code)
+    page.get_by_role("button", name="打开网格").click()
+    panel = page.get_by_test_id("cell-panel")
+    expect(panel.get_by_test_id("cell-places").get_by_role("button").first).to_be_visible()
+    for _ in range(pages_before):
+        panel.get_by_role("button", name="下一页").click()
+    panel.get_by_role("button", name=f"打开地点 {place['name'] or '#' + str(place['id'])}").click()
+    card = page.get_by_test_id("place-panel")
+    expect(card.get_by_role("heading", name=re.compile("^地点 "))).to_be_focused()
+    households = card.get_by_test_id("place-households")
+    expect(households).to_contain_text("****")
+    door = household["door_number"] or f"#{household['id']}"
+    households.get_by_role("button", name=f"查看明文：{door}").click()
+    expect(households).to_contain_text("(明文)")
+    expect(households.get_by_role("button", name=f"查看明文：{door}")).to_have_count(0)
+    axe(page, exclude=MAP_CANVAS)
+    screenshot(page, "console-map-place")

@@ -9,6 +9,7 @@ import { ErrorMessage } from "../../common/ui";
 import { cellStyler, type Mode } from "../map/colours";
 import { type AreaSummary, AreaTree, areaName, homeArea, visibleAreas } from "../map/areas";
 import { CellPanel } from "../map/CellPanel";
+import { type PlaceInfo, PlacePanel } from "../map/PlacePanel";
 import { MapView } from "../map/MapView";
 import { hasRole } from "../session";
 import "../map/map.css";
@@ -61,6 +62,7 @@ export default function Screen(_props: { rest: string[] }) {
   const [places, setPlaces] = useState<FeatureCollection | null>(null);
   const [vacant, setVacant] = useState<Set<string> | null>(null);
   const [selected, setSelected] = useState<Feature | null>(null);
+  const [place, setPlace] = useState<PlaceInfo | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [drawn, setDrawn] = useState(false);
@@ -82,6 +84,7 @@ export default function Screen(_props: { rest: string[] }) {
     setDrawn(false);
     setError(null);
     setSelected(null);
+    setPlace(null);
     Promise.all([
       get<{ geometry: GeoJSON.Geometry }>(`/areas/${area.id}`),
       get<FeatureCollection>(`/areas/${area.id}/cells`),
@@ -123,7 +126,11 @@ export default function Screen(_props: { rest: string[] }) {
     const m = mapRef.current;
     if (!m) return;
     setDrawn(false);
-    m.setPlaces(showPlaces ? places : null).then(() => {
+    const open = (f: Feature) => {
+      const p = f.properties;
+      setPlace({ id: p.id, name: p.name ?? null, type: p.type, cell: p.cell ?? null });
+    };
+    m.setPlaces(showPlaces ? places : null, open).then(() => {
       setDrawn(!!places);
       if (places) requestAnimationFrame(() => performance.mark("gridserve:places-drawn"));
     });
@@ -196,8 +203,11 @@ export default function Screen(_props: { rest: string[] }) {
             areaId={area.id}
             today={today}
             onClose={() => setSelected(null)}
+            onOpenPlace={setPlace}
           />
         )}
+        {place && <PlacePanel place={place} onClose={() => setPlace(null)} />}
+
       </aside>
       <MapView
         label={t("map.region", { name: area ? areaName(area) : "" })}
