@@ -160,3 +160,40 @@ def test_households_at_their_place_from_the_cell_panel(page, sign_in, axe, scree
     expect(households.get_by_role("button", name=f"查看明文：{door}")).to_have_count(0)
     axe(page, exclude=MAP_CANVAS)
     screenshot(page, "console-map-place")
+
+
+def test_station_imports_places_as_a_job_and_reads_each_rejection(page, sign_in, axe) -> None:
+    """The map's place import goes as a job (202 + Location: /api/v1/jobs/{id}), its progress
+    shown till the report: one place created, one rejected with its reason."""
+    sign_in(page, "station1")
+    api = api_as(page, "station1")
+    community = api("GET", "/me")["scope"]["area_id"]
+    (near,) = api("GET", "/places", area=community, page_size=1, sort="id")
+    lon, lat = near["geometry"]["coordinates"][:2]
+    tag = uuid.uuid4().hex[:8]
+    csv = (
+        "lon,lat,type,external_id,name\n"
+        f"{lon + 0.00001:.7f},{lat:.7f},household,e2e-in-{tag},e2e 导入 {tag}\n"
+        f"0.0,0.0,household,e2e-out-{tag},e2e 界外 {tag}\n"
+    )
+    _open(page, "map", "地图")
+    expect(page.get_by_test_id("map-status")).to_have_attribute("data-drawn", "yes", timeout=30_000)
+    page.get_by_text("导入地点", exact=True).click()
+    page.get_by_label("地点文件（CSV 或 GeoJSON）").set_input_files(
+        files=[{"name": "places.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+    )
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith(f"/areas/{community}/places")
+    ) as sent:
+        page.get_by_role("button", name="导入", exact=True).click()
+    assert sent.value.status == 202
+    assert "/api/v1/jobs/" in sent.value.headers["location"]
+    expect(page.get_by_test_id("import-status")).to_have_text(
+        "收到 2 行：新增 1，更新 0，拒绝 1", timeout=60_000
+    )
+    rejected = page.get_by_test_id("import-rejected")
+    expect(rejected).to_contain_text(f"(e2e-out-{tag})")
+    expect(rejected).to_contain_text("outside")
+    (made,) = api("GET", "/places", external_id=f"e2e-in-{tag}")
+    assert made["area_id"] == community
+    axe(page, exclude=MAP_CANVAS)

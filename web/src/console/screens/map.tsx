@@ -9,6 +9,7 @@ import { ErrorMessage } from "../../common/ui";
 import { cellStyler, type Mode } from "../map/colours";
 import { type AreaSummary, AreaTree, areaName, homeArea, visibleAreas } from "../map/areas";
 import { CellPanel } from "../map/CellPanel";
+import { ImportPlaces } from "../map/ImportPlaces";
 import { type PlaceInfo, PlacePanel } from "../map/PlacePanel";
 import { MapView } from "../map/MapView";
 import { hasRole } from "../session";
@@ -66,6 +67,7 @@ export default function Screen(_props: { rest: string[] }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [drawn, setDrawn] = useState(false);
+  const [imported, setImported] = useState(0); // a finished import draws the area again
   const mapRef = useRef<MapHandle | null>(null);
   const [mapReady, setMapReady] = useState(false);
   const today = ""; // the server's local today (the area's zone, not the browser's)
@@ -108,7 +110,7 @@ export default function Screen(_props: { rest: string[] }) {
     return () => {
       stale = true;
     };
-  }, [area?.id, mapReady]);
+  }, [area?.id, mapReady, imported]);
 
   useEffect(() => {
     const m = mapRef.current;
@@ -207,7 +209,14 @@ export default function Screen(_props: { rest: string[] }) {
           />
         )}
         {place && <PlacePanel place={place} onClose={() => setPlace(null)} />}
-
+        {area && area.level !== "district" && hasRole("station", "street_centre", "district_centre") && (
+          <ImportPlaces
+            key={area.id}
+            areaId={area.id}
+            areaName={areaName(area)}
+            onDone={() => setImported((n) => n + 1)}
+          />
+        )}
       </aside>
       <MapView
         label={t("map.region", { name: area ? areaName(area) : "" })}
