@@ -197,3 +197,62 @@ def test_station_imports_places_as_a_job_and_reads_each_rejection(page, sign_in,
     (made,) = api("GET", "/places", external_id=f"e2e-in-{tag}")
     assert made["area_id"] == community
     axe(page, exclude=MAP_CANVAS)
+
+
+def test_a_layout_is_edited_proposed_approved_and_scheduled(new_context, sign_in, axe) -> None:
+    """The street centre splits a cell of a new layout and merges the parts back, then proposes
+    it; the district centre approves it and schedules it (far ahead, so the layout in force for
+    the other tests stays as it is). Each role is offered only its own steps."""
+    centre = new_context().new_page()
+    sign_in(centre, "centre")
+    _open(centre, "grid", "网格划分")
+    name = f"流程-{uuid.uuid4().hex[:6]}"
+    centre.get_by_label("划分方法").select_option("square")
+    centre.get_by_label("网格边长（米）").fill("1500")
+    centre.get_by_label("方案名称").fill(name)
+    centre.get_by_role("button", name="生成", exact=True).click()
+    expect(centre.get_by_test_id("generate-status")).to_have_text(
+        f"已生成方案 {name}", timeout=60_000
+    )
+    centre.get_by_role("link", name=name).click()
+    expect(centre.get_by_role("heading", name=re.compile(f"{name} · 草稿"))).to_be_visible()
+    plan_id = int(centre.url.rsplit("/", 1)[1])
+    api = api_as(centre, "centre")
+
+    def codes() -> set[str]:
+        fc = api("GET", f"/grid-plans/{plan_id}/cells")
+        return {f["properties"]["code"] for f in fc["features"]}
+
+    before = codes()
+    first = sorted(before)[0]
+
+    centre.get_by_label("要拆分的网格").fill(first)
+    centre.get_by_role("button", name="拆分", exact=True).click()
+    edited = centre.get_by_text(re.compile(r"^已修改，方案版本 \d+$"))
+    expect(edited).to_be_visible(timeout=30_000)
+    version = edited.inner_text()
+    after = codes()
+    assert len(after) == len(before) + 1
+    a, b = sorted(after - (before - {first}))
+    centre.get_by_label("网格一").fill(a)
+    centre.get_by_label("网格二").fill(b)
+    centre.get_by_role("button", name="合并", exact=True).click()
+    expect(edited).not_to_have_text(version, timeout=30_000)
+    assert len(codes()) == len(before)
+    expect(centre.get_by_role("button", name="批准")).to_have_count(0)  # not the street's step
+    centre.get_by_role("button", name="提交审批").click()
+    expect(centre.get_by_role("heading", name=re.compile(f"{name} · 已提交"))).to_be_visible()
+    axe(centre, exclude=MAP_CANVAS)
+
+    district = new_context().new_page()
+    sign_in(district, "district")
+    district.goto(f"/#/grid/{plan_id}")
+    expect(district.get_by_role("heading", name=re.compile(f"{name} · 已提交"))).to_be_visible()
+    expect(district.get_by_role("button", name="提交审批")).to_have_count(0)
+    district.get_by_role("button", name="批准").click()
+    expect(district.get_by_role("heading", name=re.compile(f"{name} · 已批准"))).to_be_visible()
+    district.get_by_label("生效日期").fill("2099-01-01")
+    district.get_by_role("button", name="启用").click()
+    expect(district.get_by_test_id("plan-scheduled")).to_have_text("已安排于 2099-01-01 生效")
+    assert api("GET", f"/grid-plans/{plan_id}")["effective_from"] == "2099-01-01"
+    axe(district, exclude=MAP_CANVAS)
