@@ -256,3 +256,20 @@ def test_a_layout_is_edited_proposed_approved_and_scheduled(new_context, sign_in
     expect(district.get_by_test_id("plan-scheduled")).to_have_text("已安排于 2099-01-01 生效")
     assert api("GET", f"/grid-plans/{plan_id}")["effective_from"] == "2099-01-01"
     axe(district, exclude=MAP_CANVAS)
+
+
+def test_station_filters_visits_by_flag_and_reads_who_made_them(page, sign_in) -> None:
+    sign_in(page, "station1")
+    _open(page, "field", "网格员与终端")
+    visits = page.locator("section").filter(
+        has=page.get_by_role("heading", name="走访与巡查记录", exact=True)
+    )
+    visits.get_by_label("标记").select_option("outside_assigned_cell")
+    rows = visits.locator("tbody tr")
+    expect(visits.get_by_text("加载中…")).to_have_count(0)
+    expect(rows.first).to_be_visible()
+    expect(rows.first).to_contain_text("不在负责网格内")
+    for i in range(rows.count()):
+        cells = rows.nth(i).get_by_role("cell")
+        expect(cells.nth(4)).to_contain_text("不在负责网格内")
+        expect(cells.nth(3)).not_to_have_text(re.compile(r"^#\d+$"))  # a name, not an id
