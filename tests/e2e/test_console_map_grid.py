@@ -273,3 +273,56 @@ def test_station_filters_visits_by_flag_and_reads_who_made_them(page, sign_in) -
         cells = rows.nth(i).get_by_role("cell")
         expect(cells.nth(4)).to_contain_text("不在负责网格内")
         expect(cells.nth(3)).not_to_have_text(re.compile(r"^#\d+$"))  # a name, not an id
+
+
+def test_the_household_register_pages_through_the_api(page, sign_in) -> None:
+    sign_in(page, "station1")
+    _open(page, "households", "住户")
+    pager = page.get_by_role("navigation", name="pagination")
+    expect(pager).to_contain_text(re.compile(r"^上一页第 1 / \d+ 页，共 \d+ 条下一页$"))
+    first = page.locator("tbody tr").first.inner_text()
+    pager.get_by_role("button", name="下一页").click()
+    expect(pager).to_contain_text(re.compile(r"第 2 / \d+ 页"))
+    expect(page.locator("tbody tr").first).not_to_have_text(first)
+    expect(pager.get_by_role("button", name="上一页")).to_be_enabled()
+
+
+def _tab_to(page, name: str, limit: int = 80) -> None:
+    """Press Tab until the focused element is named ``name`` (its label, aria-label or text)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            """() => { const e = document.activeElement; if (!e) return "";
+                const l = e.labels && e.labels[0];
+                return (e.getAttribute("aria-label") || (l ? l.textContent : "")
+                        || e.textContent || "").trim(); }"""
+        )
+        if focused.startswith(name):
+            return
+    raise AssertionError(f"no focusable element named {name!r} within {limit} tabs")
+
+
+def test_coordinator_generates_and_compares_layouts_by_keyboard_only(page, sign_in) -> None:
+    sign_in(page, "coordinator")
+    _open(page, "grid", "网格划分")
+    tag = uuid.uuid4().hex[:6]
+    names = [f"键盘甲-{tag}", f"键盘乙-{tag}"]
+    _tab_to(page, "划分方法")
+    expect(page.get_by_label("划分方法")).to_have_value("balanced")
+    _tab_to(page, "方案名称")
+    for name in names:  # Enter in the name field sends the form; the focus stays there
+        page.keyboard.press("Control+A")
+        page.keyboard.type(name)
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("generate-status")).to_have_text(
+            f"已生成方案 {name}", timeout=60_000
+        )
+        expect(page.get_by_label("方案名称")).to_be_focused()
+    for name in names:
+        _tab_to(page, f"选择对比 {name}")
+        page.keyboard.press("Space")
+        expect(page.get_by_label(f"选择对比 {name}")).to_be_checked()
+    _tab_to(page, "对比所选方案")
+    page.keyboard.press("Enter")
+    table = page.get_by_test_id("comparison").get_by_test_id("metrics")
+    expect(table.get_by_role("columnheader", name=re.compile(names[1]))).to_be_visible()

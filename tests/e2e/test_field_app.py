@@ -475,3 +475,18 @@ def test_a_patrol_takes_its_position_and_accuracy_from_the_gps(
         visit = db.session.execute(select(Visit).where(Visit.notes == marker)).scalar_one()
         assert visit.kind == "patrol" and visit.accuracy_m == 12 and not visit.mock_location
         db.session.remove()
+
+
+def test_a_spent_code_shows_the_envelopes_message(new_context, live_url, e2e_app) -> None:
+    station = _station_token(live_url)
+    code = _enrolment_code(live_url, station, _worker_id(e2e_app))
+    _enrol(new_context(phone=True).new_page(), code, "e2e-first")
+    page = new_context(phone=True).new_page()
+    page.goto("/field/")
+    page.get_by_label("登记码").fill(code)
+    page.get_by_role("button", name="登记", exact=True).click()
+    # The service's own message for a spent code (whatever its wording), shown as it is.
+    answer = page.request.post("/api/v1/devices/enrol", data={"code": code, "label": "again"})
+    assert answer.status == 401
+    expect(page.get_by_role("alert")).to_have_text(answer.json()["error"]["message"])
+    expect(page.get_by_role("heading", name="登记终端")).to_be_visible()
