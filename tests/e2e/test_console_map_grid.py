@@ -326,3 +326,22 @@ def test_coordinator_generates_and_compares_layouts_by_keyboard_only(page, sign_
     page.keyboard.press("Enter")
     table = page.get_by_test_id("comparison").get_by_test_id("metrics")
     expect(table.get_by_role("columnheader", name=re.compile(names[1]))).to_be_visible()
+
+
+def test_the_map_screen_fits_a_phone(new_context, sign_in) -> None:
+    """Desktop first, but nothing of the map's side panel runs past a 360 px screen."""
+    page = new_context(phone=True).new_page()
+    sign_in(page, "centre")
+    _open(page, "map", "地图")
+    expect(page.get_by_test_id("map-status")).to_have_attribute("data-drawn", "yes", timeout=30_000)
+    page.get_by_text("导入地点", exact=True).click()
+    page.get_by_label("网格列表").select_option(index=0)
+    page.get_by_role("button", name="打开网格").click()
+    expect(page.get_by_test_id("cell-places").get_by_role("button").first).to_be_visible()
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('.map-side *')]
+                 .filter((e) => e.getBoundingClientRect().right > 360)
+                 .map((e) => `${e.tagName}.${e.className} ${e.getBoundingClientRect().right}`)"""
+    )
+    assert not wide, f"past the screen's edge: {wide[:5]}"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
