@@ -342,11 +342,10 @@ def test_keyboard_only_enrol_and_report_a_problem(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="待发送与结果")).to_be_visible()
     record = page.get_by_test_id("record").filter(has_text=title)
-    # Sent at once (online): created, or kept for later while the server does not take
-    # problems from the upload yet.
-    expect(record).to_have_attribute(
-        "data-status", re.compile("^(created|unsupported)$"), timeout=30_000
-    )
+    # Sent at once (online) as an upload item of type "case": stored once as the worker's case.
+    expect(record).to_have_attribute("data-status", "created", timeout=30_000)
+    case = _api(live_url, "GET", "/tasks?kind=case&sort=-id&page_size=20", token=station)
+    assert [c["title"] for c in case].count(title) == 1
 
 
 def test_english_on_request(phone_page, axe) -> None:
@@ -410,3 +409,84 @@ def test_a_rejected_and_a_conflicting_record_are_fixed_and_sent_again(
     b.get_by_role("link", name="修改").click()
     page.get_by_role("button", name="保存到待发送").click()
     expect(b).to_have_attribute("data-status", "created", timeout=30_000)
+
+
+def test_a_task_cancelled_at_the_station_leaves_the_terminal_at_its_next_sync(
+    new_context, live_url, e2e_app
+) -> None:
+    """The bundle is kept current by cursor: a task given after enrolment arrives with the next
+    sync, and one cancelled at the station goes away with its tombstone."""
+    station = _station_token(live_url)
+    worker_id = _worker_id(e2e_app)
+    context = new_context(phone=True)
+    page = context.new_page()
+    _enrol(page, _enrolment_code(live_url, station, worker_id), "e2e-tombstone")
+    title = f"e2e delta {uuid.uuid4().hex[:6]}"
+    task = _api(
+        live_url,
+        "POST",
+        "/tasks",
+        {"kind": "task", "title": title, "area_id": _worker_area(e2e_app, worker_id),
+         "assigned_worker_id": worker_id},
+        station,
+    )  # fmt: skip
+    heading = page.get_by_role("heading", name=title)
+    context.set_offline(True)
+    context.set_offline(False)  # back online: the app syncs (upload, then the bundle's delta)
+    expect(heading).to_be_visible(timeout=30_000)
+    _api(live_url, "PATCH", f"/tasks/{task['id']}",
+         {"status": "cancelled", "version": task["version"]}, station)  # fmt: skip
+    context.set_offline(True)
+    context.set_offline(False)
+    expect(heading).to_have_count(0, timeout=30_000)
+    page.reload()  # gone from IndexedDB too, not just from the screen
+    expect(page.get_by_role("heading", name="我的任务")).to_be_visible()
+    expect(heading).to_have_count(0)
+
+
+def test_a_patrol_takes_its_position_and_accuracy_from_the_gps(
+    new_context, live_url, e2e_app
+) -> None:
+    station = _station_token(live_url)
+    context = new_context(
+        phone=True,
+        geolocation={"longitude": 104.0512, "latitude": 30.5043, "accuracy": 12},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    _enrol(page, _enrolment_code(live_url, station, _worker_id(e2e_app)), "e2e-gps")
+    page.get_by_role("link", name="记录").click()
+    page.get_by_label("类型").select_option("patrol")
+    page.get_by_role("button", name="获取 GPS 位置").click()
+    expect(page.get_by_text("已定位，精度 12 米")).to_be_visible()
+    expect(page.get_by_label("经度")).to_have_value("104.051200")
+    expect(page.get_by_label("纬度")).to_have_value("30.504300")
+    expect(page.get_by_label("精度（米）")).to_have_value("12")
+    marker = f"gps-{uuid.uuid4().hex[:8]}"
+    page.get_by_label("备注").fill(marker)
+    page.get_by_role("button", name="保存到待发送").click()
+    record = _statuses(page, marker)
+    expect(record).to_have_attribute("data-status", "created", timeout=30_000)
+
+    from gridserve.extensions import db
+    from gridserve.models import Visit
+
+    with e2e_app.app_context():
+        visit = db.session.execute(select(Visit).where(Visit.notes == marker)).scalar_one()
+        assert visit.kind == "patrol" and visit.accuracy_m == 12 and not visit.mock_location
+        db.session.remove()
+
+
+def test_a_spent_code_shows_the_envelopes_message(new_context, live_url, e2e_app) -> None:
+    station = _station_token(live_url)
+    code = _enrolment_code(live_url, station, _worker_id(e2e_app))
+    _enrol(new_context(phone=True).new_page(), code, "e2e-first")
+    page = new_context(phone=True).new_page()
+    page.goto("/field/")
+    page.get_by_label("登记码").fill(code)
+    page.get_by_role("button", name="登记", exact=True).click()
+    # The service's own message for a spent code (whatever its wording), shown as it is.
+    answer = page.request.post("/api/v1/devices/enrol", data={"code": code, "label": "again"})
+    assert answer.status == 401
+    expect(page.get_by_role("alert")).to_have_text(answer.json()["error"]["message"])
+    expect(page.get_by_role("heading", name="登记终端")).to_be_visible()

@@ -33,3 +33,13 @@ def test_service_worker_registers_in_a_secure_context(phone_page) -> None:
     assert phone_page.evaluate("() => window.isSecureContext")
     scope = phone_page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
     assert scope == phone_page.url.split("/field/")[0] + "/field/"
+
+
+def test_field_app_at_desktop_size(page, axe, screenshot) -> None:
+    """Made for a phone, but a desktop browser opening /field/ gets a usable page too."""
+    page.goto("/field/")
+    expect(page.get_by_role("heading", name="登记终端")).to_be_visible()
+    expect(page.get_by_label("登记码")).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
+    axe(page)
+    screenshot(page, "field-enrol-desktop")

@@ -42,8 +42,8 @@ export interface MapHandle {
   ): void;
   /** Highlight one cell by id (null: none). */
   highlightCell(id: number | null): void;
-  /** Places as a clustered layer; resolves when drawn. */
-  setPlaces(fc: FeatureCollection | null): Promise<void>;
+  /** Places as a clustered layer; resolves when drawn. ``onClick`` gets a clicked place. */
+  setPlaces(fc: FeatureCollection | null, onClick?: (f: Feature) => void): Promise<void>;
   /** How many clusters/points are drawn now (for tests and the status line). */
   drawnPlaces(): number;
   destroy(): void;
@@ -85,6 +85,7 @@ export async function createMap(el: HTMLElement): Promise<MapHandle> {
   let highlighted: number | null = null;
   const placesLayer = L.layerGroup().addTo(map);
   let index: Supercluster | null = null;
+  let onPlace: ((f: Feature) => void) | undefined;
   let drawn = 0;
 
   function styleOf(f: Feature): Leaflet.PathOptions {
@@ -140,6 +141,7 @@ export async function createMap(el: HTMLElement): Promise<MapHandle> {
           fillOpacity: 0.95,
         });
         marker.bindTooltip(`${p.name || p.type}${p.cell ? ` · ${p.cell}` : ""}`);
+        if (onPlace) marker.on("click", () => onPlace?.(item as unknown as Feature));
       }
       placesLayer.addLayer(marker);
       drawn++;
@@ -180,7 +182,8 @@ export async function createMap(el: HTMLElement): Promise<MapHandle> {
       highlighted = id;
       cells?.setStyle((f) => styleOf(f as Feature));
     },
-    async setPlaces(fc) {
+    async setPlaces(fc, onClick) {
+      onPlace = onClick;
       if (!fc) {
         index = null;
         drawPlaces();

@@ -95,6 +95,9 @@ export function PlanDetail({ id }: { id: number }) {
       )}
       <section aria-labelledby="workflow-title" class="workflow">
         <h3 id="workflow-title">{t("grid.workflow")}</h3>
+        {plan.status === "approved" && plan.effective_from && (
+          <p data-testid="plan-scheduled">{t("grid.scheduled", { day: plan.effective_from })}</p>
+        )}
         {plan.status === "draft" && hasRole("street_centre") && (
           <button type="button" onClick={() => step("propose")}>
             {t("grid.propose")}

@@ -18,10 +18,12 @@ export async function postAsJob<T>(
   body: unknown,
   onProgress: (job: Job) => void,
   intervalMs = 500,
+  contentType?: string, // a file sent as it is (CSV, GeoJSON), else JSON
 ): Promise<T> {
   const first = await call<T | Job>(path, {
     method: "POST",
     body,
+    contentType,
     headers: { Prefer: "respond-async" },
   });
   if (first.status !== 202) return first.data as T;

@@ -5,6 +5,7 @@ import { registerStrings, t } from "../../common/i18n";
 import type { Feature } from "../../common/map";
 import { ErrorMessage, useAsync } from "../../common/ui";
 import { hasRole } from "../session";
+import { CellPlaces, type PlaceInfo } from "./PlacePanel";
 
 registerStrings(
   {
@@ -67,6 +68,7 @@ export function CellPanel(props: {
   areaId: number;
   today: string;
   onClose: () => void;
+  onOpenPlace: (p: PlaceInfo) => void;
 }) {
   const p = props.cell.properties;
   const allowed = hasRole(...FIELD_ROLES);
@@ -75,12 +77,17 @@ export function CellPanel(props: {
     const [households, coverage, tasks] = await Promise.all([
       call<unknown[]>("/households", { query: { cell: p.id, page: 1, page_size: 1 } }),
       get<{ cells: Patrol[] }>("/reports/patrol-coverage", { area: props.areaId, date: props.today }),
-      // GET /tasks has no cell filter: the worker's (or the area's) open tasks, kept by cell code
-      get<Task[]>("/tasks", {
-        status: "open",
-        ...(p.worker ? { worker_id: p.worker.id } : { area: props.areaId }),
-        page_size: 500,
-      }),
+      // GET /tasks has no cell filter: the worker's (or the area's) unfinished tasks and cases
+      // (open, in progress, accepted), kept by cell code
+      Promise.all(
+        ["open", "in_progress", "accepted"].map((status) =>
+          get<Task[]>("/tasks", {
+            status,
+            ...(p.worker ? { worker_id: p.worker.id } : { area: props.areaId }),
+            page_size: 500,
+          }),
+        ),
+      ).then((lists) => lists.flat()),
     ]);
     return {
       households: households.pagination?.total ?? (households.data as unknown[]).length,
@@ -138,6 +145,7 @@ export function CellPanel(props: {
           )}
         </>
       )}
+      <CellPlaces cellId={p.id} cell={p.code} onOpen={props.onOpenPlace} />
     </section>
   );
 }

@@ -1,7 +1,7 @@
 // Field work: workers and their cells and terminals (enrol with a QR code, revoke), vacant
 // cells, the day's patrol coverage, and visits with their flags.
 import { useEffect, useState } from "preact/hooks";
-import { get } from "../../common/api";
+import { get, page } from "../../common/api";
 import { t } from "../../common/i18n";
 import { ErrorMessage, PagedList, useAsync } from "../../common/ui";
 import { Coverage } from "../field/Coverage";
@@ -45,6 +45,16 @@ export default function Screen(_props: { rest: string[] }) {
   useEffect(() => {
     if (worker) document.getElementById("worker-title")?.focus();
   }, [worker?.id]);
+  // the visits list gives worker ids: their names from one page of the area's workers
+  const names = useAsync(
+    () =>
+      area
+        ? page<Worker>("/workers", { area: area.id }, 1, 500).then(
+            (r) => new Map(r.rows.map((w) => [w.id, w.full_name])),
+          )
+        : Promise.resolve(new Map<number, string>()),
+    [area?.id, refresh],
+  );
   const vacant = useAsync(
     () => (area ? get<Vacant[]>("/reports/vacant-cells", { area: area.id }) : Promise.resolve([])),
     [area?.id, refresh],
@@ -164,7 +174,7 @@ export default function Screen(_props: { rest: string[] }) {
                         <td>{when(v.started_at)}</td>
                         <td>{t(`kind.${v.kind}`)}</td>
                         <td>{v.cell_code ?? "—"}</td>
-                        <td>#{v.worker_id}</td>
+                        <td>{names.data?.get(v.worker_id) ?? `#${v.worker_id}`}</td>
                         <td>
                           {v.flags.length
                             ? v.flags.map((f) => <span class="flag">{t(`flag.${f}`)}</span>)

@@ -9,6 +9,8 @@ import { ErrorMessage } from "../../common/ui";
 import { cellStyler, type Mode } from "../map/colours";
 import { type AreaSummary, AreaTree, areaName, homeArea, visibleAreas } from "../map/areas";
 import { CellPanel } from "../map/CellPanel";
+import { ImportPlaces } from "../map/ImportPlaces";
+import { type PlaceInfo, PlacePanel } from "../map/PlacePanel";
 import { MapView } from "../map/MapView";
 import { hasRole } from "../session";
 import "../map/map.css";
@@ -61,9 +63,11 @@ export default function Screen(_props: { rest: string[] }) {
   const [places, setPlaces] = useState<FeatureCollection | null>(null);
   const [vacant, setVacant] = useState<Set<string> | null>(null);
   const [selected, setSelected] = useState<Feature | null>(null);
+  const [place, setPlace] = useState<PlaceInfo | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [drawn, setDrawn] = useState(false);
+  const [imported, setImported] = useState(0); // a finished import draws the area again
   const mapRef = useRef<MapHandle | null>(null);
   const [mapReady, setMapReady] = useState(false);
   const today = ""; // the server's local today (the area's zone, not the browser's)
@@ -82,6 +86,7 @@ export default function Screen(_props: { rest: string[] }) {
     setDrawn(false);
     setError(null);
     setSelected(null);
+    setPlace(null);
     Promise.all([
       get<{ geometry: GeoJSON.Geometry }>(`/areas/${area.id}`),
       get<FeatureCollection>(`/areas/${area.id}/cells`),
@@ -105,7 +110,7 @@ export default function Screen(_props: { rest: string[] }) {
     return () => {
       stale = true;
     };
-  }, [area?.id, mapReady]);
+  }, [area?.id, mapReady, imported]);
 
   useEffect(() => {
     const m = mapRef.current;
@@ -123,7 +128,11 @@ export default function Screen(_props: { rest: string[] }) {
     const m = mapRef.current;
     if (!m) return;
     setDrawn(false);
-    m.setPlaces(showPlaces ? places : null).then(() => {
+    const open = (f: Feature) => {
+      const p = f.properties;
+      setPlace({ id: p.id, name: p.name ?? null, type: p.type, cell: p.cell ?? null });
+    };
+    m.setPlaces(showPlaces ? places : null, open).then(() => {
       setDrawn(!!places);
       if (places) requestAnimationFrame(() => performance.mark("gridserve:places-drawn"));
     });
@@ -196,6 +205,16 @@ export default function Screen(_props: { rest: string[] }) {
             areaId={area.id}
             today={today}
             onClose={() => setSelected(null)}
+            onOpenPlace={setPlace}
+          />
+        )}
+        {place && <PlacePanel place={place} onClose={() => setPlace(null)} />}
+        {area && area.level !== "district" && hasRole("station", "street_centre", "district_centre") && (
+          <ImportPlaces
+            key={area.id}
+            areaId={area.id}
+            areaName={areaName(area)}
+            onDone={() => setImported((n) => n + 1)}
           />
         )}
       </aside>
