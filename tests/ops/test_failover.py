@@ -38,13 +38,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 from flask import Flask
 from sqlalchemy import func, select, text
 
@@ -221,26 +222,40 @@ def _port(node: Proc) -> int | None:
 _last_health: dict[str, str] = {}
 
 
+@dataclass
+class Answer:
+    """An HTTP answer as :func:`make_campaign` reads a Flask test response."""
+
+    status_code: int
+    body: bytes
+
+    def get_json(self):
+        return json.loads(self.body)
+
+
+def _request(method: str, url: str, headers: dict[str, str], body: bytes | None,
+             timeout: float) -> Answer:  # fmt: skip
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return Answer(resp.status, resp.read())
+    except urllib.error.HTTPError as exc:  # 4xx/5xx: an answer all the same
+        return Answer(exc.code, exc.read())
+
+
 def _healthy(url: str) -> bool:
     """Whether the node's readiness check answers 200 (the last answer kept for the failure)."""
     try:
-        resp = requests.get(f"{url}/api/v1/health", timeout=2)
-    except requests.RequestException as exc:
+        answer = _request("GET", f"{url}/api/v1/health", {}, None, 2)
+    except OSError as exc:  # refused, reset, timed out: still booting
         _last_health[url] = repr(exc)
         return False
-    _last_health[url] = f"{resp.status_code} {resp.text[:300]}"
-    return resp.status_code == 200
+    _last_health[url] = f"{answer.status_code} {answer.body[:300]!r}"
+    return answer.status_code == 200
 
 
-class _Answer:
-    """A ``requests`` response as :func:`make_campaign` reads a Flask test response."""
-
-    def __init__(self, resp: requests.Response) -> None:
-        self.status_code = resp.status_code
-        self._resp = resp
-
-    def get_json(self):
-        return self._resp.json()
+def _encode(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 class NodeClient:
@@ -248,25 +263,23 @@ class NodeClient:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.session = requests.Session()
 
     def _call(self, method: str, path: str, *, headers=None, json=None, data=None,
-              content_type=None) -> _Answer:  # fmt: skip
+              content_type=None) -> Answer:  # fmt: skip
         headers = dict(headers or {})
+        if json is not None:
+            data, content_type = _encode(json), "application/json"
         if content_type:
             headers["Content-Type"] = content_type
-        resp = self.session.request(
-            method, self.base + path, headers=headers, json=json, data=data, timeout=30
-        )
-        return _Answer(resp)
+        return _request(method, self.base + path, headers, data, 30)
 
-    def get(self, path: str, **kw) -> _Answer:
+    def get(self, path: str, **kw) -> Answer:
         return self._call("GET", path, **kw)
 
-    def post(self, path: str, **kw) -> _Answer:
+    def post(self, path: str, **kw) -> Answer:
         return self._call("POST", path, **kw)
 
-    def put(self, path: str, **kw) -> _Answer:
+    def put(self, path: str, **kw) -> Answer:
         return self._call("PUT", path, **kw)
 
 
