@@ -38,6 +38,10 @@ receipted_message_id / message_state TLVs unless ``receipt_tlvs=False``). ``thro
 answers the next n submits ESME_RTHROTTLED (so does every Nth with ``fail_every``);
 ``inject_mo(phone, text)`` sends a mobile-originated deliver_sm to the bound transceivers;
 ``send_enquire_link()`` asks them for an enquire_link_resp (counted in ``enquire_link_resps``).
+
+Both peers can hold a submission: after ``hold_next()`` the next ``POST /send`` or submit_sm
+waits (``held`` is set) until ``release()``, then goes on as usual, so a test can kill the
+sender while a text is in flight.
 PDUs are encoded and decoded with smpplib's command classes.
 """
 
@@ -88,6 +92,51 @@ class _JsonLog:
             self._handle = None
 
 
+class _Hold:
+    """Holds the next submission until released (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.held = threading.Event()  # a submission is waiting
+        self._armed = False
+        self._go = threading.Event()
+        self._lock = threading.Lock()
+
+    def arm(self) -> None:
+        with self._lock:
+            self._armed = True
+            self.held.clear()
+            self._go.clear()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def here(self) -> None:
+        """Called by a submission: waits if it is the one to hold (at most 60 s)."""
+        with self._lock:
+            if not self._armed:
+                return
+            self._armed = False
+        self.held.set()
+        self._go.wait(60)
+
+
+class _Holding:
+    """``hold_next()``, ``held`` and ``release()`` for both peers."""
+
+    _hold: _Hold
+
+    @property
+    def held(self) -> threading.Event:
+        return self._hold.held
+
+    def hold_next(self) -> None:
+        """Hold the next submission until :meth:`release`."""
+        self._hold.arm()
+
+    def release(self) -> None:
+        self._hold.release()
+
+
 # --- HTTP --------------------------------------------------------------------------------------
 
 
@@ -130,7 +179,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
             data = json.loads(raw) if raw else None
         except ValueError:
             data = None
-        self._reply(*self.server.peer._handle(self.command, self.path, dict(self.headers), data))
+        answer = self.server.peer._handle(self.command, self.path, dict(self.headers), data)
+        with contextlib.suppress(OSError):  # the sender may be gone (killed mid-request)
+            self._reply(*answer)
 
     do_PUT = do_POST
 
@@ -140,7 +191,7 @@ class _HttpServer(ThreadingHTTPServer):
     peer: HttpPeer
 
 
-class HttpPeer:
+class HttpPeer(_Holding):
     """The loopback HTTP JSON SMS API; see the module docstring."""
 
     def __init__(
@@ -166,6 +217,7 @@ class HttpPeer:
         self.messages: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self._ids: dict[str, str] = {}
+        self._hold = _Hold()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._server: _HttpServer | None = None
@@ -189,6 +241,7 @@ class HttpPeer:
         return self
 
     def stop(self) -> None:
+        self.release()  # a held request must not keep a thread waiting
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -223,6 +276,8 @@ class HttpPeer:
         with self._lock:
             self.requests.append({"method": method, "path": path, "headers": headers, "json": data})
             number = len(self.requests)
+        if path.split("?")[0] == "/send":
+            self._hold.here()
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
         if path.split("?")[0] != "/send":
@@ -429,6 +484,7 @@ class _SmppConnection:
 
     def submit(self, pdu: Any) -> None:
         peer = self.peer
+        peer._hold.here()
         if peer.delay_ms:
             time.sleep(peer.delay_ms / 1000)
         with peer._lock:
@@ -498,7 +554,7 @@ class _SmppConnection:
                     self.send(peer._receipt_pdu(self.seq, p))
 
 
-class SmppPeer:
+class SmppPeer(_Holding):
     """The loopback SMPP 3.4 SMSC; see the module docstring."""
 
     def __init__(
@@ -531,6 +587,7 @@ class SmppPeer:
         self.binds: list[dict[str, Any]] = []
         self.deliver_acks: list[dict[str, Any]] = []
         self.enquire_link_resps = 0
+        self._hold = _Hold()
         self.throttled = 0
         self._throttle = throttle
         self._submit_count = 0
@@ -572,6 +629,7 @@ class SmppPeer:
             conn.thread.start()
 
     def stop(self) -> None:
+        self.release()
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
