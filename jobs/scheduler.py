@@ -4,6 +4,11 @@ Only one scheduler may fire. On PostgreSQL the leader holds a session-level
 advisory lock on a dedicated connection; on SQLite it holds an exclusive file
 lock next to the database. A second scheduler stands by and takes over when
 the first one dies (the lock goes with its connection or its process).
+The leader checks its lock every ``LEADER_CHECK_SECONDS``: when its connection was lost (the
+database restarted, or cut it off; the standby may then hold the lock), it stops its jobs and
+goes back to standing by. The lock's
+connection asks the server for TCP keepalives (``LOCK_KEEPALIVES``), so the lock of a leader
+whose host died is freed in about half a minute, not after the system's two hours.
 Jobs are stored in the database, so a restart resumes their schedule.
 With ``GRIDSERVE_SCHEDULER_METRICS_PORT`` set, the process serves its own Prometheus series
 (:mod:`gridserve.metrics`: leadership, job runs, escalations, texts sent) on that port of the
@@ -16,7 +21,7 @@ import fcntl
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +39,9 @@ log = logging.getLogger("gridserve.scheduler")
 
 ADVISORY_KEY = 0x67726964  # "grid"
 STANDBY_POLL_SECONDS = 5.0
+LEADER_CHECK_SECONDS = 5.0
+LOCK_KEEPALIVES = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5,
+                   "tcp_keepalives_count": 3}  # fmt: skip
 _app: Flask | None = None
 
 
@@ -49,12 +57,45 @@ def execute(name: str) -> None:
             db.session.remove()
 
 
+class LeadershipLost(RuntimeError):
+    """The leader's lock is gone (its connection was lost): it must stop firing jobs."""
+
+
+class Lead:
+    """What :func:`leadership` yields: whether this process leads, and a check it still does."""
+
+    def __init__(self, leading: bool, check: Callable[[], bool] = lambda: True) -> None:
+        self.leading = leading
+        self.check = check
+
+    def __bool__(self) -> bool:
+        return self.leading
+
+
 @contextmanager
-def leadership(app: Flask, stop: threading.Event) -> Iterator[bool]:
-    """Wait until this process is the only active scheduler; yield True once it is."""
+def leadership(app: Flask, stop: threading.Event) -> Iterator[Lead]:
+    """Wait until this process is the only active scheduler; yield a true :class:`Lead` then."""
     if db.engine.dialect.name == "postgresql":
         conn = db.engine.connect()
+
+        def holds_lock() -> bool:
+            try:
+                held = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND pid = pg_backend_pid() AND objid = :k"
+                    ),
+                    {"k": ADVISORY_KEY},
+                ).scalar()
+                conn.commit()
+                return bool(held)
+            except Exception:  # the connection is gone, and the lock with it
+                log.warning("the scheduler lock's connection was lost", exc_info=True)
+                return False
+
         try:
+            for name, value in LOCK_KEEPALIVES.items():  # ignored on a Unix socket
+                conn.execute(text(f"SET {name} = {int(value)}"))
             while not stop.is_set():
                 got = conn.execute(
                     text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}
@@ -64,12 +105,15 @@ def leadership(app: Flask, stop: threading.Event) -> Iterator[bool]:
                     break
                 log.info("another scheduler is active; standing by")
                 stop.wait(STANDBY_POLL_SECONDS)
-            yield not stop.is_set()
+            yield Lead(not stop.is_set(), holds_lock)
         finally:
             # The connection goes back to the pool, so release the lock by hand
             # (a crashed process releases it by losing its connection).
-            conn.execute(text("SELECT pg_advisory_unlock_all()"))
-            conn.commit()
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                conn.commit()
+            except Exception:  # lost with its connection: nothing left to release
+                conn.invalidate()
             conn.close()
         return
     lock_path = Path(app.instance_path) / "scheduler.lock"
@@ -83,7 +127,7 @@ def leadership(app: Flask, stop: threading.Event) -> Iterator[bool]:
                 log.info("another scheduler is active; standing by")
                 stop.wait(STANDBY_POLL_SECONDS)
         try:
-            yield not stop.is_set()
+            yield Lead(not stop.is_set())  # a file lock lasts as long as the process
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -108,7 +152,10 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
 
 
 def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    """Run until SIGINT/SIGTERM (or ``stop`` is set).
+
+    An active scheduler that finds its lock gone stops its jobs and stands by again.
+    """
     global _app
     _app = app
     stop = stop or threading.Event()
@@ -119,21 +166,31 @@ def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
     server = metrics.serve_scheduler(port) if port else None  # a standby reports leader 0
     metrics.SCHEDULER_LEADER.set(0)
     try:
-        with app.app_context(), leadership(app, stop) as leader:
-            if not leader:
-                return
-            metrics.SCHEDULER_LEADER.set(1)
-            scheduler = build_scheduler(app)
-            scheduler.start()
-            log.info("scheduler active: %s", ", ".join(sorted(JOBS)))
+        while not stop.is_set():
             try:
-                while not stop.is_set():
-                    stop.wait(1.0)
-            finally:
-                scheduler.shutdown(wait=True)
-                metrics.SCHEDULER_LEADER.set(0)
-                log.info("scheduler stopped")
+                _lead(app, stop)
+            except LeadershipLost:
+                log.error("scheduler lock lost: jobs stopped; standing by again")
     finally:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _lead(app: Flask, stop: threading.Event) -> None:
+    """Stand by until this process leads, then fire the jobs until ``stop`` or the lock is lost."""
+    with app.app_context(), leadership(app, stop) as leader:
+        if not leader:
+            return
+        metrics.SCHEDULER_LEADER.set(1)
+        scheduler = build_scheduler(app)
+        scheduler.start()
+        log.info("scheduler active: %s", ", ".join(sorted(JOBS)))
+        try:
+            while not stop.wait(LEADER_CHECK_SECONDS):
+                if not leader.check():
+                    raise LeadershipLost("the scheduler's advisory lock was lost")
+        finally:
+            scheduler.shutdown(wait=True)
+            metrics.SCHEDULER_LEADER.set(0)
+            log.info("scheduler stopped")
