@@ -169,6 +169,7 @@ class Sync:
 
     def bundles(self) -> None:
         with requests.Session() as http:
+            http.trust_env = False  # straight to the loopback, whatever proxy is configured
             cursor = None
             while not self.stop.is_set():
                 started = time.monotonic()
@@ -189,6 +190,7 @@ class Sync:
 
     def uploads(self) -> None:
         with requests.Session() as http:
+            http.trust_env = False
             while not self.stop.is_set():
                 now = dt.datetime.now(dt.UTC)
                 items = [
