@@ -303,7 +303,7 @@ def test_the_readme_deployment_serves_through_nginx_with_tls(databases, tmp_path
         # X-Forwarded-Proto honoured: the absolute URLs the app builds are https ones. (The
         # README's `proxy_set_header Host $host` passes the host without the port: right on
         # 443, so the URLs name no port here either.)
-        discovery = http.get(f"{https}/open311/v2/discovery.json", timeout=10)
+        discovery = http.get(f"{https}/open311/discovery.json", timeout=10)
         assert discovery.status_code == 200, discovery.text
         (endpoint,) = discovery.json()["endpoints"]
         assert endpoint["url"] == "https://127.0.0.1/open311/v2/", endpoint
