@@ -274,3 +274,14 @@ def attachment(body: bytes, filename: str, mimetype: str) -> Any:
         resp.charset = "utf-8"
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp
+
+
+# --- imports answered at once (places, a visit list) -------------------------------------------
+
+CREATED_SOME = "Imported: at least one row created something new"
+CREATED_NONE = "Imported, nothing new: every row updated an existing one or was rejected"
+
+
+def import_answer(report: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A synchronous import's report with its status: 201 when it created something, else 200."""
+    return report, 201 if report.get("created") else 200

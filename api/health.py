@@ -3,7 +3,9 @@
 - ``GET /health`` is the *readiness* check: 200 only when the database answers, its spatial
   extension is loaded and its schema is at the revision this code ships; 503
   ``database_unavailable`` when the database cannot be reached, 503 ``migrations_pending``
-  when the schema is behind (or not there). A load balancer sends traffic only to ready nodes.
+  when the schema is behind (or not there). A schema newer than this code (the next release
+  migrated first, expand-then-contract) is ready: these nodes keep serving during a rolling
+  upgrade. A load balancer sends traffic only to ready nodes.
 - ``GET /health/live`` is the *liveness* check: 200 ``{"status": "ok"}`` while the process
   serves requests, without touching the database, so a database outage does not make a
   supervisor restart every app node.

@@ -8,6 +8,8 @@ from marshmallow import Schema, fields, validate
 
 from api.common import (
     BEARER,
+    CREATED_NONE,
+    CREATED_SOME,
     MAX_PAGE_SIZE,
     PAGE_SIZE,
     Blueprint,
@@ -15,6 +17,7 @@ from api.common import (
     Integer,
     ListArgs,
     UtcDateTime,
+    import_answer,
 )
 from api.geojson import geojson_response
 from gridserve.auth import accepts, current_principal
@@ -143,7 +146,8 @@ class ProgrammeEnterprises(MethodView):
     @blp.roles(*enterprise_service.IMPORTERS)
     @accepts("text/csv")
     @checks_text_per_item
-    @blp.response(200, ListImportReportSchema)
+    @blp.response(201, ListImportReportSchema, description=CREATED_SOME)
+    @blp.alt_response(200, schema=ListImportReportSchema, description=CREATED_NONE)
     @blp.doc(security=BEARER, requestBody=IMPORT_BODY)
     def post(self, programme_id):
         """Import the visit list from CSV: `credit_code,name,address,lon,lat,industry,
@@ -152,11 +156,14 @@ class ProgrammeEnterprises(MethodView):
         Valid rows are stored, invalid rows reported one by one; a credit code already listed
         is updated. A row without lon/lat must name a register enterprise (its place's
         `external_id` is `uscc:<credit_code>`); with them the place is created or moved there.
+        201 when the import listed a new enterprise, 200 when it only updated or rejected rows
+        (the same report either way).
         """
         rows = enterprise_service.rows_from(request.get_data())
-        return enterprise_service.import_enterprises(
+        report = enterprise_service.import_enterprises(
             current_principal(), programme_id, rows, local_today()
         )
+        return import_answer(report)
 
     @blp.roles(*READERS)
     @blp.arguments(EnterpriseListArgs, location="query")

@@ -6,7 +6,18 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.common import BEARER, MAX_PAGE_SIZE, PAGE_SIZE, Blueprint, Id, Integer, ListArgs
+from api.common import (
+    BEARER,
+    CREATED_NONE,
+    CREATED_SOME,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    Blueprint,
+    Id,
+    Integer,
+    ListArgs,
+    import_answer,
+)
 from api.geojson import GeometryField, bbox_field, geojson_response
 from api.jobs import accepted, may_run_as_job, request_id, wants_async
 from gridserve.auth import accepts, current_principal
@@ -92,7 +103,8 @@ class AreaPlaces(MethodView):
     @blp.roles(*place_service.IMPORTERS)
     @accepts("text/csv", "application/json", "application/geo+json")
     @checks_text_per_item
-    @blp.response(200, ImportReportSchema)
+    @blp.response(201, ImportReportSchema, description=CREATED_SOME)
+    @blp.alt_response(200, schema=ImportReportSchema, description=CREATED_NONE)
     @may_run_as_job(blp)
     @blp.doc(security=BEARER, requestBody=IMPORT_BODY)
     def post(self, area_id):
@@ -101,6 +113,8 @@ class AreaPlaces(MethodView):
         Valid rows are stored, invalid rows reported one by one with the reason; an
         existing `external_id` is updated, never duplicated. Each place is put in its
         community and its cell; a place outside the area is reported (`outside_coverage`).
+        201 when the import created a place, 200 when it only updated or rejected rows (the
+        same report either way).
 
         With `Prefer: respond-async`: 202 and a job to poll (`Location`); a file that cannot
         be read fails the job with the error this call would answer; its `result_url` gives
@@ -119,7 +133,8 @@ class AreaPlaces(MethodView):
             rows = place_service.rows_from_geojson(body)
         if len(rows) > settings().async_import_rows:
             return _import_job(area_id)
-        return place_service.import_places(current_principal(), area_id, rows, local_today())
+        report = place_service.import_places(current_principal(), area_id, rows, local_today())
+        return import_answer(report)
 
 
 def _import_job(area_id: int):

@@ -3,6 +3,11 @@
 `gridserve db upgrade` runs this. Spatial tables are created through
 GeoAlchemy2's operations so that PostGIS gets GiST indexes and SpatiaLite gets
 registered geometry columns with R*Tree indexes, from the same revision files.
+
+Expand, then contract (README.md here): a revision runs while the previous release still
+serves, so it adds and moves but drops or renames nothing that release uses; a drop or rename
+is declared in the revision's module-level ``CONTRACTS = {"table.column": "<earlier revision
+whose release stopped using it>"}`` and checked by ``tests/test_migrations.py``.
 """
 
 import logging

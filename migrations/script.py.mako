@@ -18,6 +18,10 @@ down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
+# Expand, then contract (migrations/README.md): to drop or rename a table or column the
+# previous release no longer uses, declare it here with the earlier revision whose release
+# stopped using it, e.g. CONTRACTS = {"households.old_note": "0021_notes_moved"}.
+
 
 def upgrade():
     ${upgrades if upgrades else "pass"}

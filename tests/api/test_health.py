@@ -100,3 +100,25 @@ def test_both_probes_are_in_the_openapi_document_without_a_token(client):
     assert "migrations_pending" in ready["responses"]["503"]["description"]
     live_schema = live["responses"]["200"]["content"]["application/json"]["schema"]
     assert live_schema == {"$ref": "#/components/schemas/Live"}
+
+
+def test_a_newer_schema_keeps_this_release_ready_an_older_one_does_not(client, clean_app):
+    """During a rolling upgrade the next release migrates first (expand-then-contract): nodes
+    of this release stay ready on its newer schema; a schema behind this code is 503."""
+    from sqlalchemy import text
+
+    from gridserve.db import transaction
+
+    def stamp(revision: str) -> None:
+        with clean_app.app_context(), transaction():
+            db.session.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+
+    stamp("9999_from_the_next_release")
+    ready = client.get("/api/v1/health")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["schema"] == "9999_from_the_next_release"
+    assert ready.get_json()["schema_expected"] == _head()
+    stamp("0018_case_indexes")  # one this code ships, behind its head
+    behind = client.get("/api/v1/health")
+    assert behind.status_code == 503
+    assert behind.get_json()["error"]["code"] == "migrations_pending"

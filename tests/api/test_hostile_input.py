@@ -96,7 +96,7 @@ def test_malformed_place_rows_are_reported_not_fatal(client, auth_as, world):
         headers=auth_as("centre") | {"Content-Type": "application/geo+json"},
     )
     report = resp.get_json()
-    assert resp.status_code == 200 and report["created"] == 1
+    assert resp.status_code == 201 and report["created"] == 1
     assert [r["row"] for r in report["rejected"]] == [1, 2, 3]
     csv_body = "lon,lat,type,name\n104.02,30.45,household," + "x" * 200_000 + "\n"
     big = client.post(

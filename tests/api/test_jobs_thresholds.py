@@ -90,7 +90,7 @@ def test_an_import_of_more_rows_than_the_threshold_answers_202(
     headers = {**auth_as("centre"), "Content-Type": "text/csv"}
     url = f"/api/v1/areas/{world.street}/places"
     small = client.post(url, data=_csv(3), headers=headers)
-    assert small.status_code == 200, small.get_json()  # the report, at once
+    assert small.status_code == 201, small.get_json()  # the report, at once
     assert small.get_json()["created"] + small.get_json()["rejected_count"] == 3
 
     big = client.post(url, data=_csv(4), headers=headers)

@@ -100,3 +100,14 @@ def test_the_document_lists_errors_bounds_pagination_and_visit_items(client):
     visit = schemas["VisitItem"]
     assert {"uuid", "type", "started_at"} <= set(visit["required"])
     assert visit["properties"]["type"]["enum"] and visit["properties"]["uuid"]["format"] == "uuid"
+
+
+def test_synchronous_imports_are_documented_201_created_200_nothing_new(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    places = spec["paths"]["/api/v1/areas/{area_id}/places"]["post"]["responses"]
+    enterprises = spec["paths"]["/api/v1/outreach/programmes/{programme_id}/enterprises"]["post"]
+    for responses in (places, enterprises["responses"]):
+        assert {"200", "201"} <= set(responses)
+        assert "created" in responses["201"]["description"]
+        assert "nothing new" in responses["200"]["description"]
+    assert "202" in places  # big ones (and Prefer: respond-async) still answer with a job

@@ -42,7 +42,7 @@ def test_valid_rows_are_stored_and_bad_rows_reported_one_by_one(client, auth_as,
         ",enterprise,小卖部,104.03,30.41,",
     )
     resp = _import(client, auth_as("centre"), world.street, body)
-    assert resp.status_code == 200, resp.get_json()
+    assert resp.status_code == 201, resp.get_json()  # it created places
     report = resp.get_json()
     assert report["received"] == 8
     assert report["created"] == 3 and report["updated"] == 0
@@ -65,8 +65,10 @@ def test_valid_rows_are_stored_and_bad_rows_reported_one_by_one(client, auth_as,
 
 def test_re_importing_updates_instead_of_duplicating(client, auth_as, clean_app, world):
     headers = auth_as("centre")
-    _import(client, headers, world.street, _csv("HH-1,household,旧,104.02,30.45,"))
+    first = _import(client, headers, world.street, _csv("HH-1,household,旧,104.02,30.45,"))
+    assert first.status_code == 201
     again = _import(client, headers, world.street, _csv("HH-1,household,新,104.08,30.45,"))
+    assert again.status_code == 200  # nothing new: the same report, not 201
     assert again.get_json()["created"] == 0 and again.get_json()["updated"] == 1
     assert _count(clean_app) == 1
     place = client.get("/api/v1/places?external_id=HH-1", headers=headers).get_json()[0]

@@ -21,6 +21,24 @@ def expected_revision(directory: str) -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
+@cache
+def shipped_revisions(directory: str) -> frozenset[str]:
+    """Every migration this code ships, its head and all before it."""
+    config = Config()
+    config.set_main_option("script_location", directory)
+    return frozenset(r.revision for r in ScriptDirectory.from_config(config).walk_revisions())
+
+
+def schema_is_behind(current: str | None, directory: str) -> bool:
+    """True when the database needs ``gridserve db upgrade`` for this code: no schema, or an
+    older revision this code ships. A revision this code does not know is a newer release's
+    (its migrations ran while this release still serves): migrations are expand-then-contract
+    (migrations/README.md), so this code runs on it and stays ready during a rolling upgrade."""
+    if current is None:
+        return True
+    return current != expected_revision(directory) and current in shipped_revisions(directory)
+
+
 API_VERSION = "v1"
 LANGUAGES = ("zh", "en")  # the front ends' languages, the default first
 
@@ -64,7 +82,7 @@ def health(migrations_dir: str) -> dict[str, object]:
     spatial = spatial_version()
     current = schema_revision()
     expected = expected_revision(migrations_dir)
-    if current != expected:
+    if schema_is_behind(current, migrations_dir):
         raise AppError(
             "The database schema is not current: run `gridserve db upgrade`.",
             code="migrations_pending",

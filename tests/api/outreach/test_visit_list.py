@@ -120,7 +120,7 @@ def test_the_coordinator_imports_a_list_and_every_bad_row_is_reported(
         ]
     )
     resp = _import(client, auth_as("coordinator"), listing, text)
-    assert resp.status_code == 200, resp.get_json()
+    assert resp.status_code == 201, resp.get_json()
     got = resp.get_json()
     assert (got["received"], got["created"], got["updated"]) == (9, 2, 0)
     assert [(r["row"], r["code"]) for r in got["rejected"]] == [
@@ -196,7 +196,7 @@ def test_after_list_due_on_only_the_coordinator_changes_the_list(
     text = HEADER + f"{code(1)},甲,,104.02,30.44,,DZCB,bank\n"
     # 23:59 local on list_due_on: still open
     move_to(at_local(dt.date(2027, 5, 15), dt.time(23, 59)), tick=False)
-    assert _import(client, login(client, "bank"), listing, text).status_code == 200
+    assert _import(client, login(client, "bank"), listing, text).status_code == 201
     move_to(at_local(dt.date(2027, 5, 16), dt.time(0, 0, 1)), tick=False)
     resp = _import(client, login(client, "bank"), listing, text)
     assert resp.status_code == 409
