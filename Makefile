@@ -13,7 +13,7 @@ serve-deps:
 	@bash .ci/os-deps.sh spatialite
 
 test-deps:
-	@bash .ci/os-deps.sh spatialite postgis chromium
+	@bash .ci/os-deps.sh spatialite postgis chromium nginx
 
 venv:
 	@bash .ci/venv.sh

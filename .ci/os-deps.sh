@@ -3,6 +3,7 @@
 #   .ci/os-deps.sh spatialite   SpatiaLite for the embedded SQLite default
 #   .ci/os-deps.sh postgis      PostGIS for the local PostgreSQL (tests, production)
 #   .ci/os-deps.sh chromium     Debian's headless browser and CJK fonts (browser tests)
+#   .ci/os-deps.sh nginx        nginx and openssl: the TLS proxy of the deployment recipe's test
 # Uses apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -63,8 +64,12 @@ for item in "${want[@]}"; do
       # CJK glyphs, so screenshots of the (Chinese) console show its text, not empty boxes.
       [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)
       ;;
+    nginx)
+      command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+      command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+      ;;
     *)
-      echo "usage: $0 spatialite|postgis|chromium ..." >&2
+      echo "usage: $0 spatialite|postgis|chromium|nginx ..." >&2
       exit 2
       ;;
   esac
