@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import signal
 import subprocess
@@ -187,6 +188,38 @@ def jobs_run(name: str) -> None:
         )
     result = run_job(name, actor=_cli_actor())
     click.echo(f"{name}: {result}")
+
+
+@main.group("areas")
+def areas_group() -> None:
+    """Area boundaries from the operator's shell (a new installation's first district)."""
+
+
+@areas_group.command("import")
+@click.argument("path", type=click.File("rb"))
+@click.option("--repair", is_flag=True, help="Repair invalid rings instead of refusing them.")
+@with_appcontext
+def areas_import(path, repair: bool) -> None:
+    """Import districts, streets or communities from a GeoJSON file: all of them, or none.
+
+    The same checks as ``POST /api/v1/areas`` (codes, levels, parents, geometry); a new
+    installation starts here, then ``gridserve users create --area CODE``.
+    """
+    from gridserve.errors import AppError
+    from gridserve.scope import OPERATOR
+    from gridserve.services.geography import areas
+
+    try:
+        payload = json.loads(path.read())
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="PATH") from exc
+    try:
+        with audit.acting_as(_cli_actor()), transaction():
+            made = areas.import_boundaries(OPERATOR, payload, repair=repair)
+            for area in made:
+                click.echo(f"created {area.level} {area.code} {area.name} (id {area.id})")
+    except AppError as exc:
+        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip()) from exc
 
 
 @main.group("users")

@@ -1,15 +1,16 @@
-"""The operator's commands: users create, jobs list / run."""
+"""The operator's commands: areas import, users create, jobs list / run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from flask.cli import ScriptInfo
 from sqlalchemy import func, select
 
 from gridserve.cli import main
 from gridserve.extensions import db
-from gridserve.models import ApiToken, LoginThrottle, User
+from gridserve.models import ApiToken, Area, LoginThrottle, User
 from tests.conftest import login
 
 
@@ -101,3 +102,55 @@ def test_grid_activation_job_is_listed_and_runs(clean_app):
     result = _invoke(clean_app, "jobs", "run", "grid-activation")
     assert result.exit_code == 0, result.output
     assert "{'activated': []}" in result.output
+
+
+def _district(code: str, name: str, west: float) -> dict:
+    ring = [[west, 30.0], [west + 0.1, 30.0], [west + 0.1, 30.1], [west, 30.1], [west, 30.0]]
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": name, "level": "district"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+def test_areas_import_gives_a_new_installation_its_first_district(clean_app, tmp_path):
+    """A fresh database has no area and no account: the operator imports the district from a
+    file, then creates the first account bound to it."""
+    src = tmp_path / "district.geojson"
+    src.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [_district("NEW1", "新区", 110.0)]})
+    )
+    result = _invoke(clean_app, "areas", "import", str(src))
+    assert result.exit_code == 0, result.output
+    assert "created district NEW1 新区" in result.output
+    made = _invoke(
+        clean_app, "users", "create", "--username", "first_admin", "--role", "admin",
+        "--area", "NEW1", "--password", "cli password 4",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    me = clean_app.test_client().get(
+        "/api/v1/me", headers=login(clean_app.test_client(), "first_admin", "cli password 4")
+    )
+    assert me.get_json()["scope"]["area_code"] == "NEW1"
+
+
+def test_areas_import_refuses_bad_files_and_stores_nothing(clean_app, tmp_path):
+    with clean_app.app_context():
+        before = db.session.execute(select(func.count()).select_from(Area)).scalar_one()
+    not_json = tmp_path / "broken.geojson"
+    not_json.write_text("{not json")
+    broken = _invoke(clean_app, "areas", "import", str(not_json))
+    assert broken.exit_code != 0 and "not JSON" in broken.output
+    twice = tmp_path / "twice.geojson"
+    twice.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [_district("DUP1", "甲", 111.0), _district("DUP1", "乙", 112.0)],
+            }
+        )
+    )
+    duplicate = _invoke(clean_app, "areas", "import", str(twice))
+    assert duplicate.exit_code != 0 and "DUP1" in duplicate.output
+    with clean_app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Area)).scalar_one() == before

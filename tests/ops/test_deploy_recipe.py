@@ -5,7 +5,7 @@
    scripts, run from the repository root).
 3. The production environment (``GRIDSERVE_ENV=production``, the database URL, a secret key,
    data keys, ``GRIDSERVE_PROXY_COUNT=1`` behind nginx) and ``gridserve db upgrade``; a first
-   account with ``gridserve users create``.
+   district with ``gridserve areas import`` and the first account with ``gridserve users create``.
 4. The API under gunicorn with the repository's config
    (``gunicorn -c python:gridserve.gunicorn_conf wsgi:app``) and ``GRIDSERVE_WORKERS=4``
    (:data:`WORKERS`, the worker count this recipe is tested with), ``PROMETHEUS_MULTIPROC_DIR``
@@ -23,6 +23,7 @@ missing nginx fails.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets
@@ -48,22 +49,21 @@ ADMIN_PASSWORD = "deploy-recipe-pass-1"
 WAIT_S = 180  # for a process to come up (seconds on a loaded 2-core machine; a few when idle)
 ADVISORY_KEY = 0x67726964  # jobs.scheduler.ADVISORY_KEY
 
-FIRST_AREA = """
-import os
-from geoalchemy2.shape import from_shape
-from shapely.geometry import MultiPolygon, box
-from gridserve import audit
-from gridserve.app import create_app
-from gridserve.config import load_settings
-from gridserve.db import transaction
-from gridserve.services.geography import areas
-
-app = create_app(load_settings(dict(os.environ)))
-with app.app_context(), audit.acting_as(audit.Actor(kind="cli", name="deploy-test")):
-    with transaction():
-        areas.add_area(code="D1", name="部署测试区", level="district", parent=None,
-                       geom=from_shape(MultiPolygon([box(104, 30.4, 104.2, 30.6)]), srid=4326))
-"""
+FIRST_DISTRICT = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"code": "D1", "name": "部署测试区", "level": "district"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[104, 30.4], [104.2, 30.4], [104.2, 30.6], [104, 30.6], [104, 30.4]]
+                ],
+            },
+        }
+    ],
+}
 
 SITE = """\
 worker_processes 1;
@@ -214,14 +214,10 @@ def test_the_readme_deployment_serves_through_nginx_with_tls(databases, tmp_path
             "GRIDSERVE_WORKERS": str(WORKERS),
         }
         _cli(env, "db", "upgrade")
-        # The README has no step for the first area: every account is bound to an area node (or
-        # an institution), and areas are imported through the API by an account. Until it does,
-        # the first district is added with the service, then the account with the CLI.
-        first = subprocess.run(
-            [sys.executable, "-c", FIRST_AREA], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=120,
-        )  # fmt: skip
-        assert first.returncode == 0, first.stderr[-3000:]
+        # The first district from a file, then the first account bound to it.
+        district = tmp_path / "district.geojson"
+        district.write_text(json.dumps(FIRST_DISTRICT))
+        _cli(env, "areas", "import", str(district))
         _cli(env, "users", "create", "--username", ADMIN, "--role", "admin", "--area", "D1",
              "--password", ADMIN_PASSWORD)  # fmt: skip
 
