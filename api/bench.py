@@ -35,9 +35,10 @@ def _capture(since: str | None, page_size: int | None) -> tuple[bytes, str]:
     """The real endpoint's answer for this caller and cursor, as bytes (its view's steps)."""
     principal = current_principal()
     today = local_today()
-    tag = bundle_service.etag(principal, since, today)
+    held = bundle_service.holdings(principal, today)
+    tag = bundle_service.etag(principal, since, today, held)
     size = page_size or settings().sync_page_size
-    body = bundle_service.build(principal, since, today, size)
+    body = bundle_service.build(principal, since, today, size, held)
     return jsonify(BundleSchema().dump(body)).get_data(), tag
 
 
