@@ -247,6 +247,23 @@ async def _wait_ready(session, base: str, proc: subprocess.Popen) -> None:
 # --- the client ------------------------------------------------------------------------------
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds of gunicorn's arbiter and its live workers (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -404,6 +421,19 @@ async def _closed_loop(session, base: str, world: World, path: str, seconds: flo
     return done, errors
 
 
+async def _drain(pid: int, limit: float = 300.0) -> float:
+    """Seconds until gunicorn used less than 5 % of a core over 2 s."""
+    started = time.perf_counter()
+    before = _server_cpu(pid)
+    while time.perf_counter() - started < limit:
+        await asyncio.sleep(2.0)
+        now = _server_cpu(pid)
+        if now - before < 0.1:
+            break
+        before = now
+    return time.perf_counter() - started
+
+
 def _percentiles(values: list[float]) -> tuple[float, float, float, float]:
     a = np.array(values) * 1000
     p50, p95, p99 = np.percentile(a, [50, 95, 99])
@@ -432,29 +462,37 @@ async def _run_client(args, world: World, base: str, proc: subprocess.Popen) -> 
         print(f"warm-up, one incremental sync per terminal: "
               f"{time.perf_counter() - started:.1f} s (not measured)")  # fmt: skip
 
-        cpu0, wall0 = _cpu(), time.perf_counter()
+        load0 = os.getloadavg()[0]
+        cpu0, wall0, server0 = _cpu(), time.perf_counter(), _server_cpu(proc.pid)
         tally = await _open_loop(session, base, world, args.duration)
         open_cpu, open_wall = _cpu() - cpu0, time.perf_counter() - wall0
+        open_server = _server_cpu(proc.pid) - server0
+        load1 = os.getloadavg()[0]
 
+        # Requests the client gave up on (timeouts) may still be queued in gunicorn: wait until
+        # its workers are idle (at most 5 minutes) before measuring anything else.
+        drained = await _drain(proc.pid)
+        print(f"gunicorn idle again {drained:.0f} s after the open loop")
         # Catch up (the last uploads' cases), then the closed loop on empty change sets.
         await asyncio.gather(*(_sync(session, base, t, None, 0.0) for t in world.terminals))
         half = args.closed / 2
-        rates: dict[str, list[tuple[int, int, float]]] = {"ours": [], "static": []}
+        rates: dict[str, list[tuple[int, int, float, float]]] = {"ours": [], "static": []}
         cpu1 = _cpu()
         closed_wall = 0.0
         for _round in range(2):
             for name, path in (("ours", "/api/v1/sync/bundle"),
                                ("static", "/api/v1/_bench/sync-static")):  # fmt: skip
-                w0 = time.perf_counter()
+                w0, s0 = time.perf_counter(), _server_cpu(proc.pid)
                 done, errors = await _closed_loop(
                     session, base, world, path, half, args.concurrency
                 )
                 took = time.perf_counter() - w0
                 closed_wall += took
-                rates[name].append((done, errors, took))
+                rates[name].append((done, errors, took, _server_cpu(proc.pid) - s0))
         closed_cpu = _cpu() - cpu1
-    return {"tally": tally, "open": (open_cpu, open_wall), "rates": rates,
-            "closed": (closed_cpu, closed_wall)}  # fmt: skip
+        load2 = os.getloadavg()[0]
+    return {"tally": tally, "open": (open_cpu, open_wall, open_server), "rates": rates,
+            "closed": (closed_cpu, closed_wall), "load": (load0, load1, load2)}  # fmt: skip
 
 
 def _report(args, world: World, out: dict) -> bool:
@@ -474,9 +512,13 @@ def _report(args, world: World, out: dict) -> bool:
               f"{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{top:>9.1f}")  # fmt: skip
     for sample in tally.error_samples:
         print(f"  error: {sample}")
-    cpu, wall = out["open"]
+    cpu, wall, server = out["open"]
+    load0, load1, load2 = out["load"]
     print(f"client CPU (one asyncio loop on core 0): {cpu:.1f} s in {wall:.1f} s "
-          f"({cpu / wall:.0%} of its core)")  # fmt: skip
+          f"({cpu / wall:.0%} of its core); gunicorn CPU {server:.1f} s "
+          f"({server / wall:.0%} of its core)")  # fmt: skip
+    print(f"machine load average (1 min) at the start and the end: {load0:.1f}, {load1:.1f} "
+          f"(2 cores; above 2 other processes take the cores' time)")  # fmt: skip
     errors = sum(tally.errors.values())
     sync_p99 = _percentiles(tally.latencies[sync_name])[2]
     changes_ok = tally.max_changes <= MAX_CHANGES and not tally.more
@@ -487,19 +529,25 @@ def _report(args, world: World, out: dict) -> bool:
           f"errors {errors} (target 0): {'PASS' if a_ok else 'FAIL'}")  # fmt: skip
 
     rates = out["rates"]
-    per = {k: sum(d for d, _e, _t in v) / sum(t for _d, _e, t in v) for k, v in rates.items()}
-    errs = {k: sum(e for _d, e, _t in v) for k, v in rates.items()}
+    per = {k: sum(r[0] for r in v) / sum(r[2] for r in v) for k, v in rates.items()}
+    errs = {k: sum(r[1] for r in v) for k, v in rates.items()}
+    # gunicorn's CPU per request (PostgreSQL's not included): what the figures would be on a
+    # core of its own, whatever else the machine runs.
+    cost = {k: sum(r[3] for r in v) / max(1, sum(r[0] for r in v)) for k, v in rates.items()}
     print(f"(b) closed loop: {args.concurrency} clients, {args.closed:.0f} s per endpoint in two "
           f"interleaved halves, incremental syncs with nothing new")  # fmt: skip
-    print(f"{'endpoint':<52}{'req/s':>9}{'errors':>8}")
-    print(f"{'GET /api/v1/sync/bundle?since= (ours)':<52}{per['ours']:>9.0f}{errs['ours']:>8}")
-    print(f"{'GET /api/v1/_bench/sync-static (anchor)':<52}{per['static']:>9.0f}"
-          f"{errs['static']:>8}")  # fmt: skip
-    ratio = per["ours"] / per["static"]
+    print(f"{'endpoint':<44}{'req/s':>8}{'errors':>8}{'gunicorn CPU ms/req':>21}")
+    for key, label in (("ours", "GET /api/v1/sync/bundle?since= (ours)"),
+                       ("static", "GET /api/v1/_bench/sync-static (anchor)")):  # fmt: skip
+        print(f"{label:<44}{per[key]:>8.1f}{errs[key]:>8}{cost[key] * 1000:>21.1f}")
+    ratio = per["ours"] / per["static"] if per["static"] else float("nan")
     cpu, wall = out["closed"]
-    print(f"client CPU: {cpu:.1f} s in {wall:.1f} s ({cpu / wall:.0%} of its core)")
+    print(f"client CPU: {cpu:.1f} s in {wall:.1f} s ({cpu / wall:.0%} of its core); "
+          f"machine load average at the end: {load2:.1f}")  # fmt: skip
+    by_cpu = cost["static"] / cost["ours"] if cost["ours"] and cost["static"] else float("nan")
     b_ok = ratio >= 0.5 and not any(errs.values())
-    print(f"ours / static: {ratio:.0%} (target ≥ 50 %): {'PASS' if b_ok else 'FAIL'}")
+    print(f"ours / static: {ratio:.0%} by requests/s (target ≥ 50 %): "
+          f"{'PASS' if b_ok else 'FAIL'}; {by_cpu:.0%} by gunicorn CPU per request")  # fmt: skip
     return a_ok and b_ok
 
 
