@@ -14,7 +14,10 @@ repository's config (``gunicorn -c python:gridserve.gunicorn_conf wsgi:app``,
 ``GRIDSERVE_ENV=production``, ``GRIDSERVE_WORKERS`` workers × 2 threads, JSON logs to a file,
 Prometheus multiprocess mode on, ``GRIDSERVE_BENCH_ENDPOINTS=1``) pinned to the last core; this
 process, the client, pins itself to the first core (``os.sched_setaffinity``): one asyncio loop,
-aiohttp. PostgreSQL is not pinned. Each terminal then takes its full bundle once (its cursor).
+aiohttp. PostgreSQL is not pinned. Each terminal starts from the cursor its full bundle would
+end with (the end of the change stream, computed in process) and makes one incremental sync
+to warm the workers. ``--reuse`` keeps a database an earlier run seeded (new terminals are
+enrolled each run).
 
 (a) Open loop, ``--duration`` seconds: each terminal an incremental sync
 (``GET /sync/bundle?since=<its cursor>``) every 30 s and an upload of 5 items
@@ -34,7 +37,9 @@ same token look-up, role check and query schema; the bytes of a real incremental
 memory), twice, interleaved. Target: ours ≥ 50 % of the static endpoint's requests/s.
 
 The client's CPU time is printed for each phase: a client near 100 % of its core would be the
-limit instead of the server.
+limit instead of the server. gunicorn's CPU per request (its processes' times in /proc) is
+printed beside the requests/s, and the machine's load average: on a shared machine the
+requests/s and latencies move with the other load, the CPU per request much less.
 """
 
 from __future__ import annotations
