@@ -252,10 +252,10 @@ async def _wait_ready(session, base: str, proc: subprocess.Popen) -> None:
 # --- the client ------------------------------------------------------------------------------
 
 
-def _server_cpu(pid: int) -> float:
-    """CPU seconds of gunicorn's arbiter and its live workers (from /proc)."""
+def _server_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of gunicorn's arbiter and each live worker, by pid (from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    total: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -265,8 +265,16 @@ def _server_cpu(pid: int) -> float:
         except OSError:
             continue
         if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds gunicorn spent between two readings; NaN when a worker was recycled in
+    between (gunicorn's ``max_requests``: its time is gone with it)."""
+    if any(p not in after for p in before):
+        return float("nan")
+    return sum(t - before.get(p, 0.0) for p, t in after.items())
 
 
 def _cpu() -> float:
@@ -433,7 +441,7 @@ async def _drain(pid: int, limit: float = 300.0) -> float:
     while time.perf_counter() - started < limit:
         await asyncio.sleep(2.0)
         now = _server_cpu(pid)
-        if now - before < 0.1:
+        if _spent(before, now) < 0.1:  # NaN (a worker recycled): look again
             break
         before = now
     return time.perf_counter() - started
@@ -471,7 +479,7 @@ async def _run_client(args, world: World, base: str, proc: subprocess.Popen) -> 
         cpu0, wall0, server0 = _cpu(), time.perf_counter(), _server_cpu(proc.pid)
         tally = await _open_loop(session, base, world, args.duration)
         open_cpu, open_wall = _cpu() - cpu0, time.perf_counter() - wall0
-        open_server = _server_cpu(proc.pid) - server0
+        open_server = _spent(server0, _server_cpu(proc.pid))
         load1 = os.getloadavg()[0]
 
         # Requests the client gave up on (timeouts) may still be queued in gunicorn: wait until
@@ -493,7 +501,7 @@ async def _run_client(args, world: World, base: str, proc: subprocess.Popen) -> 
                 )
                 took = time.perf_counter() - w0
                 closed_wall += took
-                rates[name].append((done, errors, took, _server_cpu(proc.pid) - s0))
+                rates[name].append((done, errors, took, _spent(s0, _server_cpu(proc.pid))))
         closed_cpu = _cpu() - cpu1
         load2 = os.getloadavg()[0]
     return {"tally": tally, "open": (open_cpu, open_wall, open_server), "rates": rates,
