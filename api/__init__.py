@@ -9,6 +9,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
+from gridserve.config import settings
+
 
 def register_blueprints(api: Api, app: Flask) -> None:
     from api import (
@@ -88,3 +90,7 @@ def register_blueprints(api: Api, app: Flask) -> None:
     # served beside the API, not in the API's OpenAPI document: public, no token.
     app.register_blueprint(open311.public_blp, url_prefix="/open311")
     app.register_blueprint(case_rating.public_blp, url_prefix="/r")  # the case rating page
+    if settings(app).bench_endpoints:  # test-only (bench/load); off unless asked for
+        from api import bench
+
+        api.register_blueprint(bench.blp, url_prefix="/api/v1")

@@ -370,11 +370,12 @@ class Bundle(MethodView):
         changed since."""
         principal = current_principal()
         today = local_today()
-        tag = bundle_service.etag(principal, args.get("since"), today)
+        held = bundle_service.holdings(principal, today)  # read once for both
+        tag = bundle_service.etag(principal, args.get("since"), today, held)
         if request.if_none_match.contains(tag):
             return "", 304, {"ETag": f'"{tag}"'}
         size = args.get("page_size") or settings().sync_page_size
-        body = bundle_service.build(principal, args.get("since"), today, size)
+        body = bundle_service.build(principal, args.get("since"), today, size, held)
         return body, 200, {"ETag": f'"{tag}"'}  # no-store (gridserve.http_security)
 
 

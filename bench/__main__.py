@@ -1,5 +1,6 @@
 """Run every benchmark: ``python -m bench`` (or ``make bench``); one or some by name:
-``python -m bench site_suggestion``.
+``python -m bench site_suggestion``. The long ones (:data:`LONG`: ``load``, about 7 minutes)
+run only when named, or with ``--all``.
 
 Each prints our figure beside an anchor measured in the same run on the same
 data; none of them is part of the test suite's pass/fail.
@@ -14,6 +15,7 @@ from bench import (
     case_deadlines,
     case_list,
     field_sync,
+    load,
     partition_demo,
     point_in_cell,
     progress,
@@ -67,11 +69,24 @@ BENCHES = {
         "the front ends' budgets in headless Chromium (JS bytes, map idle, offline place list)",
         web_budgets.run,
     ),
+    "load": (
+        "200 terminals and 5 coordinators against gunicorn for 5 minutes, open loop; the "
+        "incremental sync's throughput (anchor: a test-only endpoint with the same token "
+        "look-up answering the same bytes from memory)",
+        load.run,
+    ),
 }
+# Left out of a run that names no bench (``--all`` includes them).
+LONG = ("load",)
 
 
 def main(argv: list[str] | None = None) -> None:
-    names = list(sys.argv[1:] if argv is None else argv) or list(BENCHES)
+    names = list(sys.argv[1:] if argv is None else argv)
+    if names == ["--all"]:
+        names = list(BENCHES)
+    elif not names:
+        names = [n for n in BENCHES if n not in LONG]
+        print(f"(left out, long: {', '.join(LONG)}; name them or pass --all)")
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         raise SystemExit(f"unknown bench {', '.join(unknown)}; one of {', '.join(BENCHES)}")

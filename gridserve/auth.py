@@ -61,6 +61,8 @@ DEVICE_ALLOWED: dict[str, frozenset[str]] = {
     # The worker's own published scorecards, in the field app (the scope shows nothing else).
     "assessment_cards.Cards": frozenset({"GET"}),
     "assessment_cards.CardItem": frozenset({"GET"}),
+    # bench/load's anchor, mounted only with GRIDSERVE_BENCH_ENDPOINTS=1 (api/bench.py).
+    "bench.SyncStatic": frozenset({"GET"}),
 }
 
 

@@ -274,6 +274,9 @@ class Settings:
     async_grid_cells: int = 500
     async_import_rows: int = 10_000
     extra: dict[str, object] = field(default_factory=dict)
+    # GRIDSERVE_BENCH_ENDPOINTS=1 mounts the test-only endpoints of bench/load (api/bench.py:
+    # /api/v1/_bench/...). Off by default; never set it in production.
+    bench_endpoints: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -661,6 +664,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         jobs_mode=_jobs_mode(env),
         async_grid_cells=max(1, _int(env, "GRIDSERVE_ASYNC_GRID_CELLS", 500)),
         async_import_rows=max(1, _int(env, "GRIDSERVE_ASYNC_IMPORT_ROWS", 10_000)),
+        bench_endpoints=_flag(env, "GRIDSERVE_BENCH_ENDPOINTS", False),
     )
     if overrides:
         from dataclasses import replace

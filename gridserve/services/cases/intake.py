@@ -42,7 +42,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gridserve import audit, crypto
 from gridserve.config import settings
@@ -282,17 +282,26 @@ def duplicates(task: Task) -> list[dict[str, Any]]:
         return []
     conf = settings()
     since = task.created_at - dt.timedelta(hours=conf.case_duplicate_hours)
-    rows = db.session.execute(
-        select(Task).where(
-            Task.kind == "case",
-            Task.category_id == task.category_id,
-            Task.id != task.id,
-            Task.status.not_in(CASE_FINAL_STATUSES),
-            Task.created_at >= since,
-            Task.geom.is_not(None),
-        )
-    ).scalars()
     here = to_shapely(task.geom)
+    stmt = select(Task).where(
+        Task.kind == "case",
+        Task.category_id == task.category_id,
+        Task.id != task.id,
+        Task.status.not_in(CASE_FINAL_STATUSES),
+        Task.created_at >= since,
+        Task.geom.is_not(None),
+    )
+    if db.engine.dialect.name == "postgresql":
+        # Only the near ones leave the database (filtered there), not every open case of the
+        # category city-wide; 1 % of margin for the spheroid against the sphere below, which
+        # still decides.
+        point = func.ST_GeomFromText(here.wkt, 4326)
+        stmt = stmt.where(
+            func.ST_DWithin(
+                func.Geography(Task.geom), func.Geography(point), conf.case_duplicate_m * 1.01
+            )
+        )
+    rows = db.session.execute(stmt).scalars()
     found = []
     for other in rows:
         distance = _metres(here, to_shapely(other.geom))

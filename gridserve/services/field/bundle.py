@@ -48,6 +48,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import shapely
@@ -128,11 +129,38 @@ def _after(seq_col, id_col, kind: int, pos: tuple[int, int, int]):
     return or_(seq_col > seq, same)
 
 
-def build(
-    principal: Principal, since: str | None, today: dt.date, page_size: int
-) -> dict[str, Any]:
-    """One page of the worker's bundle after ``since``."""
+@dataclass(frozen=True)
+class Holdings:
+    """What a bundle and its ETag both start from, read once per request: the worker, their
+    cell codes, the cells in force, the signature of both, the active case categories and
+    their fingerprint."""
+
+    worker: Any
+    codes: list[str]
+    cells: list
+    signature: str
+    categories: list[dict[str, Any]]
+    fingerprint: str
+
+
+def holdings(principal: Principal, today: dt.date) -> Holdings:
+    """The worker's holdings for :func:`etag` and :func:`build` (pass it to both)."""
     worker, codes, cells, signature = _holdings(principal, today)
+    categories, fingerprint = _categories()
+    return Holdings(worker, codes, cells, signature, categories, fingerprint)
+
+
+def build(
+    principal: Principal,
+    since: str | None,
+    today: dt.date,
+    page_size: int,
+    held: Holdings | None = None,
+) -> dict[str, Any]:
+    """One page of the worker's bundle after ``since`` (``held``: read by :func:`holdings` in
+    this transaction, or read here)."""
+    held = held or holdings(principal, today)
+    worker, codes, cells, signature = held.worker, held.codes, held.cells, held.signature
     cell_ids = sorted(c.id for c in cells)
 
     reset = True
@@ -220,7 +248,7 @@ def build(
     last = stream[-1][0] if stream else position
     if not stream and position == (-1, 0, 0):
         last = (current_seq(), len(KINDS) - 1, 0)
-    categories, fingerprint = _categories()
+    categories, fingerprint = held.categories, held.fingerprint
     body: dict[str, Any] = {
         "reset": reset,
         "more": more,
@@ -447,11 +475,14 @@ def _holdings(principal: Principal, today: dt.date):
     return worker, codes, cells, signature
 
 
-def etag(principal: Principal, since: str | None, today: dt.date) -> str:
+def etag(
+    principal: Principal, since: str | None, today: dt.date, held: Holdings | None = None
+) -> str:
     """Changes whenever the bundle for (worker, cursor) could: new data or new cells."""
-    _worker, _codes, _cells, signature = _holdings(principal, today)
-    _listed, categories = _categories()
-    raw = json.dumps([principal.user_id, signature, since or "", current_seq(), categories])
+    held = held or holdings(principal, today)
+    raw = json.dumps(
+        [principal.user_id, held.signature, since or "", current_seq(), held.fingerprint]
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
