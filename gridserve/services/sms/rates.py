@@ -206,7 +206,7 @@ class SharedBuckets:
         self._ensure(limits)
         params = {
             "keys": [lim.key for lim in limits],
-            "rates": [lim.rate for lim in limits],
+            "rates": [float(lim.rate) for lim in limits],
             "want": want,
             "least": least,
         }
@@ -227,7 +227,7 @@ class SharedBuckets:
             return
         self._connection().execute(
             _GIVE_BACK,
-            {"keys": [lim.key for lim in limits], "rates": [lim.rate for lim in limits],
+            {"keys": [lim.key for lim in limits], "rates": [float(lim.rate) for lim in limits],
              "n": tokens},
         )  # fmt: skip
 
