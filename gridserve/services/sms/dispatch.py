@@ -14,8 +14,9 @@ Texts outside a campaign
 Slots side by side
     A round gives every open slot one batch, and no batch holds the round for long: a batch is
     at most ``GRIDSERVE_SMS_BATCH_SIZE`` messages, on a rate-limited channel at most half a
-    second of its rate, and it stops after :data:`BATCH_SECONDS` (its unsent rows go back to
-    ``queued``, never submitted). The open slots are listed again every second of
+    second of its rate, and no more than its gateway took in 0.8 s in the pass's last batch on
+    that channel; it stops after :data:`BATCH_SECONDS` (its unsent rows go back to ``queued``,
+    never submitted). The open slots are listed again every second of
     :func:`gridserve.db.utcnow` (or of the process's own clock, whichever comes first), so a
     slot that starts while another sender's long list is going out sends its first batch in
     the next round, not after that list.
@@ -313,6 +314,7 @@ class _Sender:
         self.channel_rates: dict[int, float] = {}
         self.clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption
         self.wake: float | None = None  # this round: when a slot short of tokens may try again
+        self.pace: dict[int, float] = {}  # texts per second each channel's gateway took
 
     def close(self) -> None:
         self.store.close()
@@ -344,6 +346,8 @@ class _Sender:
         says when to try again)."""
         allowance = self._allowance(channel_id)
         size = claim_size(allowance, settings().sms_batch_size)
+        if channel_id in self.pace:  # what the gateway can take before the batch must stop
+            size = max(1, min(size, math.floor(self.pace[channel_id] * BATCH_SECONDS * 0.8)))
         try:
             if allowance.limited and not allowance.prefetch(size):
                 self._wait(allowance)
@@ -364,6 +368,9 @@ class _Sender:
             )
         finally:
             allowance.release()
+        went = len(out.accepted) + len(out.retry) + len(out.failed)
+        if went and not out.short_of_tokens:
+            self.pace[channel_id] = went / max(time.monotonic() - now, 1e-3)
         if out.short_of_tokens:
             self._wait(allowance)
         return out, out.short_of_tokens
