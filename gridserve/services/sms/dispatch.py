@@ -48,7 +48,6 @@ Rates
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import math
 import time
@@ -93,7 +92,6 @@ REFRESH = dt.timedelta(seconds=1)
 # --- segments and rates --------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
 def segments(body: str) -> int:
     """The carrier segments a text costs (GSM-7 160/153, UCS-2 70/67; at least one)."""
     return max(1, len(sms_text.split(body)))
@@ -123,7 +121,8 @@ def send_batch(
     caller for one pass and never stored) spares decrypting a number again for its next text.
     """
     out = Outcomes()
-    costs = [segments(row.body) for row in rows]
+    by_body: dict[str, int] = {}  # a batch's texts are few; none is kept past the batch
+    costs = [by_body.get(r.body) or by_body.setdefault(r.body, segments(r.body)) for r in rows]
     ahead = costs[:]
     for index in range(len(ahead) - 2, -1, -1):
         ahead[index] += ahead[index + 1]
