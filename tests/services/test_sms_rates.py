@@ -41,8 +41,9 @@ def test_the_process_buckets_burst_one_second_then_wait_and_take_back_what_was_n
     slow = (rates.Limit("channel:1", SLOW),)
     assert buckets.take(slow, want=5, least=1) == rates.Grant(1)  # the cap: at least one
     refused = buckets.take(slow, want=5, least=1)
-    assert refused.tokens == 0 and refused.wait > 50
+    assert refused.tokens == 0 and refused.wait > 50 and buckets.peek(slow) > 50
     buckets.give_back(slow, 1)
+    assert buckets.peek(slow) == 0
     assert buckets.take(slow, want=5, least=1).tokens == 1
     assert rates.limits(3, 0, 0) == ()  # 0: no limit, no bucket
 
@@ -57,7 +58,9 @@ def test_the_buckets_are_rows_every_connection_shares(ctx):
         assert one.take(slow, want=5, least=1).tokens == 1
         refused = other.take(slow, want=5, least=1)
         assert refused.tokens == 0 and refused.wait > 50
+        assert other.peek(slow) > 50
         one.give_back(slow, 1)
+        assert other.peek(slow) == 0 and one.peek(slow) == 0, "a look takes nothing"
         assert other.take(slow, want=5, least=1).tokens == 1
         both = (rates.Limit(key, SLOW), rates.Limit(f"{key}-b", 1000))
         assert one.take(both, want=5, least=1).tokens == 0, "both buckets must have the tokens"

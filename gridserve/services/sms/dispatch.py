@@ -340,7 +340,7 @@ class _Sender:
         channel_id: int,
         take: Callable[[int], list[Claimed]],
     ) -> tuple[Outcomes | None, bool]:
-        """Tokens in hand, claim up to what they allow, send. Returns the outcomes (None when
+        """Tokens there, claim, send. Returns the outcomes (None when
         nothing was claimed) and whether the rates held the batch back (then :attr:`wake`
         says when to try again)."""
         allowance = self._allowance(channel_id)
@@ -348,7 +348,7 @@ class _Sender:
         if channel_id in self.pace:  # what the gateway can take before the batch must stop
             size = max(1, min(size, math.floor(self.pace[channel_id] * BATCH_SECONDS * 0.8)))
         try:
-            if allowance.limited and not allowance.prefetch(size):
+            if not allowance.ready():
                 self._wait(allowance)
                 return None, True
             rows = take(size)

@@ -73,6 +73,8 @@ class Grant:
 
 
 class Buckets(Protocol):
+    def peek(self, limits: Sequence[Limit]) -> float: ...
+
     def take(self, limits: Sequence[Limit], want: int, least: int) -> Grant: ...
 
     def give_back(self, limits: Sequence[Limit], tokens: int) -> None: ...
@@ -109,6 +111,12 @@ class LocalBuckets:
     def _available(self, lim: Limit, now: float) -> float:
         tokens, stamp = self._state.get(lim.key, (lim.cap, now))
         return min(lim.cap, tokens + max(0.0, now - stamp) * lim.rate)
+
+    def peek(self, limits: Sequence[Limit]) -> float:
+        """Seconds until every bucket holds a token (0: now); takes nothing."""
+        with self._lock:
+            now = time.monotonic()
+            return decide(limits, [self._available(lim, now) for lim in limits], 1, 1)[1]
 
     def take(self, limits: Sequence[Limit], want: int, least: int) -> Grant:
         with self._lock:
@@ -174,6 +182,18 @@ _GIVE_BACK = text(
     bindparam("keys", type_=ARRAY(TEXT)), bindparam("rates", type_=ARRAY(DOUBLE_PRECISION))
 )
 
+_PEEK = text(
+    """
+    SELECT b.key,
+           least(greatest(l.rate, 1.0),
+                 b.tokens + greatest(0.0, extract(epoch FROM clock_timestamp() - b.stamp))
+                     * l.rate) AS avail
+    FROM sms_rate_buckets b JOIN unnest(:keys, :rates) AS l(key, rate) ON l.key = b.key
+    """
+).bindparams(
+    bindparam("keys", type_=ARRAY(TEXT)), bindparam("rates", type_=ARRAY(DOUBLE_PRECISION))
+)
+
 _CREATE = text(
     "INSERT INTO sms_rate_buckets (key, tokens, stamp) VALUES (:key, :cap, clock_timestamp()) "
     "ON CONFLICT (key) DO NOTHING"
@@ -201,6 +221,14 @@ class SharedBuckets:
             if lim.key not in self._known:
                 self._connection().execute(_CREATE, {"key": lim.key, "cap": lim.cap})
                 self._known.add(lim.key)
+
+    def peek(self, limits: Sequence[Limit]) -> float:
+        """Seconds until every bucket holds a token (0: now); takes nothing, locks nothing."""
+        self._ensure(limits)
+        params = {"keys": [lim.key for lim in limits], "rates": [float(lim.rate) for lim in limits]}
+        rows = self._connection().execute(_PEEK, params).all()
+        available = {row.key: float(row.avail) for row in rows}
+        return decide(limits, [available.get(lim.key, 0.0) for lim in limits], 1, 1)[1]
 
     def take(self, limits: Sequence[Limit], want: int, least: int) -> Grant:
         self._ensure(limits)
@@ -250,9 +278,10 @@ def buckets() -> Buckets:
 class Allowance:
     """The tokens one batch spends on one channel: taken in chunks, the rest given back.
 
-    :meth:`prefetch` takes what is there without waiting (a batch is claimed only with some
-    tokens in hand); :meth:`spend` holds a message's segments, waiting for them until a
-    deadline; :meth:`release` gives back what the batch did not use.
+    :meth:`ready` looks without taking (a batch is claimed only when there are tokens, and
+    none is held while it is claimed); :meth:`spend` holds a message's segments just before
+    it goes, waiting for them until a deadline; :meth:`release` gives back what the batch did
+    not use.
     """
 
     def __init__(self, store: Buckets, limits: Sequence[Limit]) -> None:
@@ -267,14 +296,12 @@ class Allowance:
     def limited(self) -> bool:
         return bool(self.limits)
 
-    def prefetch(self, want: int) -> int:
-        """Take up to ``want`` tokens (at most one chunk) if at least one is there now."""
+    def ready(self) -> bool:
+        """Whether every bucket holds a token now (else :attr:`wait` says when it could)."""
         if not self.limits:
-            return want
-        grant = self.store.take(self.limits, max(1, min(want, self.chunk)), 1)
-        self.held += grant.tokens
-        self.wait = grant.wait
-        return grant.tokens
+            return True
+        self.wait = self.store.peek(self.limits)
+        return self.wait <= 0
 
     def spend(self, segments: int, ahead: int, deadline: float) -> bool:
         """Hold ``segments`` tokens for the next message (``ahead``: the segments of it and
