@@ -1,9 +1,11 @@
 """SMS dispatch on PostGIS: throughput through the outbox, and how late a slot starts.
 
-``python -m bench.sms_dispatch [--recipients 10000] [--no-slot-start]``
+``python -m bench.sms_dispatch [--recipients 10000] [--rate 0] [--no-slot-start]``
 
 1. Throughput: one sender, ``--recipients`` numbers, a mandated and a custom text each (so
-   twice as many messages), rate limits off, sent by one dispatch pass through the outbox
+   twice as many messages), rate limits off (or, with ``--rate N``, the channel's rate and the
+   platform cap both N segments per second: set far above what is reached, this measures what
+   the shared token bucket costs), sent by one dispatch pass through the outbox
    (slot opening, claims with ``FOR UPDATE SKIP LOCKED``, the order rule, opt-out checks,
    outcomes written back) to the HTTP gateway, against a loopback HTTP SMS server in its own
    process. Anchor: a bare loop calling the same gateway adapter for the same number of
@@ -70,7 +72,14 @@ def _window(start: dt.datetime, hours: int = 2) -> tuple[str, str, str]:
     return window[0], window[1], f"{window[1]}-{window[0]}"
 
 
-def _campaign(code: str, sender: str, url: str, window: tuple[str, str], phones: list[str]):
+def _campaign(
+    code: str,
+    sender: str,
+    url: str,
+    window: tuple[str, str],
+    phones: list[str],
+    rate: float = 0,
+):
     """Channel, campaign, approved texts and recipients (through the services)."""
     today = dt.datetime.now(ZoneInfo(TZ)).date()
     sms_service.put_channel(
@@ -80,7 +89,7 @@ def _campaign(code: str, sender: str, url: str, window: tuple[str, str], phones:
             "gateway": "http",
             "settings": {"url": url, "timeout": 5},
             "signature": sender,
-            "rate_per_second": 0,
+            "rate_per_second": rate,
         },
     )
     district = db.session.execute(select(Area).where(Area.code == "XQ")).scalar_one()
@@ -113,7 +122,7 @@ def _campaign(code: str, sender: str, url: str, window: tuple[str, str], phones:
     return campaign.id
 
 
-def throughput(app, recipients: int, url: str) -> None:
+def throughput(app, recipients: int, url: str, rate: float = 0) -> None:
     now = dt.datetime.now(ZoneInfo(TZ))
     start = max(now - dt.timedelta(minutes=30), now.replace(hour=0, minute=0))
     w0, w1, quiet = _window(start, hours=3)
@@ -121,7 +130,7 @@ def throughput(app, recipients: int, url: str) -> None:
     phones = [f"+86139{n:08d}" for n in range(recipients)]
     with app.app_context(), audit.acting_as(audit.Actor(kind="cli", name="bench")):
         with transaction():
-            _campaign("BENCH-THROUGHPUT", "ICBC", url, (w0, w1), phones)
+            _campaign("BENCH-THROUGHPUT", "ICBC", url, (w0, w1), phones, rate)
         messages = 2 * recipients
 
         gateway = build_gateway("http", {"url": url}, {}, Path(tempfile.gettempdir()))
@@ -143,7 +152,8 @@ def throughput(app, recipients: int, url: str) -> None:
         ours = time.perf_counter() - t0
         db.session.remove()
     sent = report.get("accepted", 0)
-    print(f"messages: {messages} ({recipients} recipients × mandated + custom), rates off")
+    rates = f"rates {rate:g} segments/s (channel and platform)" if rate else "rates off"
+    print(f"messages: {messages} ({recipients} recipients × mandated + custom), {rates}")
     print(f"bare loop, same gateway:  {messages / bare:8.0f} msg/s  ({bare:.2f} s)")
     print(
         f"through the outbox:       {sent / ours:8.0f} msg/s  ({ours:.2f} s, "
@@ -197,14 +207,14 @@ def slot_start(app, url: str, settings_env: dict[str, str]) -> None:
     print(f"slot start {start.isoformat()}: opened {opened:+.2f} s, first accepted {first:+.2f} s")
 
 
-def run(recipients: int = 10_000, with_slot_start: bool = True) -> None:
+def run(recipients: int = 10_000, with_slot_start: bool = True, rate: float = 0) -> None:
     url = os.environ.get("GRIDSERVE_BENCH_DATABASE_URL", DEFAULT_URL)
     fresh_database(url)
     env = {
         "GRIDSERVE_ENV": "testing",
         "GRIDSERVE_DATABASE_URL": url,
         "GRIDSERVE_INSTANCE_PATH": "/tmp/gridserve-bench-instance",
-        "GRIDSERVE_SMS_PLATFORM_RATE": "0",
+        "GRIDSERVE_SMS_PLATFORM_RATE": str(rate),
         # One key for this process and the scheduler it starts (numbers are stored encrypted).
         "GRIDSERVE_DATA_KEYS": generate_key(),
     }
@@ -216,7 +226,7 @@ def run(recipients: int = 10_000, with_slot_start: bool = True) -> None:
         db.session.remove()
     peer, port = _peer()
     try:
-        throughput(app, recipients, f"http://127.0.0.1:{port}/send")
+        throughput(app, recipients, f"http://127.0.0.1:{port}/send", rate)
         if with_slot_start:
             slot_start(app, f"http://127.0.0.1:{port}/send", env)
     finally:
@@ -227,9 +237,15 @@ def run(recipients: int = 10_000, with_slot_start: bool = True) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="channel rate and platform cap, segments per second (0: off)",
+    )
     parser.add_argument("--no-slot-start", action="store_true")
     args = parser.parse_args(argv)
-    run(args.recipients, not args.no_slot_start)
+    run(args.recipients, not args.no_slot_start, args.rate)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ from gridserve.models.outreach.visits import (
     OutreachVisit,
 )
 from gridserve.models.sms.campaigns import SmsCampaign, SmsChannel, SmsSender, SmsText
-from gridserve.models.sms.outbox import SmsMessage, SmsSlotRun
+from gridserve.models.sms.outbox import SmsMessage, SmsRateBucket, SmsSlotRun
 from gridserve.models.sms.recipients import PhoneHashKey, SmsOptOut, SmsRecipient
 
 __all__ = [
@@ -198,6 +198,7 @@ __all__ = [
     "SmsChannel",
     "SmsMessage",
     "SmsOptOut",
+    "SmsRateBucket",
     "SmsRecipient",
     "SmsSender",
     "SmsSlotRun",

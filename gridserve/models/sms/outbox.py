@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -135,3 +136,21 @@ class SmsMessage(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsRateBucket(db.Model):
+    """A token bucket shared by every dispatcher process (PostgreSQL): ``channel:<id>`` or
+    ``platform``, in carrier segments.
+
+    ``tokens`` as of ``stamp`` (the database's clock); the rate and the cap are the caller's
+    (the channel's ``rate_per_second``, ``GRIDSERVE_SMS_PLATFORM_RATE``) and applied in the one
+    statement that takes tokens, so a changed rate counts from the next take. See
+    :mod:`gridserve.services.sms.rates`.
+    """
+
+    __tablename__ = "sms_rate_buckets"
+    __audit__ = False  # a counter, rewritten many times a second
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float, nullable=False)
+    stamp: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)

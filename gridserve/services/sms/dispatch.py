@@ -6,10 +6,20 @@ per channel (:class:`GatewayPool`, :func:`send_batch`), records the outcomes and
 receipts and replies the gateways return (:mod:`gridserve.services.sms.inbound`).
 
 Texts outside a campaign
-    Direct texts (:mod:`gridserve.services.sms.direct`: notices, reminders) go first: every
-    round of a pass sends each channel's due direct texts before any campaign batch, and a
-    slot's batch is claimed only once its channel has no direct text due. They need no slot,
-    only to be outside the quiet hours.
+    Direct texts (:mod:`gridserve.services.sms.direct`: notices, reminders, case feedback) go
+    first: every round of a pass sends each channel's due direct texts before any campaign
+    batch, and a slot's batch is claimed only once its channel has no direct text due (nor one
+    waiting for that channel's tokens). They need no slot, only to be outside the quiet hours.
+
+Slots side by side
+    A round gives every open slot one batch, and no batch holds the round for long: a batch is
+    at most ``GRIDSERVE_SMS_BATCH_SIZE`` messages, on a rate-limited channel at most half a
+    second of its rate, and no more than its gateway took in 0.8 s in the pass's last batch on
+    that channel; it stops after :data:`BATCH_SECONDS` (its unsent rows go back to ``queued``,
+    never submitted). The open slots are listed again every second of
+    :func:`gridserve.db.utcnow` (or of the process's own clock, whichever comes first), so a
+    slot that starts while another sender's long list is going out sends its first batch in
+    the next round, not after that list.
 
 Commits
     The one job that commits several times in a run (declared in :mod:`jobs.registry`): a claim
@@ -25,15 +35,24 @@ Windows
 
 Rates
     Each channel's ``rate_per_second`` and the platform-wide cap (``GRIDSERVE_SMS_PLATFORM_RATE``)
-    are enforced by token buckets inside a pass; 0 means no limit. Only one scheduler runs
-    passes; a pass run by hand at the same time cannot double-send (claims), only add its rate.
+    are carrier segments per second (0: no limit), each a token bucket with a burst of one
+    second of its rate: a message takes its segment count (:func:`segments`) from its channel's
+    bucket and the platform's. On PostgreSQL the buckets are rows shared by every dispatcher
+    process, so the rates hold for all schedulers, nodes and passes run by hand together; on
+    SQLite (one scheduler) they live in the process (:mod:`gridserve.services.sms.rates`). A
+    batch is claimed only with tokens in hand, takes more in chunks as it sends, and gives back
+    what it did not use; a slot short of tokens waits without holding rows while the others
+    send, and a pass with nothing to do but wait for tokens sleeps until they are due.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from sqlalchemy import update
 
@@ -45,7 +64,7 @@ from gridserve.models import (
     SmsChannel,
     SmsSlotRun,
 )
-from gridserve.services.sms import direct, inbound
+from gridserve.services.sms import direct, inbound, rates
 from gridserve.services.sms.outbox import (
     Claimed,
     OpenSlot,
@@ -58,50 +77,55 @@ from gridserve.services.sms.outbox import (
     release_custom,
 )
 from gridserve.sms import gateways
+from gridserve.sms import text as sms_text
 
 log = logging.getLogger("gridserve.sms")
 STALE_TRANSIENT_LIMIT = 3  # consecutive transient errors before a channel's batch is put back
 CLEAR_CACHE_LIMIT = 50_000  # numbers a pass keeps decrypted in memory for their next text
 
 
-# --- time and rates ------------------------------------------------------------------------
+BATCH_SECONDS = 1.0  # a batch stops after this long; its unsent rows go back to the queue
+ROUND_SECONDS = 0.5  # a rate-limited channel's batch: at most this much of its rate
+REFRESH = dt.timedelta(seconds=1)
 
 
-class TokenBucket:
-    """At most ``rate`` takes per second (bursts of one second); ``rate`` 0 means no limit."""
+# --- segments and rates --------------------------------------------------------------------
 
-    def __init__(self, rate: float) -> None:
-        self.rate = float(rate or 0)
-        self.tokens = max(self.rate, 1.0)
-        self.stamp = time.monotonic()
 
-    def take(self) -> None:
-        if self.rate <= 0:
-            return
-        while True:
-            now = time.monotonic()
-            self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
-            time.sleep((1 - self.tokens) / self.rate)
+def segments(body: str) -> int:
+    """The carrier segments a text costs (GSM-7 160/153, UCS-2 70/67; at least one)."""
+    return max(1, len(sms_text.split(body)))
+
+
+def claim_size(allowance: rates.Allowance, batch_size: int) -> int:
+    """How many messages a batch claims: the batch size, or half a second of the slowest rate."""
+    if not allowance.limited:
+        return batch_size
+    slowest = min(lim.rate for lim in allowance.limits)
+    return max(1, min(batch_size, math.ceil(slowest * ROUND_SECONDS)))
 
 
 def send_batch(
     gateway: gateways.Gateway,
     slot: OpenSlot | direct.DirectLane,
     rows: list[Claimed],
-    buckets: list[TokenBucket],
+    allowance: rates.Allowance,
     deadline: float,
     clear: dict[str, str] | None = None,
 ) -> Outcomes:
     """Submit claimed rows in order; a number whose earlier row did not go is not sent past.
 
+    Each message first holds its segments from ``allowance`` (waiting for them until
+    ``deadline`` at most; short of them, the rest goes back to the queue, ``short_of_tokens``).
     Numbers are decrypted here, for the gateway call only; ``clear`` (by hash, kept by the
     caller for one pass and never stored) spares decrypting a number again for its next text.
     """
     out = Outcomes()
+    by_body: dict[str, int] = {}  # a batch's texts are few; none is kept past the batch
+    costs = [by_body.get(r.body) or by_body.setdefault(r.body, segments(r.body)) for r in rows]
+    ahead = costs[:]
+    for index in range(len(ahead) - 2, -1, -1):
+        ahead[index] += ahead[index + 1]
     clear = {} if clear is None else clear
     max_attempts = settings().sms_max_attempts
     blocked: set[str] = set()
@@ -125,14 +149,17 @@ def send_batch(
                 }
             )
             continue
-        for bucket in buckets:
-            bucket.take()
+        if not allowance.spend(costs[index], ahead[index], deadline):
+            out.put_back.extend(r.id for r in rows[index:])
+            out.short_of_tokens = True
+            break
         if slot.window is not None and not slot.window.open_at(utcnow()):
             # The window ended (quiet hours began) while this batch was going out: the rest
             # goes back to the queue unsent, for the slot's next day or, if the slot is over,
             # for close_ended_slots to expire.
             out.put_back.extend(r.id for r in rows[index:])
             out.window_closed = True
+            allowance.held += costs[index]  # not sent: given back with the rest
             break
         message = gateways.OutboundMessage(
             key=f"gs-{row.id}", to=to, body=row.body, sender=slot.sender_code
@@ -217,129 +244,190 @@ def dispatch_pass(budget_seconds: float = 50.0, until_idle: bool = False) -> dic
     deadline = time.monotonic() + budget_seconds
     report: Counter[str] = Counter()
     pool = GatewayPool()
-    platform = TokenBucket(settings().sms_platform_rate)
-    senders: dict[int, TokenBucket] = {}
-    batch_size = settings().sms_batch_size
-    lease = settings().sms_claim_lease_seconds
+    sender = _Sender(pool, report, deadline)
     refreshed = -1.0
+    refreshed_at: dt.datetime | None = None
     slots: list[OpenSlot] = []
-    clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption
 
-    def direct_first(channel_id: int | None = None) -> bool:
-        """One batch of each channel's (or this channel's) due direct texts."""
-        sent = False
+    def direct_first(channel_id: int | None = None) -> str:
+        """One batch of each channel's (or this channel's) due direct texts: ``sent`` if any
+        went, ``short`` if one waits for its channel's tokens, else ``none``."""
+        state = "none"
         for lane in direct.due_lanes():
             if channel_id is None or lane.channel_id == channel_id:
-                sent |= _send_direct(lane, pool, senders, platform, deadline, clear, report)
-        return sent
+                got = sender.direct(lane)
+                if got == "sent" or state == "none":
+                    state = got
+        return state
 
     try:
         report.update(recover_stale_claims())
         commit_step()
         while time.monotonic() < deadline:
-            if time.monotonic() - refreshed >= 1.0:  # slots start and end while we send
+            now = utcnow()
+            if (
+                time.monotonic() - refreshed >= REFRESH.total_seconds()
+                or refreshed_at is None
+                or now - refreshed_at >= REFRESH
+            ):  # slots start and end while we send
                 report["expired"] += close_ended_slots()
                 slots = open_slots()
                 commit_step()
-                refreshed = time.monotonic()
-            progressed = direct_first()  # texts outside a campaign first, every round
+                refreshed, refreshed_at = time.monotonic(), now
+            sender.wake = None
+            progressed = direct_first() == "sent"  # texts outside a campaign first, every round
             for slot in slots:
                 report["released"] += release_custom(slot)
                 commit_step()
                 if not slot.sending or slot.channel_id is None:
                     continue
-                if slot.channel_id not in senders:
-                    channel = db.session.get(SmsChannel, slot.channel_id)
-                    senders[slot.channel_id] = TokenBucket(channel.rate_per_second)
-                try:
-                    gateway = pool.get(slot.channel_id)
-                except gateways.GatewayError as exc:
-                    log.error("channel of %s unusable: %s", slot.sender_code, exc.message)
-                    report["misconfigured"] += 1
-                    continue
-                if direct.has_due(slot.channel_id) and direct_first(slot.channel_id):
-                    progressed = True  # texts outside the campaign go ahead of its bulk
-                    continue
-                rows = claim(slot, batch_size)
-                commit_step()
-                if not rows:
-                    continue
-                progressed = True
-                out = send_batch(
-                    gateway,
-                    slot,
-                    rows,
-                    [senders[slot.channel_id], platform],
-                    min(deadline, time.monotonic() + lease / 2),
-                    clear,
-                )
-                record(out)
-                metrics.record_sms(slot.channel_id, len(out.accepted), len(out.retry),
-                                   len(out.failed))  # fmt: skip
-                if out.window_closed:
-                    slot.sending = False  # until the next refresh finds its window open again
-                _first_accepted(slot, out)
-                commit_step()
-                report["accepted"] += len(out.accepted)
-                report["retry"] += len(out.retry)
-                report["failed"] += len(out.failed)
-                for event in gateway.poll():
-                    ids = [slot.channel_id] if slot.channel_id else None
-                    kind, outcome = inbound.apply_event(event, ids)
-                    report[f"{kind}_{outcome}"] += 1
-                commit_step()
+                if direct.has_due(slot.channel_id):
+                    state = direct_first(slot.channel_id)
+                    if state != "none":  # texts outside the campaign go ahead of its bulk
+                        progressed |= state == "sent"
+                        continue
+                progressed |= sender.slot(slot)
             if not progressed:
+                if sender.wake is not None:  # only waiting for tokens: sleep until they are due
+                    time.sleep(max(0.0, min(sender.wake, deadline) - time.monotonic()))
+                    continue
                 if not until_idle:
                     break
                 time.sleep(0.2)
     finally:
         db.session.rollback()
+        sender.close()
         pool.close()
     return {k: v for k, v in report.items() if v}
 
 
-def _send_direct(
-    lane: direct.DirectLane,
-    pool: GatewayPool,
-    senders: dict[int, TokenBucket],
-    platform: TokenBucket,
-    deadline: float,
-    clear: dict[str, str],
-    report: Counter[str],
-) -> bool:
-    """Send one batch of a channel's due direct texts; whether anything was claimed."""
-    if lane.channel_id not in senders:
-        channel = db.session.get(SmsChannel, lane.channel_id)
-        senders[lane.channel_id] = TokenBucket(channel.rate_per_second)
-    try:
-        gateway = pool.get(lane.channel_id)
-    except gateways.GatewayError as exc:
-        log.error("channel of %s unusable: %s", lane.sender_code, exc.message)
-        report["misconfigured"] += 1
-        return False
-    rows = direct.claim(lane, settings().sms_batch_size)
-    commit_step()
-    if not rows:
-        return False
-    out = send_batch(
-        gateway,
-        lane,
-        rows,
-        [senders[lane.channel_id], platform],
-        min(deadline, time.monotonic() + settings().sms_claim_lease_seconds / 2),
-        clear,
-    )
-    record(out)
-    metrics.record_sms(lane.channel_id, len(out.accepted), len(out.retry), len(out.failed))
-    commit_step()
-    report["direct_accepted"] += len(out.accepted)
-    report["direct_retry"] += len(out.retry)
-    report["direct_failed"] += len(out.failed)
-    for event in gateway.poll():
-        kind, outcome = inbound.apply_event(event, [lane.channel_id])
-        report[f"{kind}_{outcome}"] += 1
-    commit_step()
-    return True
+class _Sender:
+    """A pass's batches: tokens first, then the claim, the gateway calls and the outcomes."""
+
+    def __init__(self, pool: GatewayPool, report: Counter[str], deadline: float) -> None:
+        self.pool = pool
+        self.report = report
+        self.deadline = deadline
+        self.store = rates.buckets()
+        self.platform_rate = settings().sms_platform_rate
+        self.channel_rates: dict[int, float] = {}
+        self.clear: dict[str, str] = {}  # this pass only: a number's next text needs no decryption
+        self.wake: float | None = None  # this round: when a slot short of tokens may try again
+        self.pace: dict[int, float] = {}  # texts per second each channel's gateway took
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _allowance(self, channel_id: int) -> rates.Allowance:
+        if channel_id not in self.channel_rates:
+            channel = db.session.get(SmsChannel, channel_id)
+            self.channel_rates[channel_id] = channel.rate_per_second
+        limits = rates.limits(channel_id, self.channel_rates[channel_id], self.platform_rate)
+        return rates.Allowance(self.store, limits)
+
+    def _gateway(self, channel_id: int, sender_code: str) -> gateways.Gateway | None:
+        try:
+            return self.pool.get(channel_id)
+        except gateways.GatewayError as exc:
+            log.error("channel of %s unusable: %s", sender_code, exc.message)
+            self.report["misconfigured"] += 1
+            return None
+
+    def _batch(
+        self,
+        gateway: gateways.Gateway,
+        lane: OpenSlot | direct.DirectLane,
+        channel_id: int,
+        take: Callable[[int], list[Claimed]],
+    ) -> tuple[Outcomes | None, bool]:
+        """Tokens there, claim, send. Returns the outcomes (None when
+        nothing was claimed) and whether the rates held the batch back (then :attr:`wake`
+        says when to try again)."""
+        allowance = self._allowance(channel_id)
+        size = claim_size(allowance, settings().sms_batch_size)
+        if channel_id in self.pace:  # what the gateway can take before the batch must stop
+            size = max(1, min(size, math.floor(self.pace[channel_id] * BATCH_SECONDS * 0.8)))
+        try:
+            if not allowance.ready():
+                self._wait(allowance)
+                return None, True
+            rows = take(size)
+            commit_step()
+            if not rows:
+                return None, False
+            now = time.monotonic()
+            lease = settings().sms_claim_lease_seconds
+            out = send_batch(
+                gateway,
+                lane,
+                rows,
+                allowance,
+                min(self.deadline, now + BATCH_SECONDS, now + lease / 2),
+                self.clear,
+            )
+        finally:
+            allowance.release()
+        went = len(out.accepted) + len(out.retry) + len(out.failed)
+        if went and not out.short_of_tokens:
+            self.pace[channel_id] = went / max(time.monotonic() - now, 1e-3)
+        if out.short_of_tokens:
+            self._wait(allowance)
+        return out, out.short_of_tokens
+
+    def _wait(self, allowance: rates.Allowance) -> None:
+        at = time.monotonic() + allowance.wait
+        self.wake = at if self.wake is None else min(self.wake, at)
+
+    def slot(self, slot: OpenSlot) -> bool:
+        """One batch of the slot's texts; whether any was sent (or settled)."""
+        gateway = self._gateway(slot.channel_id, slot.sender_code)
+        if gateway is None:
+            return False
+        out, _ = self._batch(gateway, slot, slot.channel_id, lambda n: claim(slot, n))
+        if out is None:
+            return False
+        record(out)
+        metrics.record_sms(slot.channel_id, len(out.accepted), len(out.retry), len(out.failed))
+        if out.window_closed:
+            slot.sending = False  # until the next refresh finds its window open again
+        _first_accepted(slot, out)
+        commit_step()
+        self.report["accepted"] += len(out.accepted)
+        self.report["retry"] += len(out.retry)
+        self.report["failed"] += len(out.failed)
+        self._poll(gateway, slot.channel_id)
+        return _moved(out)
+
+    def direct(self, lane: direct.DirectLane) -> str:
+        """One batch of a channel's due direct texts: ``sent`` (something went or was settled),
+        ``short`` (held back by the rates) or ``none``."""
+        gateway = self._gateway(lane.channel_id, lane.sender_code)
+        if gateway is None:
+            return "none"
+        out, short = self._batch(gateway, lane, lane.channel_id, lambda n: direct.claim(lane, n))
+        if out is not None:
+            record(out)
+            metrics.record_sms(lane.channel_id, len(out.accepted), len(out.retry),
+                               len(out.failed))  # fmt: skip
+            commit_step()
+            self.report["direct_accepted"] += len(out.accepted)
+            self.report["direct_retry"] += len(out.retry)
+            self.report["direct_failed"] += len(out.failed)
+            self._poll(gateway, lane.channel_id)
+            if _moved(out):
+                return "sent"
+        return "short" if short else "none"
+
+    def _poll(self, gateway: gateways.Gateway, channel_id: int) -> None:
+        for event in gateway.poll():
+            kind, outcome = inbound.apply_event(event, [channel_id])
+            self.report[f"{kind}_{outcome}"] += 1
+        commit_step()
+
+
+def _moved(out: Outcomes) -> bool:
+    """Whether a batch settled anything (else it only put its rows back)."""
+    return bool(out.accepted or out.retry or out.failed)
 
 
 def _first_accepted(slot: OpenSlot, out: Outcomes) -> None:

@@ -499,6 +499,7 @@ class Outcomes:
     failed: list[dict[str, Any]] = field(default_factory=list)
     put_back: list[int] = field(default_factory=list)
     window_closed: bool = False
+    short_of_tokens: bool = False  # the rate limits stopped the batch; the rest was put back
 
 
 def backoff(attempts: int) -> dt.timedelta:
