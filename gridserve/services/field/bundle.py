@@ -53,7 +53,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 
 from gridserve import audit
 from gridserve.db import utcnow
@@ -183,28 +183,37 @@ def build(
         return [((r.change_seq, kind, r.id), kind, r) for r in rows]
 
     task_kind, dropped_kind = KINDS.index("task"), KINDS.index("task_tombstone")
+    event_kind, sme_kind = KINDS.index("event"), KINDS.index("sme_enterprise")
 
     in_cells = Place.cell_id.in_(cell_ids) if cell_ids else Place.id < 0
-    stream = page(Place, 0, in_cells)
-    stream += page(Household, 1, Household.place_id.in_(select(Place.id).where(in_cells)))
-    if not reset:
-        stream += page(
+    wheres = {
+        0: (Place, in_cells),
+        1: (Household, Household.place_id.in_(select(Place.id).where(in_cells))),
+        2: (
             SyncTombstone,
-            2,
             or_(SyncTombstone.cell_code.in_(codes), SyncTombstone.cell_code.is_(None))
             & (SyncTombstone.area_id == worker.area_id),
-        )
-    stream += page(Task, task_kind, task_service.carried_by(worker.id))
-    if not reset:
-        stream += page(TaskEvent, dropped_kind, task_service.dropped_by(worker.id))
-    event_kind = KINDS.index("event")
-    shown, candidates = _events_in_cells(principal, cells)
-    # Reset: the events in the cells. Deltas: every changed event the worker may see, those
-    # outside the cells (moved away) as tombstones.
-    stream += page(OutreachEvent, event_kind,
-                   OutreachEvent.id.in_(sorted(candidates if not reset else shown)))  # fmt: skip
-    sme_kind = KINDS.index("sme_enterprise")
-    stream += _sme_page(principal, cell_ids, sme_kind, position, page_size)
+        ),
+        task_kind: (Task, task_service.carried_by(worker.id)),
+        dropped_kind: (TaskEvent, task_service.dropped_by(worker.id)),
+    }
+    # A delta asks first, in one statement, which kinds have anything after the cursor, and
+    # reads only those (the answer is the same: an empty kind adds nothing to the stream).
+    changed = set(range(len(KINDS))) if reset else _changed(wheres, position)
+    stream = []
+    for kind in (0, 1, 2, task_kind, dropped_kind):
+        if kind in changed and not (reset and kind in (2, dropped_kind)):  # no tombstones
+            model, where = wheres[kind]
+            stream += page(model, kind, where)
+    shown: set[int] = set()
+    if event_kind in changed or (known <= event_kind and not reset):
+        shown, candidates = _events_in_cells(principal, cells)
+        # Reset: the events in the cells. Deltas: every changed event the worker may see,
+        # those outside the cells (moved away) as tombstones.
+        wanted = sorted(candidates if not reset else shown)
+        stream += page(OutreachEvent, event_kind, OutreachEvent.id.in_(wanted))
+    if sme_kind in changed:
+        stream += _sme_page(principal, cell_ids, sme_kind, position, page_size)
     stream.sort(key=lambda item: item[0])
     more = len(stream) > page_size
     stream = stream[:page_size]
@@ -264,6 +273,32 @@ def build(
         "case_categories": categories if reset or held_categories != fingerprint else None,
     }
     return body
+
+
+def _changed(wheres: dict[int, tuple[Any, Any]], position: tuple[int, int, int]) -> set[int]:
+    """The kinds with a row after ``position``: exactly for the worker's places, households,
+    tombstones, tasks and task tombstones (``wheres``: kind -> (model, the worker's rows)),
+    and for events and SME enterprises any row at all (a superset: their own queries decide)."""
+    checks = [
+        exists().where(where, _after(model.change_seq, model.id, kind, position)).label(f"k{kind}")
+        for kind, (model, where) in wheres.items()
+    ]
+    event_kind, sme_kind = KINDS.index("event"), KINDS.index("sme_enterprise")
+    checks.append(
+        exists()
+        .where(_after(OutreachEvent.change_seq, OutreachEvent.id, event_kind, position))
+        .label(f"k{event_kind}")
+    )
+    checks.append(
+        exists(
+            select(OutreachEnterprise.id)
+            .join(Place, Place.id == OutreachEnterprise.place_id)
+            .where(_after(Place.change_seq, OutreachEnterprise.id, sme_kind, position))
+        ).label(f"k{sme_kind}")
+    )
+    row = db.session.execute(select(*checks)).one()
+    kinds = [*wheres, event_kind, sme_kind]
+    return {kind for kind, found in zip(kinds, row, strict=True) if found}
 
 
 def _tasks(rows: list[Task]) -> list[dict[str, Any]]:
