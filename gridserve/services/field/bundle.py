@@ -68,6 +68,7 @@ from gridserve.models import (
     OutreachEvent,
     OutreachProgramme,
     Place,
+    SyncCounter,
     SyncTombstone,
     Task,
     TaskEvent,
@@ -132,8 +133,8 @@ def _after(seq_col, id_col, kind: int, pos: tuple[int, int, int]):
 @dataclass(frozen=True)
 class Holdings:
     """What a bundle and its ETag both start from, read once per request: the worker, their
-    cell codes, the cells in force, the signature of both, the active case categories and
-    their fingerprint."""
+    cell codes, the cells in force, the signature of both, the active case categories,
+    their fingerprint, and the last change number."""
 
     worker: Any
     codes: list[str]
@@ -141,13 +142,14 @@ class Holdings:
     signature: str
     categories: list[dict[str, Any]]
     fingerprint: str
+    seq: int  # the change stream's last number (for the ETag)
 
 
 def holdings(principal: Principal, today: dt.date) -> Holdings:
     """The worker's holdings for :func:`etag` and :func:`build` (pass it to both)."""
     worker, codes, cells, signature = _holdings(principal, today)
-    categories, fingerprint = _categories()
-    return Holdings(worker, codes, cells, signature, categories, fingerprint)
+    categories, fingerprint, seq = _categories_and_seq()
+    return Holdings(worker, codes, cells, signature, categories, fingerprint, seq)
 
 
 def build(
@@ -352,11 +354,18 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _categories() -> tuple[list[dict[str, Any]], str]:
     """The active case categories (for the report form), in their order, and a fingerprint of
     every category's version and state (an edit or deactivation changes it)."""
-    rows = list(
-        db.session.execute(
-            select(CaseCategory).order_by(CaseCategory.position, CaseCategory.code)
-        ).scalars()
-    )
+    listed, fingerprint, _seq = _categories_and_seq()
+    return listed, fingerprint
+
+
+def _categories_and_seq() -> tuple[list[dict[str, Any]], str, int]:
+    """:func:`_categories` and :func:`current_seq`, read in one statement."""
+    counter = select(SyncCounter.value).where(SyncCounter.id == 1).scalar_subquery()
+    read = db.session.execute(
+        select(CaseCategory, counter).order_by(CaseCategory.position, CaseCategory.code)
+    ).all()
+    rows = [row[0] for row in read]
+    seq = int(read[0][1] or 0) if read else current_seq()
     raw = json.dumps([[c.id, c.version, c.active] for c in rows])
     fingerprint = hashlib.sha256(raw.encode()).hexdigest()[:12]
     listed = [
@@ -372,7 +381,7 @@ def _categories() -> tuple[list[dict[str, Any]], str]:
         for c in rows
         if c.active
     ]
-    return listed, fingerprint
+    return listed, fingerprint, seq
 
 
 def _sme_query(principal: Principal, cell_ids: list[int]):
@@ -515,9 +524,7 @@ def etag(
 ) -> str:
     """Changes whenever the bundle for (worker, cursor) could: new data or new cells."""
     held = held or holdings(principal, today)
-    raw = json.dumps(
-        [principal.user_id, held.signature, since or "", current_seq(), held.fingerprint]
-    )
+    raw = json.dumps([principal.user_id, held.signature, since or "", held.seq, held.fingerprint])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
