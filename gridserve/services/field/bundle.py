@@ -77,7 +77,7 @@ from gridserve.scope import Principal, visible
 from gridserve.services.cases.lists import PENDING_STATUSES
 from gridserve.services.field import households as household_service
 from gridserve.services.field import tasks as task_service
-from gridserve.services.field.workers import open_assignments, worker_for_user
+from gridserve.services.field.workers import worker_and_cell_codes
 from gridserve.services.geography.areas import zone_of
 from gridserve.services.geography.places import current_cells
 from gridserve.spatial import to_shapely
@@ -509,11 +509,14 @@ def _event(event: OutreachEvent) -> dict[str, Any]:
 
 def _holdings(principal: Principal, today: dt.date):
     """The worker, their cell codes, the cells in force, and a signature of both."""
-    worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
+    worker, codes = (
+        worker_and_cell_codes(principal.user_id, today)
+        if principal.role == "worker"
+        else (None, [])
+    )
     if worker is None:
         raise Forbidden("Bundles are for workers' terminals.", code="not_a_worker")
-    codes = sorted(a.cell_code for a in open_assignments(worker.id, today))
-    cells = [c for c in current_cells([worker.area_id], today) if c.code in codes]
+    cells = current_cells([worker.area_id], today, codes)
     ids = sorted(c.id for c in cells)
     signature = hashlib.sha256(json.dumps([codes, ids]).encode()).hexdigest()[:16]
     return worker, codes, cells, signature
