@@ -261,3 +261,30 @@ def test_the_terminal_takes_only_the_workers_steps_and_reads_the_history(
     closed = step(client, terminal, case_id, "close", {"note": "x"})
     assert closed.status_code == 403
     assert closed.get_json()["error"]["code"] == "device_token_not_allowed"
+
+
+def test_an_incremental_sync_with_nothing_new_reads_little(client, terminal, clean_app):
+    """A regression guard on the terminals' most frequent request: the kinds with nothing after
+    the cursor are checked in one statement and not read."""
+    from sqlalchemy import event
+
+    *_, cursor = _drain(client, terminal, None)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    with clean_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        resp = _bundle(client, terminal, cursor)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    body = resp.get_json()
+    assert resp.status_code == 200
+    assert body["reset"] is False and body["more"] is False
+    assert body["next_cursor"] == cursor and body["case_categories"] is None
+    changes = ("places", "households", "tasks", "tombstones", "events", "sme_enterprises")
+    assert all(body[key] == [] for key in changes)
+    assert len(statements) <= 11, statements

@@ -53,7 +53,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 
 from gridserve import audit
 from gridserve.db import utcnow
@@ -68,6 +68,7 @@ from gridserve.models import (
     OutreachEvent,
     OutreachProgramme,
     Place,
+    SyncCounter,
     SyncTombstone,
     Task,
     TaskEvent,
@@ -76,7 +77,7 @@ from gridserve.scope import Principal, visible
 from gridserve.services.cases.lists import PENDING_STATUSES
 from gridserve.services.field import households as household_service
 from gridserve.services.field import tasks as task_service
-from gridserve.services.field.workers import open_assignments, worker_for_user
+from gridserve.services.field.workers import worker_and_cell_codes
 from gridserve.services.geography.areas import zone_of
 from gridserve.services.geography.places import current_cells
 from gridserve.spatial import to_shapely
@@ -132,8 +133,8 @@ def _after(seq_col, id_col, kind: int, pos: tuple[int, int, int]):
 @dataclass(frozen=True)
 class Holdings:
     """What a bundle and its ETag both start from, read once per request: the worker, their
-    cell codes, the cells in force, the signature of both, the active case categories and
-    their fingerprint."""
+    cell codes, the cells in force, the signature of both, the active case categories,
+    their fingerprint, and the last change number."""
 
     worker: Any
     codes: list[str]
@@ -141,13 +142,14 @@ class Holdings:
     signature: str
     categories: list[dict[str, Any]]
     fingerprint: str
+    seq: int  # the change stream's last number (for the ETag)
 
 
 def holdings(principal: Principal, today: dt.date) -> Holdings:
     """The worker's holdings for :func:`etag` and :func:`build` (pass it to both)."""
     worker, codes, cells, signature = _holdings(principal, today)
-    categories, fingerprint = _categories()
-    return Holdings(worker, codes, cells, signature, categories, fingerprint)
+    categories, fingerprint, seq = _categories_and_seq()
+    return Holdings(worker, codes, cells, signature, categories, fingerprint, seq)
 
 
 def build(
@@ -183,28 +185,37 @@ def build(
         return [((r.change_seq, kind, r.id), kind, r) for r in rows]
 
     task_kind, dropped_kind = KINDS.index("task"), KINDS.index("task_tombstone")
+    event_kind, sme_kind = KINDS.index("event"), KINDS.index("sme_enterprise")
 
     in_cells = Place.cell_id.in_(cell_ids) if cell_ids else Place.id < 0
-    stream = page(Place, 0, in_cells)
-    stream += page(Household, 1, Household.place_id.in_(select(Place.id).where(in_cells)))
-    if not reset:
-        stream += page(
+    wheres = {
+        0: (Place, in_cells),
+        1: (Household, Household.place_id.in_(select(Place.id).where(in_cells))),
+        2: (
             SyncTombstone,
-            2,
             or_(SyncTombstone.cell_code.in_(codes), SyncTombstone.cell_code.is_(None))
             & (SyncTombstone.area_id == worker.area_id),
-        )
-    stream += page(Task, task_kind, task_service.carried_by(worker.id))
-    if not reset:
-        stream += page(TaskEvent, dropped_kind, task_service.dropped_by(worker.id))
-    event_kind = KINDS.index("event")
-    shown, candidates = _events_in_cells(principal, cells)
-    # Reset: the events in the cells. Deltas: every changed event the worker may see, those
-    # outside the cells (moved away) as tombstones.
-    stream += page(OutreachEvent, event_kind,
-                   OutreachEvent.id.in_(sorted(candidates if not reset else shown)))  # fmt: skip
-    sme_kind = KINDS.index("sme_enterprise")
-    stream += _sme_page(principal, cell_ids, sme_kind, position, page_size)
+        ),
+        task_kind: (Task, task_service.carried_by(worker.id)),
+        dropped_kind: (TaskEvent, task_service.dropped_by(worker.id)),
+    }
+    # A delta asks first, in one statement, which kinds have anything after the cursor, and
+    # reads only those (the answer is the same: an empty kind adds nothing to the stream).
+    changed = set(range(len(KINDS))) if reset else _changed(wheres, position)
+    stream = []
+    for kind in (0, 1, 2, task_kind, dropped_kind):
+        if kind in changed and not (reset and kind in (2, dropped_kind)):  # no tombstones
+            model, where = wheres[kind]
+            stream += page(model, kind, where)
+    shown: set[int] = set()
+    if event_kind in changed or (known <= event_kind and not reset):
+        shown, candidates = _events_in_cells(principal, cells)
+        # Reset: the events in the cells. Deltas: every changed event the worker may see,
+        # those outside the cells (moved away) as tombstones.
+        wanted = sorted(candidates if not reset else shown)
+        stream += page(OutreachEvent, event_kind, OutreachEvent.id.in_(wanted))
+    if sme_kind in changed:
+        stream += _sme_page(principal, cell_ids, sme_kind, position, page_size)
     stream.sort(key=lambda item: item[0])
     more = len(stream) > page_size
     stream = stream[:page_size]
@@ -266,6 +277,32 @@ def build(
     return body
 
 
+def _changed(wheres: dict[int, tuple[Any, Any]], position: tuple[int, int, int]) -> set[int]:
+    """The kinds with a row after ``position``: exactly for the worker's places, households,
+    tombstones, tasks and task tombstones (``wheres``: kind -> (model, the worker's rows)),
+    and for events and SME enterprises any row at all (a superset: their own queries decide)."""
+    checks = [
+        exists().where(where, _after(model.change_seq, model.id, kind, position)).label(f"k{kind}")
+        for kind, (model, where) in wheres.items()
+    ]
+    event_kind, sme_kind = KINDS.index("event"), KINDS.index("sme_enterprise")
+    checks.append(
+        exists()
+        .where(_after(OutreachEvent.change_seq, OutreachEvent.id, event_kind, position))
+        .label(f"k{event_kind}")
+    )
+    checks.append(
+        exists(
+            select(OutreachEnterprise.id)
+            .join(Place, Place.id == OutreachEnterprise.place_id)
+            .where(_after(Place.change_seq, OutreachEnterprise.id, sme_kind, position))
+        ).label(f"k{sme_kind}")
+    )
+    row = db.session.execute(select(*checks)).one()
+    kinds = [*wheres, event_kind, sme_kind]
+    return {kind for kind, found in zip(kinds, row, strict=True) if found}
+
+
 def _tasks(rows: list[Task]) -> list[dict[str, Any]]:
     """Tasks and cases as the terminal holds them: :func:`task_service.serialize` and where a
     case stands on the ladder (see the module docstring), ``overdue`` as of now."""
@@ -317,11 +354,18 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _categories() -> tuple[list[dict[str, Any]], str]:
     """The active case categories (for the report form), in their order, and a fingerprint of
     every category's version and state (an edit or deactivation changes it)."""
-    rows = list(
-        db.session.execute(
-            select(CaseCategory).order_by(CaseCategory.position, CaseCategory.code)
-        ).scalars()
-    )
+    listed, fingerprint, _seq = _categories_and_seq()
+    return listed, fingerprint
+
+
+def _categories_and_seq() -> tuple[list[dict[str, Any]], str, int]:
+    """:func:`_categories` and :func:`current_seq`, read in one statement."""
+    counter = select(SyncCounter.value).where(SyncCounter.id == 1).scalar_subquery()
+    read = db.session.execute(
+        select(CaseCategory, counter).order_by(CaseCategory.position, CaseCategory.code)
+    ).all()
+    rows = [row[0] for row in read]
+    seq = int(read[0][1] or 0) if read else current_seq()
     raw = json.dumps([[c.id, c.version, c.active] for c in rows])
     fingerprint = hashlib.sha256(raw.encode()).hexdigest()[:12]
     listed = [
@@ -337,7 +381,7 @@ def _categories() -> tuple[list[dict[str, Any]], str]:
         for c in rows
         if c.active
     ]
-    return listed, fingerprint
+    return listed, fingerprint, seq
 
 
 def _sme_query(principal: Principal, cell_ids: list[int]):
@@ -465,11 +509,14 @@ def _event(event: OutreachEvent) -> dict[str, Any]:
 
 def _holdings(principal: Principal, today: dt.date):
     """The worker, their cell codes, the cells in force, and a signature of both."""
-    worker = worker_for_user(principal.user_id) if principal.role == "worker" else None
+    worker, codes = (
+        worker_and_cell_codes(principal.user_id, today)
+        if principal.role == "worker"
+        else (None, [])
+    )
     if worker is None:
         raise Forbidden("Bundles are for workers' terminals.", code="not_a_worker")
-    codes = sorted(a.cell_code for a in open_assignments(worker.id, today))
-    cells = [c for c in current_cells([worker.area_id], today) if c.code in codes]
+    cells = current_cells([worker.area_id], today, codes)
     ids = sorted(c.id for c in cells)
     signature = hashlib.sha256(json.dumps([codes, ids]).encode()).hexdigest()[:16]
     return worker, codes, cells, signature
@@ -480,9 +527,7 @@ def etag(
 ) -> str:
     """Changes whenever the bundle for (worker, cursor) could: new data or new cells."""
     held = held or holdings(principal, today)
-    raw = json.dumps(
-        [principal.user_id, held.signature, since or "", current_seq(), held.fingerprint]
-    )
+    raw = json.dumps([principal.user_id, held.signature, since or "", held.seq, held.fingerprint])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -189,6 +189,19 @@ def _open(on: dt.date):
     )
 
 
+def worker_and_cell_codes(user_id: int, on: dt.date) -> tuple[Worker | None, list[str]]:
+    """:func:`worker_for_user` and the cell codes of its :func:`open_assignments` (sorted), in
+    one statement."""
+    rows = db.session.execute(
+        select(Worker, Assignment.cell_code)
+        .outerjoin(Assignment, and_(Assignment.worker_id == Worker.id, _open(on)))
+        .where(Worker.user_id == user_id)
+    ).all()
+    if not rows:  # workers.user_id is unique: one worker, a row per open assignment
+        return None, []
+    return rows[0][0], sorted(code for _worker, code in rows if code is not None)
+
+
 def open_assignments(worker_id: int, on: dt.date) -> list[Assignment]:
     return list(
         db.session.execute(

@@ -222,22 +222,21 @@ def _communities(area: Area) -> list[Area]:
     )
 
 
-def current_cells(community_ids: list[int], on: dt.date) -> list[GridCell]:
-    """The cells in force on ``on`` in these communities."""
-    if not community_ids:
+def current_cells(
+    community_ids: list[int], on: dt.date, codes: list[str] | None = None
+) -> list[GridCell]:
+    """The cells in force on ``on`` in these communities (``codes``: only those codes)."""
+    if not community_ids or codes == []:
         return []
-    return list(
-        db.session.execute(
-            select(GridCell)
-            .where(
-                GridCell.community_id.in_(community_ids),
-                GridCell.valid_from.is_not(None),
-                GridCell.valid_from <= on,
-                (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),
-            )
-            .order_by(GridCell.id)
-        ).scalars()
+    query = select(GridCell).where(
+        GridCell.community_id.in_(community_ids),
+        GridCell.valid_from.is_not(None),
+        GridCell.valid_from <= on,
+        (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),
     )
+    if codes is not None:
+        query = query.where(GridCell.code.in_(codes))
+    return list(db.session.execute(query.order_by(GridCell.id)).scalars())
 
 
 def locate_many(area: Area, lon: np.ndarray, lat: np.ndarray, on: dt.date):
