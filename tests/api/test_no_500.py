@@ -131,7 +131,7 @@ def test_a_place_row_with_bad_text_is_rejected_alone(client, auth_as, world):
         headers=auth_as("centre") | {"Content-Type": "text/csv"},
     )
     report = resp.get_json()
-    assert resp.status_code == 200 and report["created"] == 1
+    assert resp.status_code == 201 and report["created"] == 1
     assert report["rejected"][0]["row"] == 2 and "name" in report["rejected"][0]["errors"]
 
 
@@ -227,7 +227,7 @@ def test_far_points_in_place_imports_and_visits_are_refused_or_flagged(
         headers=auth_as("centre"),
     )
     report = resp.get_json()
-    assert resp.status_code == 200 and report["created"] == 1 and report["rejected_count"] == 2
+    assert resp.status_code == 201 and report["created"] == 1 and report["rejected_count"] == 2
     now = dt.datetime.now(dt.UTC).isoformat()
     visit = {"uuid": str(uuid.uuid4()), "type": "patrol", "started_at": now,
              "location": {"lon": 179.9, "lat": -89.9}}  # fmt: skip
