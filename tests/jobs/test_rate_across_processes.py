@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
 from gridserve.services.sms.dispatch import segments
 from tests.api.sms.campaign_now import make_campaign, numbers
+from tests.processes import child_env
 from tests.sms.peers import HttpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,15 +32,7 @@ LONG = "工行小微贷款线上申请快速到账，" * 5 + "欢迎到网点咨
 
 
 def _dispatcher(app, log: Path) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        GRIDSERVE_ENV="testing",
-        GRIDSERVE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        GRIDSERVE_INSTANCE_PATH=app.instance_path,
-        GRIDSERVE_DATA_KEYS=",".join(settings(app).data_keys),  # numbers are encrypted
-        GRIDSERVE_QUIET_HOURS=settings(app).quiet_hours,
-        GRIDSERVE_SMS_OUTBOX_PATH=str(settings(app).sms_outbox_root),
-    )
+    env = child_env(app)
     return subprocess.Popen(
         [sys.executable, "-m", "tests.sms.dispatcher", str(BUDGET)],
         cwd=ROOT,

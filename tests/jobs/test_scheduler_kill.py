@@ -3,7 +3,6 @@ every recipient has each message exactly once, mandated first."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
 from tests.api.sms.campaign_now import MANDATED, make_campaign, numbers
+from tests.processes import child_env
 from tests.sms.peers import HttpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,14 +24,8 @@ RECIPIENTS = 600
 
 
 def _scheduler(app, log: Path) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        GRIDSERVE_ENV="testing",
-        GRIDSERVE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        GRIDSERVE_INSTANCE_PATH=app.instance_path,
-        GRIDSERVE_DATA_KEYS=",".join(settings(app).data_keys),  # numbers are encrypted
-        GRIDSERVE_QUIET_HOURS=settings(app).quiet_hours,
-        GRIDSERVE_SMS_OUTBOX_PATH=str(settings(app).sms_outbox_root),
+    env = child_env(
+        app,
         GRIDSERVE_SMS_CLAIM_LEASE="2",
         GRIDSERVE_SMS_BATCH_SIZE="50",
         # the test's clock (time-machine does not reach a child process): it starts there

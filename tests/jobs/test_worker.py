@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from gridserve.config import settings
 from gridserve.db import backend_name, transaction, utcnow
 from gridserve.extensions import db
 from gridserve.models import GridPlan, Job, User
 from gridserve.services.accounts import jobs as job_service
 from gridserve.worker import Worker
+from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.real_commits  # workers see committed rows only
@@ -74,14 +74,7 @@ def _plans(app) -> int:
 
 
 def _spawn(app, *args: str, log: Path) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        GRIDSERVE_ENV="testing",
-        GRIDSERVE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        GRIDSERVE_INSTANCE_PATH=app.instance_path,
-        GRIDSERVE_DATA_KEYS=",".join(settings(app).data_keys),
-        GRIDSERVE_TEST_CLOCK=utcnow().isoformat(),
-    )
+    env = child_env(app, GRIDSERVE_TEST_CLOCK=utcnow().isoformat())
     return subprocess.Popen(
         [sys.executable, "-m", "gridserve.cli", "worker", *args],
         cwd=ROOT,

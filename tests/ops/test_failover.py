@@ -50,13 +50,13 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from gridserve import crypto
-from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
 from gridserve.models import SmsMessage
 from jobs.scheduler import ADVISORY_KEY
 from tests import clock
 from tests.api.sms.campaign_now import CUSTOM, MANDATED, make_campaign, numbers, window_start
+from tests.processes import child_env
 from tests.sms.peers import HttpPeer, SmppPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,15 +117,8 @@ class Deployment:
     procs: list[Proc] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
-        s = settings(self.app)
-        env = dict(
-            os.environ,
-            GRIDSERVE_ENV="testing",
-            GRIDSERVE_DATABASE_URL=self.app.config["SQLALCHEMY_DATABASE_URI"],
-            GRIDSERVE_INSTANCE_PATH=self.app.instance_path,
-            GRIDSERVE_DATA_KEYS=",".join(s.data_keys),  # numbers are encrypted
-            GRIDSERVE_QUIET_HOURS=s.quiet_hours,  # the send window around now (sms_app)
-            GRIDSERVE_SMS_OUTBOX_PATH=str(s.sms_outbox_root),
+        env = child_env(
+            self.app,
             GRIDSERVE_SMS_ACCOUNTS=json.dumps({"carrier": {"password": SMPP_PASSWORD}}),
             GRIDSERVE_SMS_PLATFORM_RATE=str(RATE),
             GRIDSERVE_SMS_BATCH_SIZE=str(BATCH),
