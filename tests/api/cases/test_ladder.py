@@ -73,9 +73,10 @@ def test_the_full_path_open_accepted_settled_verified_closed_and_reopen(
     assert detail["history"][-1]["action"] == "reopen"
     with clean_app.app_context():
         steps = db.session.scalars(
-            select(AuditEntry.details).where(AuditEntry.entity == "tasks",
-                                           AuditEntry.entity_id == str(case))
-        ).all()  # fmt: skip
+            select(AuditEntry.details)
+            .where(AuditEntry.entity == "tasks", AuditEntry.entity_id == str(case))
+            .order_by(AuditEntry.id)
+        ).all()
         assert [d["step"] for d in steps if d and "step" in d] == [
             "accept", "settle", "verify", "close", "reopen"
         ]  # fmt: skip
