@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -11,9 +12,12 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     String,
+    and_,
+    or_,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve.db import UTCDateTime, utcnow
 from gridserve.extensions import db
@@ -85,6 +89,12 @@ class Assignment(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     worker: Mapped[Worker] = relationship()
+
+    @classmethod
+    def open_on(cls, on: Any) -> ColumnElement[bool]:
+        """Held on the local date ``on`` (a date or a bound parameter): started on or before it
+        and not ended (``ends_on`` is the first day no longer held)."""
+        return and_(cls.starts_on <= on, or_(cls.ends_on.is_(None), cls.ends_on > on))
 
 
 class EnrolmentCode(db.Model):

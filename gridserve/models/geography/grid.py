@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -13,9 +14,12 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    and_,
+    or_,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from gridserve.db import UTCDateTime
 from gridserve.extensions import db
@@ -98,3 +102,13 @@ class GridCell(db.Model):
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
 
     plan: Mapped[GridPlan] = relationship(back_populates="cells")
+
+    @classmethod
+    def in_force_on(cls, on: Any) -> ColumnElement[bool]:
+        """In force on the local date ``on`` (a date or a bound parameter): put in force on or
+        before it, and not yet replaced (``valid_to`` is the first day no longer in force)."""
+        return and_(
+            cls.valid_from.is_not(None),
+            cls.valid_from <= on,
+            or_(cls.valid_to.is_(None), cls.valid_to > on),
+        )

@@ -327,9 +327,7 @@ def _cell_at(community_id: int, lon: float, lat: float, on: dt.date) -> GridCell
         select(GridCell)
         .where(
             GridCell.community_id == community_id,
-            GridCell.valid_from.is_not(None),
-            GridCell.valid_from <= on,
-            or_(GridCell.valid_to.is_(None), GridCell.valid_to > on),
+            GridCell.in_force_on(on),
             intersects(GridCell.geom, point(lon, lat)),
         )
         .order_by(GridCell.id)

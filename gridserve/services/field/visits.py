@@ -209,9 +209,7 @@ def cells_in_force_light(community_id: int, day: dt.date) -> list[CellRef]:
         select(GridCell.id, GridCell.code, GridCell.community_id)
         .where(
             GridCell.community_id == community_id,
-            GridCell.valid_from.is_not(None),
-            GridCell.valid_from <= day,
-            (GridCell.valid_to.is_(None)) | (GridCell.valid_to > day),
+            GridCell.in_force_on(day),
         )
         .order_by(GridCell.id)
     ).all()

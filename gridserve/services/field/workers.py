@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gridserve import audit, crypto
@@ -125,7 +125,7 @@ def present(principal: Principal, workers: list[Worker], on: dt.date) -> list[Wo
     if held:
         for worker_id, code in db.session.execute(
             select(Assignment.worker_id, Assignment.cell_code)
-            .where(Assignment.worker_id.in_(held), _open(on))
+            .where(Assignment.worker_id.in_(held), Assignment.open_on(on))
             .order_by(Assignment.worker_id, Assignment.cell_code)
         ).all():
             held[worker_id].append(code)
@@ -183,18 +183,12 @@ def worker_for_user(user_id: int) -> Worker | None:
 # --- assignments ---------------------------------------------------------------------------
 
 
-def _open(on: dt.date):
-    return and_(
-        Assignment.starts_on <= on, or_(Assignment.ends_on.is_(None), Assignment.ends_on > on)
-    )
-
-
 def worker_and_cell_codes(user_id: int, on: dt.date) -> tuple[Worker | None, list[str]]:
     """:func:`worker_for_user` and the cell codes of its :func:`open_assignments` (sorted), in
     one statement."""
     rows = db.session.execute(
         select(Worker, Assignment.cell_code)
-        .outerjoin(Assignment, and_(Assignment.worker_id == Worker.id, _open(on)))
+        .outerjoin(Assignment, and_(Assignment.worker_id == Worker.id, Assignment.open_on(on)))
         .where(Worker.user_id == user_id)
     ).all()
     if not rows:  # workers.user_id is unique: one worker, a row per open assignment
@@ -206,7 +200,7 @@ def open_assignments(worker_id: int, on: dt.date) -> list[Assignment]:
     return list(
         db.session.execute(
             select(Assignment)
-            .where(Assignment.worker_id == worker_id, _open(on))
+            .where(Assignment.worker_id == worker_id, Assignment.open_on(on))
             .order_by(Assignment.cell_code)
         ).scalars()
     )
@@ -216,7 +210,7 @@ def assigned_worker(cell_code: str, on: dt.date) -> Worker | None:
     return db.session.execute(
         select(Worker)
         .join(Assignment, Assignment.worker_id == Worker.id)
-        .where(Assignment.cell_code == cell_code, _open(on))
+        .where(Assignment.cell_code == cell_code, Assignment.open_on(on))
         .order_by(Assignment.starts_on.desc(), Assignment.id.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -235,9 +229,7 @@ def _cell_in_force(principal: Principal, code: str, on: dt.date) -> GridCell:
     cell = db.session.execute(
         select(GridCell).where(
             GridCell.code == code,
-            GridCell.valid_from.is_not(None),
-            GridCell.valid_from <= on,
-            or_(GridCell.valid_to.is_(None), GridCell.valid_to > on),
+            GridCell.in_force_on(on),
         )
     ).scalar_one_or_none()
     community = db.session.get(Area, cell.community_id) if cell is not None else None
@@ -338,8 +330,7 @@ def _close(which, on: dt.date) -> None:
         update(Assignment)
         .where(
             which,
-            Assignment.starts_on <= on,
-            or_(Assignment.ends_on.is_(None), Assignment.ends_on > on),
+            Assignment.open_on(on),
         )
         .values(ends_on=on)
         .execution_options(synchronize_session=False)
@@ -374,7 +365,7 @@ def vacant_cells(principal: Principal, area_id: int, on: dt.date) -> list[dict[s
     held = set(
         db.session.execute(
             select(Assignment.cell_code).where(
-                Assignment.cell_code.in_([c.code for c in cells]), _open(on)
+                Assignment.cell_code.in_([c.code for c in cells]), Assignment.open_on(on)
             )
         ).scalars()
     )

@@ -335,9 +335,7 @@ def cells_in_force(
         visible(GridCell, principal)
         .where(
             in_area(GridCell.community_id, area),
-            GridCell.valid_from.is_not(None),
-            GridCell.valid_from <= on,
-            (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),
+            GridCell.in_force_on(on),
         )
         .order_by(GridCell.code)
     )

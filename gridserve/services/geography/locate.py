@@ -35,9 +35,7 @@ def locate(principal: Principal, lon: float, lat: float, on: dt.date) -> dict[st
         select(GridCell)
         .where(
             GridCell.community_id == community.id,
-            GridCell.valid_from.is_not(None),
-            GridCell.valid_from <= on,
-            (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),
+            GridCell.in_force_on(on),
             intersects(GridCell.geom, here),
         )
         .order_by(GridCell.id)

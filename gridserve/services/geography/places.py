@@ -230,9 +230,7 @@ def current_cells(
         return []
     query = select(GridCell).where(
         GridCell.community_id.in_(community_ids),
-        GridCell.valid_from.is_not(None),
-        GridCell.valid_from <= on,
-        (GridCell.valid_to.is_(None)) | (GridCell.valid_to > on),
+        GridCell.in_force_on(on),
     )
     if codes is not None:
         query = query.where(GridCell.code.in_(codes))
