@@ -53,13 +53,14 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import Date, and_, bindparam, case, exists, false, func, or_, select
 
 from gridserve import audit
 from gridserve.db import utcnow
 from gridserve.errors import Forbidden, ValidationFailed
 from gridserve.extensions import db
 from gridserve.models import (
+    Assignment,
     CaseCategory,
     GridCell,
     Household,
@@ -72,14 +73,13 @@ from gridserve.models import (
     SyncTombstone,
     Task,
     TaskEvent,
+    Worker,
 )
 from gridserve.scope import Principal, visible
 from gridserve.services.cases.lists import PENDING_STATUSES
 from gridserve.services.field import households as household_service
 from gridserve.services.field import tasks as task_service
-from gridserve.services.field.workers import worker_and_cell_codes
 from gridserve.services.geography.areas import zone_of
-from gridserve.services.geography.places import current_cells
 from gridserve.spatial import to_shapely
 from gridserve.sync import current_seq
 
@@ -132,24 +132,86 @@ def _after(seq_col, id_col, kind: int, pos: tuple[int, int, int]):
 
 @dataclass(frozen=True)
 class Holdings:
-    """What a bundle and its ETag both start from, read once per request: the worker, their
-    cell codes, the cells in force, the signature of both, the active case categories,
-    their fingerprint, and the last change number."""
+    """What a bundle and its ETag both start from, read in one statement per request: the
+    worker, the codes of the cells they hold and the ids of those cells in force, the signature
+    of both, the fingerprint of the case categories, and the change stream's last number.
 
-    worker: Any
+    Nothing heavy is read here: the cells' geometry (a reset's map; events' venues) and the
+    categories' list (a reset; a cursor with another fingerprint) are read when a page needs them.
+    """
+
+    worker_id: int
+    area_id: int
     codes: list[str]
-    cells: list
+    cell_ids: list[int]
     signature: str
-    categories: list[dict[str, Any]]
     fingerprint: str
     seq: int  # the change stream's last number (for the ETag)
+    on: dt.date
+
+    def cells(self) -> list[GridCell]:
+        """The cells with their geometry, by id."""
+        if not self.cell_ids:
+            return []
+        return list(
+            db.session.execute(
+                select(GridCell).where(GridCell.id.in_(self.cell_ids)).order_by(GridCell.id)
+            ).scalars()
+        )
+
+
+def _holdings_statement():
+    """One row per cell the worker holds on ``:on`` (one with nulls when none), each with the
+    change stream's last number and the categories' fingerprint parts: how many, the sums of
+    their ids and versions, and of the ids of the active ones. A category is never deleted and
+    every edit takes a new version (services/cases/categories.py), so any change moves them."""
+    on = bindparam("on", type_=Date)
+    counter = select(SyncCounter.value).where(SyncCounter.id == 1).scalar_subquery()
+    parts = [
+        select(func.count(CaseCategory.id)).scalar_subquery(),
+        select(func.coalesce(func.sum(CaseCategory.id), 0)).scalar_subquery(),
+        select(func.coalesce(func.sum(CaseCategory.version), 0)).scalar_subquery(),
+        select(
+            func.coalesce(func.sum(case((CaseCategory.active, CaseCategory.id), else_=0)), 0)
+        ).scalar_subquery(),
+    ]
+    held = and_(Assignment.worker_id == Worker.id, Assignment.open_on(on))
+    in_force = and_(
+        GridCell.community_id == Worker.area_id,
+        GridCell.code == Assignment.cell_code,
+        GridCell.in_force_on(on),
+    )
+    return (
+        select(Worker.id, Worker.area_id, Assignment.cell_code, GridCell.id, counter, *parts)
+        .select_from(Worker)
+        .outerjoin(Assignment, held)
+        .outerjoin(GridCell, in_force)
+        .where(Worker.user_id == bindparam("user"))
+    )
+
+
+# Built once: the sync's hottest statement, executed with new values only.
+_HOLDINGS = _holdings_statement()
 
 
 def holdings(principal: Principal, today: dt.date) -> Holdings:
-    """The worker's holdings for :func:`etag` and :func:`build` (pass it to both)."""
-    worker, codes, cells, signature = _holdings(principal, today)
-    categories, fingerprint, seq = _categories_and_seq()
-    return Holdings(worker, codes, cells, signature, categories, fingerprint, seq)
+    """The worker's holdings for :func:`etag` and :func:`build` (pass it to both); 403
+    ``not_a_worker`` for an account that is not a worker's."""
+    rows = (
+        db.session.execute(_HOLDINGS, {"user": principal.user_id, "on": today}).all()
+        if principal.role == "worker"
+        else []
+    )
+    if not rows:
+        raise Forbidden("Bundles are for workers' terminals.", code="not_a_worker")
+    worker_id, area_id, _code, _cell, seq, *parts = rows[0]
+    codes = sorted({code for _w, _a, code, *_rest in rows if code is not None})
+    cell_ids = sorted({cell for _w, _a, _c, cell, *_rest in rows if cell is not None})
+    signature = hashlib.sha256(json.dumps([codes, cell_ids]).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(json.dumps([int(v) for v in parts]).encode()).hexdigest()[:12]
+    return Holdings(
+        worker_id, area_id, codes, cell_ids, signature, fingerprint, int(seq or 0), today
+    )
 
 
 def build(
@@ -162,8 +224,7 @@ def build(
     """One page of the worker's bundle after ``since`` (``held``: read by :func:`holdings` in
     this transaction, or read here)."""
     held = held or holdings(principal, today)
-    worker, codes, cells, signature = held.worker, held.codes, held.cells, held.signature
-    cell_ids = sorted(c.id for c in cells)
+    cell_ids, signature = held.cell_ids, held.signature
 
     reset = True
     position = (-1, 0, 0)
@@ -187,29 +248,21 @@ def build(
     task_kind, dropped_kind = KINDS.index("task"), KINDS.index("task_tombstone")
     event_kind, sme_kind = KINDS.index("event"), KINDS.index("sme_enterprise")
 
-    in_cells = Place.cell_id.in_(cell_ids) if cell_ids else Place.id < 0
-    wheres = {
-        0: (Place, in_cells),
-        1: (Household, Household.place_id.in_(select(Place.id).where(in_cells))),
-        2: (
-            SyncTombstone,
-            or_(SyncTombstone.cell_code.in_(codes), SyncTombstone.cell_code.is_(None))
-            & (SyncTombstone.area_id == worker.area_id),
-        ),
-        task_kind: (Task, task_service.carried_by(worker.id)),
-        dropped_kind: (TaskEvent, task_service.dropped_by(worker.id)),
-    }
+    cells = held.cells() if reset else None  # with their geometry, for the reset's map
     # A delta asks first, in one statement, which kinds have anything after the cursor, and
     # reads only those (the answer is the same: an empty kind adds nothing to the stream).
-    changed = set(range(len(KINDS))) if reset else _changed(wheres, position)
+    changed = set(range(len(KINDS))) if reset else _changed(held, position)
+    if reset:
+        changed -= {2, dropped_kind}  # no tombstones
     stream = []
-    for kind in (0, 1, 2, task_kind, dropped_kind):
-        if kind in changed and not (reset and kind in (2, dropped_kind)):  # no tombstones
-            model, where = wheres[kind]
-            stream += page(model, kind, where)
+    if changed & {0, 1, 2, task_kind, dropped_kind}:
+        wheres = _wheres(cell_ids, held.codes, held.worker_id, held.area_id)
+        for kind, (model, where) in wheres.items():
+            if kind in changed:
+                stream += page(model, kind, where)
     shown: set[int] = set()
     if event_kind in changed or (known <= event_kind and not reset):
-        shown, candidates = _events_in_cells(principal, cells)
+        shown, candidates = _events_in_cells(principal, cells or held.cells())
         # Reset: the events in the cells. Deltas: every changed event the worker may see,
         # those outside the cells (moved away) as tombstones.
         wanted = sorted(candidates if not reset else shown)
@@ -253,34 +306,60 @@ def build(
     tombstones += [{"entity": "task", "id": i} for i in dict.fromkeys(dropped) if i not in carried]
     if households:
         audit.record(
-            "household_read", "workers", worker.id,
+            "household_read", "workers", held.worker_id,
             {"via": "sync_bundle", "households": [h["id"] for h in households]},
         )  # fmt: skip
     last = stream[-1][0] if stream else position
     if not stream and position == (-1, 0, 0):
         last = (current_seq(), len(KINDS) - 1, 0)
-    categories, fingerprint = held.categories, held.fingerprint
+    fingerprint = held.fingerprint
+    send_categories = reset or held_categories != fingerprint
     body: dict[str, Any] = {
         "reset": reset,
         "more": more,
         "next_cursor": _encode(last, signature, fingerprint),
         "server_time": utcnow(),
-        "cells": _cells(cells) if reset else None,
+        "cells": _cells(cells) if cells is not None else None,
         "places": places,
         "households": households,
         "tasks": tasks,
         "tombstones": tombstones,
         "events": events,
         "sme_enterprises": smes,
-        "case_categories": categories if reset or held_categories != fingerprint else None,
+        "case_categories": _categories() if send_categories else None,
     }
     return body
 
 
-def _changed(wheres: dict[int, tuple[Any, Any]], position: tuple[int, int, int]) -> set[int]:
-    """The kinds with a row after ``position``: exactly for the worker's places, households,
-    tombstones, tasks and task tombstones (``wheres``: kind -> (model, the worker's rows)),
-    and for events and SME enterprises any row at all (a superset: their own queries decide)."""
+def _wheres(cells: Any, codes: Any, worker: Any, area: Any) -> dict[int, tuple[Any, Any]]:
+    """Kind -> (model, the worker's rows) for the kinds read by change number alone: places,
+    households, tombstones, tasks and task tombstones (values, or bound parameters)."""
+    in_cells = Place.cell_id.in_(cells)
+    return {
+        0: (Place, in_cells),
+        1: (Household, Household.place_id.in_(select(Place.id).where(in_cells))),
+        2: (
+            SyncTombstone,
+            or_(SyncTombstone.cell_code.in_(codes), SyncTombstone.cell_code.is_(None))
+            & (SyncTombstone.area_id == area),
+        ),
+        KINDS.index("task"): (Task, task_service.carried_by(worker)),
+        KINDS.index("task_tombstone"): (TaskEvent, task_service.dropped_by(worker)),
+    }
+
+
+def _changed_statement(kind_at: int):
+    """Which kinds have a row after a position of kind ``kind_at`` (``:seq``, ``:ident``):
+    exactly for the worker's places, households, tombstones, tasks and task tombstones
+    (``:cells``, ``:codes``, ``:worker``, ``:area``), and for events and SME enterprises any
+    row at all (a superset: their own queries decide)."""
+    position = (bindparam("seq"), kind_at, bindparam("ident"))
+    wheres = _wheres(
+        bindparam("cells", expanding=True),
+        bindparam("codes", expanding=True),
+        bindparam("worker"),
+        bindparam("area"),
+    )
     checks = [
         exists().where(where, _after(model.change_seq, model.id, kind, position)).label(f"k{kind}")
         for kind, (model, where) in wheres.items()
@@ -298,8 +377,28 @@ def _changed(wheres: dict[int, tuple[Any, Any]], position: tuple[int, int, int])
             .where(_after(Place.change_seq, OutreachEnterprise.id, sme_kind, position))
         ).label(f"k{sme_kind}")
     )
-    row = db.session.execute(select(*checks)).one()
-    kinds = [*wheres, event_kind, sme_kind]
+    return select(*checks), [*wheres, event_kind, sme_kind]
+
+
+# Built once per kind a cursor can stop at (every incremental sync runs one of them).
+_CHANGED = {kind: _changed_statement(kind) for kind in range(len(KINDS))}
+
+
+def _changed(held: Holdings, position: tuple[int, int, int]) -> set[int]:
+    """The kinds with anything after ``position`` for this worker (:func:`_changed_statement`)."""
+    seq, kind_at, ident = position
+    statement, kinds = _CHANGED[kind_at]
+    row = db.session.execute(
+        statement,
+        {
+            "seq": seq,
+            "ident": ident,
+            "cells": held.cell_ids,
+            "codes": held.codes,
+            "worker": held.worker_id,
+            "area": held.area_id,
+        },
+    ).one()
     return {kind for kind, found in zip(kinds, row, strict=True) if found}
 
 
@@ -351,37 +450,22 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _categories() -> tuple[list[dict[str, Any]], str]:
-    """The active case categories (for the report form), in their order, and a fingerprint of
-    every category's version and state (an edit or deactivation changes it)."""
-    listed, fingerprint, _seq = _categories_and_seq()
-    return listed, fingerprint
-
-
-def _categories_and_seq() -> tuple[list[dict[str, Any]], str, int]:
-    """:func:`_categories` and :func:`current_seq`, read in one statement."""
-    counter = select(SyncCounter.value).where(SyncCounter.id == 1).scalar_subquery()
-    read = db.session.execute(
-        select(CaseCategory, counter).order_by(CaseCategory.position, CaseCategory.code)
+def _categories() -> list[dict[str, Any]]:
+    """The active case categories, in their order, for the report form."""
+    rows = db.session.execute(
+        select(
+            CaseCategory.id,
+            CaseCategory.code,
+            CaseCategory.name,
+            CaseCategory.name_en,
+            CaseCategory.report_class,
+            CaseCategory.start_level,
+            CaseCategory.to_street_at_once,
+        )
+        .where(CaseCategory.active.is_(True))
+        .order_by(CaseCategory.position, CaseCategory.code)
     ).all()
-    rows = [row[0] for row in read]
-    seq = int(read[0][1] or 0) if read else current_seq()
-    raw = json.dumps([[c.id, c.version, c.active] for c in rows])
-    fingerprint = hashlib.sha256(raw.encode()).hexdigest()[:12]
-    listed = [
-        {
-            "id": c.id,
-            "code": c.code,
-            "name": c.name,
-            "name_en": c.name_en,
-            "report_class": c.report_class,
-            "start_level": c.start_level,
-            "to_street_at_once": c.to_street_at_once,
-        }
-        for c in rows
-        if c.active
-    ]
-    return listed, fingerprint, seq
+    return [row._asdict() for row in rows]
 
 
 def _sme_query(principal: Principal, cell_ids: list[int]):
@@ -456,12 +540,12 @@ def _events_in_cells(principal: Principal, cells: list[GridCell]) -> tuple[set[i
         .outerjoin(Place, Place.id == OutreachEvent.place_id)
         .with_only_columns(OutreachEvent.id, OutreachEvent.geom, Place.cell_id)
     ).all()
-    cell_ids = {c.id for c in cells}
     shapes: list[BaseGeometry] = [to_shapely(c.geom) for c in cells]
+    held_ids = {c.id for c in cells}
     shown = {
         ident
         for ident, geom, place_cell in rows
-        if place_cell in cell_ids or any(s.covers(to_shapely(geom)) for s in shapes)
+        if place_cell in held_ids or any(s.covers(to_shapely(geom)) for s in shapes)
     }
     return shown, {r[0] for r in rows}
 
@@ -505,21 +589,6 @@ def _event(event: OutreachEvent) -> dict[str, Any]:
         "version": event.version,
         "change_seq": event.change_seq,
     }
-
-
-def _holdings(principal: Principal, today: dt.date):
-    """The worker, their cell codes, the cells in force, and a signature of both."""
-    worker, codes = (
-        worker_and_cell_codes(principal.user_id, today)
-        if principal.role == "worker"
-        else (None, [])
-    )
-    if worker is None:
-        raise Forbidden("Bundles are for workers' terminals.", code="not_a_worker")
-    cells = current_cells([worker.area_id], today, codes)
-    ids = sorted(c.id for c in cells)
-    signature = hashlib.sha256(json.dumps([codes, ids]).encode()).hexdigest()[:16]
-    return worker, codes, cells, signature
 
 
 def etag(
