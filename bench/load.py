@@ -250,7 +250,9 @@ async def _wait_ready(session, base: str, proc: subprocess.Popen) -> None:
 
 
 def _server_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds of gunicorn's arbiter and each live worker, by pid (from /proc)."""
+    """CPU seconds of gunicorn by pid (from /proc): each live worker's, and the arbiter's own
+    with that of the workers it has reaped (a worker recycled by ``max_requests`` leaves its
+    time there), so the sum over a reading only grows."""
     tick = os.sysconf("SC_CLK_TCK")
     total: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -261,17 +263,19 @@ def _server_cpu(pid: int) -> dict[int, float]:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+        # fields[1]: the parent's pid; [11], [12]: user and system time; [13], [14]: those of
+        # the children reaped.
+        if int(entry) == pid:
+            total[pid] = sum(int(v) for v in fields[11:15]) / tick
+        elif int(fields[1]) == pid:
             total[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
 def _spent(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds gunicorn spent between two readings; NaN when a worker was recycled in
-    between (gunicorn's ``max_requests``: its time is gone with it)."""
-    if any(p not in after for p in before):
-        return float("nan")
-    return sum(t - before.get(p, 0.0) for p, t in after.items())
+    """CPU seconds gunicorn spent between two readings (a worker that exited in between and
+    is not reaped yet is missing from the second: a few requests' worth at most)."""
+    return sum(after.values()) - sum(before.values())
 
 
 def _cpu() -> float:
@@ -438,7 +442,7 @@ async def _drain(pid: int, limit: float = 300.0) -> float:
     while time.perf_counter() - started < limit:
         await asyncio.sleep(2.0)
         now = _server_cpu(pid)
-        if _spent(before, now) < 0.1:  # NaN (a worker recycled): look again
+        if _spent(before, now) < 0.1:
             break
         before = now
     return time.perf_counter() - started
@@ -543,11 +547,7 @@ def _report(args, world: World, out: dict) -> bool:
     errs = {k: sum(r[1] for r in v) for k, v in rates.items()}
     # gunicorn's CPU per request (PostgreSQL's not included): what the figures would be on a
     # core of its own, whatever else the machine runs.
-    # A half in which gunicorn recycled a worker (its CPU reading is NaN) is left out of it.
-    cost = {}
-    for k, v in rates.items():
-        read = [r for r in v if r[3] == r[3]]
-        cost[k] = sum(r[3] for r in read) / sum(r[0] for r in read) if read else float("nan")
+    cost = {k: sum(r[3] for r in v) / max(1, sum(r[0] for r in v)) for k, v in rates.items()}
     print(f"(b) closed loop: {args.concurrency} clients, {args.closed:.0f} s per endpoint in two "
           f"interleaved halves, incremental syncs with nothing new")  # fmt: skip
     print(f"{'endpoint':<44}{'req/s':>8}{'errors':>8}{'gunicorn CPU ms/req':>21}")
