@@ -13,7 +13,15 @@ from sqlalchemy import func, select, update
 from gridserve import crypto
 from gridserve.db import utcnow
 from gridserve.extensions import db
-from gridserve.models import AuditEntry, CaseFeedback, SmsMessage, Task
+from gridserve.models import (
+    AuditEntry,
+    CaseFeedback,
+    SmsCampaign,
+    SmsMessage,
+    SmsRecipient,
+    SmsSender,
+    Task,
+)
 from gridserve.models.sms.outbox import ANONYMISED_HASH_PREFIX
 from gridserve.scope import OPERATOR
 from gridserve.services.field import tasks as task_service
@@ -210,3 +218,62 @@ def test_a_recent_row_goes_once_its_period_has_passed(history, override_settings
     after = {row.id: row for row in _snapshot()["messages"]}
     assert after[recent["delivered"]].body == ""
     assert after[old["queued"]].body != ""  # never sent: kept until it is final
+
+
+def _campaign_with_recipients(cases, code: str, last_day: dt.date, phones: list[str]) -> list[int]:
+    """A campaign of the channel's institution that ended on ``last_day``, with ``phones`` on
+    its sender's list; the recipients' ids."""
+    campaign = SmsCampaign(
+        code=code, name="宣传月", area_id=cases.field.world.community_a,
+        start_date=last_day - 10 * DAY, end_date=last_day,
+    )  # fmt: skip
+    db.session.add(campaign)
+    db.session.flush()
+    sender = SmsSender(campaign_id=campaign.id, institution_id=cases.departments["CGJ"], position=1)
+    db.session.add(sender)
+    db.session.flush()
+    hasher = sms_numbers.hasher()
+    rows = [
+        SmsRecipient(sender_id=sender.id, phone_enc=crypto.encrypt(p), phone_hash=hasher(p),
+                     name="居民", source="csv")
+        for p in phones
+    ]  # fmt: skip
+    db.session.add_all(rows)
+    db.session.flush()
+    return [r.id for r in rows]
+
+
+def test_ended_campaigns_recipient_lists_lose_their_numbers_after_the_period(
+    ctx, cases, override_settings
+):
+    today = local_today()
+    old = _campaign_with_recipients(
+        cases, "OLD-1", today - 31 * DAY, ["+8613700000001", "+8613700000002"]
+    )
+    edge = _campaign_with_recipients(cases, "EDGE-1", today - 30 * DAY, ["+8613700000003"])
+    running = _campaign_with_recipients(cases, "NOW-1", today + 5 * DAY, ["+8613700000004"])
+    override_settings(retain_sms_days=30)
+    result = run_job("retention")
+    assert result["sms_recipients"] == 2
+    rows = {
+        r.id: r
+        for r in db.session.execute(
+            select(SmsRecipient).execution_options(populate_existing=True)
+        ).scalars()
+    }
+    for ident in old:
+        assert rows[ident].phone_enc == b"" and rows[ident].name is None
+        assert rows[ident].phone_hash == f"{ANONYMISED_HASH_PREFIX}{ident}"
+    for ident in edge + running:  # ended 30 days ago (not more), or still running: kept
+        assert crypto.decrypt(rows[ident].phone_enc).startswith("+86137")
+        assert rows[ident].name == "居民"
+    # The list still counts its rows and shows them without a number; keys rotate past them.
+    from gridserve.services.sms.recipients import describe_recipient, recipient_count
+
+    assert recipient_count(rows[old[0]].sender_id) == 2
+    assert describe_recipient(rows[old[0]])["phone"] is None
+    sms_numbers.rehash_all()
+    assert run_job("retention")["sms_recipients"] == 0
+    # Off: nothing more changes, whatever the age.
+    override_settings(retain_sms_days=0)
+    assert "sms_recipients" not in run_job("retention")

@@ -16,6 +16,10 @@ deleted: counts, statuses and timestamps stay, so progress figures and reports s
     anonymised message is no longer found by number, re-hashed by ``gridserve keys rotate`` or
     re-queued. Choose N longer than any window a text is deduplicated over (the case feedback
     window, reminders): the once-per-number key of an anonymised text no longer matches.
+    The same rule empties the recipient lists of campaigns that ended more than N days ago
+    (their last day, local time): each recipient loses its encrypted number (emptied), its name
+    (cleared) and its keyed hash (``anon:<id>``); the rows stay, so a campaign's recipient
+    counts still add up.
 ``GRIDSERVE_RETAIN_CASE_REPORTER_DAYS`` (``retain_case_reporter_days``)
     A case closed or cancelled more than N days ago (``closed_at``) loses its reporter's name
     (emptied), encrypted phone and phone hash (cleared), and its feedback rows' phone hash
@@ -36,8 +40,17 @@ from gridserve import audit
 from gridserve.config import settings
 from gridserve.db import utcnow
 from gridserve.extensions import db
-from gridserve.models import CASE_FINAL_STATUSES, CaseFeedback, SmsMessage, Task
+from gridserve.models import (
+    CASE_FINAL_STATUSES,
+    CaseFeedback,
+    SmsCampaign,
+    SmsMessage,
+    SmsRecipient,
+    SmsSender,
+    Task,
+)
 from gridserve.models.sms.outbox import ANONYMISED_HASH_PREFIX, FINAL_STATUSES
+from gridserve.timeutil import zone
 
 
 def anonymise_sms(days: int, now: dt.datetime) -> int:
@@ -58,6 +71,30 @@ def anonymise_sms(days: int, now: dt.datetime) -> int:
             body="",
             phone_enc=b"",
             phone_hash=literal(ANONYMISED_HASH_PREFIX, String) + cast(SmsMessage.id, String),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def anonymise_recipients(days: int, now: dt.datetime) -> int:
+    """Empty the numbers and names on the recipient lists of campaigns whose last day is more
+    than ``days`` days before today (local); the rows changed."""
+    last_day = now.astimezone(zone()).date() - dt.timedelta(days=days + 1)
+    ended = (
+        select(SmsSender.id)
+        .join(SmsCampaign, SmsCampaign.id == SmsSender.campaign_id)
+        .where(SmsCampaign.end_date <= last_day)
+    )
+    return db.session.execute(
+        update(SmsRecipient)
+        .where(
+            SmsRecipient.sender_id.in_(ended),
+            SmsRecipient.phone_hash.not_like(f"{ANONYMISED_HASH_PREFIX}%"),
+        )
+        .values(
+            phone_enc=b"",
+            name=None,
+            phone_hash=literal(ANONYMISED_HASH_PREFIX, String) + cast(SmsRecipient.id, String),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -113,6 +150,7 @@ def run_pass(now: dt.datetime | None = None) -> dict[str, object]:
         return out  # both rules off: keep everything, record nothing
     if cfg.retain_sms_days:
         out["sms_messages"] = anonymise_sms(cfg.retain_sms_days, now)
+        out["sms_recipients"] = anonymise_recipients(cfg.retain_sms_days, now)
     if cfg.retain_case_reporter_days:
         found = anonymise_case_reporters(cfg.retain_case_reporter_days, now)
         out["case_reporters"] = found["cases"]
