@@ -508,11 +508,36 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(3600, base * 2 ** max(0, attempts - 1)))
 
 
+# The accepted rows of a batch on PostgreSQL: the values as one array per column.
+_ACCEPT_MANY = text(
+    """
+    UPDATE sms_messages AS m
+    SET status = 'accepted', gateway_id = v.gateway_id, segments = v.segments,
+        accepted_at = v.at, attempts = m.attempts + 1, claimed_at = NULL, error = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:gateway_ids AS text[]),
+                CAST(:segments AS integer[]), CAST(:ats AS timestamptz[]))
+         AS v(id, gateway_id, segments, at)
+    WHERE m.id = v.id AND m.status = 'submitting'
+    """
+)
+
+
 def record(out: Outcomes, now: dt.datetime | None = None) -> None:
     """Write a batch's outcomes; only rows still ``submitting`` change."""
     now = now or utcnow()
     claimed = MSG.c.status == "submitting"
-    if out.accepted:
+    if out.accepted and db.engine.dialect.name == "postgresql":
+        # One statement for the batch (an executemany is a statement per row).
+        db.session.execute(
+            _ACCEPT_MANY,
+            {
+                "ids": [a["b_id"] for a in out.accepted],
+                "gateway_ids": [a["b_gateway_id"] for a in out.accepted],
+                "segments": [a["b_segments"] for a in out.accepted],
+                "ats": [a["b_at"] for a in out.accepted],
+            },
+        )
+    elif out.accepted:
         db.session.execute(
             MSG.update()
             .where(MSG.c.id == bindparam("b_id"), claimed)
