@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, post } from "../../common/api";
 import { t } from "../../common/i18n";
 import { ErrorMessage, PagedList, useAsync } from "../../common/ui";
-import { type Job, percent, postAsJob } from "../grid/jobs";
+import { postAsJob, useJob } from "../grid/jobs";
 import { areaName } from "../map/areas";
 import {
   type CardSummary,
@@ -39,9 +39,7 @@ export function GradeBadge({ grade }: { grade: string | null }) {
 function StartRun({ onStarted }: { onStarted: (run: Run) => void }) {
   const templates = useTemplates();
   const { areas } = useAreas();
-  const [job, setJob] = useState<Job | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, pc, start } = useJob();
   const usable = (templates.data ?? []).filter((x) => x.active !== false && mayAssess(x.assessor_role));
   if (!usable.length) return null;
 
@@ -56,19 +54,9 @@ function StartRun({ onStarted }: { onStarted: (run: Run) => void }) {
     };
     const reason = String(f.get("reason") ?? "").trim();
     if (reason) body.reason = reason;
-    setBusy(true);
-    setError(null);
-    setJob(null);
-    try {
-      const run = await postAsJob<Run>("/assessments/runs", body, setJob);
-      onStarted(run);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const run = await start((onProgress) => postAsJob<Run>("/assessments/runs", body, onProgress));
+    if (run) onStarted(run);
   }
-  const pc = percent(job);
   return (
     <form class="start-run card" onSubmit={submit} aria-label={t("as.start")}>
       <h2>{t("as.start")}</h2>

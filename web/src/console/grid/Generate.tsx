@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { t } from "../../common/i18n";
 import { ErrorMessage } from "../../common/ui";
-import { type Job, percent, postAsJob } from "./jobs";
+import { postAsJob, useJob } from "./jobs";
 import { type Plan, planName } from "./plans";
 import "./strings";
 
@@ -11,9 +11,7 @@ const METHODS = ["balanced", "blocks", "square", "hex"];
 
 export function Generate(props: { areaId: number; onDone: (p: Plan) => void }) {
   const [method, setMethod] = useState("balanced");
-  const [busy, setBusy] = useState(false);
-  const [job, setJob] = useState<Job | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, job, error, pc, start } = useJob();
   const [done, setDone] = useState<Plan | null>(null);
   const byCount = method === "balanced" || method === "blocks";
 
@@ -25,26 +23,20 @@ export function Generate(props: { areaId: number; onDone: (p: Plan) => void }) {
     if (name) body.name = name;
     if (byCount) body.cells = Number(form.get("cells"));
     else body.size_m = Number(form.get("size_m"));
-    setBusy(true);
-    setError(null);
     setDone(null);
-    setJob(null);
-    try {
+    const plan = await start(async (onProgress) => {
       if (method === "blocks") {
         const file = form.get("roads") as File | null;
         if (file && file.size) body.roads = JSON.parse(await file.text());
       }
-      const plan = await postAsJob<Plan>(`/areas/${props.areaId}/grid-plans`, body, setJob);
+      return postAsJob<Plan>(`/areas/${props.areaId}/grid-plans`, body, onProgress);
+    });
+    if (plan) {
       setDone(plan);
       props.onDone(plan);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
     }
   }
 
-  const pc = percent(job);
   return (
     <form class="generate" onSubmit={submit} aria-labelledby="generate-title">
       <h2 id="generate-title">{t("grid.generate")}</h2>

@@ -1,5 +1,6 @@
 // Long operations: sent with ``Prefer: respond-async``, answered 202 + Location: /api/v1/jobs/{id}
 // (then polled until it succeeds or fails), or answered at once (201 with the result).
+import { useState } from "preact/hooks";
 import { ApiError, call, get } from "../../common/api";
 
 export interface Job {
@@ -53,4 +54,28 @@ export function percent(job: Job | null): number | null {
   if (!job || job.progress === null || job.progress === undefined) return null;
   const p = job.progress <= 1 ? job.progress * 100 : job.progress;
   return Math.round(p);
+}
+
+/** The state of the long operation a form starts: busy, its job (for the progress) and the
+ * error to show. ``start(work)`` runs ``work`` with the progress callback (give it to
+ * ``postAsJob``) and resolves with its result, or with ``undefined`` after an error (then in
+ * ``error``). */
+export function useJob() {
+  const [busy, setBusy] = useState(false);
+  const [job, setJob] = useState<Job | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  async function start<T>(work: (onProgress: (job: Job) => void) => Promise<T>): Promise<T | undefined> {
+    setBusy(true);
+    setError(null);
+    setJob(null);
+    try {
+      return await work(setJob);
+    } catch (err) {
+      setError(err);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, job, error, pc: percent(job), start };
 }

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { registerStrings, t } from "../../common/i18n";
 import { ErrorMessage } from "../../common/ui";
-import { type Job, percent, postAsJob } from "../grid/jobs";
+import { postAsJob, useJob } from "../grid/jobs";
 import "../grid/strings";
 
 registerStrings(
@@ -49,10 +49,8 @@ function reason(r: Report["rejected"][number]): string {
 }
 
 export function ImportPlaces(props: { areaId: number; areaName: string; onDone: () => void }) {
-  const [busy, setBusy] = useState(false);
-  const [job, setJob] = useState<Job | null>(null);
+  const { busy, job, error, pc, start } = useJob();
   const [report, setReport] = useState<Report | null>(null);
-  const [error, setError] = useState<unknown>(null);
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -60,29 +58,23 @@ export function ImportPlaces(props: { areaId: number; areaName: string; onDone: 
     const file = new FormData(form).get("file") as File | null;
     if (!file || !file.size) return;
     const geo = /\.(geo)?json$/i.test(file.name) || file.type.includes("json");
-    setBusy(true);
-    setError(null);
     setReport(null);
-    setJob(null);
-    try {
-      const r = await postAsJob<Report>(
+    const r = await start((onProgress) =>
+      postAsJob<Report>(
         `/areas/${props.areaId}/places`,
         file,
-        setJob,
+        onProgress,
         500,
         geo ? "application/geo+json" : "text/csv",
-      );
+      ),
+    );
+    if (r) {
       setReport(r);
       form.reset();
       props.onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
     }
   }
 
-  const pc = percent(job);
   return (
     <details class="import-places">
       <summary>{t("imp.title")}</summary>
