@@ -345,3 +345,36 @@ def test_the_map_screen_fits_a_phone(new_context, sign_in) -> None:
     )
     assert not wide, f"past the screen's edge: {wide[:5]}"
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+
+
+def test_station_ends_a_workers_cell_and_assigns_it_again(page, sign_in, axe) -> None:
+    """A worker without an account (so no other test's terminal changes): ending their cell
+    lists it as vacant and in the worker's history; assigning it again from the form takes it
+    off the vacant list; an unknown cell code is refused with the API's message."""
+    sign_in(page, "station1")
+    _open(page, "field", "网格员与终端")
+    without = page.get_by_role("row").filter(has=page.get_by_role("cell", name="否", exact=True))
+    row = without.filter(has_not=page.get_by_role("cell", name="—", exact=True)).first
+    name = row.get_by_role("cell").first.inner_text()
+    cell = row.get_by_role("cell").nth(2).inner_text().split("、")[0]
+    row.get_by_role("button", name=f"管理 {name}").click()
+    panel = page.locator(".worker-panel")
+    vacant = page.get_by_role("region", name="空缺网格")
+
+    panel.get_by_role("button", name=f"取消分配 {cell}").click()
+    expect(panel.get_by_role("button", name=f"取消分配 {cell}")).to_have_count(0)
+    ended = panel.get_by_role("row").filter(has=page.get_by_role("cell", name=cell, exact=True))
+    expect(ended.first.get_by_role("cell").nth(2)).to_have_text(re.compile(r"\d{4}-\d{2}-\d{2}"))
+    expect(vacant.get_by_role("cell", name=cell, exact=True)).to_be_visible()
+
+    form = panel.locator("form.inline-form")
+    form.get_by_label("网格编号").fill("NO-SUCH-CELL")
+    form.get_by_role("button", name="分配网格").click()
+    expect(panel.get_by_role("alert")).to_be_visible()
+    expect(panel.get_by_role("button", name=f"取消分配 {cell}")).to_have_count(0)
+
+    form.get_by_label("网格编号").fill(cell)
+    form.get_by_role("button", name="分配网格").click()
+    expect(panel.get_by_role("button", name=f"取消分配 {cell}")).to_be_visible()
+    expect(vacant.get_by_role("cell", name=cell, exact=True)).to_have_count(0)
+    axe(page, exclude=MAP_CANVAS)
