@@ -23,16 +23,21 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from gridserve import audit, metrics
 from gridserve.db import transaction
+from gridserve.extensions import db
+from gridserve.models import SmsChannel
 from jobs.registry import run_job
 from jobs.scheduler import run_scheduler
 from tests import clock
+from tests.api.sms.campaign_now import dispatch, make_campaign, numbers
 from tests.api.test_sync_visits import _item, _point_in, _upload
 from tests.conftest import TEST_ACTOR
 from tests.jobs.test_case_deadlines import _case
 from tests.jobs.test_case_deadlines import channel as channel  # the fixture
+from tests.sms.peers import HttpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -404,3 +409,47 @@ def test_the_scheduler_bind_setting_is_checked():
     for wrong in ("localhost", "10.0.0.300", "127.0.0.1:9100"):
         with pytest.raises(ConfigError, match="GRIDSERVE_SCHEDULER_METRICS_BIND"):
             load_settings({**env, "GRIDSERVE_SCHEDULER_METRICS_BIND": wrong})
+
+
+def test_texts_a_gateway_refuses_count_as_failed_or_retry_on_their_channel(
+    sms_demo, override_settings
+):
+    """An HTTP gateway answers 400 (permanent: the texts fail at once) to two texts and 503
+    (transient: tried again later) to the third: /metrics shows failed 2 and retry 1 on that
+    channel, nothing accepted, and nothing on any other channel."""
+    app, client, headers = sms_demo
+    override_settings(sms_retry_base_seconds=600)  # the retry is not due again in this pass
+    with HttpPeer(fail_every=3).start() as peer:  # every third request: 503
+        make_campaign(
+            app,
+            client,
+            headers["coordinator"],
+            phones=numbers(3),
+            channel={
+                "gateway": "http",
+                "settings": {"url": peer.url, "timeout": 2},
+                "signature": "工商银行",
+                "rate_per_second": 0,
+            },
+            extra={"mandated_text": "REJECTME 测试文本"},  # the peer answers it 400
+        )
+        with app.app_context():
+            (channel_id,) = db.session.execute(
+                select(SmsChannel.id).where(SmsChannel.gateway == "http")
+            ).scalars()
+            db.session.remove()
+        before = scrape(client)
+        sent = dispatch(app)
+        after = scrape(client)
+        assert len(peer.requests) == 3 and peer.messages == []
+    assert (sent.get("accepted", 0), sent.get("failed"), sent.get("retry")) == (0, 2, 1), sent
+
+    def delta(**labels: str) -> float:
+        name = "gridserve_sms_messages_total"
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    mine = str(channel_id)
+    assert delta(channel=mine, outcome="failed") == 2
+    assert delta(channel=mine, outcome="retry") == 1
+    assert delta(channel=mine, outcome="accepted") == 0
+    assert delta() == 3  # no other channel, no other outcome
