@@ -277,6 +277,9 @@ class Settings:
     # GRIDSERVE_BENCH_ENDPOINTS=1 mounts the test-only endpoints of bench/load (api/bench.py:
     # /api/v1/_bench/...). Off by default; never set it in production.
     bench_endpoints: bool = False
+    # The address the scheduler's metrics port listens on (GRIDSERVE_SCHEDULER_METRICS_BIND, an
+    # IP address; default the loopback). Who may read it: GRIDSERVE_METRICS_ALLOW, as /metrics.
+    scheduler_metrics_bind: str = "127.0.0.1"
 
     @property
     def is_sqlite(self) -> bool:
@@ -570,6 +573,21 @@ def _port(env: dict[str, str], name: str) -> int:
     return port
 
 
+def _bind_address(env: dict[str, str], name: str) -> str:
+    """An IP address to listen on (``0.0.0.0`` / ``::``: every one); default ``127.0.0.1``."""
+    import ipaddress
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(raw.removeprefix("[").removesuffix("]")))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name}: {raw!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)"
+        ) from exc
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build the settings from the environment (``os.environ`` by default)."""
     env = dict(os.environ if environ is None else environ)
@@ -665,6 +683,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         async_grid_cells=max(1, _int(env, "GRIDSERVE_ASYNC_GRID_CELLS", 500)),
         async_import_rows=max(1, _int(env, "GRIDSERVE_ASYNC_IMPORT_ROWS", 10_000)),
         bench_endpoints=_flag(env, "GRIDSERVE_BENCH_ENDPOINTS", False),
+        scheduler_metrics_bind=_bind_address(env, "GRIDSERVE_SCHEDULER_METRICS_BIND"),
     )
     if overrides:
         from dataclasses import replace

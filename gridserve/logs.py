@@ -14,7 +14,8 @@ A JSON line::
 
 ``request_id``, ``user_id``, ``role`` and ``device_id`` come from the request being served
 (``flask.g``: set by :mod:`gridserve.auth`); outside a request, from :func:`job_context`
-(the scheduler names its ``job``, the job pool its job's kind and requester). Absent values
+(the scheduler names its ``job``; a job run by the pool or a worker gives its kind, the
+request that asked for it and its requester's id and role). Absent values
 are ``null``. Access lines (gunicorn's, through :class:`GunicornLogger`, and ``gridserve
 run``'s) add ``method``, ``path`` (never the query string), ``status``, ``bytes``,
 ``duration_ms`` and ``remote_addr``; a logged exception adds ``exc``.
@@ -60,7 +61,8 @@ def mask(text: str) -> str:
 
 @contextlib.contextmanager
 def job_context(job: str, **fields: Any) -> Iterator[None]:
-    """Lines logged inside carry ``job`` (and ``request_id``/``user_id`` when given)."""
+    """Lines logged inside carry ``job`` (and ``request_id``, ``user_id``, ``role`` and
+    ``device_id`` when given: a job passes its requester's)."""
     token = _job.set({"job": job, **fields})
     try:
         yield

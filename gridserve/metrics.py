@@ -19,8 +19,11 @@ Rules:
   adds them all up. ``gridserve/gunicorn_conf.py`` wipes the directory when the server starts
   and marks a worker dead when it exits. Without the variable the values are this process's.
 - The scheduler (``gridserve scheduler``) serves its own series (leadership, job runs and
-  durations, escalations, SMS sent) on ``GRIDSERVE_SCHEDULER_METRICS_PORT`` bound to the
-  loopback (0, the default: not served). Run it without ``PROMETHEUS_MULTIPROC_DIR``.
+  durations, escalations, SMS sent) on ``GRIDSERVE_SCHEDULER_METRICS_PORT`` (0, the default:
+  not served) of ``GRIDSERVE_SCHEDULER_METRICS_BIND`` (default the loopback, ``127.0.0.1``), to
+  the same ``GRIDSERVE_METRICS_ALLOW`` as ``/metrics`` (judged by the peer's address: no proxy
+  there); others get 403. A port already taken (two schedulers on one host with one port) is
+  a warning, and that scheduler runs without it. Run it without ``PROMETHEUS_MULTIPROC_DIR``.
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ import contextlib
 import ipaddress
 import logging
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -44,10 +50,11 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
-    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 
 log = logging.getLogger("gridserve.metrics")
 disable_created_metrics()  # no *_created series: they only add noise to every scrape
@@ -264,9 +271,58 @@ def init_app(app: Flask) -> None:
 
 # --- the scheduler's own port ----------------------------------------------------------------
 
+REFUSED = b"403 forbidden: metrics are not served to this address (GRIDSERVE_METRICS_ALLOW)\n"
 
-def serve_scheduler(port: int, addr: str = "127.0.0.1") -> Any:
-    """Serve this process's series on ``addr:port`` (the scheduler); returns the server."""
-    server, _thread = start_http_server(port, addr=addr)
+
+def _allowed_only(app: Any, allow: tuple[str, ...]) -> Any:
+    """``app`` (a WSGI app) for the peers in ``allow``; any other address gets 403."""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if not address_allowed(environ.get("REMOTE_ADDR"), allow):
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+            start_response("403 Forbidden", [*headers, ("Content-Length", str(len(REFUSED)))])
+            return [REFUSED]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access line on stderr per scrape."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_scheduler(
+    port: int,
+    addr: str = "127.0.0.1",
+    allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128"),
+) -> Any:
+    """Serve this process's series on ``addr:port`` (the scheduler) to the peers in ``allow``
+    (``GRIDSERVE_METRICS_ALLOW``: the check of the app's ``/metrics``); returns the server.
+
+    When the port cannot be had (another scheduler on this host holds it, or the address is not
+    this host's), logs one warning and returns None: the scheduler runs on without its metrics
+    port rather than exit (a service manager would restart it into the same error, forever).
+    """
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+    app = _allowed_only(make_wsgi_app(REGISTRY), allow)
+    try:
+        server = make_server(addr, port, app, Server, handler_class=_QuietHandler)
+    except OSError as exc:
+        log.warning(
+            "scheduler metrics NOT served: cannot listen on %s:%s (%s); this scheduler runs on "
+            "without its metrics port (is another scheduler on this host using the same "
+            "GRIDSERVE_SCHEDULER_METRICS_PORT? give each its own)",
+            addr,
+            port,
+            exc.strerror or exc,
+        )
+        return None
+    threading.Thread(target=server.serve_forever, name="scheduler-metrics", daemon=True).start()
     log.info("scheduler metrics on http://%s:%s/metrics", addr, port)
     return server

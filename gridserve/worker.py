@@ -21,6 +21,7 @@ Run any number of them, on any machine that reaches the database (with
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import signal
@@ -132,6 +133,11 @@ class Worker:
             self._run(job_id)
 
     def _run(self, job_id: int) -> None:
+        """Run a claimed job; every line about it carries its request id and requester."""
+        with jobs.log_context(job_id):
+            self._run_logged(job_id)
+
+    def _run_logged(self, job_id: int) -> None:
         started = time.perf_counter()
         beat = _Heartbeat(self.app, job_id, self.me)
         log.info("worker %s: job %s claimed", self.me, job_id)
@@ -190,7 +196,12 @@ class _Heartbeat:
     def start(self) -> None:
         if backend_name() != "postgresql":
             return
-        self.thread = threading.Thread(target=self._beat, name="gridserve-lease", daemon=True)
+        self.thread = threading.Thread(  # its lines carry the job's log context too
+            target=contextvars.copy_context().run,
+            args=(self._beat,),
+            name="gridserve-lease",
+            daemon=True,
+        )
         self.thread.start()
 
     def _beat(self) -> None:

@@ -11,8 +11,10 @@ connection asks the server for TCP keepalives (``LOCK_KEEPALIVES``), so the lock
 whose host died is freed in about half a minute, not after the system's two hours.
 Jobs are stored in the database, so a restart resumes their schedule.
 With ``GRIDSERVE_SCHEDULER_METRICS_PORT`` set, the process serves its own Prometheus series
-(:mod:`gridserve.metrics`: leadership, job runs, escalations, texts sent) on that port of the
-loopback, standing by or active.
+(:mod:`gridserve.metrics`: leadership, job runs, escalations, texts sent) on that port of
+``GRIDSERVE_SCHEDULER_METRICS_BIND`` (default the loopback) to ``GRIDSERVE_METRICS_ALLOW``,
+standing by or active. If the port is taken (another scheduler on this host), it logs a warning
+and runs without it.
 """
 
 from __future__ import annotations
@@ -162,8 +164,14 @@ def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    port = settings(app).scheduler_metrics_port
-    server = metrics.serve_scheduler(port) if port else None  # a standby reports leader 0
+    conf = settings(app)
+    server = (  # a standby reports leader 0; a port already taken is a warning, not an exit
+        metrics.serve_scheduler(
+            conf.scheduler_metrics_port, conf.scheduler_metrics_bind, conf.metrics_allow
+        )
+        if conf.scheduler_metrics_port
+        else None
+    )
     metrics.SCHEDULER_LEADER.set(0)
     try:
         while not stop.is_set():

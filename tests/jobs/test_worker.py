@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,11 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
+from gridserve import logs
 from gridserve.db import backend_name, transaction, utcnow
 from gridserve.extensions import db
 from gridserve.models import GridPlan, Job, User
 from gridserve.services.accounts import jobs as job_service
-from gridserve.worker import Worker
+from gridserve.worker import Interrupted, Worker
 from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -281,3 +285,75 @@ def test_workers_claim_different_jobs_and_never_run_one_twice(clean_app, world):
 def backend_name_of(app) -> str:
     with app.app_context():
         return backend_name()
+
+
+def test_every_line_about_a_job_names_its_request_and_requester(clean_app, world, monkeypatch):
+    """The worker's JSON lines about a job (claimed; succeeded, failed, interrupted) and the
+    failure's own line carry the job's request id and its requester's id and role, so an
+    operator can follow one request from its API call into the worker; the worker's own lines
+    (started, stopped) carry none."""
+    ok, broken, stopped = _queue(clean_app, world, 3)
+    with clean_app.app_context():
+        with transaction():
+            for job_id in (ok, broken, stopped):
+                db.session.get(Job, job_id).request_id = f"req-{job_id}"
+        centre = db.session.execute(select(User).where(User.username == "centre")).scalar_one()
+        centre_id, centre_role = centre.id, centre.role
+        db.session.remove()
+    real = job_service.HANDLERS["grid_plan"]
+    worker = Worker(clean_app, name="w-logs")
+
+    def handler(job, principal, progress):
+        if job.id == broken:
+            raise RuntimeError("the plan broke")
+        if job.id == stopped:  # as a second SIGTERM would, mid-job
+            worker.stop.set()
+            raise Interrupted
+        return real(job, principal, progress)
+
+    monkeypatch.setitem(job_service.HANDLERS, "grid_plan", handler)
+    buffer = io.StringIO()
+    capture = logs.prepare(logging.StreamHandler(buffer), "json")
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.INFO)
+    try:
+        assert worker.run(once=True) == 2  # the interrupted one is not done
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    statuses = {r.id: r.status for r in _rows(clean_app)}
+    assert statuses == {ok: "succeeded", broken: "failed", stopped: "queued"}
+
+    def about(job_id: int, logger: str, *words: str) -> dict:
+        found = [
+            r for r in lines
+            if r["logger"] == logger and f"job {job_id} " in r["message"]
+            and all(w in r["message"] for w in words)
+        ]  # fmt: skip
+        assert len(found) == 1, (job_id, words, [r["message"] for r in lines])
+        return found[0]
+
+    expected = [
+        (ok, "gridserve.worker", "claimed"),
+        (ok, "gridserve.worker", "succeeded in"),
+        (broken, "gridserve.worker", "claimed"),
+        (broken, "gridserve.jobs", "failed"),  # the failure, with its traceback
+        (broken, "gridserve.worker", "failed in"),
+        (stopped, "gridserve.worker", "claimed"),
+        (stopped, "gridserve.worker", "interrupted"),
+    ]
+    for job_id, logger, words in expected:
+        record = about(job_id, logger, words)
+        context = {k: record[k] for k in ("request_id", "user_id", "role", "job")}
+        assert context == {
+            "request_id": f"req-{job_id}",
+            "user_id": centre_id,
+            "role": centre_role,
+            "job": "grid_plan",
+        }, (words, record)
+    assert "the plan broke" in about(broken, "gridserve.jobs", "failed")["exc"]
+    own = [r for r in lines if r["logger"] == "gridserve.worker" and "job " not in r["message"]]
+    assert own and all(r["request_id"] is None and r["user_id"] is None for r in own), own

@@ -12,11 +12,14 @@
    set; nginx in front for TLS with the README's site block (a self-signed certificate made
    here with openssl, a free port, nginx run as an unprivileged user with its own prefix).
 5. (Job workers are optional and not started.)
-6. Two ``gridserve scheduler`` processes: one active, one standing by on the advisory lock.
+6. Two ``gridserve scheduler`` processes: one active, one standing by on the advisory lock,
+   each with its own ``GRIDSERVE_SCHEDULER_METRICS_PORT`` on the loopback.
 
 Then, through https only: readiness and liveness 200, a sign-in and authenticated reads,
 ``X-Forwarded-Proto`` honoured (absolute URLs the app builds say https), ``/metrics`` served to
-the loopback (and refused to another address), the console page served. Needs nginx (installed
+the loopback (and refused to another address), the console page served; each scheduler's
+metrics port says which one leads (``gridserve_scheduler_leader`` 1 on the active one, 0 on the
+standby). Needs nginx (installed
 by ``.ci/os-deps.sh nginx``); skipped without it, except under CI (``CI`` set), where a
 missing nginx fails.
 """
@@ -38,6 +41,7 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -141,12 +145,26 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait(10)
 
 
-def _scheduler(env: dict[str, str], log: Path) -> subprocess.Popen:
+def _scheduler(env: dict[str, str], log: Path, metrics_port: int) -> subprocess.Popen:
+    env = {**env, "GRIDSERVE_SCHEDULER_METRICS_PORT": str(metrics_port)}
     with log.open("w") as out:
         return subprocess.Popen(
             [str(BIN / "gridserve"), "scheduler"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+
+def _leader_gauge(http: requests.Session, port: int) -> float:
+    """``gridserve_scheduler_leader`` as the scheduler's own metrics port reports it."""
+    resp = http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert resp.status_code == 200, resp.text
+    (leader,) = (
+        s.value
+        for family in text_string_to_metric_families(resp.text)
+        for s in family.samples
+        if s.name == "gridserve_scheduler_leader"
+    )
+    return leader
 
 
 def _self_signed(prefix: Path) -> None:
@@ -223,7 +241,8 @@ def test_the_readme_deployment_serves_through_nginx_with_tls(databases, tmp_path
 
         logs = {n: tmp_path / f"{n}.log" for n in ("gunicorn", "scheduler1", "scheduler2")}
         # 6. The scheduler as its own process (started first: it leads); the second one below.
-        procs.append(_scheduler(env, logs["scheduler1"]))
+        scheduler_ports = [_free_port()]
+        procs.append(_scheduler(env, logs["scheduler1"], scheduler_ports[0]))
 
         # 4. gunicorn with the repository's config, behind nginx with TLS.
         served = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}  # gunicorn's
@@ -252,7 +271,8 @@ def test_the_readme_deployment_serves_through_nginx_with_tls(databases, tmp_path
         # 6. The second scheduler, once the first one leads.
         _wait(lambda: "scheduler active" in logs["scheduler1"].read_text(),
               "the first scheduler active", list(logs.values()))  # fmt: skip
-        procs.append(_scheduler(env, logs["scheduler2"]))
+        scheduler_ports.append(next(p for p in iter(_free_port, 0) if p != scheduler_ports[0]))
+        procs.append(_scheduler(env, logs["scheduler2"], scheduler_ports[1]))
 
         https = f"https://127.0.0.1:{port}"
         cert = str(prefix / "fullchain.pem")
@@ -339,6 +359,10 @@ def test_the_readme_deployment_serves_through_nginx_with_tls(databases, tmp_path
                 {"k": ADVISORY_KEY},
             ).scalar_one()
         assert holders == 1
+        # Each scheduler's own metrics port (the loopback): the active one leads, the other not.
+        assert _leader_gauge(http, scheduler_ports[0]) == 1
+        assert _leader_gauge(http, scheduler_ports[1]) == 0
+        assert "metrics NOT served" not in logs["scheduler2"].read_text()
         assert all(p.poll() is None for p in procs), [p.returncode for p in procs]
         engine.dispose()
     finally:

@@ -8,27 +8,36 @@ multiprocess mode adding up the workers; the scheduler's own port.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.client
+import logging
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from gridserve import audit, metrics
 from gridserve.db import transaction
+from gridserve.extensions import db
+from gridserve.models import SmsChannel
 from jobs.registry import run_job
 from jobs.scheduler import run_scheduler
 from tests import clock
+from tests.api.sms.campaign_now import dispatch, make_campaign, numbers
 from tests.api.test_sync_visits import _item, _point_in, _upload
 from tests.conftest import TEST_ACTOR
 from tests.jobs.test_case_deadlines import _case
 from tests.jobs.test_case_deadlines import channel as channel  # the fixture
+from tests.sms.peers import HttpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -266,6 +275,42 @@ def _scheduler_scrape(port: int) -> dict[tuple[str, frozenset], float] | None:
         return None
 
 
+def _get(host: str, port: int, source: str) -> tuple[int, str] | None:
+    """GET /metrics from the local address ``source``: (status, body), or None (no answer)."""
+    conn = http.client.HTTPConnection(host, port, timeout=2, source_address=(source, 0))
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _scheduler_running(app) -> Iterator[threading.Thread]:
+    """:func:`run_scheduler` in a thread; stopped (and checked gone) on the way out."""
+    stop = threading.Event()
+    with app.app_context():
+        worker = threading.Thread(target=run_scheduler, args=(app, stop))
+        worker.start()
+        try:
+            yield worker
+        finally:
+            stop.set()
+            worker.join(10)
+    assert not worker.is_alive()
+
+
+def _until(condition, what: str, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.1)
+    return result
+
+
 @pytest.mark.real_commits
 def test_the_scheduler_serves_its_own_series_on_its_port(clean_app, override_settings):
     port = _free_port()
@@ -291,3 +336,120 @@ def test_the_scheduler_serves_its_own_series_on_its_port(clean_app, override_set
     assert not worker.is_alive()
     assert metrics.SCHEDULER_LEADER._value.get() == 0
     assert _scheduler_scrape(port) is None  # the port is closed with the scheduler
+
+
+@pytest.mark.real_commits
+def test_the_scheduler_port_listens_where_told_and_serves_only_the_allowed_addresses(
+    clean_app, override_settings
+):
+    """GRIDSERVE_SCHEDULER_METRICS_BIND and the allow list of /metrics: here the port listens
+    on 127.0.0.2 and only 127.0.0.2 may read it, so the loopback's usual 127.0.0.1 is refused."""
+    port = _free_port()
+    override_settings(
+        scheduler_metrics_port=port,
+        scheduler_metrics_bind="127.0.0.2",
+        metrics_allow=("127.0.0.2/32",),
+    )
+    with _scheduler_running(clean_app):
+        _until(
+            lambda: (
+                (got := _get("127.0.0.2", port, "127.0.0.2")) is not None
+                and got[0] == 200
+                and value(_samples(got[1]), "gridserve_scheduler_leader") == 1
+            ),
+            "the scheduler's port serving 127.0.0.2, leading",
+        )
+        refused = _get("127.0.0.2", port, "127.0.0.1")
+        assert refused is not None
+        status, body = refused
+        assert status == 403
+        assert "GRIDSERVE_METRICS_ALLOW" in body and "gridserve_scheduler_leader" not in body
+        assert _get("127.0.0.1", port, "127.0.0.1") is None  # not bound to 127.0.0.1
+
+
+@pytest.mark.real_commits
+def test_a_scheduler_whose_metrics_port_is_taken_warns_once_and_still_runs(
+    clean_app, override_settings, caplog
+):
+    """Two schedulers on one host with one GRIDSERVE_SCHEDULER_METRICS_PORT: the second does
+    not exit (a service manager would restart it into the same error forever); it says why
+    it has no metrics port and goes on (here: leads, since it is alone on the database)."""
+    with socket.socket() as other:  # the other scheduler's metrics server holds the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        override_settings(scheduler_metrics_port=port)
+        with caplog.at_level(logging.INFO), _scheduler_running(clean_app) as worker:
+            _until(
+                lambda: any("scheduler active" in r.getMessage() for r in caplog.records),
+                "the scheduler leading",
+            )
+            assert worker.is_alive()
+            assert metrics.SCHEDULER_LEADER._value.get() == 1
+        warnings = [r for r in caplog.records if r.name == "gridserve.metrics"]
+        assert [r.levelno for r in warnings] == [logging.WARNING]
+        message = warnings[0].getMessage()
+        assert f"127.0.0.1:{port}" in message and "in use" in message
+        assert "GRIDSERVE_SCHEDULER_METRICS_PORT" in message
+
+
+def test_the_scheduler_bind_setting_is_checked():
+    from gridserve.config import ConfigError, load_settings
+
+    env = {"GRIDSERVE_ENV": "testing", "GRIDSERVE_DATABASE_URL": "sqlite://"}
+    assert load_settings(env).scheduler_metrics_bind == "127.0.0.1"
+    for given, kept in (
+        ("0.0.0.0", "0.0.0.0"),
+        ("::", "::"),
+        ("[::1]", "::1"),
+        (" 10.0.0.7 ", "10.0.0.7"),
+    ):
+        bound = load_settings({**env, "GRIDSERVE_SCHEDULER_METRICS_BIND": given})
+        assert bound.scheduler_metrics_bind == kept
+    for wrong in ("localhost", "10.0.0.300", "127.0.0.1:9100"):
+        with pytest.raises(ConfigError, match="GRIDSERVE_SCHEDULER_METRICS_BIND"):
+            load_settings({**env, "GRIDSERVE_SCHEDULER_METRICS_BIND": wrong})
+
+
+def test_texts_a_gateway_refuses_count_as_failed_or_retry_on_their_channel(
+    sms_demo, override_settings
+):
+    """An HTTP gateway answers 400 (permanent: the texts fail at once) to two texts and 503
+    (transient: tried again later) to the third: /metrics shows failed 2 and retry 1 on that
+    channel, nothing accepted, and nothing on any other channel."""
+    app, client, headers = sms_demo
+    override_settings(sms_retry_base_seconds=600)  # the retry is not due again in this pass
+    with HttpPeer(fail_every=3).start() as peer:  # every third request: 503
+        make_campaign(
+            app,
+            client,
+            headers["coordinator"],
+            phones=numbers(3),
+            channel={
+                "gateway": "http",
+                "settings": {"url": peer.url, "timeout": 2},
+                "signature": "工商银行",
+                "rate_per_second": 0,
+            },
+            extra={"mandated_text": "REJECTME 测试文本"},  # the peer answers it 400
+        )
+        with app.app_context():
+            (channel_id,) = db.session.execute(
+                select(SmsChannel.id).where(SmsChannel.gateway == "http")
+            ).scalars()
+            db.session.remove()
+        before = scrape(client)
+        sent = dispatch(app)
+        after = scrape(client)
+        assert len(peer.requests) == 3 and peer.messages == []
+    assert (sent.get("accepted", 0), sent.get("failed"), sent.get("retry")) == (0, 2, 1), sent
+
+    def delta(**labels: str) -> float:
+        name = "gridserve_sms_messages_total"
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    mine = str(channel_id)
+    assert delta(channel=mine, outcome="failed") == 2
+    assert delta(channel=mine, outcome="retry") == 1
+    assert delta(channel=mine, outcome="accepted") == 0
+    assert delta() == 3  # no other channel, no other outcome

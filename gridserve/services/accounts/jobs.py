@@ -28,7 +28,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -308,12 +309,49 @@ def run_job(job_id: int, me: str | None = None) -> bool:
     return True
 
 
+def _log_fields(job_id: int) -> dict[str, Any]:
+    """A job's log context: its kind (``job``), the request that asked for it and its requester
+    (``user_id``, and ``role`` as the account has it now). A job row records no device:
+    ``device_id`` stays null. Never raises (a log line's context is not worth a job): an
+    unreadable row gives ``job`` only."""
+    try:
+        job = db.session.get(Job, job_id)
+        if job is None:
+            return {"job": "gone"}
+        user = db.session.get(User, job.requested_by)
+        return {
+            "job": job.kind,
+            "request_id": job.request_id,
+            "user_id": job.requested_by,
+            "role": user.role if user is not None else None,
+        }
+    except Exception:
+        log.warning("job %s: its requester could not be read for the log", job_id, exc_info=True)
+        db.session.rollback()
+        return {"job": "unknown"}
+
+
+@contextmanager
+def log_context(job_id: int) -> Iterator[None]:
+    """Lines logged inside carry job ``job_id``'s context (:func:`_log_fields`): whoever runs
+    it (a worker, the pool, the scheduler) logs them as the request that asked for it."""
+    with logs.job_context(**_log_fields(job_id)):
+        yield
+
+
 def run_claimed(job_id: int, me: str) -> None:
     """Do the work of job ``job_id``, which ``me`` has claimed, and record how it ended.
 
-    Only ``BaseException``s that are not ``Exception``s (a worker told to stop) pass through,
-    with the work rolled back and the job still ``me``'s: the caller releases it.
+    Every line logged meanwhile, its failure's included, carries the job's context
+    (:func:`log_context`). Only ``BaseException``s that are not ``Exception``s (a worker told
+    to stop) pass through, with the work rolled back and the job still ``me``'s: the caller
+    releases it.
     """
+    with log_context(job_id):
+        _run_claimed(job_id, me)
+
+
+def _run_claimed(job_id: int, me: str) -> None:
     job = db.session.get(Job, job_id)
     kind, requester, request_id = job.kind, job.requested_by, job.request_id
     try:
@@ -322,10 +360,7 @@ def run_claimed(job_id: int, me: str) -> None:
             actor = audit.Actor(
                 kind="user", id=principal.user_id, name=principal.username, request_id=request_id
             )
-            with (
-                audit.acting_as(actor),
-                logs.job_context(kind, request_id=request_id, user_id=requester),
-            ):
+            with audit.acting_as(actor):
                 url, result = HANDLERS[kind](job, principal, _reporter(job_id, me))
             now = utcnow()
             done = db.session.execute(
