@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gridserve import audit
 from gridserve.config import settings
+from gridserve.extensions import db
 
 log = logging.getLogger("gridserve.jobs")
 
@@ -82,7 +83,9 @@ def _run(app: Flask, job_id: int, *, sweep: bool = True) -> None:
                 if not jobs.run_job(waiting):
                     break
         except Exception:  # never kill the pool's thread; run_job records what it can
-            log.exception("job %s: the runner failed", job_id)
+            db.session.rollback()
+            with jobs.log_context(job_id):  # the line carries the job's requester
+                log.exception("job %s: the runner failed", job_id)
 
 
 def shutdown(wait: bool = True) -> None:
