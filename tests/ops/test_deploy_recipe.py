@@ -218,7 +218,8 @@ def _build_backend_missing() -> str | None:
 
 def _install_release(opt: Path, base: dict[str, str]) -> Path:
     """Step 2 with the substitutions of the module docstring; returns the virtualenv's python."""
-    git = ["git", "-C", str(ROOT)]
+    # (stash create makes a commit object: give it an identity, CI checkouts may have none)
+    git = ["git", "-C", str(ROOT), "-c", "user.name=deploy-test", "-c", "user.email=t@localhost"]
     tree = subprocess.run([*git, "stash", "create"], capture_output=True, text=True, check=True)
     revision = tree.stdout.strip() or "HEAD"  # HEAD plus uncommitted changes to tracked files
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(opt)], check=True)
