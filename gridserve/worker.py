@@ -196,13 +196,16 @@ class _Heartbeat:
     def start(self) -> None:
         if backend_name() != "postgresql":
             return
-        self.thread = threading.Thread(  # its lines carry the job's log context too
+        thread = threading.Thread(  # its lines carry the job's log context too
             target=contextvars.copy_context().run,
             args=(self._beat,),
             name="gridserve-lease",
             daemon=True,
         )
-        self.thread.start()
+        thread.start()
+        # Only a started thread is joined: a stop signal may interrupt start() itself (while
+        # it waits for the thread to run); then the thread, if it runs, finds halt set and ends.
+        self.thread = thread
 
     def _beat(self) -> None:
         every = settings(self.app).jobs_lease_seconds / 3

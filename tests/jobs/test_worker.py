@@ -357,3 +357,22 @@ def test_every_line_about_a_job_names_its_request_and_requester(clean_app, world
     assert "the plan broke" in about(broken, "gridserve.jobs", "failed")["exc"]
     own = [r for r in lines if r["logger"] == "gridserve.worker" and "job " not in r["message"]]
     assert own and all(r["request_id"] is None and r["user_id"] is None for r in own), own
+
+
+def test_a_stop_signal_while_the_lease_thread_starts_still_releases_the_job(clean_app, monkeypatch):
+    """SIGTERM can land inside Thread.start() (while it waits for the new thread): the lease
+    heartbeat must then stop without joining a thread that never ran (it used to raise
+    RuntimeError and end the worker with exit 1)."""
+    from gridserve import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "backend_name", lambda: "postgresql")
+
+    def interrupted_start(self):
+        raise Interrupted
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    beat = worker_module._Heartbeat(clean_app, 1, "test")
+    with pytest.raises(Interrupted):
+        beat.start()
+    beat.stop()  # nothing to join, nothing raised
+    assert beat.thread is None and beat.halt.is_set()
