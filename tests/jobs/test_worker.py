@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -17,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text, update
 
-from gridserve import logs
 from gridserve.db import backend_name, transaction, utcnow
 from gridserve.extensions import db
 from gridserve.models import GridPlan, Job, User
 from gridserve.services.accounts import jobs as job_service
 from gridserve.worker import Interrupted, Worker
+from tests.ops.test_logs_pii import captured
 from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,18 +310,9 @@ def test_every_line_about_a_job_names_its_request_and_requester(clean_app, world
         return real(job, principal, progress)
 
     monkeypatch.setitem(job_service.HANDLERS, "grid_plan", handler)
-    buffer = io.StringIO()
-    capture = logs.prepare(logging.StreamHandler(buffer), "json")
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.INFO)
-    try:
+    with captured(clean_app) as raw:
         assert worker.run(once=True) == 2  # the interrupted one is not done
-    finally:
-        root.removeHandler(capture)
-        root.setLevel(level)
-    lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in raw]
     statuses = {r.id: r.status for r in _rows(clean_app)}
     assert statuses == {ok: "succeeded", broken: "failed", stopped: "queued"}
 
